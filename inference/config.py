@@ -1,0 +1,38 @@
+"""Engine settings, from the environment (the container is configured by SageMaker env vars)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .detect import DetectionConfig
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    provider: str = "cpu"       # cpu | cuda | auto (sessions.PROVIDER_CHOICES)
+    threads: int = 0            # onnxruntime intra-op threads; 0 = onnxruntime's choice (all cores)
+    rec_batch: int = 8          # recognition strips per model call
+    rec_min_width: int = 128    # narrowest recognition input, px (PaddleOCR uses 320)
+    cls_batch: int = 16
+    use_cls: bool = True        # 0/180 degree classification of each line
+    text_score: float = 0.5     # lines read with lower confidence are dropped
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+
+    @classmethod
+    def from_env(cls) -> "EngineConfig":
+        return cls(
+            provider=os.environ.get("OCR_PROVIDER", "cpu").strip().lower(),
+            threads=_env_int("OCR_THREADS", 0),
+            rec_batch=max(1, _env_int("OCR_REC_BATCH", 8)),
+            rec_min_width=max(32, _env_int("OCR_REC_MIN_WIDTH", 128)),
+            use_cls=os.environ.get("OCR_USE_CLS", "1") not in ("0", "false", "no"),
+            detection=DetectionConfig(max_side=max(64, _env_int("OCR_DET_MAX_SIDE", 960))),
+        )

@@ -1,0 +1,170 @@
+"""Text detection: PP-OCR's DB model and its box post-processing.
+
+The input is resized so that its longest side is at most `max_side` (large pages are not
+upscaled for nothing, which is what makes us several times faster than rapidocr's default
+`min 736` policy) and small inputs are enlarged until text has enough pixels to be found
+(a 94x24 plate crop holds characters ~15 px high, under what the detector was trained on).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    max_side: int = 960          # longest side fed to the detector
+    min_side: int = 96           # shorter side of small images is enlarged to at least this
+    thresh: float = 0.3          # probability above which a pixel is text
+    box_thresh: float = 0.5      # mean probability a box must reach
+    unclip_ratio: float = 1.6    # how far the shrunk DB kernels are grown back
+    max_candidates: int = 1000
+    pad: int = 16                # border added around small images; text touching the edge is missed
+
+
+@dataclass(frozen=True)
+class Resize:
+    scale: float          # detector pixels per original pixel (x and y after rounding differ a little)
+    scale_x: float
+    scale_y: float
+    pad: int
+
+
+def _multiple_of_32(value: float) -> int:
+    return max(32, int(round(value / 32)) * 32)
+
+
+def plan_resize(height: int, width: int, cfg: DetectionConfig) -> Resize:
+    scale = min(1.0, cfg.max_side / max(height, width))
+    pad = 0
+    if min(height, width) * scale < cfg.min_side:
+        # Small input: enlarge it (within max_side) and give it a border.
+        scale = min(cfg.min_side / min(height, width), cfg.max_side / max(height, width))
+        pad = cfg.pad
+    out_h = _multiple_of_32(height * scale + 2 * pad)
+    out_w = _multiple_of_32(width * scale + 2 * pad)
+    return Resize(scale, (out_w - 2 * pad) / width, (out_h - 2 * pad) / height, pad)
+
+
+def preprocess(image: np.ndarray, plan: Resize) -> np.ndarray:
+    height, width = image.shape[:2]
+    inner_w = max(1, int(round(width * plan.scale_x)))
+    inner_h = max(1, int(round(height * plan.scale_y)))
+    resized = cv2.resize(image, (inner_w, inner_h), interpolation=cv2.INTER_LINEAR)
+    if plan.pad:
+        resized = cv2.copyMakeBorder(resized, plan.pad, plan.pad, plan.pad, plan.pad, cv2.BORDER_REPLICATE)
+    # (x / 255 - 0.5) / 0.5, channels first, batch of one.
+    blob = resized.astype(np.float32) * (2.0 / 255.0) - 1.0
+    return blob.transpose(2, 0, 1)[None]
+
+
+def _mini_box(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Minimum-area rectangle of a point set: 4 corners from top-left clockwise, and its short side."""
+    rect = cv2.minAreaRect(points)
+    corners = cv2.boxPoints(rect)
+    return order_corners(corners), min(rect[1])
+
+
+def order_corners(corners: np.ndarray) -> np.ndarray:
+    """Order 4 points as top-left, top-right, bottom-right, bottom-left."""
+    by_x = corners[np.argsort(corners[:, 0], kind="stable")]
+    left = by_x[:2][np.argsort(by_x[:2, 1], kind="stable")]
+    right = by_x[2:][np.argsort(by_x[2:, 1], kind="stable")]
+    return np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
+
+
+def _box_score(prob: np.ndarray, box: np.ndarray) -> float:
+    """Mean text probability inside the box (DB's 'fast' score)."""
+    h, w = prob.shape
+    x0 = int(np.clip(np.floor(box[:, 0].min()), 0, w - 1))
+    x1 = int(np.clip(np.ceil(box[:, 0].max()), 0, w - 1))
+    y0 = int(np.clip(np.floor(box[:, 1].min()), 0, h - 1))
+    y1 = int(np.clip(np.ceil(box[:, 1].max()), 0, h - 1))
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
+    cv2.fillPoly(mask, [(box - [x0, y0]).astype(np.int32)], 1)
+    return cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0]
+
+
+def _unclip(box: np.ndarray, ratio: float) -> tuple[np.ndarray, float]:
+    """Grow a rectangle outwards by DB's offset distance area * ratio / perimeter.
+
+    DB offsets the polygon with round joins and takes the minimum-area rectangle of the result;
+    for a rectangle that is the same rectangle grown by the distance on every side.
+    """
+    width = float(np.linalg.norm(box[1] - box[0]))
+    height = float(np.linalg.norm(box[3] - box[0]))
+    if width <= 0 or height <= 0:
+        return box, 0.0
+    distance = width * height * ratio / (2 * (width + height))
+    centre = box.mean(axis=0)
+    along = (box[1] - box[0]) / width
+    across = (box[3] - box[0]) / height
+    half_w = width / 2 + distance
+    half_h = height / 2 + distance
+    grown = np.array(
+        [
+            centre - along * half_w - across * half_h,
+            centre + along * half_w - across * half_h,
+            centre + along * half_w + across * half_h,
+            centre - along * half_w + across * half_h,
+        ],
+        dtype=np.float32,
+    )
+    return order_corners(grown), min(width, height) + 2 * distance
+
+
+def postprocess(prob_map: np.ndarray, plan: Resize, height: int, width: int, cfg: DetectionConfig):
+    """DB probability map -> (boxes (N,4,2) float32 in original pixels, scores)."""
+    prob = prob_map[0, 0]
+    bitmap = cv2.dilate((prob > cfg.thresh).astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    boxes, scores = [], []
+    for contour in contours[: cfg.max_candidates]:
+        box, short_side = _mini_box(contour.reshape(-1, 2).astype(np.float32))
+        if short_side < 3:
+            continue
+        score = _box_score(prob, box)
+        if score < cfg.box_thresh:
+            continue
+        box, short_side = _unclip(box, cfg.unclip_ratio)
+        if short_side < 5:
+            continue
+        box = box - plan.pad
+        box[:, 0] = np.clip(box[:, 0] / plan.scale_x, 0, width - 1)
+        box[:, 1] = np.clip(box[:, 1] / plan.scale_y, 0, height - 1)
+        box = np.round(box)
+        box = order_corners(box)
+        if np.linalg.norm(box[0] - box[1]) <= 3 or np.linalg.norm(box[0] - box[3]) <= 3:
+            continue
+        boxes.append(box)
+        scores.append(float(score))
+    if not boxes:
+        return np.zeros((0, 4, 2), np.float32), []
+    return np.stack(boxes), scores
+
+
+def reading_order(boxes: np.ndarray) -> list[int]:
+    """Indices of boxes top to bottom, then left to right within a line.
+
+    Boxes join a line when their vertical centre falls inside the line's first box, so the
+    grouping scales with the text size (a fixed pixel tolerance breaks on large or small text).
+    """
+    if len(boxes) == 0:
+        return []
+    tops = boxes[:, :, 1].min(axis=1)
+    bottoms = boxes[:, :, 1].max(axis=1)
+    centres = (tops + bottoms) / 2
+    lefts = boxes[:, :, 0].min(axis=1)
+    order = sorted(range(len(boxes)), key=lambda i: (tops[i], lefts[i]))
+    lines: list[list[int]] = []
+    for i in order:
+        if lines:
+            anchor = lines[-1][0]
+            half = (bottoms[anchor] - tops[anchor]) / 2
+            if abs(centres[i] - centres[anchor]) < max(half, 1) * 0.8:
+                lines[-1].append(i)
+                continue
+        lines.append([i])
+    return [i for line in lines for i in sorted(line, key=lambda j: lefts[j])]

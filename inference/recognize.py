@@ -1,0 +1,66 @@
+"""Text recognition (PP-OCRv6 rec, SVTR-based, CTC head) with width-sorted batches."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+HEIGHT = 48
+
+
+def charset_from_metadata(session) -> list[str]:
+    """CTC classes: blank, the model's characters (from its ONNX metadata), then space."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if "character" not in meta:
+        raise RuntimeError("the recognition model carries no 'character' list in its metadata")
+    return ["<blank>"] + meta["character"].splitlines() + [" "]
+
+
+def _normalise(strip: np.ndarray, width: int) -> np.ndarray:
+    h, w = strip.shape[:2]
+    new_w = min(width, max(1, int(math.ceil(HEIGHT * w / h))))
+    resized = cv2.resize(strip, (new_w, HEIGHT), interpolation=cv2.INTER_LINEAR)
+    out = np.zeros((3, HEIGHT, width), dtype=np.float32)
+    out[:, :, :new_w] = resized.transpose(2, 0, 1).astype(np.float32) * (2.0 / 255.0) - 1.0
+    return out
+
+
+def ctc_decode(probs: np.ndarray, charset: list[str]) -> list[tuple[str, float]]:
+    """Greedy CTC: best class per step, repeats collapsed, blanks dropped; score = mean prob kept."""
+    best = probs.argmax(axis=2)
+    best_prob = probs.max(axis=2)
+    results = []
+    for indices, confidence in zip(best, best_prob):
+        keep = np.ones(len(indices), dtype=bool)
+        keep[1:] = indices[1:] != indices[:-1]
+        keep &= indices != 0
+        text = "".join(charset[i] for i in indices[keep])
+        score = float(confidence[keep].mean()) if keep.any() else 0.0
+        results.append((text, score))
+    return results
+
+
+def read_lines(
+    session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int
+) -> list[tuple[str, float]]:
+    """Recognise every strip. Strips are sorted by aspect ratio so each batch pads little.
+
+    Batches narrower than `min_width` are padded to it. PaddleOCR pads to 320 px; short lines
+    (most of a form) then cost as much as long ones. `make bench` measures the choice.
+    """
+    if not strips:
+        return []
+    ratios = [s.shape[1] / s.shape[0] for s in strips]
+    order = np.argsort(ratios, kind="stable")
+    results: list[tuple[str, float]] = [("", 0.0)] * len(strips)
+    input_name = session.get_inputs()[0].name
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        widest = max(ratios[i] for i in chunk)
+        width = max(min_width, int(math.ceil(HEIGHT * widest)))
+        batch = np.stack([_normalise(strips[i], width) for i in chunk])
+        probs = session.run(None, {input_name: batch})[0]
+        for i, decoded in zip(chunk, ctc_decode(probs, charset)):
+            results[i] = decoded
+    return results

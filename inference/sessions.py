@@ -1,0 +1,60 @@
+"""onnxruntime sessions: execution provider choice, threads, and the check that a GPU really runs.
+
+onnxruntime-gpu silently falls back to the CPU when CUDA or cuDNN libraries are missing, which
+would turn a GPU endpoint into a slow, expensive CPU one. So the providers a session really got
+are checked, and `cuda` fails loudly when CUDA is not among them.
+"""
+from __future__ import annotations
+
+import logging
+
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+PROVIDER_CHOICES = ("cpu", "cuda", "auto")
+
+
+class ProviderError(RuntimeError):
+    """The requested execution provider cannot run here."""
+
+
+def requested_providers(choice: str) -> list[str]:
+    if choice not in PROVIDER_CHOICES:
+        raise ProviderError(f"unknown provider {choice!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
+    available = ort.get_available_providers()
+    if choice == "cpu":
+        return [CPU]
+    if choice == "cuda" and CUDA not in available:
+        raise ProviderError(
+            f"provider 'cuda' was requested but this onnxruntime build offers only {available}: "
+            "install onnxruntime-gpu 1.31 with CUDA 13 and cuDNN 9"
+        )
+    if CUDA in available:
+        return [CUDA, CPU]
+    return [CPU]
+
+
+def create_session(model: bytes, name: str, choice: str, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads > 0:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    # Activations can turn denormal too: flush them to zero on the CPU threads (same reason as
+    # models.prepared_model_bytes).
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    providers = requested_providers(choice)
+    session = ort.InferenceSession(model, options, providers=providers)
+    got = session.get_providers()
+    if choice == "cuda" and got[0] != CUDA:
+        raise ProviderError(
+            f"{name}: CUDA was requested but the session runs on {got}; the CUDA 13 / cuDNN 9 "
+            "libraries are probably missing or no GPU is visible"
+        )
+    if choice == "auto" and CUDA in providers and got[0] != CUDA:
+        log.warning("%s: CUDA is installed but unusable, running on %s", name, got[0])
+    log.info("%s runs on %s", name, got[0])
+    return session

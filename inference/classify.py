@@ -19,14 +19,37 @@ def _normalise(strip: np.ndarray) -> np.ndarray:
     return out
 
 
-def upright(session, strips: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+def _windows(strip: np.ndarray, most: int) -> list[np.ndarray]:
+    """Up to `most` windows of the classifier's 4:1 shape, spread along a long strip.
+
+    The classifier squashes its input to 192x48; a long line squashed that far is
+    unreadable and gets flipped at random (seen on real forms), so long lines are judged by
+    several windows of their own text instead.
+    """
+    h, w = strip.shape[:2]
+    window = int(h * WIDTH / HEIGHT)
+    if w <= window * 1.5:
+        return [strip]
+    count = min(most, int(math.ceil(w / window)))
+    starts = np.linspace(0, w - window, count).astype(int)
+    return [strip[:, x : x + window] for x in starts]
+
+
+def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4) -> list[np.ndarray]:
     """The strips, each turned 180 degrees where the classifier says it is upside down."""
-    result = list(strips)
+    pieces, owner = [], []
+    for index, strip in enumerate(strips):
+        for piece in _windows(strip, windows):
+            pieces.append(_normalise(piece))
+            owner.append(index)
     input_name = session.get_inputs()[0].name
-    for start in range(0, len(strips), batch_size):
-        batch = np.stack([_normalise(s) for s in strips[start : start + batch_size]])
-        probs = session.run(None, {input_name: batch})[0]
-        for offset, p in enumerate(probs):
-            if int(np.argmax(p)) == 1 and p[1] > FLIP_THRESHOLD:
-                result[start + offset] = cv2.rotate(strips[start + offset], cv2.ROTATE_180)
-    return result
+    probs = np.concatenate([
+        session.run(None, {input_name: np.stack(pieces[start : start + batch_size])})[0]
+        for start in range(0, len(pieces), batch_size)
+    ])
+    votes = np.zeros(len(strips))
+    counts = np.zeros(len(strips))
+    np.add.at(votes, owner, probs[:, 1])
+    np.add.at(counts, owner, 1)
+    flipped = votes / counts > FLIP_THRESHOLD
+    return [cv2.rotate(s, cv2.ROTATE_180) if f else s for s, f in zip(strips, flipped)]

@@ -7,6 +7,7 @@ upscaled for nothing, which is what makes us several times faster than rapidocr'
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -26,37 +27,51 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class Resize:
-    scale: float          # detector pixels per original pixel (x and y after rounding differ a little)
-    scale_x: float
-    scale_y: float
-    pad: int
+    scale: float   # detector pixels per original pixel, the same on both axes
+    pad: int       # border on the top and left (right and bottom also get what reaches a multiple of 32)
+    out_h: int     # detector input size, multiples of 32 as the network needs
+    out_w: int
 
 
-def _multiple_of_32(value: float) -> int:
-    return max(32, int(round(value / 32)) * 32)
+def _ceil32(value: float) -> int:
+    return max(32, int(math.ceil(value / 32)) * 32)
 
 
 def plan_resize(height: int, width: int, cfg: DetectionConfig) -> Resize:
+    """Scale keeping the aspect ratio; the network's multiple-of-32 sizes come from padding.
+
+    (Rounding the size itself instead, as PaddleOCR does, squashes short strips: a 38 px
+    high line scaled and rounded can lose a third of its height.)
+    """
     scale = min(1.0, cfg.max_side / max(height, width))
     pad = 0
     if min(height, width) * scale < cfg.min_side:
         # Small input: enlarge it (within max_side) and give it a border.
         scale = min(cfg.min_side / min(height, width), cfg.max_side / max(height, width))
         pad = cfg.pad
-    out_h = _multiple_of_32(height * scale + 2 * pad)
-    out_w = _multiple_of_32(width * scale + 2 * pad)
-    return Resize(scale, (out_w - 2 * pad) / width, (out_h - 2 * pad) / height, pad)
+    inner_h = max(1, int(round(height * scale)))
+    inner_w = max(1, int(round(width * scale)))
+    return Resize(scale, pad, _ceil32(inner_h + 2 * pad), _ceil32(inner_w + 2 * pad))
+
+
+def _background(image: np.ndarray) -> tuple[int, ...]:
+    """The image's likely background colour: the median of its outermost pixels."""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    return tuple(int(v) for v in np.median(border, axis=0))
 
 
 def preprocess(image: np.ndarray, plan: Resize) -> np.ndarray:
     height, width = image.shape[:2]
-    inner_w = max(1, int(round(width * plan.scale_x)))
-    inner_h = max(1, int(round(height * plan.scale_y)))
+    inner_h = max(1, int(round(height * plan.scale)))
+    inner_w = max(1, int(round(width * plan.scale)))
     resized = cv2.resize(image, (inner_w, inner_h), interpolation=cv2.INTER_LINEAR)
-    if plan.pad:
-        resized = cv2.copyMakeBorder(resized, plan.pad, plan.pad, plan.pad, plan.pad, cv2.BORDER_REPLICATE)
+    # Pad with the background colour: replicating edge pixels would smear text touching the
+    # edge into long false strokes.
+    canvas = np.empty((plan.out_h, plan.out_w, 3), np.uint8)
+    canvas[:] = _background(image)
+    canvas[plan.pad : plan.pad + inner_h, plan.pad : plan.pad + inner_w] = resized
     # (x / 255 - 0.5) / 0.5, channels first, batch of one.
-    blob = resized.astype(np.float32) * (2.0 / 255.0) - 1.0
+    blob = canvas.astype(np.float32) * (2.0 / 255.0) - 1.0
     return blob.transpose(2, 0, 1)[None]
 
 
@@ -131,9 +146,9 @@ def postprocess(prob_map: np.ndarray, plan: Resize, height: int, width: int, cfg
         box, short_side = _unclip(box, cfg.unclip_ratio)
         if short_side < 5:
             continue
-        box = box - plan.pad
-        box[:, 0] = np.clip(box[:, 0] / plan.scale_x, 0, width - 1)
-        box[:, 1] = np.clip(box[:, 1] / plan.scale_y, 0, height - 1)
+        box = (box - plan.pad) / plan.scale
+        box[:, 0] = np.clip(box[:, 0], 0, width - 1)
+        box[:, 1] = np.clip(box[:, 1], 0, height - 1)
         box = np.round(box)
         box = order_corners(box)
         if np.linalg.norm(box[0] - box[1]) <= 3 or np.linalg.norm(box[0] - box[3]) <= 3:

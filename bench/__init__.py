@@ -1,0 +1,1 @@
+"""Benchmarks: accuracy and speed of the engine beside rapidocr and tesseract (`make bench`)."""

@@ -1,0 +1,172 @@
+"""`make bench`: accuracy and latency of our engine beside rapidocr and tesseract.
+
+Each system runs in a child process of its own, one after another, so that each has the
+machine to itself and its peak RSS is its own. Prints a markdown table.
+
+    python -m bench [--data ../shared/eval] [--threads 2] [--limit N] [--systems ours,...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import metrics
+
+SETS = ("crops", "pages", "td500", "plates")
+SYSTEMS = ("ours", "rapidocr-default", "rapidocr-max960", "tesseract")
+# The slow systems read a seeded prefix of the big sets, so that a full run stays near 15 minutes;
+# the table prints how many images each cell saw.
+CAPS = {
+    "rapidocr-default": {"plates": 200},
+    "tesseract": {"crops": 200, "plates": 200},
+}
+
+
+def load_set(data: Path, name: str) -> list[dict]:
+    path = {
+        "crops": data / "xfund_zh" / "crops.jsonl",
+        "pages": data / "xfund_zh" / "pages.jsonl",
+        "td500": data / "msra_td500_subset" / "manifest.jsonl",
+        "plates": data / "plates_cn_lprnet" / "manifest.jsonl",
+    }[name]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:
+        row["path"] = str(path.parent / row["image"])
+    return rows
+
+
+def score_set(name: str, rows: list[dict], predictions: list[list]) -> dict:
+    if name in ("crops", "plates"):
+        norm = metrics.normalise_plate if name == "plates" else metrics.normalise
+        errors = total = exact = 0
+        for row, pred in zip(rows, predictions):
+            got, want = norm("".join(t for t, _ in pred)), norm(row["text"])
+            errors += metrics.edit_distance(got, want)
+            total += len(want)
+            exact += got == want
+        return {"cer": errors / max(total, 1), "exact": exact / max(len(rows), 1)}
+    if name == "pages":
+        matched = predicted = reference = 0
+        for row, pred in zip(rows, predictions):
+            m, p, r = metrics.char_prf(
+                metrics.normalise("".join(t for t, _ in pred)),
+                metrics.normalise("".join(line["text"] for line in row["lines"])),
+            )
+            matched, predicted, reference = matched + m, predicted + p, reference + r
+        precision, recall = matched / max(predicted, 1), matched / max(reference, 1)
+        return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-9)}
+    # td500: detection recall, difficult lines are "don't care"
+    hit = total = 0
+    for row, pred in zip(rows, predictions):
+        boxes = [box for _, box in pred]
+        for line in row["lines"]:
+            if line.get("difficult"):
+                continue
+            total += 1
+            hit += metrics.covered(line["points"], boxes, row["height"], row["width"])
+    return {"recall": hit / max(total, 1)}
+
+
+def worker(system: str, data: Path, sets: list[str], threads: int, limit: int | None) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from .systems import make
+
+    engine = make(system, threads)
+    out: dict = {"system": engine.name, "sets": {}}
+    for name in sets:
+        rows = load_set(data, name)
+        cap = min(x for x in (limit, CAPS.get(system, {}).get(name), len(rows)) if x)
+        rows = rows[:cap]
+        engine.read(rows[0]["path"])  # warm-up, not timed
+        predictions, latencies = [], []
+        for row in rows:
+            start = time.perf_counter()
+            predictions.append(engine.read(row["path"]))
+            latencies.append(time.perf_counter() - start)
+        out["sets"][name] = {
+            "n": len(rows),
+            **score_set(name, rows, predictions),
+            "median_ms": 1000 * metrics.percentile(latencies, 50),
+            "p95_ms": 1000 * metrics.percentile(latencies, 95),
+        }
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def fmt(value, spec):
+    return "n/a" if value is None else format(value, spec)
+
+
+def table(results: list[dict]) -> str:
+    head = ("| system | crops CER | crops exact | pages F1 (P/R) | TD500 recall | plates exact "
+            "| page ms median/p95 | crop ms | plate ms | peak RSS MB |")
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for r in results:
+        s = r["sets"]
+        g = lambda k: s.get(k, {})  # noqa: E731
+        def n(k):
+            return f" (n={g(k)['n']})" if k in s else ""
+        lines.append(
+            f"| {r['system']} "
+            f"| {fmt(g('crops').get('cer') and 100 * g('crops')['cer'], '.2f')}%{n('crops')} "
+            f"| {fmt(g('crops').get('exact') and 100 * g('crops')['exact'], '.1f')}% "
+            f"| {fmt(g('pages').get('f1'), '.4f')} ({fmt(g('pages').get('precision'), '.3f')}/{fmt(g('pages').get('recall'), '.3f')}){n('pages')} "
+            f"| {fmt(g('td500').get('recall'), '.3f')}{n('td500')} "
+            f"| {fmt(g('plates').get('exact') and 100 * g('plates')['exact'], '.1f')}%{n('plates')} "
+            f"| {fmt(g('pages').get('median_ms'), '.0f')} / {fmt(g('pages').get('p95_ms'), '.0f')} "
+            f"| {fmt(g('crops').get('median_ms'), '.1f')} "
+            f"| {fmt(g('plates').get('median_ms'), '.1f')} "
+            f"| {r['peak_rss_mb']:.0f} |"
+        )
+    by_name = {r["system"]: r for r in results}
+    ours, ref = by_name.get("ours"), by_name.get("rapidocr default")
+    if ours and ref and "pages" in ours["sets"] and "pages" in ref["sets"]:
+        ratio = ours["sets"]["pages"]["median_ms"] / ref["sets"]["pages"]["median_ms"]
+        lines.append(f"\nMedian page latency, ours / rapidocr default: **{ratio:.2f}x**")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    default_data = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+    parser.add_argument("--data", type=Path, default=default_data, help="dataset folder (default ../shared/eval)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, help="at most N images per set (quick runs)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--json-out", type=Path, help="also write the raw results here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sets = [s for s in args.sets.split(",") if s]
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.data, sets, args.threads, args.limit)))
+        return 0
+    if not args.data.is_dir():
+        print(f"no dataset folder at {args.data}; pass --data", file=sys.stderr)
+        return 2
+    results = []
+    for system in [s for s in args.systems.split(",") if s]:
+        print(f"running {system} ...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, "-m", "bench", "--worker", system, "--data", str(args.data),
+               "--threads", str(args.threads), "--sets", ",".join(sets)]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        if proc.returncode != 0:
+            print(f"  {system} failed, skipped: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(table(results))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Scoring helpers, as ../shared/eval/README.md advises: NFKC, whitespace stripped."""
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+
+import cv2
+import numpy as np
+
+
+def normalise(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def normalise_plate(text: str) -> str:
+    return normalise(text).replace("·", "").replace(".", "")
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        diagonal, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (ca != cb))
+    return row[-1]
+
+
+def char_prf(predicted: str, reference: str) -> tuple[int, int, int]:
+    """(matched, predicted, reference) character counts, as multisets."""
+    p, r = Counter(predicted), Counter(reference)
+    return sum((p & r).values()), sum(p.values()), sum(r.values())
+
+
+def covered(gt_polygon, predicted_polygons, height: int, width: int, at_least: float = 0.5) -> bool:
+    """Is at least `at_least` of the ground-truth polygon's area inside the predicted boxes?"""
+    gt = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(gt, [np.round(np.asarray(gt_polygon)).astype(np.int32)], 1)
+    area = int(gt.sum())
+    if area == 0 or not predicted_polygons:
+        return False
+    pred = np.zeros_like(gt)
+    cv2.fillPoly(pred, [np.round(np.asarray(p)).astype(np.int32) for p in predicted_polygons], 1)
+    return int((gt & pred).sum()) >= at_least * area
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")

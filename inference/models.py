@@ -84,8 +84,19 @@ def prepared_model_bytes(path: Path) -> bytes:
     return cleaned
 
 
-def _zero_denormals(raw: bytes, path: Path) -> bytes:
+def denormal_mask(values):
+    """Where float32 values are denormal, judged by their bits.
+
+    Comparing values would not do: once onnxruntime has run with denormals-are-zero, the
+    thread's CPU flags make every denormal compare equal to zero.
+    """
     import numpy as np
+
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    return ((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)
+
+
+def _zero_denormals(raw: bytes, path: Path) -> bytes:
     import onnx
     from onnx import numpy_helper
 
@@ -93,13 +104,12 @@ def _zero_denormals(raw: bytes, path: Path) -> bytes:
         model = onnx.load_from_string(raw)
     except Exception as exc:  # onnx raises DecodeError and others for corrupt files
         raise ModelLoadError(f"model file {path} is corrupt: {exc}") from exc
-    tiny = np.finfo(np.float32).tiny
     zeroed = 0
     for init in model.graph.initializer:
         if init.data_type != onnx.TensorProto.FLOAT:
             continue
         weights = numpy_helper.to_array(init)
-        denormal = (weights != 0) & (np.abs(weights) < tiny)
+        denormal = denormal_mask(weights)
         count = int(denormal.sum())
         if count:
             weights = weights.copy()

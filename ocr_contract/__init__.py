@@ -6,6 +6,7 @@ Lambda bundle stays small and starts fast.
 """
 from .errors import ApiError, ErrorCode, error_body, error_status
 from .limits import MAX_IMAGE_BYTES, MAX_SIDE_PX, SUPPORTED_FORMATS
+from .request import OcrRequest, parse_request
 
 __all__ = [
     "ApiError",
@@ -15,4 +16,6 @@ __all__ = [
     "MAX_IMAGE_BYTES",
     "MAX_SIDE_PX",
     "SUPPORTED_FORMATS",
+    "OcrRequest",
+    "parse_request",
 ]

@@ -15,8 +15,11 @@ class ErrorCode(str, enum.Enum):
     URL_FETCH_FAILED = "UrlFetchFailed"
     INTERNAL_ERROR = "InternalError"
     MODEL_NOT_READY = "ModelNotReady"
-    # Not in the public table's rows of client mistakes: the server is saturated; retry later.
+    # Beyond the public table: the server is saturated (retry later), and requests to paths or
+    # with methods that do not exist.
     SERVER_BUSY = "ServerBusy"
+    NOT_FOUND = "NotFound"
+    METHOD_NOT_ALLOWED = "MethodNotAllowed"
 
 
 _STATUS = {
@@ -31,6 +34,8 @@ _STATUS = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.MODEL_NOT_READY: 503,
     ErrorCode.SERVER_BUSY: 503,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
 }
 
 

@@ -1,0 +1,53 @@
+# Everything starts from a fresh clone: `make serve` and `make test` create .venv and install.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+CDK := node_modules/.bin/cdk
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test bench synth deploy destroy diff venv cdk-cli fixtures clean
+
+$(STAMP): requirements.txt requirements-dev.txt inference/requirements.txt inference/requirements-cpu.txt frontend/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The CDK CLI, pinned in package.json (never the `latest` tag, which is a broken 3.0.0).
+$(CDK): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(CDK)
+
+cdk-cli: $(CDK)
+
+serve: $(STAMP)
+	PORT=$(PORT) $(PY) -m local
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.api $(BENCH_API_ARGS)
+
+synth: $(STAMP) $(CDK)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet $(CDK_ARGS)
+
+deploy: $(STAMP) $(CDK)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) deploy --all --require-approval broadening $(CDK_ARGS)
+
+diff: $(STAMP) $(CDK)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) diff --all $(CDK_ARGS)
+
+destroy: $(STAMP) $(CDK)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) destroy --all --force $(CDK_ARGS)
+
+fixtures: $(STAMP)
+	$(PY) tests/fixtures/render_fixtures.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out build .pytest_cache

@@ -1,0 +1,1 @@
+"""The Lambda frontend: validates requests, fetches URLs safely, calls the SageMaker endpoint."""

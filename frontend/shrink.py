@@ -1,0 +1,39 @@
+"""Fitting an accepted image under SageMaker's 6 MB invoke limit.
+
+The API accepts images up to 10 MiB, but a real-time endpoint takes at most 6 MB per call.
+The rare image between the two is re-encoded (upright, as high-quality JPEG, scaled down only
+if quality alone is not enough). Pillow is imported here only, so ordinary requests and cold
+starts never pay for it.
+"""
+from __future__ import annotations
+
+import io
+
+from ocr_contract import ApiError, ErrorCode
+
+INVOKE_LIMIT_BYTES = 6_000_000 - 64 * 1024  # SageMaker's 6 MB, with room to spare
+
+
+def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
+    """(bytes to send, scale of the sent image against the original; 1.0 when unchanged)."""
+    if len(image) <= INVOKE_LIMIT_BYTES:
+        return image, 1.0
+    from PIL import Image, ImageOps
+
+    try:
+        picture = Image.open(io.BytesIO(image))
+        if picture.format not in ("JPEG", "PNG", "BMP") or max(picture.size) > 4096:
+            return image, 1.0  # refused anyway: the container (one place for it) answers the error
+        picture = ImageOps.exif_transpose(picture).convert("RGB")
+    except Image.DecompressionBombError:
+        return image, 1.0
+    except Exception:
+        raise ApiError(ErrorCode.INVALID_IMAGE, "the bytes are not a decodable jpg, png or bmp image") from None
+    for quality, scale in ((95, 1.0), (90, 1.0), (85, 0.85), (80, 0.7), (75, 0.5)):
+        frame = picture if scale == 1.0 else picture.resize(
+            (max(1, int(picture.width * scale)), max(1, int(picture.height * scale))), Image.LANCZOS)
+        out = io.BytesIO()
+        frame.save(out, "JPEG", quality=quality, optimize=True)
+        if out.tell() <= INVOKE_LIMIT_BYTES:
+            return out.getvalue(), frame.width / picture.width
+    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the image could not be brought under the endpoint's 6 MB limit")

@@ -1,0 +1,197 @@
+"""The inference server: SageMaker's container contract over aiohttp.
+
+    GET  /ping                              200 once the models are loaded, 503 before
+    POST /invocations                       raw image bytes -> JSON array of lines
+    POST /endpoints/{name}/invocations      the same, so boto3's sagemaker-runtime client with
+                                            endpoint_url pointed here works unchanged
+
+The port is 8080 or SAGEMAKER_BIND_TO_PORT. It listens at once and loads the models in the
+background, so /ping answers 503 (and invocations ModelNotReady) until they are loaded.
+Inference runs in a thread pool off the event loop; /ping stays responsive meanwhile. Work
+beyond the pool plus a bounded queue is refused with 503 rather than piling up.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode
+
+from .config import EngineConfig
+from .engine import OcrEngine
+from .images import decode_image
+
+log = logging.getLogger("inference.server")
+access_log = logging.getLogger("inference.access")
+
+ENGINE = web.AppKey("engine", object)
+STATE = web.AppKey("state", dict)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+SETTINGS = web.AppKey("settings", dict)
+
+ACCEPTED_TYPES = ("image/", "application/octet-stream", "application/x-image")
+
+
+def _request_id(request: web.Request) -> str:
+    """The caller's id when it sends one (the Lambda passes its own through SageMaker's
+    CustomAttributes header), so one id follows a request through every log."""
+    custom = request.headers.get("X-Amzn-SageMaker-Custom-Attributes", "")
+    for part in custom.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "requestId" and value:
+            return value[:128]
+    given = request.headers.get("X-Request-Id", "")
+    return given[:128] if given else str(uuid.uuid4())
+
+
+def _error(error: ApiError, request_id: str) -> web.Response:
+    return web.json_response(error.body(request_id), status=error.status, headers={"X-Request-Id": request_id})
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler):
+    """Every answer is JSON: unknown paths, wrong methods and unexpected failures included."""
+    request_id = _request_id(request)
+    request["request_id"] = request_id
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error(exc, request_id)
+    except web.HTTPNotFound:
+        return _error(ApiError(ErrorCode.NOT_FOUND, f"no such path: {request.path}"), request_id)
+    except web.HTTPMethodNotAllowed as exc:
+        return _error(ApiError(ErrorCode.METHOD_NOT_ALLOWED,
+                               f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}"),
+                      request_id)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error, requestId=%s", request_id)
+        return _error(ApiError(ErrorCode.INTERNAL_ERROR, f"internal error; quote requestId {request_id}"), request_id)
+
+
+async def ping(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.get("engine") is None:
+        return web.json_response({"status": "loading" if not state.get("failed") else "failed"}, status=503)
+    return web.json_response({"status": "ok", "provider": state["engine"].provider})
+
+
+async def _read_body(request: web.Request) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > MAX_IMAGE_BYTES:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
+                       f"image is {declared} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted")
+    data = await request.content.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
+                       f"image is over {MAX_IMAGE_BYTES} bytes (10 MiB); send a smaller image")
+    return data
+
+
+def _run_ocr(engine: OcrEngine, data: bytes) -> tuple[list[dict], tuple[int, int]]:
+    image = decode_image(data)
+    lines = engine.read(image)
+    return [line.to_api() for line in lines], (image.shape[1], image.shape[0])
+
+
+async def invocations(request: web.Request) -> web.Response:
+    start = time.perf_counter()
+    request_id = request["request_id"]
+    record = {"requestId": request_id, "path": request.path, "bytes": 0}
+    status = 500
+    try:
+        content_type = request.headers.get("Content-Type", "application/octet-stream").lower()
+        if not content_type.startswith(ACCEPTED_TYPES):
+            raise ApiError(ErrorCode.INVALID_REQUEST,
+                           f"Content-Type {content_type!r} is not accepted; send the raw image bytes as image/* or application/octet-stream")
+        state = request.app[STATE]
+        engine = state.get("engine")
+        if engine is None:
+            raise ApiError(ErrorCode.MODEL_NOT_READY, "the OCR models are still loading; retry in a few seconds")
+        data = await _read_body(request)
+        record["bytes"] = len(data)
+        settings = request.app[SETTINGS]
+        if state["in_flight"] >= settings["max_in_flight"]:
+            raise ApiError(ErrorCode.SERVER_BUSY,
+                           f"the server is busy ({state['in_flight']} requests in progress); retry shortly")
+        state["in_flight"] += 1
+        try:
+            loop = asyncio.get_running_loop()
+            result, (width, height) = await loop.run_in_executor(request.app[EXECUTOR], _run_ocr, engine, data)
+        finally:
+            state["in_flight"] -= 1
+        record.update({"width": width, "height": height, "lines": len(result)})
+        status = 200
+        return web.json_response(result, headers={"X-Request-Id": request_id},
+                                 dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+    except ApiError as exc:
+        status = exc.status
+        record["error"] = exc.code.value
+        raise
+    finally:
+        record.update({"status": status, "ms": round(1000 * (time.perf_counter() - start), 1)})
+        access_log.info(json.dumps(record))
+
+
+def _load_engine(app: web.Application, config: EngineConfig) -> None:
+    state = app[STATE]
+    try:
+        engine = OcrEngine(config)
+        engine.warm_up()
+        state["engine"] = engine
+        log.info("models loaded, provider %s, %d worker(s)", engine.provider, app[SETTINGS]["workers"])
+    except Exception:
+        state["failed"] = True
+        log.exception("the models could not be loaded; /ping stays 503")
+        if app[SETTINGS]["exit_on_load_failure"]:
+            os._exit(3)  # a container that cannot serve must not look alive
+
+
+def create_app(config: EngineConfig | None = None, engine: OcrEngine | None = None,
+               workers: int | None = None, queue: int | None = None,
+               exit_on_load_failure: bool = False) -> web.Application:
+    config = config or EngineConfig.from_env()
+    workers = workers or int(os.environ.get("OCR_WORKERS", "2"))
+    queue = queue if queue is not None else int(os.environ.get("OCR_MAX_QUEUE", "16"))
+    # Room for an image plus HTTP overhead; _read_body enforces the exact limit.
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_IMAGE_BYTES + 65536)
+    app[STATE] = {"engine": engine, "in_flight": 0}
+    app[SETTINGS] = {"workers": workers, "max_in_flight": workers + queue, "exit_on_load_failure": exit_on_load_failure}
+    app[EXECUTOR] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr")
+    app.router.add_get("/ping", ping)
+    app.router.add_post("/invocations", invocations)
+    app.router.add_post("/endpoints/{name}/invocations", invocations)
+
+    async def start_loading(app: web.Application):
+        if app[STATE]["engine"] is None:
+            asyncio.get_running_loop().run_in_executor(None, _load_engine, app, config)
+
+    async def stop_executor(app: web.Application):
+        app[EXECUTOR].shutdown(wait=True, cancel_futures=True)
+
+    app.on_startup.append(start_loading)
+    app.on_cleanup.append(stop_executor)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference serve", description="Start the inference server.")
+    parser.add_argument("--host", default=os.environ.get("OCR_HOST", "0.0.0.0"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = EngineConfig.from_env()
+    log.info("starting on %s:%d, provider %s", args.host, args.port, config.provider)
+    app = create_app(config, exit_on_load_failure=True)
+    # SIGTERM (SageMaker's stop) and SIGINT: stop accepting, finish in-flight requests, exit.
+    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=30, access_log=None, print=None)
+    return 0

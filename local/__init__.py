@@ -1,0 +1,1 @@
+"""`make serve`: the deployed API, on this machine, with no AWS account."""

@@ -1,0 +1,61 @@
+"""`python -m local` (`make serve`): the inference server and the local gateway, on CPU.
+
+    POST http://127.0.0.1:${PORT:-8080}/general_ocr    the API, through the real Lambda handler
+    GET  http://127.0.0.1:${PORT:-8080}/               a page to drop an image on
+    GET  http://127.0.0.1:${PORT:-8080}/ping           readiness of the models
+
+The inference server runs as a child process on INFERENCE_PORT (default PORT+1), exactly as
+in the container; the Lambda handler reaches it through boto3's sagemaker-runtime client.
+Ctrl-C stops both.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from aiohttp import web
+
+from .gateway import create_gateway
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--inference-port", type=int, default=int(os.environ.get("INFERENCE_PORT", "0")))
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    args = parser.parse_args()
+    inference_port = args.inference_port or args.port + 1
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    inference_url = f"http://127.0.0.1:{inference_port}"
+    # The Lambda handler's settings, as the CDK stack sets them in AWS.
+    os.environ.setdefault("ENDPOINT_NAME", "local-ocr")
+    os.environ["SAGEMAKER_ENDPOINT_URL"] = inference_url
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # boto3 signs requests even for a local endpoint; dummy credentials keep it from searching.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+
+    child_env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(inference_port), "OCR_HOST": "127.0.0.1"}
+    server = subprocess.Popen([sys.executable, "-m", "inference", "serve"], env=child_env)
+    print(f"inference server (pid {server.pid}) starting on {inference_url}, provider {os.environ.get('OCR_PROVIDER', 'cpu')}", flush=True)
+    print(f"API:  POST http://{args.host}:{args.port}/general_ocr", flush=True)
+    print(f"demo: http://{args.host}:{args.port}/   (Ctrl-C stops both)", flush=True)
+    try:
+        web.run_app(create_gateway(inference_url), host=args.host, port=args.port, access_log=None, print=None)
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Parsing and validating the JSON body of POST /general_ocr."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+
+from .errors import ApiError, ErrorCode
+from .limits import MAX_BODY_BYTES, MAX_IMAGE_BYTES
+
+MAX_URL_LENGTH = 2048
+_DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
+_BASE64_WHITESPACE = re.compile(rb"[\r\n\t ]+")
+
+
+@dataclass(frozen=True)
+class OcrRequest:
+    url: str | None = None
+    image: bytes | None = None
+
+
+def parse_request(body: str | bytes | None) -> OcrRequest:
+    """The request body -> exactly one of url or decoded image bytes, or an ApiError."""
+    if body is None or body == "" or body == b"":
+        raise ApiError(ErrorCode.INVALID_REQUEST, 'the request body is empty; send {"url": "..."} or {"img": "<base64>"}')
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
+                       f"the request body is {len(body)} bytes; images may be at most {MAX_IMAGE_BYTES} bytes (10 MiB) before base64")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(ErrorCode.INVALID_REQUEST, "the request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(ErrorCode.INVALID_REQUEST,
+                       f'the request body must be a JSON object, not {type(payload).__name__}; send {{"url": "..."}} or {{"img": "<base64>"}}')
+    unknown = sorted(set(payload) - {"url", "img"})
+    if unknown:
+        raise ApiError(ErrorCode.INVALID_REQUEST,
+                       f"unknown field(s) {', '.join(map(repr, unknown))}; the body takes exactly one of 'url' or 'img'")
+    if ("url" in payload) == ("img" in payload):
+        which = "both" if "url" in payload else "neither"
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"send exactly one of 'url' or 'img', not {which}")
+    if "url" in payload:
+        url = payload["url"]
+        if not isinstance(url, str):
+            raise ApiError(ErrorCode.INVALID_REQUEST, f"'url' must be a string, not {_json_type(url)}")
+        url = url.strip()
+        if not url:
+            raise ApiError(ErrorCode.INVALID_URL, "'url' is empty")
+        if len(url) > MAX_URL_LENGTH:
+            raise ApiError(ErrorCode.INVALID_URL, f"'url' is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted")
+        return OcrRequest(url=url)
+    img = payload["img"]
+    if not isinstance(img, str):
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"'img' must be a base64 string, not {_json_type(img)}")
+    return OcrRequest(image=decode_base64_image(img))
+
+
+def decode_base64_image(text: str) -> bytes:
+    text = _DATA_URL.sub("", text.strip(), count=1)
+    try:
+        raw = _BASE64_WHITESPACE.sub(b"", text.encode("ascii"))
+        data = base64.b64decode(raw, validate=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        raise ApiError(ErrorCode.INVALID_IMAGE, "'img' is not valid standard base64") from None
+    if not data:
+        raise ApiError(ErrorCode.INVALID_IMAGE, "'img' decodes to an empty image")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
+                       f"image is {len(data)} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted")
+    return data
+
+
+def _json_type(value) -> str:
+    return {dict: "an object", list: "an array", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null", str: "a string"}.get(type(value), type(value).__name__)

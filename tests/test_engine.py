@@ -1,0 +1,125 @@
+"""The OCR pipeline: what it reads, against the fixtures' known text and rapidocr's pipeline."""
+import threading
+
+import numpy as np
+import pytest
+
+from inference import detect
+from inference.images import decode_image
+from tests.conftest import EXPECTED, fixture_bytes, norm, texts
+
+
+@pytest.mark.parametrize("name", ["line.png", "receipt.png", "upside_down.png", "small_plate.png"])
+def test_reads_the_rendered_text(engine, name):
+    assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
+
+
+@pytest.fixture(scope="module")
+def rapidocr():
+    from rapidocr import RapidOCR
+
+    return RapidOCR(params={"EngineConfig.onnxruntime.intra_op_num_threads": 2, "Global.log_level": "error",
+                            "Det.limit_type": "max", "Det.limit_side_len": 960})
+
+
+@pytest.mark.parametrize("name", ["line.png", "receipt.png", "upside_down.png"])
+def test_same_text_as_rapidocr_pipeline(engine, rapidocr, name):
+    ours = texts(engine.read_bytes(fixture_bytes(name)))
+    theirs = [norm(t) for t in (rapidocr(fixture_bytes(name)).txts or ())]
+    assert ours == theirs
+
+
+def test_upside_down_line_is_turned_before_reading(engine):
+    lines = engine.read_bytes(fixture_bytes("upside_down.png"))
+    assert [norm(line.text) for line in lines] == [norm(EXPECTED["upside_down.png"][0])]
+    assert lines[0].score > 0.9
+
+
+def test_blank_image_gives_no_lines(engine):
+    assert engine.read_bytes(fixture_bytes("blank.png")) == []
+
+
+def test_one_pixel_image(engine):
+    assert engine.read(np.zeros((1, 1, 3), np.uint8)) == []
+
+
+def test_lines_come_in_reading_order_with_boxes_inside_the_image(engine):
+    image = decode_image(fixture_bytes("receipt.png"))
+    lines = engine.read(image)
+    height, width = image.shape[:2]
+    tops = [line.top for line in lines]
+    assert tops == sorted(tops)
+    for line in lines:
+        api = line.to_api()
+        loc = api["location"]
+        assert all(isinstance(v, int) for v in loc.values())
+        assert 0 <= loc["left"] and loc["left"] + loc["width"] <= width
+        assert 0 <= loc["top"] and loc["top"] + loc["height"] <= height
+        assert 0.0 <= api["score"] <= 1.0
+
+
+def test_location_matches_where_the_text_is(engine):
+    image = np.full((600, 800, 3), 255, np.uint8)
+    line = decode_image(fixture_bytes("line.png"))
+    image[400 : 400 + line.shape[0], 300 : 300 + line.shape[1]] = line
+    (found,) = engine.read(image)
+    # The fixture has a 16 px margin around text of 32 px.
+    assert 400 <= found.top <= 400 + 24
+    assert 300 <= found.left <= 300 + 24
+    assert found.top + found.height <= 400 + line.shape[0] + 4
+
+
+def test_full_size_4096_image(engine):
+    image = np.full((4096, 4096, 3), 255, np.uint8)
+    line = decode_image(fixture_bytes("line.png"))
+    # Text needs to stay readable after the detector's downscale to 960 px: make it 4x bigger.
+    import cv2
+
+    big = cv2.resize(line, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    image[3000 : 3000 + big.shape[0], 1000 : 1000 + big.shape[1]] = big
+    lines = engine.read(image)
+    assert texts(lines) == [norm(EXPECTED["line.png"][0])]
+    assert lines[0].top >= 3000 and lines[0].left >= 1000
+
+
+def test_concurrent_requests_give_the_same_answers(engine):
+    names = ["line.png", "receipt.png", "upside_down.png", "small_plate.png"] * 3
+    expected = {name: [l.to_api() for l in engine.read_bytes(fixture_bytes(name))] for name in set(names)}
+    results, errors = {}, []
+
+    def work(i, name):
+        try:
+            results[i] = [l.to_api() for l in engine.read_bytes(fixture_bytes(name))]
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, n)) for i, n in enumerate(names)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, name in enumerate(names):
+        assert results[i] == expected[name]
+
+
+def test_small_inputs_are_enlarged_and_large_ones_never():
+    cfg = detect.DetectionConfig()
+    small = detect.plan_resize(24, 94, cfg)
+    assert small.scale > 3 and small.pad > 0
+    page = detect.plan_resize(1600, 1131, cfg)
+    assert page.scale == pytest.approx(960 / 1600) and page.pad == 0
+    medium = detect.plan_resize(500, 700, cfg)
+    assert medium.scale == 1.0
+    for plan in (small, page, medium):
+        assert plan.out_h % 32 == 0 and plan.out_w % 32 == 0
+
+
+def test_reading_order_groups_lines_by_vertical_overlap():
+    def box(x, y, w=50, h=20):
+        return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+
+    # Second box on the first line sits 6 px lower (a skewed scan); a fixed tolerance would be wrong
+    # for large text, overlap is not.
+    boxes = np.array([box(200, 106), box(10, 100), box(10, 140), box(100, 141)], np.float32)
+    assert detect.reading_order(boxes) == [1, 0, 2, 3]

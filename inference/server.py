@@ -36,6 +36,7 @@ ENGINE = web.AppKey("engine", object)
 STATE = web.AppKey("state", dict)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 SETTINGS = web.AppKey("settings", dict)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 ACCEPTED_TYPES = ("image/", "application/octet-stream", "application/x-image")
 
@@ -56,11 +57,29 @@ def _error(error: ApiError, request_id: str) -> web.Response:
     return web.json_response(error.body(request_id), status=error.status, headers={"X-Request-Id": request_id})
 
 
+def _as_sagemaker_model_error(response: web.Response) -> web.Response:
+    """What SageMaker's runtime API answers when a container answers an error: ModelError (424)
+    carrying the container's status and body. Emulated on the /endpoints/... path so that
+    boto3 clients pointed here see exactly what they see in AWS."""
+    original = response.text or ""
+    return web.json_response(
+        {"message": f"Received client error ({response.status}) from primary with message \"{original}\"",
+         "OriginalStatusCode": response.status, "OriginalMessage": original, "LogStreamArn": ""},
+        status=424, headers={"X-Amzn-ErrorType": "ModelError", "X-Request-Id": response.headers.get("X-Request-Id", "")})
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler):
+    response = await _errors_as_json(request, handler)
+    if response.status >= 400 and request.path.startswith("/endpoints/"):
+        return _as_sagemaker_model_error(response)
+    return response
+
+
+async def _errors_as_json(request: web.Request, handler):
     """Every answer is JSON: unknown paths, wrong methods and unexpected failures included."""
     request_id = _request_id(request)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     try:
         return await handler(request)
     except ApiError as exc:
@@ -105,7 +124,7 @@ def _run_ocr(engine: OcrEngine, data: bytes) -> tuple[list[dict], tuple[int, int
 
 async def invocations(request: web.Request) -> web.Response:
     start = time.perf_counter()
-    request_id = request["request_id"]
+    request_id = request[REQUEST_ID]
     record = {"requestId": request_id, "path": request.path, "bytes": 0}
     status = 500
     try:

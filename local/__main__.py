@@ -27,11 +27,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--inference-port", type=int, default=int(os.environ.get("INFERENCE_PORT", "0")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--inference-url", default=os.environ.get("INFERENCE_URL"),
+                        help="use an inference server that already runs there (a container, say) instead of starting one")
     args = parser.parse_args()
     inference_port = args.inference_port or args.port + 1
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    inference_url = f"http://127.0.0.1:{inference_port}"
+    inference_url = args.inference_url or f"http://127.0.0.1:{inference_port}"
     # The Lambda handler's settings, as the CDK stack sets them in AWS.
     os.environ.setdefault("ENDPOINT_NAME", "local-ocr")
     os.environ["SAGEMAKER_ENDPOINT_URL"] = inference_url
@@ -40,15 +42,20 @@ def main() -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
-    child_env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(inference_port), "OCR_HOST": "127.0.0.1"}
-    server = subprocess.Popen([sys.executable, "-m", "inference", "serve"], env=child_env)
-    print(f"inference server (pid {server.pid}) starting on {inference_url}, provider {os.environ.get('OCR_PROVIDER', 'cpu')}", flush=True)
+    server = None
+    if args.inference_url:
+        print(f"using the inference server at {inference_url}", flush=True)
+    else:
+        child_env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(inference_port), "OCR_HOST": "127.0.0.1"}
+        server = subprocess.Popen([sys.executable, "-m", "inference", "serve"], env=child_env)
+        print(f"inference server (pid {server.pid}) starting on {inference_url}, "
+              f"provider {os.environ.get('OCR_PROVIDER', 'cpu')}", flush=True)
     print(f"API:  POST http://{args.host}:{args.port}/general_ocr", flush=True)
     print(f"demo: http://{args.host}:{args.port}/   (Ctrl-C stops both)", flush=True)
     try:
         web.run_app(create_gateway(inference_url), host=args.host, port=args.port, access_log=None, print=None)
     finally:
-        if server.poll() is None:
+        if server is not None and server.poll() is None:
             server.send_signal(signal.SIGTERM)
             try:
                 server.wait(timeout=35)

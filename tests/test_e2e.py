@@ -1,0 +1,151 @@
+"""End to end over HTTP: the local gateway -> the real Lambda handler -> boto3 -> the real
+inference server. Every row of the error table, malformed input, and concurrency."""
+import base64
+import json
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import Image
+
+from tests.conftest import EXPECTED, LocalStack, encode, fixture_bytes, fixture_image, free_port, http, norm
+from tests.httpfixtures import ImageServer
+
+pytestmark = pytest.mark.e2e
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="module")
+def images():
+    with ImageServer({"line.png": fixture_bytes("line.png")}) as server:
+        yield server
+
+
+def test_reads_an_uploaded_image(local_stack):
+    status, body, headers = local_stack.post({"img": b64(fixture_bytes("receipt.png"))})
+    assert status == 200
+    assert [norm(line["words"]) for line in body] == [norm(t) for t in EXPECTED["receipt.png"]]
+    assert headers["X-Request-Id"]
+
+
+def test_reads_an_image_by_url(local_stack, images):
+    status, body, _ = local_stack.post({"url": images.base + "/file/line.png"})
+    assert status == 200 and [norm(line["words"]) for line in body] == [norm(EXPECTED["line.png"][0])]
+
+
+def test_blank_image_is_an_empty_array(local_stack):
+    assert local_stack.post({"img": b64(fixture_bytes("blank.png"))})[:2] == (200, [])
+
+
+def error_rows(images_base):
+    gif = encode(Image.new("RGB", (8, 8)), "GIF")
+    wide = encode(Image.new("L", (5000, 10)))
+    return [
+        (b"{not json", 400, "InvalidRequest"),
+        ({"url": "https://example.com/a.png", "img": "AAAA"}, 400, "InvalidRequest"),
+        ({"img": 42}, 400, "InvalidRequest"),
+        ({"img": "%%% not base64 %%%"}, 400, "InvalidImage"),
+        ({"img": b64(b"plain text, not an image")}, 400, "InvalidImage"),
+        ({"img": b64(gif)}, 400, "UnsupportedImageFormat"),
+        ({"img": b64(wide)}, 400, "ImageTooLarge"),
+        ({"img": b64(b"\x00" * (11 * 1024 * 1024))}, 413, "PayloadTooLarge"),
+        ({"url": "ftp://example.com/a.png"}, 400, "InvalidUrl"),
+        ({"url": "http://169.254.169.254/latest/meta-data/"}, 403, "UrlNotAllowed"),
+        ({"url": "http://[::ffff:10.0.0.1]/a.png"}, 403, "UrlNotAllowed"),
+        ({"url": "s3://someone-elses-bucket/a.png"}, 403, "UrlNotAllowed"),
+        ({"url": images_base + "/status/404"}, 400, "UrlFetchFailed"),
+        ({"url": images_base + "/to?url=http://192.168.0.1/x.png"}, 403, "UrlNotAllowed"),
+    ]
+
+
+def test_every_client_error_row(local_stack, images):
+    for payload, status, code in error_rows(images.base):
+        got_status, body, headers = local_stack.post(payload)
+        assert (got_status, body["error"]["code"]) == (status, code), (payload if not isinstance(payload, dict) else list(payload), body)
+        assert body["error"]["message"] and body["requestId"] == headers["X-Request-Id"]
+
+
+def test_model_not_ready_when_the_endpoint_is_not_up():
+    stack = LocalStack(["--inference-url", f"http://127.0.0.1:{free_port()}"], wait_ready=False)
+    try:
+        status, body, _ = stack.post({"img": b64(fixture_bytes("line.png"))})
+        assert (status, body["error"]["code"]) == (503, "ModelNotReady")
+    finally:
+        stack.stop()
+
+
+def test_internal_error_when_the_model_answers_garbage(images):
+    # The image server answers POSTs with a non-JSON 501 page: what a broken container would do.
+    stack = LocalStack(["--inference-url", images.base], wait_ready=False)
+    try:
+        status, body, _ = stack.post({"img": b64(fixture_bytes("line.png"))})
+        assert (status, body["error"]["code"]) == (500, "InternalError")
+        assert "<" not in body["error"]["message"] and body["requestId"] in body["error"]["message"]
+    finally:
+        stack.stop()
+
+
+def mutated_inputs(seed: int, count: int, images_base: str):
+    rng = random.Random(seed)
+    png, jpeg = fixture_bytes("line.png"), encode(fixture_image("line.png").convert("RGB"), "JPEG")
+    bomb = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (60000).to_bytes(4, "big") * 2 + bytes.fromhex("0802000000")
+    loopbacks = ["http://127.0.0.1/", "http://localhost:8080/", "http://2130706433/", "http://0x7f000001/", "http://127.1/",
+                 "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://0177.0.0.1/", "http://0/", "http://169.254.169.254/"]
+    for i in range(count):
+        kind = i % 6
+        if kind == 0:  # flipped bytes
+            data = bytearray(rng.choice([png, jpeg]))
+            for _ in range(rng.randint(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            yield {"img": b64(bytes(data))}
+        elif kind == 1:  # truncated
+            data = rng.choice([png, jpeg])
+            yield {"img": b64(data[: rng.randrange(1, len(data))])}
+        elif kind == 2:  # header claiming a huge image
+            yield {"img": b64(bomb + bytes(rng.randrange(256) for _ in range(rng.randint(0, 64))))}
+        elif kind == 3:  # broken JSON
+            text = json.dumps({"img": b64(png[:200])})
+            cut = rng.randrange(1, len(text))
+            yield (text[:cut] + rng.choice(["", "}", "\x00", "\\", "\"", "]"])).encode()
+        elif kind == 4:  # wrong types and shapes
+            yield rng.choice([[], [1], "img", 1.5, None, {"img": None}, {"url": ["x"]}, {"img": {"a": 1}},
+                              {"url": True}, {"img": "", "url": ""}, {"URL": "http://a"}, {"img": 10 ** 30}])
+        else:  # loopback and metadata URLs in every spelling
+            yield {"url": rng.choice(loopbacks) + "x.png"}
+
+
+def test_malformed_and_mutated_inputs_never_5xx(local_stack, images):
+    statuses = []
+    for payload in mutated_inputs(20261121, 300, images.base):
+        status, body, _ = local_stack.post(payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+        statuses.append(status)
+        assert status < 500, (status, body)
+        assert isinstance(body, list) or set(body["error"]) == {"code", "message"}
+    assert len(statuses) == 300
+    assert http("GET", local_stack.base + "/ping")[0] == 200
+
+
+def test_concurrent_requests(local_stack):
+    payloads = [{"img": b64(fixture_bytes(n))} for n in ("line.png", "receipt.png", "upside_down.png", "small_plate.png")] * 4
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(local_stack.post, payloads))
+    for payload, (status, body, _) in zip(payloads, results):
+        assert status == 200
+        assert body == results[payloads.index(payload)][1]
+
+
+def test_ctrl_c_stops_both_processes():
+    import os
+
+    stack = LocalStack()
+    inference_port = int(stack.process.args[stack.process.args.index("--inference-port") + 1])
+    assert http("GET", f"http://127.0.0.1:{inference_port}/ping")[0] == 200
+    assert stack.stop() == 0
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        http("GET", f"http://127.0.0.1:{inference_port}/ping", timeout=2)
+    assert os.name == "posix"

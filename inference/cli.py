@@ -18,16 +18,30 @@ from .engine import OcrEngine
 from .images import decode_image
 
 
+def _prepare_models() -> int:
+    """Zero the denormal weights of every model and cache the result (the image build runs this)."""
+    from .models import locate_models, prepared_model_bytes
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    files = locate_models()
+    for path in (files.det, files.cls, files.rec):
+        prepared_model_bytes(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:
         from .server import main as serve_main
 
         return serve_main(argv[1:])
+    if argv[:1] == ["--prepare-models"]:
+        return _prepare_models()
     parser = argparse.ArgumentParser(
         prog="python -m inference",
         description="Read Chinese text in images; prints the /general_ocr JSON array. "
-        "'python -m inference serve' starts the inference server.",
+        "'python -m inference serve' starts the inference server; "
+        "'python -m inference --prepare-models' prepares and caches the models.",
     )
     parser.add_argument("images", nargs="+", type=Path, help="jpg/png/bmp files")
     parser.add_argument("--draw", type=Path, metavar="OUT.png",

@@ -20,6 +20,10 @@ class ErrorCode(str, enum.Enum):
     SERVER_BUSY = "ServerBusy"
     NOT_FOUND = "NotFound"
     METHOD_NOT_ALLOWED = "MethodNotAllowed"
+    # Answered by API Gateway itself, before our code runs (see infra/ocr_api.py).
+    FORBIDDEN = "Forbidden"
+    TOO_MANY_REQUESTS = "TooManyRequests"
+    TIMEOUT = "Timeout"
 
 
 _STATUS = {
@@ -36,6 +40,9 @@ _STATUS = {
     ErrorCode.SERVER_BUSY: 503,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.TOO_MANY_REQUESTS: 429,
+    ErrorCode.TIMEOUT: 504,
 }
 
 

@@ -1,0 +1,113 @@
+"""The SageMaker real-time endpoint running the inference container on GPU, autoscaled."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from .nag import acknowledge
+from .settings import Settings, retention
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANT = "AllTraffic"
+
+
+class InferenceEndpoint(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        # A fixed name, so the endpoint's log group can be created (and destroyed) with it.
+        self.endpoint_name = f"{stack.stack_name}-ocr"[:63]
+
+        # Built from the repository root (the image needs inference/ and ocr_contract/), with
+        # the root .dockerignore letting in nothing else.
+        image = ecr_assets.DockerImageAsset(
+            self, "Image",
+            directory=str(ROOT),
+            file="inference/Dockerfile",
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
+
+        log_group = logs.LogGroup(
+            self, "EndpointLogs",
+            log_group_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
+            retention=retention(settings.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description="SageMaker OCR endpoint: pull its image, write its logs and metrics")
+        image.repository.grant_pull(role)
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AWS/SageMaker"]}}))
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData do not support resource-level "
+                   "permissions; PutMetricData is limited to SageMaker's namespaces by a condition.")
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(log_group.node.default_child)}.Arn>:*]",
+            "Log streams of the endpoint's own log group; SageMaker names them per instance at run time.")
+
+        model = sagemaker.CfnModel(
+            self, "Model",
+            execution_role_arn=role.role_arn,
+            enable_network_isolation=True,  # the container never reaches the network
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image.image_uri,
+                environment={
+                    "OCR_PROVIDER": "cuda",   # refuse to start on CPU if the GPU is unusable
+                    "OCR_WORKERS": "4",
+                    "OCR_REC_BATCH": "16",
+                },
+            ),
+        )
+        model.node.add_dependency(role)
+
+        config = sagemaker.CfnEndpointConfig(
+            self, "Config",
+            production_variants=[sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT,
+                model_name=model.attr_model_name,
+                instance_type=settings.instance_type,
+                initial_instance_count=settings.min_instances,
+                initial_variant_weight=1.0,
+                container_startup_health_check_timeout_in_seconds=600,
+                # NVIDIA driver 580 / CUDA 13, which the container's onnxruntime-gpu needs.
+                inference_ami_version=settings.inference_ami_version,
+            )],
+        )
+        endpoint = sagemaker.CfnEndpoint(self, "Endpoint", endpoint_config_name=config.attr_endpoint_config_name,
+                                         endpoint_name=self.endpoint_name)
+        endpoint.node.add_dependency(log_group)
+        self.endpoint = endpoint
+        self.endpoint_arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/{self.endpoint_name.lower()}"
+
+        target = autoscaling.ScalableTarget(
+            self, "Scaling",
+            service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{VARIANT}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=settings.min_instances,
+            max_capacity=settings.max_instances,
+        )
+        target.node.add_dependency(endpoint)
+        target.scale_to_track_metric(
+            "InvocationsPerInstance",
+            predefined_metric=autoscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            target_value=settings.invocations_per_instance_target,
+            scale_out_cooldown=Duration.minutes(2),
+            scale_in_cooldown=Duration.minutes(10),
+        )
+

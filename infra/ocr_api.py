@@ -1,0 +1,178 @@
+"""The public front door: a regional REST API, the Lambda frontend, and their guard rails."""
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ocr_contract import ErrorCode, error_status
+from ocr_contract.request import MAX_URL_LENGTH
+
+from .lambda_bundle import build_lambda_bundle
+from .nag import acknowledge
+from .settings import Settings, retention
+
+# API Gateway answers these itself, before the Lambda runs: same JSON shape as our own errors.
+GATEWAY_ERRORS = {
+    apigw.ResponseType.BAD_REQUEST_BODY: (ErrorCode.INVALID_REQUEST, "$context.error.validationErrorString"),
+    apigw.ResponseType.REQUEST_TOO_LARGE: (ErrorCode.PAYLOAD_TOO_LARGE, "the request body is over 10 MB; send large images by url"),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (ErrorCode.FORBIDDEN, "no such route or no credentials; call POST /general_ocr with your x-api-key header"),
+    apigw.ResponseType.INVALID_API_KEY: (ErrorCode.FORBIDDEN, "the x-api-key header is missing or not a key of this API"),
+    apigw.ResponseType.ACCESS_DENIED: (ErrorCode.FORBIDDEN, "$context.error.messageString"),
+    apigw.ResponseType.INVALID_SIGNATURE: (ErrorCode.FORBIDDEN, "$context.error.messageString"),
+    apigw.ResponseType.EXPIRED_TOKEN: (ErrorCode.FORBIDDEN, "$context.error.messageString"),
+    apigw.ResponseType.THROTTLED: (ErrorCode.TOO_MANY_REQUESTS, "too many requests; slow down and retry"),
+    apigw.ResponseType.QUOTA_EXCEEDED: (ErrorCode.TOO_MANY_REQUESTS, "this API key's daily quota is used up"),
+    apigw.ResponseType.INTEGRATION_TIMEOUT: (ErrorCode.TIMEOUT, "the request took longer than 29 s; try a smaller image"),
+    apigw.ResponseType.DEFAULT_4_XX: (ErrorCode.INVALID_REQUEST, "$context.error.messageString"),
+    apigw.ResponseType.DEFAULT_5_XX: (ErrorCode.INTERNAL_ERROR, "internal error; quote requestId $context.requestId"),
+}
+
+
+def _gateway_template(code: ErrorCode, message: str) -> str:
+    # $context values are inserted by API Gateway; messageString comes already quoted.
+    quoted = message if message.startswith("$context.error.messageString") else json.dumps(message)
+    if message == "$context.error.validationErrorString":
+        quoted = '"$util.escapeJavaScript($context.error.validationErrorString)"'
+    return ('{"error": {"code": "%s", "message": %s}, "requestId": "$context.requestId"}' % (code.value, quoted))
+
+
+class OcrApi(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, endpoint_name: str, endpoint_arn: str):
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        function_logs = logs.LogGroup(self, "FrontendLogs", retention=retention(settings.log_retention_days),
+                                      removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, "FrontendRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description="OCR frontend: invoke one endpoint, read allowed buckets, write its own logs")
+        role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
+        if settings.allowed_buckets:
+            role.add_to_policy(iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"arn:{stack.partition}:s3:::{bucket}/*" for bucket in settings.allowed_buckets]))
+            for bucket in settings.allowed_buckets:
+                acknowledge(
+                    role,
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
+                    "The deployer listed this bucket in allowedBuckets: any object in it may be read.")
+        function_logs.grant_write(role)
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(function_logs.node.default_child)}.Arn>:*]",
+            "Log streams of the function's own log group, named by Lambda at run time.")
+
+        self.function = lambda_.Function(
+            self, "Frontend",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="frontend.handler.handler",
+            code=lambda_.Code.from_asset(str(build_lambda_bundle())),
+            role=role,
+            log_group=function_logs,
+            memory_size=1024,   # CPU scales with memory: base64, JSON and the rare re-encode
+            timeout=Duration.seconds(29),  # API Gateway's integration limit
+            environment={
+                "ENDPOINT_NAME": endpoint_name,
+                "ALLOWED_BUCKETS": ",".join(settings.allowed_buckets),
+                "LOG_LEVEL": "INFO",
+            },
+            description="POST /general_ocr: validate, fetch, invoke the SageMaker endpoint",
+        )
+
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=retention(settings.log_retention_days),
+                                    removal_policy=RemovalPolicy.DESTROY)
+        self.api = apigw.RestApi(
+            self, "Api",
+            rest_api_name=f"{stack.stack_name}-api",
+            description="Chinese OCR: POST /general_ocr",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=False,  # an account-wide role that would outlive this stack
+            deploy_options=apigw.StageOptions(
+                stage_name="prod",
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=True),
+                throttling_rate_limit=settings.throttle_rate,
+                throttling_burst_limit=settings.throttle_burst,
+                metrics_enabled=True,
+            ),
+        )
+        for response_type, (code, message) in GATEWAY_ERRORS.items():
+            self.api.add_gateway_response(
+                f"Gateway{response_type.response_type}",
+                type=response_type,
+                status_code=None if response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX)
+                else str(error_status(code)),
+                response_headers={"Content-Type": "'application/json'"},
+                templates={"application/json": _gateway_template(code, message)},
+            )
+
+        body_model = self.api.add_model(
+            "OcrRequest",
+            content_type="application/json",
+            model_name="OcrRequest",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="OcrRequest",
+                type=apigw.JsonSchemaType.OBJECT,
+                properties={
+                    "url": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=MAX_URL_LENGTH),
+                    "img": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1),
+                },
+                additional_properties=False,
+                one_of=[apigw.JsonSchema(required=["url"]), apigw.JsonSchema(required=["img"])],
+            ),
+        )
+        # Parameters too (none are declared, so none may be required): cdk-nag APIG2 asks for both.
+        validator = self.api.add_request_validator("RequestValidator", validate_request_body=True,
+                                                   validate_request_parameters=True)
+        iam_auth = settings.auth == "iam"
+        resource = self.api.root.add_resource("general_ocr")
+        self.method = resource.add_method(
+            "POST",
+            apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(29)),
+            request_validator=validator,
+            request_models={"application/json": body_model},
+            api_key_required=not iam_auth,
+            authorization_type=apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.NONE,
+        )
+
+        self.api_key = None
+        if not iam_auth:
+            self.api_key = self.api.add_api_key("ApiKey", description="Default key of the OCR API")
+            plan = self.api.add_usage_plan(
+                "UsagePlan",
+                description="Throttle and daily quota per API key",
+                throttle=apigw.ThrottleSettings(rate_limit=settings.throttle_rate, burst_limit=settings.throttle_burst),
+                quota=apigw.QuotaSettings(limit=settings.quota_per_day, period=apigw.Period.DAY),
+            )
+            plan.add_api_key(self.api_key)
+            plan.add_api_stage(stage=self.api.deployment_stage)
+            acknowledge(
+                self.api,
+                "AwsSolutions-APIG4",
+                "Callers authenticate with an API key bound to a usage plan (throttle + quota); "
+                       "deploy with -c auth=iam for SigV4 (IAM) authorization instead.")
+        acknowledge(
+            self.api,
+            "AwsSolutions-COG4",
+            "This is a machine-to-machine API: API keys or IAM, not Cognito user pools.")
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG3",
+            "WAF is left to the deployer (it bills per web ACL and rule); throttling, quotas, body "
+                   "validation and the frontend's own input limits apply without it.")
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG6",
+            "Execution logging needs an account-wide API Gateway CloudWatch role that outlives this "
+                   "stack; access logs are on, and the Lambda logs every request as JSON.")
+
+        self.url = f"{self.api.url}general_ocr"

@@ -1,0 +1,27 @@
+"""The whole deployment as one stack: `cdk deploy` creates it, `cdk destroy` removes all of it."""
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from .inference_endpoint import InferenceEndpoint
+from .monitoring import Monitoring
+from .ocr_api import OcrApi
+from .settings import Settings
+
+
+class OcrStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs):
+        super().__init__(scope, construct_id, description="Chinese OCR endpoint (PP-OCR on SageMaker GPU) behind API Gateway", **kwargs)
+        inference = InferenceEndpoint(self, "Inference", settings=settings)
+        api = OcrApi(self, "Frontend", settings=settings, endpoint_name=inference.endpoint_name,
+                     endpoint_arn=inference.endpoint_arn)
+        Monitoring(self, "Monitoring", endpoint_name=inference.endpoint_name, function=api.function, api=api.api)
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="POST images here")
+        CfnOutput(self, "EndpointName", value=inference.endpoint_name)
+        if api.api_key is not None:
+            CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)
+            CfnOutput(self, "GetApiKeyCommand",
+                      value=f"aws apigateway get-api-key --api-key {api.api_key.key_id} --include-value --query value --output text",
+                      description="Prints the API key to send as the x-api-key header")

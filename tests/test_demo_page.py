@@ -1,0 +1,35 @@
+"""The demo page at / in headless Chromium: drop an image, see its text and boxes."""
+import shutil
+
+import pytest
+
+from tests.conftest import EXPECTED, FIXTURES, norm
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_demo_page_reads_a_chosen_image(local_stack, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(local_stack.base + "/")
+            page.set_input_files("#file", str(FIXTURES / "receipt.png"))
+            page.wait_for_selector("#lines li", timeout=60_000)
+            items = [norm(t) for t in page.locator("#lines li").all_inner_texts()]
+            status = page.locator("#status").inner_text()
+            canvas_size = page.evaluate("[document.getElementById('canvas').width, document.getElementById('canvas').height]")
+            page.screenshot(path=str(tmp_path / "demo-page.png"))
+        finally:
+            browser.close()
+    expected = [norm(t) for t in EXPECTED["receipt.png"]]
+    assert len(items) == len(expected)
+    for got, want in zip(items, expected):
+        assert got.startswith(want)  # each item is the text followed by its score
+    assert status.startswith(f"{len(expected)} line(s)")
+    assert canvas_size[0] > 300 and canvas_size[1] > 200

@@ -13,7 +13,8 @@ def normalise(text: str) -> str:
 
 
 def normalise_plate(text: str) -> str:
-    return normalise(text).replace("·", "").replace(".", "")
+    # The plate's printed separator dot is not part of the label, whichever glyph it is read as.
+    return normalise(text).replace("·", "").replace(".", "").replace("-", "")
 
 
 def edit_distance(a: str, b: str) -> int:

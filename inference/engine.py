@@ -81,7 +81,7 @@ class OcrEngine:
         strips = [crop_line(image, box) for box in boxes]
         if self.cls is not None:
             strips = classify.upright(self.cls, strips, cfg.cls_batch)
-        texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width)
+        texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width, cfg.rec_side_pad)
         lines = []
         for box, (text, score) in zip(boxes, texts):
             if score < cfg.text_score or not text.strip():

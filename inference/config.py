@@ -21,7 +21,7 @@ class EngineConfig:
     threads: int = 0            # onnxruntime intra-op threads; 0 = onnxruntime's choice (all cores)
     rec_batch: int = 8          # recognition strips per model call
     rec_min_width: int = 128    # narrowest recognition input, px (PaddleOCR uses 320)
-    rec_side_pad: float = 0.3   # strips widened by this fraction of their height on each side
+    rec_side_pad: float = 0.3   # strips at the image's edge widened by this fraction of their height
     cls_batch: int = 16
     use_cls: bool = True        # 0/180 degree classification of each line
     text_score: float = 0.5     # lines read with lower confidence are dropped

@@ -79,9 +79,13 @@ class OcrEngine:
             return []
         boxes = boxes[detect.reading_order(boxes)]
         strips = [crop_line(image, box) for box in boxes]
+        # Lines cut off by the image's left or right edge get a margin there (see pad_sides);
+        # lines inside the image have one already.
+        at_edge = (boxes[:, :, 0].min(axis=1) <= 1) | (boxes[:, :, 0].max(axis=1) >= width - 2)
+        strips = [recognize.pad_sides(s, cfg.rec_side_pad) if edge else s for s, edge in zip(strips, at_edge)]
         if self.cls is not None:
             strips = classify.upright(self.cls, strips, cfg.cls_batch)
-        texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width, cfg.rec_side_pad)
+        texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width)
         lines = []
         for box, (text, score) in zip(boxes, texts):
             if score < cfg.text_score or not text.strip():

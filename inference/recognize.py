@@ -21,7 +21,8 @@ def pad_sides(strip: np.ndarray, fraction: float) -> np.ndarray:
     """Widen a strip by `fraction` of its height on the left and right, repeating its edge pixels.
 
     Text that touches the side of its strip (a plate crop, a line at the image border) loses
-    its first or last character otherwise: on the plate set, 0.3 reads 5-6 more plates in 100.
+    its first or last character otherwise: on the plate set, 0.3 reads 2-3 more plates in 100,
+    and crops' CER falls from 0.87% to 0.76%.
     """
     pad = int(round(strip.shape[0] * fraction))
     if pad <= 0:
@@ -53,9 +54,24 @@ def ctc_decode(probs: np.ndarray, charset: list[str]) -> list[tuple[str, float]]
     return results
 
 
+def _batches(order, ratios, batch_size: int, min_width: int):
+    """Consecutive strips (sorted by aspect ratio) grouped into batches of at most `batch_size`
+    strips and at most `batch_size` x 960 px of total input width, so a page of long lines does
+    not grow onnxruntime's memory arena past what short lines need."""
+    budget = batch_size * 960
+    chunk: list[int] = []
+    for index in order:
+        width = max(min_width, int(math.ceil(HEIGHT * ratios[index])))
+        if chunk and (len(chunk) == batch_size or width * (len(chunk) + 1) > budget):
+            yield chunk, max(min_width, int(math.ceil(HEIGHT * ratios[chunk[-1]])))
+            chunk = []
+        chunk.append(index)
+    if chunk:
+        yield chunk, max(min_width, int(math.ceil(HEIGHT * ratios[chunk[-1]])))
+
+
 def read_lines(
-    session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int,
-    side_pad: float = 0.0,
+    session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int
 ) -> list[tuple[str, float]]:
     """Recognise every strip. Strips are sorted by aspect ratio so each batch pads little.
 
@@ -64,15 +80,11 @@ def read_lines(
     """
     if not strips:
         return []
-    strips = [pad_sides(s, side_pad) for s in strips]
     ratios = [s.shape[1] / s.shape[0] for s in strips]
     order = np.argsort(ratios, kind="stable")
     results: list[tuple[str, float]] = [("", 0.0)] * len(strips)
     input_name = session.get_inputs()[0].name
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        widest = max(ratios[i] for i in chunk)
-        width = max(min_width, int(math.ceil(HEIGHT * widest)))
+    for chunk, width in _batches(order, ratios, batch_size, min_width):
         batch = np.stack([_normalise(strips[i], width) for i in chunk])
         probs = session.run(None, {input_name: batch})[0]
         for i, decoded in zip(chunk, ctc_decode(probs, charset)):

@@ -28,6 +28,17 @@ def encode(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
     return out.getvalue()
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
 def texts(lines) -> list[str]:
     return [norm(line.text if hasattr(line, "text") else line["words"]) for line in lines]
 

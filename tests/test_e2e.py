@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from tests.conftest import EXPECTED, LocalStack, encode, fixture_bytes, fixture_image, free_port, http, norm
+from tests.conftest import EXPECTED, LocalStack, encode, fixture_bytes, fixture_image, free_port, http, norm, png_header
 from tests.httpfixtures import ImageServer
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +92,7 @@ def test_internal_error_when_the_model_answers_garbage(images):
 def mutated_inputs(seed: int, count: int, images_base: str):
     rng = random.Random(seed)
     png, jpeg = fixture_bytes("line.png"), encode(fixture_image("line.png").convert("RGB"), "JPEG")
-    bomb = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (60000).to_bytes(4, "big") * 2 + bytes.fromhex("0802000000")
+    bomb = png_header(60000, 60000)
     loopbacks = ["http://127.0.0.1/", "http://localhost:8080/", "http://2130706433/", "http://0x7f000001/", "http://127.1/",
                  "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://0177.0.0.1/", "http://0/", "http://169.254.169.254/"]
     for i in range(count):

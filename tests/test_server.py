@@ -1,15 +1,13 @@
 """The inference server: the SageMaker container contract over HTTP."""
 import asyncio
 import json
-import struct
-import zlib
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from inference.config import EngineConfig
 from inference.server import create_app
-from tests.conftest import EXPECTED, fixture_bytes, norm
+from tests.conftest import EXPECTED, fixture_bytes, norm, png_header
 
 
 def run(app, scenario):
@@ -47,13 +45,6 @@ def test_request_id_from_sagemaker_custom_attributes(app):
     run(app, scenario)
 
 
-def _png_header(width, height):
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b""))
-
-
 @pytest.mark.parametrize("body,headers,status,code", [
     (b"not an image", {}, 400, "InvalidImage"),
     (b"GIF89a" + b"\x00" * 30, {}, 400, "UnsupportedImageFormat"),
@@ -62,7 +53,7 @@ def _png_header(width, height):
     (b"{}", {"Content-Type": "application/json"}, 400, "InvalidRequest"),
 ])
 def test_errors_are_json_with_the_right_status(app, body, headers, status, code):
-    body = _png_header(60000, 60000) if body is None else body
+    body = png_header(60000, 60000) if body is None else body
     async def scenario(client):
         r = await client.post("/invocations", data=body, headers={"Content-Type": "image/png", **headers})
         payload = await r.json()

@@ -62,10 +62,6 @@ class OcrApi(Construct):
                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
                     "The deployer listed this bucket in allowedBuckets: any object in it may be read.")
         function_logs.grant_write(role)
-        acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(function_logs.node.default_child)}.Arn>:*]",
-            "Log streams of the function's own log group, named by Lambda at run time.")
 
         self.function = lambda_.Function(
             self, "Frontend",

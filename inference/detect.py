@@ -29,6 +29,8 @@ class DetectionConfig:
 class Resize:
     scale: float   # detector pixels per original pixel, the same on both axes
     pad: int       # border on the top and left (right and bottom also get what reaches a multiple of 32)
+    inner_h: int   # the scaled image inside the border
+    inner_w: int
     out_h: int     # detector input size, multiples of 32 as the network needs
     out_w: int
 
@@ -51,7 +53,7 @@ def plan_resize(height: int, width: int, cfg: DetectionConfig) -> Resize:
         pad = cfg.pad
     inner_h = max(1, int(round(height * scale)))
     inner_w = max(1, int(round(width * scale)))
-    return Resize(scale, pad, _ceil32(inner_h + 2 * pad), _ceil32(inner_w + 2 * pad))
+    return Resize(scale, pad, inner_h, inner_w, _ceil32(inner_h + 2 * pad), _ceil32(inner_w + 2 * pad))
 
 
 def _background(image: np.ndarray) -> tuple[int, ...]:
@@ -61,9 +63,7 @@ def _background(image: np.ndarray) -> tuple[int, ...]:
 
 
 def preprocess(image: np.ndarray, plan: Resize) -> np.ndarray:
-    height, width = image.shape[:2]
-    inner_h = max(1, int(round(height * plan.scale)))
-    inner_w = max(1, int(round(width * plan.scale)))
+    inner_h, inner_w = plan.inner_h, plan.inner_w
     resized = cv2.resize(image, (inner_w, inner_h), interpolation=cv2.INTER_LINEAR)
     # Pad with the background colour: replicating edge pixels would smear text touching the
     # edge into long false strokes.

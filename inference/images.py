@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ocr_contract import MAX_IMAGE_BYTES, MAX_SIDE_PX, SUPPORTED_FORMATS, ApiError, ErrorCode
+from ocr_contract import MAX_IMAGE_BYTES, MAX_SIDE_PX, SUPPORTED_FORMATS, ApiError, ErrorCode, image_too_large
 
 # Recognised but refused formats, by their leading bytes: a clearer answer than "not an image".
 _OTHER_FORMATS = (
@@ -58,10 +58,7 @@ def open_image(data: bytes) -> Image.Image:
     if not data:
         raise ApiError(ErrorCode.INVALID_IMAGE, "the image is empty (0 bytes)")
     if len(data) > MAX_IMAGE_BYTES:
-        raise ApiError(
-            ErrorCode.PAYLOAD_TOO_LARGE,
-            f"image is {len(data)} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted",
-        )
+        raise image_too_large(len(data))
     other = _sniff_other_format(data)
     if other:
         raise _unsupported(other)

@@ -58,16 +58,18 @@ def _batches(order, ratios, batch_size: int, min_width: int):
     """Consecutive strips (sorted by aspect ratio) grouped into batches of at most `batch_size`
     strips and at most `batch_size` x 960 px of total input width, so a page of long lines does
     not grow onnxruntime's memory arena past what short lines need."""
+    def input_width(index) -> int:
+        return max(min_width, int(math.ceil(HEIGHT * ratios[index])))
+
     budget = batch_size * 960
     chunk: list[int] = []
     for index in order:
-        width = max(min_width, int(math.ceil(HEIGHT * ratios[index])))
-        if chunk and (len(chunk) == batch_size or width * (len(chunk) + 1) > budget):
-            yield chunk, max(min_width, int(math.ceil(HEIGHT * ratios[chunk[-1]])))
+        if chunk and (len(chunk) == batch_size or input_width(index) * (len(chunk) + 1) > budget):
+            yield chunk, input_width(chunk[-1])  # sorted: the last strip is the widest
             chunk = []
         chunk.append(index)
     if chunk:
-        yield chunk, max(min_width, int(math.ceil(HEIGHT * ratios[chunk[-1]])))
+        yield chunk, input_width(chunk[-1])
 
 
 def read_lines(

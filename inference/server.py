@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode
+from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 
 from .config import EngineConfig
 from .engine import OcrEngine
@@ -32,7 +32,6 @@ from .images import decode_image
 log = logging.getLogger("inference.server")
 access_log = logging.getLogger("inference.access")
 
-ENGINE = web.AppKey("engine", object)
 STATE = web.AppKey("state", dict)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 SETTINGS = web.AppKey("settings", dict)
@@ -107,8 +106,7 @@ async def ping(request: web.Request) -> web.Response:
 async def _read_body(request: web.Request) -> bytes:
     declared = request.content_length
     if declared is not None and declared > MAX_IMAGE_BYTES:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                       f"image is {declared} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted")
+        raise image_too_large(declared)
     data = await request.content.read(MAX_IMAGE_BYTES + 1)
     if len(data) > MAX_IMAGE_BYTES:
         raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,

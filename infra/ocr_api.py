@@ -35,10 +35,14 @@ GATEWAY_ERRORS = {
 
 
 def _gateway_template(code: ErrorCode, message: str) -> str:
-    # $context values are inserted by API Gateway; messageString comes already quoted.
-    quoted = message if message.startswith("$context.error.messageString") else json.dumps(message)
-    if message == "$context.error.validationErrorString":
+    # API Gateway fills in $context values: messageString comes already quoted, the validation
+    # error needs escaping, and our own messages are JSON strings with $context left inside.
+    if message == "$context.error.messageString":
+        quoted = message
+    elif message == "$context.error.validationErrorString":
         quoted = '"$util.escapeJavaScript($context.error.validationErrorString)"'
+    else:
+        quoted = json.dumps(message)
     return ('{"error": {"code": "%s", "message": %s}, "requestId": "$context.requestId"}' % (code.value, quoted))
 
 

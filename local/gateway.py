@@ -53,12 +53,12 @@ async def general_ocr(request: web.Request) -> web.Response:
     from frontend.handler import handler  # the deployed Lambda's own code
 
     request_id = str(uuid.uuid4())
-    declared = request.content_length or 0
-    if declared > API_GATEWAY_MAX_BODY:
-        return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the request body is over API Gateway's 10 MB limit; send large images by url"), request_id)
+    too_large = ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the request body is over API Gateway's 10 MB limit; send large images by url")
+    if (request.content_length or 0) > API_GATEWAY_MAX_BODY:
+        return _error(too_large, request_id)
     body = await request.content.read(API_GATEWAY_MAX_BODY + 1)
     if len(body) > API_GATEWAY_MAX_BODY:
-        return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the request body is over API Gateway's 10 MB limit; send large images by url"), request_id)
+        return _error(too_large, request_id)
     event = proxy_event(request, body, request_id)
     if len(json.dumps(event)) > LAMBDA_MAX_PAYLOAD:
         return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE,

@@ -5,7 +5,7 @@ Used by the Lambda frontend (request parsing, error bodies), the inference conta
 Lambda bundle stays small and starts fast.
 """
 from .errors import ApiError, ErrorCode, error_body, error_status
-from .limits import MAX_IMAGE_BYTES, MAX_SIDE_PX, SUPPORTED_FORMATS
+from .limits import MAX_IMAGE_BYTES, MAX_SIDE_PX, SUPPORTED_FORMATS, image_too_large
 from .request import OcrRequest, parse_request
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "MAX_IMAGE_BYTES",
     "MAX_SIDE_PX",
     "SUPPORTED_FORMATS",
+    "image_too_large",
     "OcrRequest",
     "parse_request",
 ]

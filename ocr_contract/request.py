@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import ApiError, ErrorCode
-from .limits import MAX_BODY_BYTES, MAX_IMAGE_BYTES
+from .limits import MAX_BODY_BYTES, MAX_IMAGE_BYTES, image_too_large
 
 MAX_URL_LENGTH = 2048
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
@@ -68,8 +68,7 @@ def decode_base64_image(text: str) -> bytes:
     if not data:
         raise ApiError(ErrorCode.INVALID_IMAGE, "'img' decodes to an empty image")
     if len(data) > MAX_IMAGE_BYTES:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                       f"image is {len(data)} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted")
+        raise image_too_large(len(data))
     return data
 
 

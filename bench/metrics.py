@@ -40,7 +40,10 @@ def covered(gt_polygon, predicted_polygons, height: int, width: int, at_least: f
     if area == 0 or not predicted_polygons:
         return False
     pred = np.zeros_like(gt)
-    cv2.fillPoly(pred, [np.round(np.asarray(p)).astype(np.int32) for p in predicted_polygons], 1)
+    # One polygon per call: given several at once, fillPoly applies an even-odd rule and leaves
+    # the overlap of two predicted boxes empty.
+    for polygon in predicted_polygons:
+        cv2.fillPoly(pred, [np.round(np.asarray(polygon)).astype(np.int32)], 1)
     return int((gt & pred).sum()) >= at_least * area
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import classify, detect, recognize
 from .config import EngineConfig
-from .crops import crop_line
+from .crops import crop_line, fills_image, image_box
 from .images import decode_image
 from .models import locate_models, prepared_model_bytes
 from .sessions import create_session
@@ -78,7 +78,8 @@ class OcrEngine:
         if len(boxes) == 0:
             return []
         boxes = boxes[detect.reading_order(boxes)]
-        strips = [crop_line(image, box) for box in boxes]
+        whole = image_box(height, width)
+        strips = [crop_line(image, whole if fills_image(box, height, width) else box) for box in boxes]
         # Lines cut off by the image's left or right edge get a margin there (see pad_sides);
         # lines inside the image have one already.
         at_edge = (boxes[:, :, 0].min(axis=1) <= 1) | (boxes[:, :, 0].max(axis=1) >= width - 2)

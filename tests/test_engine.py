@@ -4,12 +4,14 @@ import threading
 import numpy as np
 import pytest
 
-from inference import detect
+from inference import crops, detect, recognize
 from inference.images import decode_image
 from tests.conftest import EXPECTED, fixture_bytes, norm, texts
 
 
-@pytest.mark.parametrize("name", ["line.png", "receipt.png", "upside_down.png", "small_plate.png"])
+@pytest.mark.parametrize(
+    "name", ["line.png", "receipt.png", "upside_down.png", "small_plate.png", "tilted_plate.png", "hue_only.png"]
+)
 def test_reads_the_rendered_text(engine, name):
     assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
 
@@ -123,3 +125,26 @@ def test_reading_order_groups_lines_by_vertical_overlap():
     # for large text, overlap is not.
     boxes = np.array([box(200, 106), box(10, 100), box(10, 140), box(100, 141)], np.float32)
     assert detect.reading_order(boxes) == [1, 0, 2, 3]
+
+
+def test_a_line_that_fills_the_image_is_read_whole():
+    height, width = 24, 94
+    # A slanted plate's box, its corners clipped to the image: a quadrilateral, not a rectangle.
+    assert crops.fills_image(np.array([[0, 0], [93, 6], [93, 23], [0, 18]], np.float32), height, width)
+    # A line in the middle of a larger image is cut out.
+    assert not crops.fills_image(np.array([[10, 5], [60, 5], [60, 15], [10, 15]], np.float32), height, width)
+    # A thin diagonal line's bounding box is the whole image, but it must still be cut and turned.
+    diagonal = np.array([[0, 0], [10, 0], [200, 190], [190, 200]], np.float32)
+    assert not crops.fills_image(diagonal, 200, 200)
+
+
+def test_strips_are_read_in_grey_unless_only_their_hue_differs():
+    white_on_blue = np.zeros((48, 120, 3), np.uint8)
+    white_on_blue[:] = (170, 60, 30)  # BGR
+    white_on_blue[16:32, 10:110] = 250
+    grey = recognize.grey_unless_hue_only(white_on_blue)
+    assert (grey[:, :, 0] == grey[:, :, 1]).all() and (grey[:, :, 1] == grey[:, :, 2]).all()
+    red_on_green = np.zeros((48, 120, 3), np.uint8)
+    red_on_green[:] = (60, 140, 60)
+    red_on_green[16:32, 10:110] = (60, 60, 220)  # the same luma as the green
+    assert (recognize.grey_unless_hue_only(red_on_green) == red_on_green).all()

@@ -7,14 +7,17 @@ import subprocess
 
 
 class Ours:
-    name = "ours"
+    """Our engine as configured by the environment; `precision` pins the recogniser's weights
+    (the default row runs what `make serve` runs: int8 on a CPU; the fp32 row is what a GPU runs)."""
 
-    def __init__(self, threads: int):
+    def __init__(self, threads: int, precision: str | None = None):
         from inference.config import EngineConfig
         from inference.engine import OcrEngine
 
         base = EngineConfig.from_env()
-        self.engine = OcrEngine(EngineConfig(**{**base.__dict__, "threads": threads}))
+        overrides = {"threads": threads, **({"precision": precision} if precision else {})}
+        self.engine = OcrEngine(EngineConfig(**{**base.__dict__, **overrides}))
+        self.name = "ours" if precision is None else f"ours {precision}"
 
     def read(self, path: str):
         with open(path, "rb") as f:
@@ -75,6 +78,8 @@ class Tesseract:
 def make(name: str, threads: int):
     if name == "ours":
         return Ours(threads)
+    if name == "ours-fp32":
+        return Ours(threads, precision="fp32")
     if name == "rapidocr-default":
         return RapidOCR(threads, max960=False)
     if name == "rapidocr-max960":

@@ -35,7 +35,7 @@ def _windows(strip: np.ndarray, most: int) -> list[np.ndarray]:
     return [strip[:, x : x + window] for x in starts]
 
 
-def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4) -> list[np.ndarray]:
+def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4, mapper=map) -> list[np.ndarray]:
     """The strips, each turned 180 degrees where the classifier says it is upside down."""
     pieces, owner = [], []
     for index, strip in enumerate(strips):
@@ -43,10 +43,10 @@ def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4
             pieces.append(_normalise(piece))
             owner.append(index)
     input_name = session.get_inputs()[0].name
-    probs = np.concatenate([
-        session.run(None, {input_name: np.stack(pieces[start : start + batch_size])})[0]
-        for start in range(0, len(pieces), batch_size)
-    ])
+    probs = np.concatenate(list(mapper(
+        lambda start: session.run(None, {input_name: np.stack(pieces[start : start + batch_size])})[0],
+        range(0, len(pieces), batch_size),
+    )))
     votes = np.zeros(len(strips))
     counts = np.zeros(len(strips))
     np.add.at(votes, owner, probs[:, 1])

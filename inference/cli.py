@@ -19,13 +19,19 @@ from .images import decode_image
 
 
 def _prepare_models() -> int:
-    """Zero the denormal weights of every model and cache the result (the image build runs this)."""
-    from .models import locate_models, prepared_model_bytes
+    """Zero the denormal weights of every model, quantize the recogniser when this configuration
+    reads in int8, and cache the results (the image build runs this)."""
+    from .engine import recogniser_precision
+    from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
+    from .sessions import CPU, requested_providers
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    config = EngineConfig.from_env()
     files = locate_models()
     for path in (files.det, files.cls, files.rec):
         prepared_model_bytes(path)
+    if recogniser_precision(config.precision, requested_providers(config.provider)[0] == CPU) == "int8":
+        int8_recogniser_bytes(prepared_model_bytes(files.rec))
     return 0
 
 
@@ -49,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
                         "(with several images, OUT-<name>.png each)")
     parser.add_argument("--provider", choices=["cpu", "cuda", "auto"], help="default: $OCR_PROVIDER or cpu")
     parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "int8"],
+                        help="recogniser weights (default: $OCR_PRECISION or auto: int8 on the CPU, fp32 on a GPU)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     config = EngineConfig.from_env()
-    overrides = {k: v for k, v in (("provider", args.provider), ("threads", args.threads)) if v is not None}
+    overrides = {k: v for k, v in (("provider", args.provider), ("threads", args.threads), ("precision", args.precision)) if v is not None}
     engine = OcrEngine(EngineConfig(**{**config.__dict__, **overrides}))
     status = 0
     for path in args.images:

@@ -18,6 +18,7 @@ def _env_int(name: str, default: int) -> int:
 @dataclass(frozen=True)
 class EngineConfig:
     provider: str = "cpu"       # cpu | cuda | auto (sessions.PROVIDER_CHOICES)
+    precision: str = "auto"     # recogniser weights: auto (int8 on the CPU, fp32 on a GPU) | fp32 | int8
     threads: int = 0            # onnxruntime intra-op threads; 0 = onnxruntime's choice (all cores)
     rec_batch: int = 8          # recognition strips per model call
     rec_min_width: int = 128    # narrowest recognition input, px (PaddleOCR uses 320)
@@ -31,6 +32,7 @@ class EngineConfig:
     def from_env(cls) -> "EngineConfig":
         return cls(
             provider=os.environ.get("OCR_PROVIDER", "cpu").strip().lower(),
+            precision=os.environ.get("OCR_PRECISION", "auto").strip().lower(),
             threads=_env_int("OCR_THREADS", 0),
             rec_batch=max(1, _env_int("OCR_REC_BATCH", 8)),
             rec_min_width=max(32, _env_int("OCR_REC_MIN_WIDTH", 128)),

@@ -69,19 +69,37 @@ def prepared_model_bytes(path: Path) -> bytes:
         raw = path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc}") from exc
-    digest = hashlib.sha256(raw).hexdigest()[:16]
-    cached = cache_dir() / f"{path.stem}.{digest}.nodenormal.onnx"
+    return _cached(f"{path.stem}.{_digest(raw)}.nodenormal.onnx", lambda: _zero_denormals(raw, path))
+
+
+def int8_recogniser_bytes(prepared_rec: bytes) -> bytes:
+    """The recogniser quantized to int8 (quantize.py), cached on disk like the prepared models."""
+    from . import quantize
+
+    import onnxruntime
+
+    key = _digest(prepared_rec + quantize.CALIBRATION_SHEET.read_bytes()
+                  + f"{quantize.RECIPE} onnxruntime {onnxruntime.__version__}".encode())
+    return _cached(f"rec.{key}.int8.onnx", lambda: quantize.quantize_recogniser(prepared_rec))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _cached(name: str, build) -> bytes:
+    cached = cache_dir() / name
     if cached.is_file():
         return cached.read_bytes()
-    cleaned = _zero_denormals(raw, path)
+    data = build()
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(cleaned)
+        tmp.write_bytes(data)
         tmp.replace(cached)
     except OSError as exc:  # a read-only home is no reason to refuse to serve
         log.warning("could not cache the prepared model at %s: %s", cached, exc)
-    return cleaned
+    return data
 
 
 def denormal_mask(values):

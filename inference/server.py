@@ -100,7 +100,8 @@ async def ping(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if state.get("engine") is None:
         return web.json_response({"status": "loading" if not state.get("failed") else "failed"}, status=503)
-    return web.json_response({"status": "ok", "provider": state["engine"].provider})
+    engine = state["engine"]
+    return web.json_response({"status": "ok", "provider": engine.provider, "precision": engine.rec_precision})
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -165,7 +166,8 @@ def _load_engine(app: web.Application, config: EngineConfig) -> None:
         engine = OcrEngine(config)
         engine.warm_up()
         state["engine"] = engine
-        log.info("models loaded, provider %s, %d worker(s)", engine.provider, app[SETTINGS]["workers"])
+        log.info("models loaded, provider %s, recogniser %s, %d worker(s)",
+                 engine.provider, engine.rec_precision, app[SETTINGS]["workers"])
     except Exception:
         state["failed"] = True
         log.exception("the models could not be loaded; /ping stays 503")

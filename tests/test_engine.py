@@ -148,3 +148,13 @@ def test_strips_are_read_in_grey_unless_only_their_hue_differs():
     red_on_green[:] = (60, 140, 60)
     red_on_green[16:32, 10:110] = (60, 60, 220)  # the same luma as the green
     assert (recognize.grey_unless_hue_only(red_on_green) == red_on_green).all()
+
+
+def test_fp32_recogniser_reads_the_fixtures_as_int8_does(engine):
+    from inference.config import EngineConfig
+    from inference.engine import OcrEngine
+
+    fp32 = OcrEngine(EngineConfig(threads=2, precision="fp32"))
+    assert fp32.rec_precision == "fp32" and engine.rec_precision == "int8"
+    for name in ("line.png", "receipt.png", "upside_down.png", "small_plate.png", "hue_only.png"):
+        assert texts(fp32.read_bytes(fixture_bytes(name))) == texts(engine.read_bytes(fixture_bytes(name)))

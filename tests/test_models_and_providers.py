@@ -7,7 +7,7 @@ from onnx import numpy_helper
 
 from inference import models
 from inference.config import EngineConfig
-from inference.engine import OcrEngine
+from inference.engine import OcrEngine, recogniser_precision
 from inference.sessions import ProviderError, create_session, requested_providers
 
 
@@ -65,3 +65,28 @@ def test_auto_provider_runs_on_what_is_there():
     assert requested_providers("auto")[-1] == "CPUExecutionProvider"
     with pytest.raises(ProviderError, match="unknown provider"):
         requested_providers("tpu")
+
+
+def test_precision_is_int8_on_the_cpu_unless_configured(monkeypatch):
+    assert recogniser_precision("auto", on_cpu=True) == "int8"
+    assert recogniser_precision("auto", on_cpu=False) == "fp32"
+    assert recogniser_precision("fp32", on_cpu=True) == "fp32"
+    with pytest.raises(ValueError, match="unknown precision"):
+        recogniser_precision("fp16", on_cpu=True)
+    monkeypatch.setenv("OCR_PRECISION", "FP32")
+    assert EngineConfig.from_env().precision == "fp32"
+
+
+def test_int8_recogniser_is_built_here_from_the_shipped_weights(engine):
+    assert engine.rec_precision == "int8"
+    prepared = models.prepared_model_bytes(models.locate_models().rec)
+    int8 = onnx.load_from_string(models.int8_recogniser_bytes(prepared))  # cached by the engine
+    assert list(models.cache_dir().glob("rec.*.int8.onnx"))
+    ops = [node.op_type for node in int8.graph.node]
+    assert ops.count("Gelu") == 13 and "Erf" not in ops  # the exported Gelu was fused
+    weights = {i.name: i.data_type for i in int8.graph.initializer}
+    convs = [n for n in int8.graph.node if n.op_type == "Conv"]
+    dequantized = {n.output[0]: n.input[0] for n in int8.graph.node if n.op_type == "DequantizeLinear"}
+    assert convs and all(weights.get(dequantized.get(c.input[1])) == onnx.TensorProto.INT8 for c in convs)
+    head = [n for n in int8.graph.node if n.op_type == "MatMul"][-1]
+    assert weights.get(head.input[1]) == onnx.TensorProto.FLOAT  # the CTC head stays fp32

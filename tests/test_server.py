@@ -26,6 +26,7 @@ def test_ping_and_invocations(app):
     async def scenario(client):
         ping = await client.get("/ping")
         assert ping.status == 200 and (await ping.json())["status"] == "ok"
+        assert (await ping.json())["precision"] == "int8"  # on a CPU, by default
         for path in ("/invocations", "/endpoints/any-name/invocations"):
             r = await client.post(path, data=fixture_bytes("receipt.png"), headers={"Content-Type": "image/png"})
             assert r.status == 200
@@ -98,6 +99,7 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
 
     class SlowEngine:
         provider = engine.provider
+        rec_precision = engine.rec_precision
 
         def read(self, image):
             gate.wait(10)

@@ -36,7 +36,9 @@ def _windows(strip: np.ndarray, most: int) -> list[np.ndarray]:
 
 
 def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4, mapper=map) -> list[np.ndarray]:
-    """The strips, each turned 180 degrees where the classifier says it is upside down."""
+    """The strips, each turned 180 degrees where the classifier says it is upside down.
+
+    `mapper` runs the batches: `map`, or a thread pool's map to run several at once."""
     pieces, owner = [], []
     for index, strip in enumerate(strips):
         for piece in _windows(strip, windows):

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the image with boxes and text drawn on it "
                         "(with several images, OUT-<name>.png each)")
     parser.add_argument("--provider", choices=["cpu", "cuda", "auto"], help="default: $OCR_PROVIDER or cpu")
-    parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    parser.add_argument("--threads", type=int, help="CPU cores to use (default: $OCR_THREADS or all)")
     parser.add_argument("--precision", choices=["auto", "fp32", "int8"],
                         help="recogniser weights (default: $OCR_PRECISION or auto: int8 on the CPU, fp32 on a GPU)")
     args = parser.parse_args(argv)

@@ -19,7 +19,8 @@ def _env_int(name: str, default: int) -> int:
 class EngineConfig:
     provider: str = "cpu"       # cpu | cuda | auto (sessions.PROVIDER_CHOICES)
     precision: str = "auto"     # recogniser weights: auto (int8 on the CPU, fp32 on a GPU) | fp32 | int8
-    threads: int = 0            # onnxruntime intra-op threads; 0 = onnxruntime's choice (all cores)
+    threads: int = 0            # CPU cores: the detector's onnxruntime threads, and cls/rec batches run
+                                # at once (one thread each, see engine.py); 0 = all cores
     rec_batch: int = 8          # recognition strips per model call
     rec_min_width: int = 128    # narrowest recognition input, px (PaddleOCR uses 320)
     rec_side_pad: float = 0.3   # strips at the image's edge widened by this fraction of their height

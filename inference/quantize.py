@@ -2,8 +2,8 @@
 
 Recognition is about 80% of a page on a CPU, and in fp32 its convolutions already run near the
 CPU's peak: only fewer bits make it faster. Quantized (int8 weights per output channel, uint8
-activations), it reads a page 1.8x faster on this 2-core machine. `make bench` prints what it
-costs in accuracy next to the fp32 numbers.
+activations), it reads a form page's 70 lines 1.8x faster on this 2-core machine (980 -> 536
+ms). The `ours fp32` row of `make bench` shows what it costs in accuracy.
 
 The recipe, and why each step:
 - opset 20, so that per-channel quantization and the standard Gelu operator exist;
@@ -12,8 +12,9 @@ The recipe, and why each step:
 - onnxruntime's basic graph optimizations (batch norms and affine layers folded into the
   convolutions), as onnxruntime's quantization pre-processing does;
 - static QDQ quantization of Conv and MatMul, calibrated by percentile on the committed strips
-  in calibration/rec_strips.png (see calibration/render.py). The CTC head's MatMul stays fp32:
-  its logits become probabilities, and uint8 logits would flatten the scores.
+  in calibration/rec_strips.png (see calibration/render.py; percentile measured 0.92% crops CER
+  where min/max gave 1.27%). The CTC head's MatMul stays fp32: its logits become the scores,
+  and uint8 logits would coarsen them.
 """
 from __future__ import annotations
 

@@ -100,6 +100,7 @@ def read_lines(
 
     Batches narrower than `min_width` are padded to it. PaddleOCR pads to 320 px; short lines
     (most of a form) then cost as much as long ones. `make bench` measures the choice.
+    `mapper` runs the batches: `map`, or a thread pool's map to run several at once.
     """
     if not strips:
         return []

@@ -30,21 +30,20 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_SHEET = Path(__file__).resolve().parent / "calibration" / "rec_strips.png"
 RECIPE = "int8-qdq-v1"  # part of the cache key: change it when the recipe changes
-STRIP_HEIGHT, STRIP_WIDTH, BATCH = 48, 320, 8
+STRIP_WIDTH, BATCH = 320, 8  # the sheet's strips are recognize.HEIGHT px high, one under another
 
 
 def calibration_batches() -> list[np.ndarray]:
     """The committed strips, normalised as the engine normalises them, in batches."""
     import cv2
 
-    from .recognize import _normalise
+    from .recognize import HEIGHT, normalise
 
     sheet = cv2.imread(str(CALIBRATION_SHEET), cv2.IMREAD_GRAYSCALE)
     if sheet is None:
         raise FileNotFoundError(f"calibration strips missing: {CALIBRATION_SHEET}")
-    strips = [cv2.cvtColor(sheet[y : y + STRIP_HEIGHT], cv2.COLOR_GRAY2BGR)
-              for y in range(0, sheet.shape[0], STRIP_HEIGHT)]
-    inputs = [_normalise(strip, STRIP_WIDTH) for strip in strips]
+    strips = [cv2.cvtColor(sheet[y : y + HEIGHT], cv2.COLOR_GRAY2BGR) for y in range(0, sheet.shape[0], HEIGHT)]
+    inputs = [normalise(strip, STRIP_WIDTH) for strip in strips]
     return [np.stack(inputs[i : i + BATCH]) for i in range(0, len(inputs), BATCH)]
 
 

@@ -51,7 +51,8 @@ def grey_unless_hue_only(strip: np.ndarray, keep: float = 0.5) -> np.ndarray:
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
 
 
-def _normalise(strip: np.ndarray, width: int) -> np.ndarray:
+def normalise(strip: np.ndarray, width: int) -> np.ndarray:
+    """A strip as the recogniser's input: HEIGHT px high, padded to `width`, scaled to [-1, 1]."""
     h, w = strip.shape[:2]
     new_w = min(width, max(1, int(math.ceil(HEIGHT * w / h))))
     resized = grey_unless_hue_only(cv2.resize(strip, (new_w, HEIGHT), interpolation=cv2.INTER_LINEAR))
@@ -111,7 +112,7 @@ def read_lines(
 
     def read(planned: tuple[list[int], int]):
         chunk, width = planned
-        batch = np.stack([_normalise(strips[i], width) for i in chunk])
+        batch = np.stack([normalise(strips[i], width) for i in chunk])
         return chunk, ctc_decode(session.run(None, {input_name: batch})[0], charset)
 
     for chunk, decoded in mapper(read, list(_batches(order, ratios, batch_size, min_width))):

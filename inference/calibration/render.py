@@ -11,14 +11,15 @@ drawn from a font, so the sheet carries no third-party image licence (the evalua
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-HERE = Path(__file__).resolve().parent
-SHEET = HERE / "rec_strips.png"
-HEIGHT, WIDTH, COUNT = 48, 320, 64
+# The sheet's layout is read back by quantize.calibration_batches: one place for it.
+from ..quantize import CALIBRATION_SHEET as SHEET, STRIP_WIDTH as WIDTH
+from ..recognize import HEIGHT
+
+COUNT = 64
 FONTS = [
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),

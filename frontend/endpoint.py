@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 
 from ocr_contract import ApiError, ErrorCode
 
@@ -16,45 +17,64 @@ log = logging.getLogger(__name__)
 ENDPOINT_NAME_ENV = "ENDPOINT_NAME"
 ENDPOINT_URL_ENV = "SAGEMAKER_ENDPOINT_URL"  # local mode: the inference server's address
 
-_client = None
+_clients: dict = {}
+
+# Below this much time left there is no point in calling the model: answer 504 at once.
+MIN_INVOKE_S = 1.0
 
 
-def _runtime():
-    global _client
-    if _client is None:
+def _runtime(read_timeout_s: int):
+    """A sagemaker-runtime client whose read timeout is `read_timeout_s`. botocore fixes the
+    timeout per client, so there is one client per whole second of budget (at most ~30,
+    created on first use and kept while the Lambda is warm)."""
+    client = _clients.get(read_timeout_s)
+    if client is None:
         import boto3
         from botocore.config import Config
 
-        _client = boto3.client(
+        client = _clients[read_timeout_s] = boto3.client(
             "sagemaker-runtime",
             endpoint_url=os.environ.get(ENDPOINT_URL_ENV) or None,
-            # Throttling and transient faults are retried with backoff; the read timeout stays
-            # inside API Gateway's 29 s integration limit.
-            config=Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 3}),
+            # One attempt, never retried: a retry after a read timeout makes the GPU do the
+            # work twice and runs past API Gateway's 29 s, so the client would get the
+            # gateway's 504 instead of ours.
+            config=Config(connect_timeout=min(3, read_timeout_s), read_timeout=read_timeout_s,
+                          retries={"mode": "standard", "total_max_attempts": 1}),
         )
-    return _client
+    return client
 
 
-def invoke(image: bytes, request_id: str) -> bytes:
-    """The container's JSON answer (bytes) for an image, or an ApiError."""
+def _timed_out(request_id: str) -> ApiError:
+    return ApiError(ErrorCode.TIMEOUT, f"the OCR model did not answer in time; retry, or send a smaller image "
+                                       f"(requestId {request_id})")
+
+
+def invoke(image: bytes, request_id: str, deadline: float | None = None) -> bytes:
+    """The container's JSON answer (bytes) for an image, or an ApiError. The call is made once
+    and waits at most until `deadline` (time.monotonic()); the container is told how long it
+    has (CustomAttributes timeoutMs), so that it answers its own 504 first."""
     from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
     name = os.environ.get(ENDPOINT_NAME_ENV)
     if not name:
         raise RuntimeError(f"{ENDPOINT_NAME_ENV} is not set")
+    remaining = (deadline - time.monotonic()) if deadline is not None else 20.0
+    if remaining < MIN_INVOKE_S:
+        raise _timed_out(request_id)
+    read_timeout = max(1, int(remaining))
     try:
-        response = _runtime().invoke_endpoint(
+        response = _runtime(read_timeout).invoke_endpoint(
             EndpointName=name,
             Body=image,
             ContentType="application/octet-stream",
             Accept="application/json",
-            CustomAttributes=f"requestId={request_id}",
+            CustomAttributes=f"requestId={request_id},timeoutMs={int(1000 * read_timeout)}",
         )
         return response["Body"].read()
     except ClientError as exc:
         raise _from_client_error(exc, request_id) from None
     except ReadTimeoutError:
-        raise ApiError(ErrorCode.INTERNAL_ERROR, f"the OCR model did not answer in time; quote requestId {request_id}") from None
+        raise _timed_out(request_id) from None
     except BotoConnectionError:
         raise ApiError(ErrorCode.MODEL_NOT_READY, "the OCR endpoint cannot be reached yet; retry shortly") from None
     except BotoCoreError as exc:
@@ -72,8 +92,12 @@ def _from_client_error(exc, request_id: str) -> ApiError:
             inner = json.loads(original)["error"]
             return ApiError(inner["code"], inner["message"])
         except (ValueError, KeyError, TypeError):
+            if "timed out" in str(original) + message:  # SageMaker's own 60 s limit
+                return _timed_out(request_id)
             log.error("container answered %s with a body we cannot read: %.500s", status, original)
             return ApiError(ErrorCode.INTERNAL_ERROR, f"the OCR model failed; quote requestId {request_id}")
+    if code == "413":  # SageMaker's 6 MB invoke limit; fit_invoke_limit keeps us under it
+        return ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the image is over the OCR endpoint's 6 MB limit; send a smaller image")
     if code in ("ThrottlingException", "ServiceUnavailable", "ModelNotReadyException") or (
         code == "ValidationError" and ("not found" in message or "InService" in message or "not in service" in message.lower())
     ):

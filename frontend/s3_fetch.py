@@ -18,7 +18,8 @@ def _s3():
         import boto3
         from botocore.config import Config
 
-        _client = boto3.client("s3", config=Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}))
+        # Two short attempts fit inside the 12 s a URL fetch may take (README, "Time budget").
+        _client = boto3.client("s3", config=Config(connect_timeout=2, read_timeout=4, retries={"mode": "standard", "total_max_attempts": 2}))
     return _client
 
 

@@ -2,8 +2,10 @@
 
 The API accepts images up to 10 MiB, but a real-time endpoint takes at most 6 MB per call.
 The rare image between the two is re-encoded (upright, as high-quality JPEG, scaled down only
-if quality alone is not enough). Pillow is imported here only, so ordinary requests and cold
-starts never pay for it.
+if quality alone is not enough); one that still does not fit is refused with 413, never sent
+to fail there. The caller has already checked the header (format, size, decode cost:
+ocr_contract.image_header), so only an accepted image reaches Pillow. Pillow is imported here
+only, so ordinary requests and cold starts never pay for it.
 """
 from __future__ import annotations
 
@@ -21,14 +23,15 @@ def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
     from PIL import Image, ImageOps
 
     try:
-        picture = Image.open(io.BytesIO(image))
-        if picture.format not in ("JPEG", "PNG", "BMP") or max(picture.size) > 4096:
-            return image, 1.0  # refused anyway: the container (one place for it) answers the error
-        picture = ImageOps.exif_transpose(picture).convert("RGB")
-    except Image.DecompressionBombError:
-        return image, 1.0
+        picture = Image.open(io.BytesIO(image), formats=["JPEG", "PNG", "BMP"])
+        picture = ImageOps.exif_transpose(picture)
+        if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+            # As the container reads it: transparent pixels on white.
+            white = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+            picture = Image.alpha_composite(white, picture.convert("RGBA"))
+        picture = picture.convert("RGB")
     except Exception:
-        raise ApiError(ErrorCode.INVALID_IMAGE, "the bytes are not a decodable jpg, png or bmp image") from None
+        raise ApiError(ErrorCode.INVALID_IMAGE, "the image data is corrupt or truncated; send a decodable jpg, png or bmp") from None
     for quality, scale in ((95, 1.0), (90, 1.0), (85, 0.85), (80, 0.7), (75, 0.5)):
         frame = picture if scale == 1.0 else picture.resize(
             (max(1, int(picture.width * scale)), max(1, int(picture.height * scale))), Image.LANCZOS)
@@ -36,4 +39,5 @@ def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
         frame.save(out, "JPEG", quality=quality, optimize=True)
         if out.tell() <= INVOKE_LIMIT_BYTES:
             return out.getvalue(), frame.width / picture.width
-    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the image could not be brought under the endpoint's 6 MB limit")
+    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
+                   f"the image could not be brought under the OCR endpoint's 6 MB limit; send one under {INVOKE_LIMIT_BYTES} bytes")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -42,6 +43,10 @@ class OcrLine:
 
 
 PRECISIONS = ("auto", "fp32", "int8")
+
+
+class DeadlineExceeded(Exception):
+    """The request's time ran out; raised between model calls, so its thread is freed soon."""
 
 
 def _cpu_count() -> int:
@@ -102,10 +107,24 @@ class OcrEngine:
     def read_bytes(self, data: bytes) -> list[OcrLine]:
         return self.read(decode_image(data))
 
-    def read(self, image: np.ndarray) -> list[OcrLine]:
-        """BGR uint8 image -> recognised lines in reading order."""
+    def read(self, image: np.ndarray, deadline: float | None = None) -> list[OcrLine]:
+        """BGR uint8 image -> recognised lines in reading order.
+
+        `deadline` (time.monotonic()) is checked before each model call: a request whose
+        client has given up stops using the CPU/GPU instead of finishing for nobody."""
+        def check():
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded()
+
+        def mapper(fn, items):
+            def checked(item):
+                check()
+                return fn(item)
+            return self._map(checked, items)
+
         height, width = image.shape[:2]
         cfg = self.config
+        check()
         plan = detect.plan_resize(height, width, cfg.detection)
         det_input = detect.preprocess(image, plan)
         prob_map = self.det.run(None, {self.det.get_inputs()[0].name: det_input})[0]
@@ -120,8 +139,8 @@ class OcrEngine:
         at_edge = (boxes[:, :, 0].min(axis=1) <= 1) | (boxes[:, :, 0].max(axis=1) >= width - 2)
         strips = [recognize.pad_sides(s, cfg.rec_side_pad) if edge else s for s, edge in zip(strips, at_edge)]
         if self.cls is not None:
-            strips = classify.upright(self.cls, strips, cfg.cls_batch, mapper=self._map)
-        texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width, self._map)
+            strips = classify.upright(self.cls, strips, cfg.cls_batch, mapper=mapper)
+        texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width, mapper)
         lines = []
         for box, (text, score) in zip(boxes, texts):
             if score < cfg.text_score or not text.strip():

@@ -9,6 +9,11 @@ The port is 8080 or SAGEMAKER_BIND_TO_PORT. It listens at once and loads the mod
 background, so /ping answers 503 (and invocations ModelNotReady) until they are loaded.
 Inference runs in a thread pool off the event loop; /ping stays responsive meanwhile. Work
 beyond the pool plus a bounded queue is refused with 503 rather than piling up.
+
+Every request has a deadline: OCR_REQUEST_TIMEOUT_S (default 25 s, inside API Gateway's 29 s),
+or less when the caller says how long it will wait (the Lambda sends `timeoutMs=` in SageMaker's
+CustomAttributes). Past it the request is answered 504 Timeout and its slot is freed; the
+engine stops at its next model call.
 """
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ from aiohttp import web
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 
 from .config import EngineConfig
-from .engine import OcrEngine
+from .engine import DeadlineExceeded, OcrEngine
+from .http_io import install_json_protocol_errors, read_body
 from .images import decode_image
 
 log = logging.getLogger("inference.server")
@@ -38,18 +44,37 @@ SETTINGS = web.AppKey("settings", dict)
 REQUEST_ID = web.RequestKey("request_id", str)
 
 ACCEPTED_TYPES = ("image/", "application/octet-stream", "application/x-image")
+DEFAULT_TIMEOUT_S = 25.0
+# Answer this long before the caller's own timeout, so that it reads our JSON 504, not a cut.
+CALLER_MARGIN_S = 0.5
+
+
+def _custom_attributes(request: web.Request) -> dict[str, str]:
+    """SageMaker's CustomAttributes header, `key=value` pairs separated by commas."""
+    pairs = {}
+    for part in request.headers.get("X-Amzn-SageMaker-Custom-Attributes", "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key and value:
+            pairs[key] = value
+    return pairs
 
 
 def _request_id(request: web.Request) -> str:
     """The caller's id when it sends one (the Lambda passes its own through SageMaker's
     CustomAttributes header), so one id follows a request through every log."""
-    custom = request.headers.get("X-Amzn-SageMaker-Custom-Attributes", "")
-    for part in custom.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "requestId" and value:
-            return value[:128]
-    given = request.headers.get("X-Request-Id", "")
-    return given[:128] if given else str(uuid.uuid4())
+    given = _custom_attributes(request).get("requestId") or request.headers.get("X-Request-Id", "")
+    given = "".join(c for c in given[:128] if c.isascii() and c.isprintable())
+    return given or str(uuid.uuid4())
+
+
+def _timeout_s(request: web.Request) -> float:
+    """This request's time budget: the server's own, or less when the caller waits less."""
+    own = request.app[SETTINGS]["timeout_s"]
+    try:
+        caller = int(_custom_attributes(request).get("timeoutMs", "")) / 1000 - CALLER_MARGIN_S
+    except ValueError:
+        return own
+    return max(0.1, min(own, caller))
 
 
 def _error(error: ApiError, request_id: str) -> web.Response:
@@ -67,10 +92,26 @@ def _as_sagemaker_model_error(response: web.Response) -> web.Response:
         status=424, headers={"X-Amzn-ErrorType": "ModelError", "X-Request-Id": response.headers.get("X-Request-Id", "")})
 
 
+# SageMaker's runtime API limits, emulated on /endpoints/... so that the local stack meets them
+# where AWS would: InvokeEndpoint takes at most 6 MB and waits at most 60 s for the container.
+SAGEMAKER_MAX_PAYLOAD = 6 * 1024 * 1024
+SAGEMAKER_TIMEOUT_S = 60.0
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler):
-    response = await _errors_as_json(request, handler)
-    if response.status >= 400 and request.path.startswith("/endpoints/"):
+    if not request.path.startswith("/endpoints/"):
+        return await _errors_as_json(request, handler)
+    if (request.content_length or 0) > SAGEMAKER_MAX_PAYLOAD:
+        # What the runtime API answers (botocore reads it as a ClientError with code "413").
+        return web.json_response({"message": f"HTTP content length exceeded {SAGEMAKER_MAX_PAYLOAD} bytes."}, status=413)
+    try:
+        response = await asyncio.wait_for(_errors_as_json(request, handler), request.app[SETTINGS]["sagemaker_timeout_s"])
+    except asyncio.TimeoutError:
+        message = "Your invocation timed out while waiting for a response from container primary."
+        return web.json_response({"message": message, "OriginalStatusCode": 0, "OriginalMessage": message},
+                                 status=424, headers={"X-Amzn-ErrorType": "ModelError"})
+    if response.status >= 400:
         return _as_sagemaker_model_error(response)
     return response
 
@@ -104,21 +145,15 @@ async def ping(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "provider": engine.provider, "precision": engine.rec_precision})
 
 
-async def _read_body(request: web.Request) -> bytes:
-    declared = request.content_length
-    if declared is not None and declared > MAX_IMAGE_BYTES:
-        raise image_too_large(declared)
-    data = await request.content.read(MAX_IMAGE_BYTES + 1)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                       f"image is over {MAX_IMAGE_BYTES} bytes (10 MiB); send a smaller image")
-    return data
-
-
-def _run_ocr(engine: OcrEngine, data: bytes) -> tuple[list[dict], tuple[int, int]]:
+def _run_ocr(engine: OcrEngine, data: bytes, deadline: float) -> tuple[list[dict], tuple[int, int]]:
     image = decode_image(data)
-    lines = engine.read(image)
+    lines = engine.read(image, deadline=deadline)
     return [line.to_api() for line in lines], (image.shape[1], image.shape[0])
+
+
+def _timed_out(timeout_s: float) -> ApiError:
+    return ApiError(ErrorCode.TIMEOUT, f"the image could not be read within {timeout_s:.1f} s; "
+                                       "send a smaller image or retry when the service is less busy")
 
 
 async def invocations(request: web.Request) -> web.Response:
@@ -135,7 +170,9 @@ async def invocations(request: web.Request) -> web.Response:
         engine = state.get("engine")
         if engine is None:
             raise ApiError(ErrorCode.MODEL_NOT_READY, "the OCR models are still loading; retry in a few seconds")
-        data = await _read_body(request)
+        timeout_s = _timeout_s(request)
+        deadline = time.monotonic() + timeout_s
+        data = await asyncio.wait_for(read_body(request, MAX_IMAGE_BYTES, image_too_large), timeout_s)
         record["bytes"] = len(data)
         settings = request.app[SETTINGS]
         if state["in_flight"] >= settings["max_in_flight"]:
@@ -144,13 +181,22 @@ async def invocations(request: web.Request) -> web.Response:
         state["in_flight"] += 1
         try:
             loop = asyncio.get_running_loop()
-            result, (width, height) = await loop.run_in_executor(request.app[EXECUTOR], _run_ocr, engine, data)
+            work = loop.run_in_executor(request.app[EXECUTOR], _run_ocr, engine, data, deadline)
+            # The slot is freed at the deadline even if the work is still running; the engine
+            # gives up at its next model call.
+            result, (width, height) = await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()))
+        except (asyncio.TimeoutError, DeadlineExceeded):
+            raise _timed_out(timeout_s) from None
         finally:
             state["in_flight"] -= 1
         record.update({"width": width, "height": height, "lines": len(result)})
         status = 200
         return web.json_response(result, headers={"X-Request-Id": request_id},
                                  dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+    except asyncio.TimeoutError:  # the body did not arrive within the deadline
+        status = 504
+        record["error"] = ErrorCode.TIMEOUT.value
+        raise _timed_out(_timeout_s(request)) from None
     except ApiError as exc:
         status = exc.status
         record["error"] = exc.code.value
@@ -176,15 +222,18 @@ def _load_engine(app: web.Application, config: EngineConfig) -> None:
 
 
 def create_app(config: EngineConfig | None = None, engine: OcrEngine | None = None,
-               workers: int | None = None, queue: int | None = None,
+               workers: int | None = None, queue: int | None = None, timeout_s: float | None = None,
                exit_on_load_failure: bool = False) -> web.Application:
     config = config or EngineConfig.from_env()
     workers = workers or int(os.environ.get("OCR_WORKERS", "2"))
     queue = queue if queue is not None else int(os.environ.get("OCR_MAX_QUEUE", "16"))
-    # Room for an image plus HTTP overhead; _read_body enforces the exact limit.
+    timeout_s = timeout_s or float(os.environ.get("OCR_REQUEST_TIMEOUT_S", DEFAULT_TIMEOUT_S))
+    install_json_protocol_errors()
+    # read_body enforces the exact image limit as it reads.
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_IMAGE_BYTES + 65536)
     app[STATE] = {"engine": engine, "in_flight": 0}
-    app[SETTINGS] = {"workers": workers, "max_in_flight": workers + queue, "exit_on_load_failure": exit_on_load_failure}
+    app[SETTINGS] = {"workers": workers, "max_in_flight": workers + queue, "timeout_s": timeout_s,
+                     "sagemaker_timeout_s": SAGEMAKER_TIMEOUT_S, "exit_on_load_failure": exit_on_load_failure}
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr")
     app.router.add_get("/ping", ping)
     app.router.add_post("/invocations", invocations)

@@ -6,7 +6,7 @@
 
 The inference server runs as a child process on INFERENCE_PORT (default PORT+1), exactly as
 in the container; the Lambda handler reaches it through boto3's sagemaker-runtime client.
-Ctrl-C stops both.
+Prints a `ready` line once the models answer. Ctrl-C stops both.
 """
 from __future__ import annotations
 
@@ -14,12 +14,48 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 
 from aiohttp import web
 
 from .gateway import create_gateway
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _watch(server: subprocess.Popen | None, inference_url: str, api: str, started: float) -> None:
+    """Print `ready` once the models answer; stop everything if the inference server dies, so
+    that the gateway never goes on answering 500s for a server that is gone."""
+    announced = False
+    while True:
+        if server is not None and server.poll() is not None:
+            print(f"error: the inference server exited (code {server.returncode}); see its messages above. Stopping.",
+                  file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        if not announced:
+            try:
+                with urllib.request.urlopen(inference_url + "/ping", timeout=2) as answer:
+                    if answer.status == 200:
+                        print(f"ready in {time.monotonic() - started:.0f} s: POST {api}/general_ocr", flush=True)
+                        announced = True
+                        if server is None:
+                            return
+            except OSError:
+                pass
+        time.sleep(0.5)
 
 
 def main() -> int:
@@ -30,8 +66,17 @@ def main() -> int:
     parser.add_argument("--inference-url", default=os.environ.get("INFERENCE_URL"),
                         help="use an inference server that already runs there (a container, say) instead of starting one")
     args = parser.parse_args()
+    started = time.monotonic()
     inference_port = args.inference_port or args.port + 1
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    # Fail fast, before loading anything, when a port is taken.
+    wanted = [("PORT", args.host, args.port)] + ([] if args.inference_url else [("INFERENCE_PORT", "127.0.0.1", inference_port)])
+    for name, host, port in wanted:
+        if not _port_is_free(host, port):
+            print(f"error: port {port} on {host} is in use; choose others, e.g. `make serve PORT={args.port + 10}` "
+                  f"(the inference server takes PORT+1, or set INFERENCE_PORT)", file=sys.stderr)
+            return 2
 
     inference_url = args.inference_url or f"http://127.0.0.1:{inference_port}"
     # The Lambda handler's settings, as the CDK stack sets them in AWS.
@@ -49,11 +94,13 @@ def main() -> int:
         child_env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(inference_port), "OCR_HOST": "127.0.0.1"}
         server = subprocess.Popen([sys.executable, "-m", "inference", "serve"], env=child_env)
         print(f"inference server (pid {server.pid}) starting on {inference_url}, "
-              f"provider {os.environ.get('OCR_PROVIDER', 'cpu')}", flush=True)
-    print(f"API:  POST http://{args.host}:{args.port}/general_ocr", flush=True)
-    print(f"demo: http://{args.host}:{args.port}/   (Ctrl-C stops both)", flush=True)
+              f"provider {os.environ.get('OCR_PROVIDER', 'cpu')}; loading models...", flush=True)
+    api = f"http://{args.host}:{args.port}"
+    print(f"API:  POST {api}/general_ocr   demo: {api}/   (Ctrl-C stops both)", flush=True)
+    threading.Thread(target=_watch, args=(server, inference_url, api, started), daemon=True).start()
     try:
-        web.run_app(create_gateway(inference_url), host=args.host, port=args.port, access_log=None, print=None)
+        web.run_app(create_gateway(inference_url, args.port, args.host), host=args.host, port=args.port,
+                    access_log=None, print=None)
     finally:
         if server is not None and server.poll() is None:
             server.send_signal(signal.SIGTERM)
@@ -61,7 +108,7 @@ def main() -> int:
                 server.wait(timeout=35)
             except subprocess.TimeoutExpired:
                 server.kill()
-    return 0
+    return 1 if server is not None and server.returncode not in (0, None, -signal.SIGTERM) else 0
 
 
 if __name__ == "__main__":

@@ -1,31 +1,55 @@
 """A local stand-in for API Gateway: HTTP requests become REST proxy events for the real Lambda
 handler, and its answers become HTTP responses.
 
-It enforces what the real gateway and Lambda enforce before our code runs, so that local
-behaviour matches the deployed one: the 10 MB request limit of API Gateway and the 6 MB
-synchronous payload limit of Lambda.
+It enforces what AWS enforces before or around our code, so that local behaviour matches the
+deployed one: API Gateway's 10 MB request limit and 29 s integration timeout, Lambda's 6 MB
+synchronous payload limit and its timeout (the handler sees a context whose remaining time
+runs down as in AWS). SageMaker's own limits are emulated by the inference server on its
+/endpoints/... path (inference/server.py).
+
+Unlike API Gateway it runs on a developer's laptop, next to their browser, so it only answers
+requests addressed to it by a loopback name (no DNS rebinding) and refuses other sites'
+pages (no cross-site requests): a page elsewhere cannot use it.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import time
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import aiohttp
 from aiohttp import web
 
+from inference.http_io import install_json_protocol_errors, read_body
 from ocr_contract import ApiError, ErrorCode
+from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
 LAMBDA_MAX_PAYLOAD = 6 * 1024 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 INFERENCE_URL = web.AppKey("inference_url", str)
+ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def _error(error: ApiError, request_id: str) -> web.Response:
     return web.json_response(error.body(request_id), status=error.status, headers={"X-Request-Id": request_id})
+
+
+class LambdaContext:
+    """What the Lambda runtime hands the handler: its id and the time it has left."""
+
+    function_name = "local-frontend"
+
+    def __init__(self, timeout_s: float = FRONTEND_TIMEOUT_S):
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(1000 * (self._deadline - time.monotonic())))
 
 
 def proxy_event(request: web.Request, body: bytes, request_id: str) -> dict:
@@ -33,8 +57,6 @@ def proxy_event(request: web.Request, body: bytes, request_id: str) -> dict:
     try:
         text, is_base64 = body.decode("utf-8"), False
     except UnicodeDecodeError:
-        import base64
-
         text, is_base64 = base64.b64encode(body).decode("ascii"), True
     return {
         "resource": "/general_ocr",
@@ -49,23 +71,28 @@ def proxy_event(request: web.Request, body: bytes, request_id: str) -> dict:
     }
 
 
+def _too_large(size: int) -> ApiError:
+    return ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
+                    f"the request body is {size} bytes, over API Gateway's 10 MB limit; send large images by url")
+
+
 async def general_ocr(request: web.Request) -> web.Response:
     from frontend.handler import handler  # the deployed Lambda's own code
 
     request_id = str(uuid.uuid4())
-    too_large = ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the request body is over API Gateway's 10 MB limit; send large images by url")
-    if (request.content_length or 0) > API_GATEWAY_MAX_BODY:
-        return _error(too_large, request_id)
-    body = await request.content.read(API_GATEWAY_MAX_BODY + 1)
-    if len(body) > API_GATEWAY_MAX_BODY:
-        return _error(too_large, request_id)
+    body = await read_body(request, API_GATEWAY_MAX_BODY, _too_large)
     event = proxy_event(request, body, request_id)
     if len(json.dumps(event)) > LAMBDA_MAX_PAYLOAD:
         return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                                "the request is over Lambda's 6 MB payload limit (base64 images up to about 4.4 MB); send larger images by url"),
                       request_id)
-    context = SimpleNamespace(aws_request_id=str(uuid.uuid4()), function_name="local-frontend")
-    result = await asyncio.get_running_loop().run_in_executor(None, handler, event, context)
+    work = asyncio.get_running_loop().run_in_executor(None, handler, event, LambdaContext())
+    try:
+        result = await asyncio.wait_for(asyncio.shield(work), API_GATEWAY_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        # What API Gateway answers when the integration takes longer (infra/ocr_api.py).
+        return _error(ApiError(ErrorCode.TIMEOUT, f"the request took longer than {API_GATEWAY_TIMEOUT_S} s; try a smaller image"),
+                      request_id)
     return web.Response(status=result["statusCode"], headers=result.get("headers") or {}, body=result["body"].encode("utf-8"))
 
 
@@ -87,16 +114,45 @@ async def index(request: web.Request) -> web.FileResponse:
 async def json_errors(request: web.Request, handler):
     try:
         return await handler(request)
+    except ApiError as exc:
+        return _error(exc, str(uuid.uuid4()))
     except web.HTTPNotFound:
         return _error(ApiError(ErrorCode.NOT_FOUND, f"no such path: {request.path}; use POST /general_ocr"), str(uuid.uuid4()))
     except web.HTTPMethodNotAllowed:
         return _error(ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {request.path}"), str(uuid.uuid4()))
 
 
-def create_gateway(inference_url: str) -> web.Application:
-    # The body limit is enforced in general_ocr, so that the answer is our JSON error.
-    app = web.Application(middlewares=[json_errors], client_max_size=API_GATEWAY_MAX_BODY + 1024 * 1024)
+@web.middleware
+async def same_origin_only(request: web.Request, handler):
+    """A browser sends any site's requests to 127.0.0.1 too: answer only requests addressed to
+    this server by a loopback name and port (a rebound DNS name is refused), and, when a page
+    sent them, only from this server's own pages."""
+    allowed = request.app[ALLOWED_HOSTS]
+    host = request.headers.get("Host", "").lower()
+    if host not in allowed:
+        return _error(ApiError(ErrorCode.FORBIDDEN, "the Host header must be this server's loopback address "
+                                                    f"(one of {', '.join(sorted(allowed))})"), str(uuid.uuid4()))
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() not in {f"http://{h}" for h in allowed}:
+        return _error(ApiError(ErrorCode.FORBIDDEN, "cross-site requests are refused; call the API from a program, "
+                                                    "or use the demo page this server serves"), str(uuid.uuid4()))
+    return await handler(request)
+
+
+def allowed_hosts(port: int, host: str = "127.0.0.1") -> frozenset:
+    """Host header values a request to this server may carry: loopback names, with the port."""
+    names = set(LOOPBACK_NAMES)
+    if host not in ("0.0.0.0", "::", ""):
+        names.add(f"[{host}]" if ":" in host else host)
+    return frozenset({f"{name}:{port}" for name in names} | ({*names} if port == 80 else set()))
+
+
+def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> web.Application:
+    install_json_protocol_errors()
+    # read_body enforces the body limit, so that the answer is our JSON error.
+    app = web.Application(middlewares=[json_errors, same_origin_only], client_max_size=API_GATEWAY_MAX_BODY + 1024 * 1024)
     app[INFERENCE_URL] = inference_url.rstrip("/")
+    app[ALLOWED_HOSTS] = allowed_hosts(port, host)
     app.router.add_post("/general_ocr", general_ocr)
     app.router.add_get("/ping", ping)
     app.router.add_get("/", index)

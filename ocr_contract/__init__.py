@@ -6,7 +6,7 @@ Lambda bundle stays small and starts fast.
 """
 from .errors import ApiError, ErrorCode, error_body, error_status
 from .limits import MAX_IMAGE_BYTES, MAX_SIDE_PX, SUPPORTED_FORMATS, image_too_large
-from .request import OcrRequest, parse_request
+from .request import OcrRequest, check_content_type, parse_request
 
 __all__ = [
     "ApiError",
@@ -19,4 +19,5 @@ __all__ = [
     "image_too_large",
     "OcrRequest",
     "parse_request",
+    "check_content_type",
 ]

@@ -15,6 +15,8 @@ class ErrorCode(str, enum.Enum):
     URL_FETCH_FAILED = "UrlFetchFailed"
     INTERNAL_ERROR = "InternalError"
     MODEL_NOT_READY = "ModelNotReady"
+    UNSUPPORTED_MEDIA_TYPE = "UnsupportedMediaType"
+    TIMEOUT = "Timeout"
     # Beyond the public table: the server is saturated (retry later), and requests to paths or
     # with methods that do not exist.
     SERVER_BUSY = "ServerBusy"
@@ -23,7 +25,6 @@ class ErrorCode(str, enum.Enum):
     # Answered by API Gateway itself, before our code runs (see infra/ocr_api.py).
     FORBIDDEN = "Forbidden"
     TOO_MANY_REQUESTS = "TooManyRequests"
-    TIMEOUT = "Timeout"
 
 
 _STATUS = {
@@ -37,6 +38,7 @@ _STATUS = {
     ErrorCode.URL_FETCH_FAILED: 400,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.MODEL_NOT_READY: 503,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.SERVER_BUSY: 503,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,

@@ -10,6 +10,11 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # Image container formats we accept, as Pillow names them; decided by the bytes, never by a name.
 SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "BMP"})
 
+# Most scans a JPEG frame may have. libjpeg writes 10 for a progressive colour image, mozjpeg
+# about as many; each scan costs a pass over every block (~6 ms at 4096x4096 px here), so a
+# file of thousands of tiny scans is a CPU bomb, not a photo.
+MAX_JPEG_SCANS = 100
+
 # A JSON request body may hold the base64 of MAX_IMAGE_BYTES plus a data-URL prefix and the JSON
 # around it; anything longer is refused before it is decoded.
 MAX_BODY_BYTES = (MAX_IMAGE_BYTES + 2) // 3 * 4 + 4096
@@ -19,3 +24,15 @@ def image_too_large(size: int) -> ApiError:
     """The error for an image of `size` bytes, over MAX_IMAGE_BYTES."""
     return ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                     f"image is {size} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted")
+
+
+# The time budget of one request (README, "Time budget"). API Gateway gives its integration
+# 29 s and then answers 504 itself; everything behind it must answer before that.
+API_GATEWAY_TIMEOUT_S = 29
+# The Lambda's timeout, a backstop: the handler plans to answer well within it.
+FRONTEND_TIMEOUT_S = 28
+# What the handler gives itself from its first line, leaving room for a cold start and the
+# gateway's own work: the URL fetch and the endpoint call share it.
+FRONTEND_BUDGET_S = 26
+# Fetching a URL: DNS, connect, TLS, headers, body and every redirect hop together.
+URL_FETCH_TIMEOUT_S = 12

@@ -21,8 +21,23 @@ class OcrRequest:
     image: bytes | None = None
 
 
+def check_content_type(content_type: str | None) -> None:
+    """POST /general_ocr takes JSON only: a form post or text/plain is refused with 415 (which
+    also keeps browsers' cross-site "simple" requests out). No header at all is read as JSON,
+    as API Gateway does."""
+    if content_type is None or not str(content_type).strip():
+        return
+    media_type = str(content_type).split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        shown = str(content_type)[:100].encode("ascii", "replace").decode()
+        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                       f"Content-Type {shown!r} is not accepted; send the JSON body with Content-Type: application/json")
+
+
 def parse_request(body: str | bytes | None) -> OcrRequest:
     """The request body -> exactly one of url or decoded image bytes, or an ApiError."""
+    if body is not None and not isinstance(body, (str, bytes)):
+        raise ApiError(ErrorCode.INVALID_REQUEST, "the request body must be JSON text")
     if body is None or body == "" or body == b"":
         raise ApiError(ErrorCode.INVALID_REQUEST, 'the request body is empty; send {"url": "..."} or {"img": "<base64>"}')
     if len(body) > MAX_BODY_BYTES:
@@ -32,6 +47,8 @@ def parse_request(body: str | bytes | None) -> OcrRequest:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(ErrorCode.INVALID_REQUEST, "the request body is not valid JSON") from None
+    except RecursionError:  # [[[[... nested deeper than the parser's stack
+        raise ApiError(ErrorCode.INVALID_REQUEST, "the request body is nested too deeply; send a flat JSON object") from None
     if not isinstance(payload, dict):
         raise ApiError(ErrorCode.INVALID_REQUEST,
                        f'the request body must be a JSON object, not {type(payload).__name__}; send {{"url": "..."}} or {{"img": "<base64>"}}')

@@ -134,3 +134,44 @@ def local_stack():
     stack = LocalStack(env={"OCR_TEST_ALLOW_LOOPBACK_URLS": "1", "ALLOWED_BUCKETS": ""})
     yield stack
     stack.stop()
+
+
+def _canvas_with_text(width: int, height: int, seed: int, noise: int, colour: bool = True) -> Image.Image:
+    """A real-size picture: the receipt fixture pasted at a few places on a textured background
+    (noise makes the file as large as a photo or a scan of that size really is)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    background = 235 + rng.integers(-noise, noise + 1, (height, width, 3 if colour else 1), dtype=np.int16)
+    if not colour:
+        background[::2] = 235  # a scan's paper: grain on half the rows
+    background = np.broadcast_to(background, (height, width, 3))
+    canvas = Image.fromarray(np.clip(background, 0, 255).astype(np.uint8))
+    receipt = fixture_image("receipt.png").convert("RGB")
+    for i in range(3):
+        canvas.paste(receipt, (int(width * (0.1 + 0.3 * i)), int(height * (0.15 + 0.3 * i))))
+    return canvas
+
+
+@pytest.fixture(scope="session")
+def real_size_images() -> dict:
+    """The sizes users send: a ~3 MB phone photo (JPEG), a 4096x4096 page (PNG) and a ~9.5 MB
+    PNG (over SageMaker's 6 MB: the Lambda must shrink it). Built at run time, deterministic."""
+    photo = encode(_canvas_with_text(3000, 2000, 1, 40), "JPEG", quality=93)
+    page = encode(_canvas_with_text(4096, 4096, 2, 1, colour=False), "PNG")
+    big = encode(_canvas_with_text(3500, 1500, 3, 60), "PNG")
+    sizes = {"photo.jpg": len(photo), "page.png": len(page), "big.png": len(big)}
+    assert 2_500_000 < sizes["photo.jpg"] < 4_000_000 and 9_000_000 < sizes["big.png"] < 10 * 1024 * 1024, sizes
+    return {"photo.jpg": photo, "page.png": page, "big.png": big}
+
+
+def many_scan_jpeg(side: int = 4096, target_bytes: int = 1_200_000) -> bytes:
+    """A progressive JPEG whose smallest scan is repeated until the file is `target_bytes`: a
+    valid-looking file that costs libjpeg minutes of CPU (each scan is a pass over every block)."""
+    data = encode(Image.new("L", (side, side), 255), "JPEG", progressive=True, quality=90)
+    end = data.rfind(b"\xff\xd9")
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xDA]
+    spans = [(a, b) for a, b in zip(starts, starts[1:] + [end])]
+    a, b = min(spans, key=lambda span: span[1] - span[0])
+    scan = data[a:b]
+    return data[:end] + scan * ((target_bytes - len(data)) // len(scan)) + b"\xff\xd9"

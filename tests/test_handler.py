@@ -2,6 +2,7 @@
 import base64
 import io
 import json
+import time
 
 import boto3
 import pytest
@@ -12,8 +13,9 @@ from PIL import Image
 from frontend import endpoint, handler as handler_module, s3_fetch
 from frontend.handler import handler
 from frontend.shrink import INVOKE_LIMIT_BYTES
-from tests.conftest import fixture_bytes
+from tests.conftest import encode, fixture_bytes, fixture_image, png_header
 
+LINE = {"img": base64.b64encode(fixture_bytes("line.png")).decode()}
 ANSWER = [{"words": "中文", "location": {"top": 1, "left": 2, "width": 30, "height": 10}, "score": 0.99}]
 
 
@@ -36,7 +38,7 @@ def sagemaker(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     client = boto3.client("sagemaker-runtime", region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="x")
-    monkeypatch.setattr(endpoint, "_client", client)
+    monkeypatch.setattr(endpoint, "_runtime", lambda timeout: client)
     with Stubber(client) as stub:
         yield stub
         stub.assert_no_pending_responses()
@@ -45,7 +47,7 @@ def sagemaker(monkeypatch):
 def ok(stub, body_check=ANY):
     stub.add_response("invoke_endpoint", {"Body": io.BytesIO(json.dumps(ANSWER).encode()), "ContentType": "application/json"},
                       {"EndpointName": "ocr-endpoint", "Body": body_check, "ContentType": "application/octet-stream",
-                       "Accept": "application/json", "CustomAttributes": "requestId=api-req-1"})
+                       "Accept": "application/json", "CustomAttributes": ANY})
 
 
 def answer(response):
@@ -74,14 +76,14 @@ def test_container_errors_keep_their_status_and_code(sagemaker, status, code):
     sagemaker.add_client_error("invoke_endpoint", service_error_code="ModelError", service_message="x",
                                http_status_code=424,
                                response_meta={}, modeled_fields={"OriginalStatusCode": status, "OriginalMessage": original})
-    assert answer(handler(event({"img": "AAAA"}), Context())) == (
+    assert answer(handler(event(LINE), Context())) == (
         status, {"error": {"code": code, "message": "from the container"}, "requestId": "api-req-1"})
 
 
 def test_unreadable_container_error_is_500_without_details(sagemaker):
     sagemaker.add_client_error("invoke_endpoint", service_error_code="ModelError", service_message="x", http_status_code=424,
                                modeled_fields={"OriginalStatusCode": 500, "OriginalMessage": "Traceback (most recent call last): ..."})
-    status, body = answer(handler(event({"img": "AAAA"}), Context()))
+    status, body = answer(handler(event(LINE), Context()))
     assert status == 500 and body["error"]["code"] == "InternalError"
     assert "Traceback" not in json.dumps(body) and "api-req-1" in body["error"]["message"]
 
@@ -89,7 +91,7 @@ def test_unreadable_container_error_is_500_without_details(sagemaker):
 def test_endpoint_not_in_service_is_503(sagemaker):
     sagemaker.add_client_error("invoke_endpoint", service_error_code="ValidationError",
                                service_message="Endpoint ocr-endpoint of account 1 not found.", http_status_code=400)
-    assert answer(handler(event({"img": "AAAA"}), Context()))[1]["error"]["code"] == "ModelNotReady"
+    assert answer(handler(event(LINE), Context()))[1]["error"]["code"] == "ModelNotReady"
 
 
 @pytest.mark.parametrize("ev,status,code", [
@@ -115,7 +117,7 @@ def test_unexpected_failure_is_500_with_request_id_and_no_trace(sagemaker, monke
         raise KeyError("secret internals")
 
     monkeypatch.setattr(handler_module, "invoke", boom)
-    status, body = answer(handler(event({"img": "AAAA"}), Context()))
+    status, body = answer(handler(event(LINE), Context()))
     assert status == 500 and body["error"]["code"] == "InternalError"
     assert "secret" not in json.dumps(body)
 
@@ -167,7 +169,7 @@ def test_images_over_the_invoke_limit_are_shrunk_and_boxes_mapped_back(sagemaker
     assert INVOKE_LIMIT_BYTES < len(big) <= 10 * 1024 * 1024
     sent = {}
 
-    def fake_invoke(image, request_id):
+    def fake_invoke(image, request_id, deadline=None):
         sent["image"] = image
         return json.dumps(ANSWER).encode()
 
@@ -179,3 +181,124 @@ def test_images_over_the_invoke_limit_are_shrunk_and_boxes_mapped_back(sagemaker
     scale = shrunk.width / 1800
     expected = {k: int(round(v / scale)) for k, v in ANSWER[0]["location"].items()}
     assert body[0]["location"] == expected
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                                          "application/jsonp", "image/png"])
+def test_only_json_bodies_are_accepted(sagemaker, content_type):
+    # A browser may POST text/plain or a form to any site without asking first (a CORS "simple"
+    # request); refusing them is what keeps other sites' pages out.
+    ev = event(LINE)
+    ev["headers"] = {"content-type": content_type}
+    status, body = answer(handler(ev, Context()))
+    assert (status, body["error"]["code"]) == (415, "UnsupportedMediaType")
+    assert "application/json" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=UTF-8", None])
+def test_json_content_types_are_accepted(sagemaker, content_type):
+    ok(sagemaker)
+    ev = event(LINE)
+    ev["headers"] = {"Content-Type": content_type} if content_type else None
+    assert answer(handler(ev, Context()))[0] == 200
+
+
+@pytest.mark.parametrize("body", [{"img": "x"}, ["a"], 42, True, 1.5])
+def test_an_event_body_that_is_not_a_string_is_a_400(sagemaker, body):
+    ev = event("x")
+    ev["body"] = body
+    status, payload = answer(handler(ev, Context()))
+    assert (status, payload["error"]["code"]) == (400, "InvalidRequest")
+    ev["isBase64Encoded"] = True
+    assert answer(handler(ev, Context()))[0] == 400
+
+
+def test_a_deeply_nested_body_is_a_400(sagemaker):
+    status, payload = answer(handler(event("[" * 100_000), Context()))
+    assert (status, payload["error"]["code"]) == (400, "InvalidRequest")
+
+
+def test_images_are_judged_from_their_header_without_calling_the_model(sagemaker):
+    # The Stubber has no answer queued: any endpoint call would fail the test. A 7 MB image
+    # whose header says 5000 px was sent to SageMaker unchanged (and failed there with a 500).
+    too_wide = png_header(5000, 300) + b"\x00" * (7 * 1024 * 1024)
+    rows = [(too_wide, 400, "ImageTooLarge"), (encode(Image.new("RGB", (8, 8)), "GIF"), 400, "UnsupportedImageFormat"),
+            (encode(Image.new("RGB", (8, 8)), "WEBP"), 400, "UnsupportedImageFormat"), (b"\x89PNG\r\n", 400, "InvalidImage")]
+    for data, status, code in rows:
+        got, body = answer(handler(event({"img": base64.b64encode(data).decode()}), Context()))
+        assert (got, body["error"]["code"]) == (status, code)
+
+
+def test_an_image_that_cannot_fit_the_invoke_limit_is_413_not_500(sagemaker, monkeypatch):
+    import numpy as np
+
+    from frontend import shrink
+
+    monkeypatch.setattr(shrink, "INVOKE_LIMIT_BYTES", 2_000)  # noise never fits in 2 kB
+    noise = Image.fromarray(np.random.default_rng(3).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    got, body = answer(handler(event({"img": base64.b64encode(encode(noise)).decode()}), Context()))
+    assert (got, body["error"]["code"]) == (413, "PayloadTooLarge") and "6 MB" in body["error"]["message"]
+
+
+def test_camera_mpo_jpegs_are_accepted(sagemaker):
+    # Phones write .jpg files as MPO: a JPEG with a second frame appended. The first is the photo.
+    first, second = fixture_image("line.png").convert("RGB"), Image.new("RGB", (64, 64), "red")
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    ok(sagemaker, out.getvalue())
+    assert answer(handler(event({"img": base64.b64encode(out.getvalue()).decode()}), Context()))[0] == 200
+
+
+class _NeverAnswers:
+    """A stand-in SageMaker runtime that accepts invocations and never answers them."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        stub = self
+        self.invocations = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                stub.invocations += 1
+                self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(40)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda *a: None
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def test_an_endpoint_that_never_answers_is_called_once_and_answered_504_before_the_gateway_gives_up(monkeypatch):
+    # Lambda's real timeout (28 s) and API Gateway's 29 s: a JSON 504 of ours must come first,
+    # after exactly one invocation (a retry would make the GPU do the work twice).
+    from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S
+
+    stub = _NeverAnswers()
+    monkeypatch.setenv("ENDPOINT_NAME", "ocr-endpoint")
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_URL", stub.url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setattr(endpoint, "_clients", {})
+
+    class LambdaContext:
+        aws_request_id = "lambda-req-1"
+        deadline = time.monotonic() + FRONTEND_TIMEOUT_S
+
+        def get_remaining_time_in_millis(self):
+            return int(1000 * (self.deadline - time.monotonic()))
+
+    start = time.monotonic()
+    status, body = answer(handler(event(LINE), LambdaContext()))
+    elapsed = time.monotonic() - start
+    assert (status, body["error"]["code"]) == (504, "Timeout")
+    assert elapsed < API_GATEWAY_TIMEOUT_S - 1, elapsed
+    assert stub.invocations == 1
+    stub.httpd.shutdown()

@@ -1,11 +1,13 @@
 """Image decoding: every mode a real file may carry, and every way bytes can be wrong."""
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from inference.images import decode_image
 from ocr_contract import ApiError
-from tests.conftest import EXPECTED, encode, fixture_image, norm, png_header, texts
+from tests.conftest import EXPECTED, encode, fixture_image, many_scan_jpeg, norm, png_header, texts
 
 LINE = norm(EXPECTED["line.png"][0])
 
@@ -111,3 +113,33 @@ def test_truncated_and_corrupt_images_are_invalid():
 
 def test_over_10_mib_is_payload_too_large():
     assert code_of(b"\x89PNG" + b"\x00" * (10 * 1024 * 1024)) == "PayloadTooLarge"
+
+
+def test_camera_mpo_is_read_as_its_first_frame(engine):
+    # Phones save .jpg files as MPO (a second frame after the first): Pillow names the format
+    # "MPO", and these were refused as not jpg.
+    out = io.BytesIO()
+    fixture_image("line.png").convert("RGB").save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (50, 50), "red")])
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+    assert texts(engine.read(decode_image(out.getvalue()))) == [LINE]
+
+
+def test_many_scan_jpeg_is_refused_from_its_header_in_milliseconds():
+    import time
+
+    bomb = many_scan_jpeg()
+    start = time.monotonic()
+    assert code_of(bomb) == "InvalidImage"
+    assert time.monotonic() - start < 1.0
+
+
+def test_progressive_jpegs_from_real_encoders_are_read(engine):
+    assert texts(engine.read(decode_image(encode(fixture_image("line.png").convert("RGB"), "JPEG", progressive=True)))) == [LINE]
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "GIF", "ICO", "PCX", "TGA", "PPM"])
+def test_only_the_three_formats_reach_a_decoder(fmt):
+    # PCX, TGA and PPM have no magic bytes of their own that a sniffer would name: they must be
+    # refused because they are not jpg/png/bmp, not handed to whichever Pillow parser claims them.
+    data = encode(fixture_image("line.png").convert("RGB"), fmt)
+    assert code_of(data) in ("UnsupportedImageFormat", "InvalidImage")

@@ -6,8 +6,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from inference.config import EngineConfig
-from inference.server import create_app
-from tests.conftest import EXPECTED, fixture_bytes, norm, png_header
+from inference.server import SETTINGS, STATE, create_app
+from inference.images import decode_image
+from tests.conftest import EXPECTED, fixture_bytes, many_scan_jpeg, norm, png_header
 
 
 def run(app, scenario):
@@ -101,7 +102,7 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
         provider = engine.provider
         rec_precision = engine.rec_precision
 
-        def read(self, image):
+        def read(self, image, deadline=None):
             gate.wait(10)
             return original(image)
 
@@ -127,4 +128,100 @@ def test_runtime_api_path_wraps_errors_as_sagemaker_does(app):
         body = await r.json()
         assert body["OriginalStatusCode"] == 400
         assert json.loads(body["OriginalMessage"])["error"]["code"] == "UnsupportedImageFormat"
+    run(app, scenario)
+
+
+def test_real_size_images_are_read_whole_every_time(app, engine, real_size_images):
+    # StreamReader.read(n) returns what is buffered, not n bytes: a 230 KB scan came out
+    # "corrupt or truncated" one time in three. Multi-MB bodies, sent repeatedly, must give
+    # exactly the in-process answer.
+    expected = {name: [line.to_api() for line in engine.read(decode_image(data))] for name, data in real_size_images.items()}
+
+    async def scenario(client):
+        for _ in range(3):
+            for name, data in real_size_images.items():
+                r = await client.post("/invocations", data=data, headers={"Content-Type": "application/octet-stream"})
+                assert r.status == 200, (name, await r.text())
+                assert await r.json() == expected[name], name
+    run(app, scenario)
+
+
+def test_decode_bombs_are_refused_at_once_and_ordinary_requests_go_on(engine):
+    import time
+
+    bomb = many_scan_jpeg()  # 1.2 MB, 4096x4096, ~36,000 scans: minutes of CPU to decode
+    app = create_app(engine=engine, workers=2, queue=4)
+
+    async def scenario(client):
+        async def timed(data):
+            start = time.monotonic()
+            r = await client.post("/invocations", data=data, headers={"Content-Type": "image/jpeg"})
+            return r.status, await r.json(), time.monotonic() - start
+
+        results = await asyncio.gather(*[timed(bomb) for _ in range(3)], timed(fixture_bytes("receipt.png")))
+        for status, body, elapsed in results[:3]:
+            assert (status, body["error"]["code"]) == (400, "InvalidImage") and "scans" in body["error"]["message"]
+            assert elapsed < 10
+        status, body, elapsed = results[3]
+        assert status == 200 and [norm(l["words"]) for l in body] == [norm(t) for t in EXPECTED["receipt.png"]]
+        assert elapsed < 10
+    run(app, scenario)
+
+
+def test_a_request_past_its_deadline_is_answered_504_and_frees_its_slot(engine, real_size_images):
+    app = create_app(engine=engine, workers=1, queue=0, timeout_s=0.05)
+
+    async def scenario(client):
+        r = await client.post("/invocations", data=real_size_images["page.png"], headers={"Content-Type": "image/png"})
+        assert r.status == 504 and (await r.json())["error"]["code"] == "Timeout"
+        assert app[STATE]["in_flight"] == 0
+        # The engine gave up at its next model call: the one worker is free again.
+        app[SETTINGS]["timeout_s"] = 60
+        r = await client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})
+        assert r.status == 200
+    run(app, scenario)
+
+
+def test_the_callers_own_timeout_shortens_the_deadline(app, real_size_images):
+    async def scenario(client):
+        r = await client.post("/invocations", data=real_size_images["page.png"], headers={
+            "Content-Type": "image/png", "X-Amzn-SageMaker-Custom-Attributes": "requestId=r1,timeoutMs=600"})
+        assert r.status == 504 and (await r.json())["requestId"] == "r1"
+    run(app, scenario)
+
+
+def test_the_runtime_path_enforces_sagemakers_6_mb_limit(app):
+    async def scenario(client):
+        r = await client.post("/endpoints/ocr/invocations", data=b"\xff" * (6 * 1024 * 1024 + 1),
+                              headers={"Content-Type": "image/png"})
+        assert r.status == 413 and "exceeded" in (await r.json())["message"]
+    run(app, scenario)
+
+
+def raw_exchange(port: int, request: bytes) -> tuple[int, dict]:
+    """Send raw bytes on a socket; the status and parsed JSON body of the answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GARBAGE\r\n\r\n",
+    b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: \xd9\xa1\xd9\xa2\r\n\r\n12",  # Arabic-Indic digits
+    b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd",
+    b"POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Encoding: gzip\r\n"
+    b"Content-Length: 10\r\nConnection: close\r\n\r\nnot gzip!!",
+])
+def test_malformed_http_is_answered_in_json(app, request_bytes):
+    async def scenario(client):
+        port = client.server.port
+        status, body = await asyncio.get_running_loop().run_in_executor(None, raw_exchange, port, request_bytes)
+        assert 400 <= status < 500 and set(body["error"]) == {"code", "message"}, (status, body)
     run(app, scenario)

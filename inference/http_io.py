@@ -1,0 +1,68 @@
+"""HTTP details shared by our two aiohttp servers (the container's and `make serve`'s gateway).
+
+- A request body is read whole: `StreamReader.read(n)` returns whatever is buffered, up to n
+  bytes, not n bytes, which cut large uploads short at random. The size cap is enforced while
+  reading, so an over-long body is refused without being held in memory.
+- Every answer is JSON, the ones aiohttp writes itself for malformed HTTP included.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+
+from ocr_contract import ApiError, ErrorCode, error_body
+
+
+async def read_body(request: web.Request, limit: int, too_large: Callable[[int], ApiError]) -> bytes:
+    """The whole body, at most `limit` bytes; `too_large(size)` is raised past that."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(declared)
+    chunks, size = [], 0
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(size)
+            chunks.append(chunk)
+    except (HttpProcessingError, RequestPayloadError, ValueError) as exc:
+        # A body aiohttp cannot decode (a bad Content-Encoding, broken chunk framing).
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"the request body could not be read ({type(exc).__name__}); "
+                                                  "send it plainly, without Content-Encoding") from None
+    return b"".join(chunks)
+
+
+_PROTOCOL_CODES = {413: ErrorCode.PAYLOAD_TOO_LARGE, 431: ErrorCode.INVALID_REQUEST}
+_installed = False
+
+
+def install_json_protocol_errors() -> None:
+    """Make aiohttp's own answers to malformed HTTP (bad request line, headers, framing) JSON
+    bodies in our error shape, instead of plain text. aiohttp builds those in
+    RequestHandler.handle_error, before any application code or middleware runs."""
+    global _installed
+    if _installed:
+        return
+    original = RequestHandler.handle_error
+
+    def handle_error(self, request, status=500, exc=None, message=None):
+        response = original(self, request, status, exc, message)
+        status = response.status
+        code = _PROTOCOL_CODES.get(status, ErrorCode.INVALID_REQUEST if status < 500 else ErrorCode.INTERNAL_ERROR)
+        text = ("the HTTP request is malformed; send a well-formed HTTP/1.1 request" if status < 500
+                else "internal error")
+        if status == 413:
+            text = "the request is too large"
+        elif status == 431:
+            text = "the request headers are too large"
+        json_response = web.Response(status=status, text=json.dumps(error_body(code, text, None)),
+                                     content_type="application/json")
+        json_response.force_close()
+        return json_response
+
+    RequestHandler.handle_error = handle_error
+    _installed = True

@@ -149,3 +149,81 @@ def test_ctrl_c_stops_both_processes():
     with pytest.raises(OSError):
         http("GET", f"http://127.0.0.1:{inference_port}/ping", timeout=2)
     assert os.name == "posix"
+
+
+def test_real_size_images_through_the_gateway_match_in_process(local_stack, engine, real_size_images):
+    # What users send, the way the README tells them to: a ~3 MB photo and a 4096x4096 page as
+    # `img`, a ~9.5 MB PNG by `url` (which the Lambda must shrink under SageMaker's 6 MB).
+    from frontend.handler import _rescale
+    from frontend.shrink import fit_invoke_limit
+    from inference.images import decode_image
+
+    def in_process(data):
+        sent, scale = fit_invoke_limit(data)
+        lines = json.dumps([line.to_api() for line in engine.read(decode_image(sent))]).encode()
+        return json.loads(_rescale(lines, scale) if scale != 1.0 else lines)
+
+    expected = {name: in_process(data) for name, data in real_size_images.items()}
+    assert all(expected.values())
+    with ImageServer({"big.png": real_size_images["big.png"]}) as server:
+        for _ in range(3):
+            for name in ("photo.jpg", "page.png"):
+                status, body, _ = local_stack.post({"img": b64(real_size_images[name])}, timeout=120)
+                assert status == 200 and body == expected[name], (name, status, body if status != 200 else "")
+            status, body, _ = local_stack.post({"url": server.base + "/file/big.png"}, timeout=120)
+            assert status == 200 and body == expected["big.png"], (status, body if status != 200 else "")
+
+
+def test_a_url_with_a_chinese_file_name(local_stack):
+    with ImageServer({"发票.png": fixture_bytes("line.png")}) as server:
+        status, body, _ = local_stack.post({"url": server.base + "/file/发票.png"})
+    assert status == 200 and [norm(line["words"]) for line in body] == [norm(EXPECTED["line.png"][0])]
+
+
+@pytest.mark.parametrize("raw", [
+    b"GARBAGE\r\n\r\n",
+    b"POST /general_ocr HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \xd9\xa1\r\n\r\n1",
+    b"POST /general_ocr HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    b"Content-Length: 9\r\nConnection: close\r\n\r\nnot gzip!",
+])
+def test_malformed_http_gets_a_json_answer(local_stack, raw):
+    from tests.test_server import raw_exchange
+
+    status, body = raw_exchange(local_stack.port, raw.replace(b"{host}", f"127.0.0.1:{local_stack.port}".encode()))
+    assert 400 <= status < 500 and set(body["error"]) == {"code", "message"}
+
+
+def test_cross_site_form_posts_are_refused(local_stack):
+    status, body, _ = http("POST", local_stack.base + "/general_ocr", b'{"img": "AAAA"}',
+                           headers={"Content-Type": "text/plain"})
+    assert (status, body["error"]["code"]) == (415, "UnsupportedMediaType")
+    status, body, _ = http("POST", local_stack.base + "/general_ocr", b'{"img": "AAAA"}',
+                           headers={"Content-Type": "application/json", "Origin": "http://evil.example"})
+    assert (status, body["error"]["code"]) == (403, "Forbidden")
+
+
+def test_serve_says_when_it_is_ready():
+    stack = LocalStack()
+    try:
+        deadline = time.time() + 10
+        while "ready in" not in open(stack.log.name).read() and time.time() < deadline:
+            time.sleep(0.2)
+        assert "ready in" in open(stack.log.name).read()
+    finally:
+        stack.stop()
+
+
+def test_serve_fails_fast_when_its_second_port_is_taken():
+    import socket
+    import subprocess
+    import sys
+
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen()
+        start = time.time()
+        result = subprocess.run([sys.executable, "-m", "local", "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and time.time() - start < 20
+    assert f"port {port + 1}" in result.stderr and "in use" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

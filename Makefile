@@ -5,13 +5,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 CDK := node_modules/.bin/cdk
+# Two installs into one .venv: what `make serve` needs (the server and the frontend, ~250 MB),
+# and on top of it what tests, the bench and the CDK need.
+SERVE_STAMP := $(VENV)/.serve-installed
 STAMP := $(VENV)/.installed
+SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
+	inference/requirements-models.txt frontend/requirements.txt
 
 .PHONY: serve test bench synth deploy destroy diff venv cdk-cli fixtures clean
 
-$(STAMP): requirements.txt requirements-dev.txt inference/requirements.txt inference/requirements-cpu.txt frontend/requirements.txt
+$(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r local/requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r inference/requirements-models.txt
+	touch $(SERVE_STAMP)
+
+$(STAMP): $(SERVE_STAMP) requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -24,7 +34,7 @@ $(CDK): package.json
 
 cdk-cli: $(CDK)
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	PORT=$(PORT) $(PY) -m local
 
 test: $(STAMP)

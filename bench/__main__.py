@@ -3,6 +3,10 @@
 Each system runs in a child process of its own, one after another, so that each has the
 machine to itself and its peak RSS is its own. Prints a markdown table.
 
+`ours http` is our engine reached the way users reach it, over HTTP through the local stack
+(`make serve`). Its accuracy must equal in-process `ours` within 0.001 with no failed
+request; otherwise the bench says so and exits 1.
+
     python -m bench [--data ../shared/eval] [--threads 2] [--limit N] [--systems ours,...]
 """
 from __future__ import annotations
@@ -19,7 +23,10 @@ from pathlib import Path
 from . import metrics
 
 SETS = ("crops", "pages", "td500", "plates")
-SYSTEMS = ("ours", "ours-fp32", "rapidocr-default", "rapidocr-max960", "tesseract")
+SYSTEMS = ("ours", "ours-http", "ours-fp32", "rapidocr-default", "rapidocr-max960", "tesseract")
+# Over HTTP the API answers axis-aligned boxes, so TD500's polygon coverage is not comparable.
+SETS_OF = {"ours-http": ("crops", "pages", "plates")}
+HTTP_TOLERANCE = 0.001
 # The slow systems read a seeded prefix of the big sets, so that a full run stays near 15 minutes;
 # the table prints how many images each cell saw.
 CAPS = {
@@ -79,7 +86,20 @@ def worker(system: str, data: Path, sets: list[str], threads: int, limit: int | 
 
     engine = make(system, threads)
     out: dict = {"system": engine.name, "sets": {}}
-    for name in sets:
+    try:
+        _measure(engine, system, data, sets, limit, out)
+    finally:
+        if hasattr(engine, "close"):
+            engine.close()
+    if hasattr(engine, "errors"):
+        out["errors"] = engine.errors
+    # Over HTTP the engine runs in the local stack's processes; this one is only the client.
+    out["peak_rss_mb"] = None if system == "ours-http" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _measure(engine, system: str, data: Path, sets: list[str], limit: int | None, out: dict) -> None:
+    for name in [s for s in sets if s in SETS_OF.get(system, SETS)]:
         rows = load_set(data, name)
         cap = min(x for x in (limit, CAPS.get(system, {}).get(name), len(rows)) if x)
         rows = rows[:cap]
@@ -95,9 +115,24 @@ def worker(system: str, data: Path, sets: list[str], threads: int, limit: int | 
             "median_ms": 1000 * metrics.percentile(latencies, 50),
             "p95_ms": 1000 * metrics.percentile(latencies, 95),
         }
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return out
 
+
+def http_check(results: list[dict]) -> list[str]:
+    """Why the HTTP row does not match in-process (empty when it does)."""
+    by_name = {r["system"]: r for r in results}
+    ours, http = by_name.get("ours"), by_name.get("ours http")
+    if not http:
+        return []
+    problems = []
+    if http.get("errors"):
+        problems.append(f"{http['errors']} request(s) over HTTP failed")
+    if not ours:
+        return problems
+    for name, key in (("crops", "cer"), ("crops", "exact"), ("pages", "f1"), ("plates", "exact")):
+        a, b = ours["sets"].get(name, {}).get(key), http["sets"].get(name, {}).get(key)
+        if a is not None and b is not None and abs(a - b) > HTTP_TOLERANCE:
+            problems.append(f"{name} {key}: {b:.4f} over HTTP against {a:.4f} in-process")
+    return problems
 
 def fmt(value, spec):
     return "n/a" if value is None else format(value, spec)
@@ -122,7 +157,7 @@ def table(results: list[dict]) -> str:
             f"| {fmt(g('pages').get('median_ms'), '.0f')} / {fmt(g('pages').get('p95_ms'), '.0f')} "
             f"| {fmt(g('crops').get('median_ms'), '.1f')} "
             f"| {fmt(g('plates').get('median_ms'), '.1f')} "
-            f"| {r['peak_rss_mb']:.0f} |"
+            f"| {fmt(r['peak_rss_mb'], '.0f')} |"
         )
     by_name = {r["system"]: r for r in results}
     ref = by_name.get("rapidocr default")
@@ -167,6 +202,12 @@ def main() -> int:
     print(table(results))
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2))
+    problems = http_check(results)
+    if problems:
+        print("\n**FAIL: the user's path (HTTP) does not read as well as the engine in-process:** " + "; ".join(problems))
+        return 1
+    if any(r["system"] == "ours http" for r in results):
+        print(f"\nHTTP check: `ours http` equals in-process `ours` within {HTTP_TOLERANCE}, with no failed request.")
     return 0
 
 

@@ -25,6 +25,75 @@ class Ours:
         return [(line.text, line.box) for line in self.engine.read_bytes(data)]
 
 
+class OursOverHttp:
+    """Our engine the way users reach it: `python -m local` (what `make serve` runs) started in
+    a child process, each image sent as `{"img": base64}` to POST /general_ocr, through the
+    local gateway, the Lambda handler, boto3 and the inference server. Boxes come back as the
+    API's axis-aligned `location`."""
+
+    name = "ours http"
+
+    def __init__(self, threads: int):
+        import socket
+        import sys
+        import time
+        import urllib.request
+        from pathlib import Path
+
+        def free_port():
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                return s.getsockname()[1]
+
+        self.errors = 0
+        self.port = free_port()
+        self.stack = subprocess.Popen(
+            [sys.executable, "-m", "local", "--port", str(self.port), "--inference-port", str(free_port())],
+            cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "OCR_THREADS": str(threads)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.close()
+        raise RuntimeError("the local stack did not become ready")
+
+    def read(self, path: str):
+        import base64
+        import json
+        import urllib.error
+        import urllib.request
+
+        with open(path, "rb") as f:
+            body = json.dumps({"img": base64.b64encode(f.read()).decode()}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/general_ocr", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                lines = json.loads(answer.read())
+        except (urllib.error.HTTPError, OSError, ValueError) as exc:
+            self.errors += 1
+            print(f"  {path}: {exc}", file=__import__("sys").stderr)
+            return []
+        out = []
+        for line in lines:
+            loc = line["location"]
+            x0, y0, x1, y1 = loc["left"], loc["top"], loc["left"] + loc["width"], loc["top"] + loc["height"]
+            out.append((line["words"], [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+        return out
+
+    def close(self):
+        import signal
+
+        if self.stack.poll() is None:
+            self.stack.send_signal(signal.SIGINT)
+            self.stack.wait(timeout=60)
+
+
 class RapidOCR:
     """rapidocr 3.10's own pipeline on the same model files (the reference)."""
 
@@ -80,6 +149,8 @@ def make(name: str, threads: int):
         return Ours(threads)
     if name == "ours-fp32":
         return Ours(threads, precision="fp32")
+    if name == "ours-http":
+        return OursOverHttp(threads)
     if name == "rapidocr-default":
         return RapidOCR(threads, max960=False)
     if name == "rapidocr-max960":

@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ocr_contract import ErrorCode, error_status
+from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S
 from ocr_contract.request import MAX_URL_LENGTH
 
 from .lambda_bundle import build_lambda_bundle
@@ -20,6 +21,7 @@ from .settings import Settings, retention
 # API Gateway answers these itself, before the Lambda runs: same JSON shape as our own errors.
 GATEWAY_ERRORS = {
     apigw.ResponseType.BAD_REQUEST_BODY: (ErrorCode.INVALID_REQUEST, "$context.error.validationErrorString"),
+    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the JSON body with Content-Type: application/json"),
     apigw.ResponseType.REQUEST_TOO_LARGE: (ErrorCode.PAYLOAD_TOO_LARGE, "the request body is over 10 MB; send large images by url"),
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (ErrorCode.FORBIDDEN, "no such route or no credentials; call POST /general_ocr with your x-api-key header"),
     apigw.ResponseType.INVALID_API_KEY: (ErrorCode.FORBIDDEN, "the x-api-key header is missing or not a key of this API"),
@@ -76,10 +78,13 @@ class OcrApi(Construct):
             role=role,
             log_group=function_logs,
             memory_size=1024,   # CPU scales with memory: base64, JSON and the rare re-encode
-            timeout=Duration.seconds(29),  # API Gateway's integration limit
+            # A backstop under API Gateway's 29 s: the handler plans to answer within
+            # FRONTEND_BUDGET_S, so the client gets our JSON 504, not the gateway's.
+            timeout=Duration.seconds(FRONTEND_TIMEOUT_S),
             environment={
                 "ENDPOINT_NAME": endpoint_name,
                 "ALLOWED_BUCKETS": ",".join(settings.allowed_buckets),
+                "ALLOWED_URL_PORTS": ",".join(str(p) for p in settings.allowed_url_ports),
                 "LOG_LEVEL": "INFO",
             },
             description="POST /general_ocr: validate, fetch, invoke the SageMaker endpoint",
@@ -137,7 +142,7 @@ class OcrApi(Construct):
         resource = self.api.root.add_resource("general_ocr")
         self.method = resource.add_method(
             "POST",
-            apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(29)),
+            apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(API_GATEWAY_TIMEOUT_S)),
             request_validator=validator,
             request_models={"application/json": body_model},
             api_key_required=not iam_auth,

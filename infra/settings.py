@@ -21,6 +21,7 @@ class Settings:
     invocations_per_instance_target: int = 600   # per minute, for target-tracking autoscaling
     auth: str = "apikey"                    # apikey (usage plan) | iam (SigV4)
     allowed_buckets: tuple[str, ...] = ()   # buckets that s3:// URLs may name; none by default
+    allowed_url_ports: tuple[int, ...] = (80, 443)  # ports http(s) URLs may name
     throttle_rate: float = 10               # requests per second, steady
     throttle_burst: int = 20
     quota_per_day: int = 10000              # per API key
@@ -41,6 +42,15 @@ class Settings:
         buckets = get("allowedBuckets", "")
         if isinstance(buckets, str):
             buckets = [b.strip() for b in buckets.split(",")]
+        ports = get("allowedUrlPorts", "80,443")
+        if isinstance(ports, str):
+            ports = [p.strip() for p in ports.split(",") if p.strip()]
+        elif isinstance(ports, int):
+            ports = [ports]
+        try:
+            ports = tuple(sorted({int(p) for p in ports} | {80, 443}))
+        except (TypeError, ValueError):
+            raise SettingsError("context allowedUrlPorts must be comma-separated port numbers") from None
         settings = cls(
             instance_type=str(get("instanceType", cls.instance_type)),
             inference_ami_version=str(get("inferenceAmiVersion", cls.inference_ami_version)),
@@ -49,6 +59,7 @@ class Settings:
             invocations_per_instance_target=integer("invocationsPerInstanceTarget", cls.invocations_per_instance_target),
             auth=str(get("auth", cls.auth)).lower(),
             allowed_buckets=tuple(b for b in buckets if b),
+            allowed_url_ports=ports,
             throttle_rate=float(get("throttleRate", cls.throttle_rate)),
             throttle_burst=integer("throttleBurst", cls.throttle_burst),
             quota_per_day=integer("quotaPerDay", cls.quota_per_day),
@@ -65,6 +76,9 @@ class Settings:
         if self.auth not in ("apikey", "iam"):
             raise SettingsError(f"auth must be 'apikey' or 'iam', not {self.auth!r}")
         retention(self.log_retention_days)
+        for port in self.allowed_url_ports:
+            if not 1 <= port <= 65535:
+                raise SettingsError(f"allowedUrlPorts: {port} is not a TCP port")
         for bucket in self.allowed_buckets:
             if bucket == "*" or "/" in bucket or ":" in bucket:
                 raise SettingsError(f"allowedBuckets takes bucket names only, not {bucket!r}")

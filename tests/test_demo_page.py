@@ -33,3 +33,24 @@ def test_demo_page_reads_a_chosen_image(local_stack, tmp_path):
         assert got.startswith(want)  # each item is the text followed by its score
     assert status.startswith(f"{len(expected)} line(s)")
     assert canvas_size[0] > 300 and canvas_size[1] > 200
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_demo_page_says_what_to_do_about_an_error(local_stack, tmp_path):
+    from PIL import Image
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    gif = tmp_path / "picture.gif"
+    Image.new("RGB", (40, 20), "white").save(gif, "GIF")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(local_stack.base + "/")
+            page.set_input_files("#file", str(gif))
+            page.wait_for_selector("#status.error", timeout=60_000)
+            status = page.locator("#status").inner_text()
+        finally:
+            browser.close()
+    assert "GIF images are not supported" in status and "Save it as jpg, png or bmp" in status

@@ -91,7 +91,7 @@ def test_alarms_and_dashboard(default):
 def test_lambda_is_current_python_on_arm(default):
     template, _ = default
     template.has_resource_properties("AWS::Lambda::Function", {
-        "Runtime": "python3.14", "Architectures": ["arm64"], "Handler": "frontend.handler.handler", "Timeout": 29,
+        "Runtime": "python3.14", "Architectures": ["arm64"], "Handler": "frontend.handler.handler", "Timeout": 28,
         "Environment": {"Variables": Match.object_like({"ENDPOINT_NAME": "ZhOcrEndpoint-ocr", "ALLOWED_BUCKETS": ""})}})
 
 
@@ -225,7 +225,7 @@ def test_container_requirements_resolve_for_linux_amd64_python_312(tmp_path):
     base = [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed", "--only-binary=:all:",
             "--implementation", "cp", "--python-version", "3.12", "--target", str(tmp_path),
             "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64"]
-    for extra in (["-r", str(ROOT / "inference" / "requirements-gpu.txt")], ["--no-deps", "rapidocr==3.10.0"]):
+    for extra in (["-r", str(ROOT / "inference" / "requirements-gpu.txt")], ["--no-deps", "-r", str(ROOT / "inference" / "requirements-models.txt")]):
         result = subprocess.run(base + extra, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-3000:]
 
@@ -270,3 +270,33 @@ def test_container_refuses_to_serve_on_cpu_when_a_gpu_is_expected():
     result = subprocess.run(_dockerfile_command(), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "cuda" in (result.stdout + result.stderr).lower()
+
+
+def test_the_lambda_answers_before_the_gateway_gives_up(default):
+    # API Gateway cuts the integration at its timeout and answers its own 504; the Lambda's
+    # timeout must be shorter, and the handler's own budget shorter still.
+    from ocr_contract.limits import FRONTEND_BUDGET_S, URL_FETCH_TIMEOUT_S
+
+    template, _ = default
+    function = next(iter(resources(template, "AWS::Lambda::Function").values()))["Properties"]
+    method = next(m for m in resources(template, "AWS::ApiGateway::Method").values() if m["Properties"]["HttpMethod"] == "POST")
+    gateway_ms = method["Properties"]["Integration"].get("TimeoutInMillis", 29000)
+    assert URL_FETCH_TIMEOUT_S < FRONTEND_BUDGET_S < function["Timeout"] < gateway_ms / 1000 <= 29
+
+
+@pytest.mark.parametrize("context", [{}, {"auth": "iam", "allowedBuckets": "a-bucket", "allowedUrlPorts": "8080"}])
+def test_no_deployed_function_may_fetch_loopback_urls(context):
+    # OCR_TEST_ALLOW_LOOPBACK_URLS exists for the local stack's tests only.
+    template, _ = synth(**context)
+    for function in resources(template, "AWS::Lambda::Function").values():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "OCR_TEST_ALLOW_LOOPBACK_URLS" not in variables
+
+
+def test_url_ports_are_80_and_443_unless_the_deployer_adds_some(default):
+    template, _ = default
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Environment": {"Variables": Match.object_like({"ALLOWED_URL_PORTS": "80,443"})}})
+    custom, _ = synth(allowedUrlPorts="8080, 8443")
+    custom.has_resource_properties("AWS::Lambda::Function", {
+        "Environment": {"Variables": Match.object_like({"ALLOWED_URL_PORTS": "80,443,8080,8443"})}})

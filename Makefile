@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
 	inference/requirements-models.txt frontend/requirements.txt
 
-.PHONY: serve test bench synth deploy destroy diff venv cdk-cli fixtures clean
+.PHONY: serve test bench synth deploy destroy diff venv cdk-cli node-check fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ $(CDK): package.json
 
 cdk-cli: $(CDK)
 
+NODE_MAJOR := $(shell node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+# jsii (the CDK's Python bridge) prints Node's end-of-life notice as a box of Python bytes
+# reprs; node-check says it in one line instead.
+CDK_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=$(NODE_MAJOR) \
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=$(NODE_MAJOR) JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION=$(NODE_MAJOR)
+
+node-check:
+	@test -n "$(NODE_MAJOR)" || { echo "error: Node.js is not installed; the CDK needs Node 22 or newer" >&2; exit 2; }
+	@test "$(NODE_MAJOR)" -ge 22 || echo "note: Node $(NODE_MAJOR) is past its end of life for the CDK: synth works, use Node 22 or newer to deploy"
+
 serve: $(SERVE_STAMP)
 	PORT=$(PORT) $(PY) -m local
 
@@ -44,17 +54,18 @@ bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 	$(PY) -m bench.api $(BENCH_API_ARGS)
 
-synth: $(STAMP) $(CDK)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet $(CDK_ARGS)
+synth: $(STAMP) $(CDK) node-check
+	@$(CDK_ENV) $(CDK) synth --quiet $(CDK_ARGS)
+	@echo "synthesized: cdk.out/ZhOcrEndpoint.template.json (CloudFormation), cdk.out/validation-report.json (cdk-nag)"
 
-deploy: $(STAMP) $(CDK)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) deploy --all --require-approval broadening $(CDK_ARGS)
+deploy: $(STAMP) $(CDK) node-check
+	$(CDK_ENV) $(CDK) deploy --all --require-approval broadening $(CDK_ARGS)
 
-diff: $(STAMP) $(CDK)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) diff --all $(CDK_ARGS)
+diff: $(STAMP) $(CDK) node-check
+	$(CDK_ENV) $(CDK) diff --all $(CDK_ARGS)
 
-destroy: $(STAMP) $(CDK)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) destroy --all --force $(CDK_ARGS)
+destroy: $(STAMP) $(CDK) node-check
+	$(CDK_ENV) $(CDK) destroy --all --force $(CDK_ARGS)
 
 fixtures: $(STAMP)
 	$(PY) tests/fixtures/render_fixtures.py

@@ -7,6 +7,9 @@ import re
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode
 
 ALLOWED_BUCKETS_ENV = "ALLOWED_BUCKETS"
+# The account that must own the allowed buckets (the deploying one unless bucketOwner says
+# otherwise): S3 refuses the read when a bucket of that name belongs to anyone else.
+BUCKET_OWNER_ENV = "BUCKET_OWNER"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 _client = None
@@ -44,8 +47,9 @@ def fetch_s3(url: str) -> bytes:
                        f"bucket {bucket!r} is not allowed; the deployment's allowedBuckets setting lists the buckets that may be read")
     from botocore.exceptions import BotoCoreError, ClientError
 
+    owner = os.environ.get(BUCKET_OWNER_ENV, "").strip()
     try:
-        obj = _s3().get_object(Bucket=bucket, Key=key)
+        obj = _s3().get_object(Bucket=bucket, Key=key, **({"ExpectedBucketOwner": owner} if owner else {}))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "Error")
         why = {"NoSuchKey": "the object does not exist", "404": "the object does not exist",

@@ -15,7 +15,16 @@ from .nag import acknowledge
 from .settings import Settings, retention
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANT = "AllTraffic"
+
+
+def variant_name(instance_type: str) -> str:
+    """The production variant is named after its instance type (ml.g4dn.xlarge -> g4dn-xlarge).
+
+    SageMaker refuses an endpoint update that changes the instance type of a variant registered
+    with Application Auto Scaling. A new instance type therefore makes a new variant (and a new
+    scalable target for it) instead of changing the registered one, so `-c instanceType=...`
+    redeploys a live stack without deregistering anything by hand."""
+    return instance_type.removeprefix("ml.").replace(".", "-")[:63]
 
 
 class InferenceEndpoint(Construct):
@@ -44,8 +53,10 @@ class InferenceEndpoint(Construct):
         role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description="SageMaker OCR endpoint: pull its image, write its logs and metrics")
         image.repository.grant_pull(role)
+        # CreateLogGroup too: SageMaker's agent calls it at start, and the stack's own group
+        # already exists, so granting it on that group alone lets nothing new be created.
         role.add_to_policy(iam.PolicyStatement(
-            actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"]))
         role.add_to_policy(iam.PolicyStatement(
             actions=["cloudwatch:PutMetricData"], resources=["*"],
@@ -75,10 +86,11 @@ class InferenceEndpoint(Construct):
         )
         model.node.add_dependency(role)
 
+        self.variant = variant_name(settings.instance_type)
         config = sagemaker.CfnEndpointConfig(
             self, "Config",
             production_variants=[sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=VARIANT,
+                variant_name=self.variant,
                 model_name=model.attr_model_name,
                 instance_type=settings.instance_type,
                 initial_instance_count=settings.min_instances,
@@ -88,8 +100,11 @@ class InferenceEndpoint(Construct):
                 inference_ami_version=settings.inference_ami_version,
             )],
         )
-        endpoint = sagemaker.CfnEndpoint(self, "Endpoint", endpoint_config_name=config.attr_endpoint_config_name,
-                                         endpoint_name=self.endpoint_name)
+        endpoint = sagemaker.CfnEndpoint(
+            self, "Endpoint", endpoint_config_name=config.attr_endpoint_config_name, endpoint_name=self.endpoint_name,
+            # A redeploy keeps the instance count autoscaling has set, instead of resetting it to
+            # minInstances (which would drop capacity under load).
+            retain_all_variant_properties=True)
         endpoint.node.add_dependency(log_group)
         self.endpoint = endpoint
         self.endpoint_arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/{self.endpoint_name.lower()}"
@@ -97,17 +112,19 @@ class InferenceEndpoint(Construct):
         target = autoscaling.ScalableTarget(
             self, "Scaling",
             service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{self.endpoint_name}/variant/{VARIANT}",
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{self.variant}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=settings.min_instances,
             max_capacity=settings.max_instances,
         )
         target.node.add_dependency(endpoint)
+        # Requests in flight per instance, sampled every 10 s: it rises with GPU load whatever the
+        # images' sizes, and reacts within a minute, where invocations per minute need minutes.
         target.scale_to_track_metric(
-            "InvocationsPerInstance",
-            predefined_metric=autoscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
-            target_value=settings.invocations_per_instance_target,
-            scale_out_cooldown=Duration.minutes(2),
+            "ConcurrencyPerInstance",
+            predefined_metric=autoscaling.PredefinedMetric.SAGEMAKER_VARIANT_CONCURRENT_REQUESTS_PER_MODEL_HIGH_RESOLUTION,
+            target_value=settings.concurrency_per_instance_target,
+            scale_out_cooldown=Duration.minutes(1),
             scale_in_cooldown=Duration.minutes(10),
         )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -11,41 +11,45 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ocr_contract import ErrorCode, error_status
-from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S
-from ocr_contract.request import MAX_URL_LENGTH
+from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
+from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
 
 from .lambda_bundle import build_lambda_bundle
 from .nag import acknowledge
 from .settings import Settings, retention
 
-# API Gateway answers these itself, before the Lambda runs: same JSON shape as our own errors.
+# API Gateway answers these itself, before the Lambda runs, in the same JSON shape as our own
+# errors: (code, status or None to keep the gateway's own, message). A gateway response template
+# is not run through VTL: `$context` variables are substituted as they are, unescaped, so a
+# message that quoted one (a validation error, say) could break the JSON. Only fixed messages and
+# $context.requestId (a UUID) go in; tests/test_infra.py renders every template with hostile
+# values and parses it.
 GATEWAY_ERRORS = {
-    apigw.ResponseType.BAD_REQUEST_BODY: (ErrorCode.INVALID_REQUEST, "$context.error.validationErrorString"),
-    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the JSON body with Content-Type: application/json"),
-    apigw.ResponseType.REQUEST_TOO_LARGE: (ErrorCode.PAYLOAD_TOO_LARGE, "the request body is over 10 MB; send large images by url"),
-    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (ErrorCode.FORBIDDEN, "no such route or no credentials; call POST /general_ocr with your x-api-key header"),
-    apigw.ResponseType.INVALID_API_KEY: (ErrorCode.FORBIDDEN, "the x-api-key header is missing or not a key of this API"),
-    apigw.ResponseType.ACCESS_DENIED: (ErrorCode.FORBIDDEN, "$context.error.messageString"),
-    apigw.ResponseType.INVALID_SIGNATURE: (ErrorCode.FORBIDDEN, "$context.error.messageString"),
-    apigw.ResponseType.EXPIRED_TOKEN: (ErrorCode.FORBIDDEN, "$context.error.messageString"),
-    apigw.ResponseType.THROTTLED: (ErrorCode.TOO_MANY_REQUESTS, "too many requests; slow down and retry"),
-    apigw.ResponseType.QUOTA_EXCEEDED: (ErrorCode.TOO_MANY_REQUESTS, "this API key's daily quota is used up"),
-    apigw.ResponseType.INTEGRATION_TIMEOUT: (ErrorCode.TIMEOUT, "the request took longer than 29 s; try a smaller image"),
-    apigw.ResponseType.DEFAULT_4_XX: (ErrorCode.INVALID_REQUEST, "$context.error.messageString"),
-    apigw.ResponseType.DEFAULT_5_XX: (ErrorCode.INTERNAL_ERROR, "internal error; quote requestId $context.requestId"),
+    apigw.ResponseType.BAD_REQUEST_BODY: (ErrorCode.INVALID_REQUEST, 400, SCHEMA_ERROR_MESSAGE),
+    apigw.ResponseType.BAD_REQUEST_PARAMETERS: (ErrorCode.INVALID_REQUEST, 400, "the request's parameters are not valid"),
+    apigw.ResponseType.REQUEST_TOO_LARGE: (ErrorCode.PAYLOAD_TOO_LARGE, 413, "the request body is over 10 MB; send large images by url"),
+    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (ErrorCode.UNSUPPORTED_MEDIA_TYPE, 415, "send the JSON body with Content-Type: application/json"),
+    apigw.ResponseType.RESOURCE_NOT_FOUND: (ErrorCode.NOT_FOUND, 404, "no such path; call POST /general_ocr"),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (ErrorCode.FORBIDDEN, 403, "no such route or no credentials; call POST /general_ocr with your x-api-key header (or SigV4 with auth=iam)"),
+    apigw.ResponseType.INVALID_API_KEY: (ErrorCode.FORBIDDEN, 403, "the x-api-key header is missing or not a key of this API"),
+    apigw.ResponseType.ACCESS_DENIED: (ErrorCode.FORBIDDEN, 403, "access denied: the caller may not invoke this API"),
+    apigw.ResponseType.UNAUTHORIZED: (ErrorCode.FORBIDDEN, 401, "the request is not authorized"),
+    apigw.ResponseType.INVALID_SIGNATURE: (ErrorCode.FORBIDDEN, 403, "the request's SigV4 signature does not match; sign it for execute-api in this region"),
+    apigw.ResponseType.EXPIRED_TOKEN: (ErrorCode.FORBIDDEN, 403, "the request's credentials have expired"),
+    apigw.ResponseType.WAF_FILTERED: (ErrorCode.FORBIDDEN, 403, "the request was blocked by the web application firewall"),
+    apigw.ResponseType.THROTTLED: (ErrorCode.TOO_MANY_REQUESTS, 429, "too many requests; slow down and retry"),
+    apigw.ResponseType.QUOTA_EXCEEDED: (ErrorCode.TOO_MANY_REQUESTS, 429, "this API key's daily quota is used up"),
+    apigw.ResponseType.INTEGRATION_TIMEOUT: (ErrorCode.TIMEOUT, 504, f"the request took longer than {API_GATEWAY_TIMEOUT_S} s; try a smaller image"),
+    apigw.ResponseType.INTEGRATION_FAILURE: (ErrorCode.INTERNAL_ERROR, None, "the OCR service failed; quote requestId $context.requestId"),
+    apigw.ResponseType.DEFAULT_4_XX: (ErrorCode.INVALID_REQUEST, None, "the request was refused; quote requestId $context.requestId"),
+    apigw.ResponseType.DEFAULT_5_XX: (ErrorCode.INTERNAL_ERROR, None, "internal error; quote requestId $context.requestId"),
 }
 
 
-def _gateway_template(code: ErrorCode, message: str) -> str:
-    # API Gateway fills in $context values: messageString comes already quoted, the validation
-    # error needs escaping, and our own messages are JSON strings with $context left inside.
-    if message == "$context.error.messageString":
-        quoted = message
-    elif message == "$context.error.validationErrorString":
-        quoted = '"$util.escapeJavaScript($context.error.validationErrorString)"'
-    else:
-        quoted = json.dumps(message)
-    return ('{"error": {"code": "%s", "message": %s}, "requestId": "$context.requestId"}' % (code.value, quoted))
+def gateway_template(code: ErrorCode, message: str) -> str:
+    """The gateway response body: our error shape, with $context.requestId left for API Gateway."""
+    return json.dumps({"error": {"code": code.value, "message": message}, "requestId": "$context.requestId"},
+                      ensure_ascii=True)
 
 
 class OcrApi(Construct):
@@ -58,15 +62,25 @@ class OcrApi(Construct):
         role = iam.Role(self, "FrontendRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         description="OCR frontend: invoke one endpoint, read allowed buckets, write its own logs")
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
+        bucket_owner = settings.bucket_owner or Aws.ACCOUNT_ID
         if settings.allowed_buckets:
+            # Only objects in buckets the expected account owns: a bucket name that was deleted
+            # and registered again by a stranger is not read (s3:ResourceAccount here, and
+            # ExpectedBucketOwner on every GetObject in frontend/s3_fetch.py).
             role.add_to_policy(iam.PolicyStatement(
                 actions=["s3:GetObject"],
-                resources=[f"arn:{stack.partition}:s3:::{bucket}/*" for bucket in settings.allowed_buckets]))
+                resources=[f"arn:{stack.partition}:s3:::{bucket}/*" for bucket in settings.allowed_buckets],
+                conditions={"StringEquals": {"s3:ResourceAccount": bucket_owner}}))
             for bucket in settings.allowed_buckets:
                 acknowledge(
                     role,
                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
                     "The deployer listed this bucket in allowedBuckets: any object in it may be read.")
+        if settings.kms_key_arns:
+            # SSE-KMS buckets: decrypt with these keys, and only on S3's behalf.
+            role.add_to_policy(iam.PolicyStatement(
+                actions=["kms:Decrypt"], resources=list(settings.kms_key_arns),
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}))
         function_logs.grant_write(role)
 
         self.function = lambda_.Function(
@@ -81,8 +95,12 @@ class OcrApi(Construct):
             # A backstop under API Gateway's 29 s: the handler plans to answer within
             # FRONTEND_BUDGET_S, so the client gets our JSON 504, not the gateway's.
             timeout=Duration.seconds(FRONTEND_TIMEOUT_S),
+            # Each invocation may wait up to its budget on a slow URL: a cap keeps slow URLs from
+            # taking the account's whole Lambda pool (README, "Scaling, throttle and quota").
+            reserved_concurrent_executions=settings.reserved_concurrency,
             environment={
                 "ENDPOINT_NAME": endpoint_name,
+                "BUCKET_OWNER": bucket_owner,
                 "ALLOWED_BUCKETS": ",".join(settings.allowed_buckets),
                 "ALLOWED_URL_PORTS": ",".join(str(p) for p in settings.allowed_url_ports),
                 "LOG_LEVEL": "INFO",
@@ -97,7 +115,11 @@ class OcrApi(Construct):
             rest_api_name=f"{stack.stack_name}-api",
             description="Chinese OCR: POST /general_ocr",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=False,  # an account-wide role that would outlive this stack
+            # Access logs need API Gateway's account-wide CloudWatch Logs role; an account where
+            # nobody set one refuses the stage. The stack sets it, and keeps the role on destroy
+            # (other APIs in the account may log through it): README, "Destroy".
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
                 stage_name="prod",
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -109,14 +131,13 @@ class OcrApi(Construct):
                 metrics_enabled=True,
             ),
         )
-        for response_type, (code, message) in GATEWAY_ERRORS.items():
+        for response_type, (code, status, message) in GATEWAY_ERRORS.items():
             self.api.add_gateway_response(
                 f"Gateway{response_type.response_type}",
                 type=response_type,
-                status_code=None if response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX)
-                else str(error_status(code)),
+                status_code=None if status is None else str(status),
                 response_headers={"Content-Type": "'application/json'"},
-                templates={"application/json": _gateway_template(code, message)},
+                templates={"application/json": gateway_template(code, message)},
             )
 
         body_model = self.api.add_model(
@@ -129,7 +150,8 @@ class OcrApi(Construct):
                 type=apigw.JsonSchemaType.OBJECT,
                 properties={
                     "url": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=MAX_URL_LENGTH),
-                    "img": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1),
+                    # Longer would make the Lambda's event exceed its 6 MB payload limit.
+                    "img": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=IMG_MAX_BASE64_CHARS),
                 },
                 additional_properties=False,
                 one_of=[apigw.JsonSchema(required=["url"]), apigw.JsonSchema(required=["img"])],
@@ -156,7 +178,7 @@ class OcrApi(Construct):
                 "UsagePlan",
                 description="Throttle and daily quota per API key",
                 throttle=apigw.ThrottleSettings(rate_limit=settings.throttle_rate, burst_limit=settings.throttle_burst),
-                quota=apigw.QuotaSettings(limit=settings.quota_per_day, period=apigw.Period.DAY),
+                quota=apigw.QuotaSettings(limit=settings.quota_per_day, period=apigw.Period.DAY) if settings.quota_per_day else None,
             )
             plan.add_api_key(self.api_key)
             plan.add_api_stage(stage=self.api.deployment_stage)
@@ -177,7 +199,11 @@ class OcrApi(Construct):
         acknowledge(
             self.api,
             "AwsSolutions-APIG6",
-            "Execution logging needs an account-wide API Gateway CloudWatch role that outlives this "
-                   "stack; access logs are on, and the Lambda logs every request as JSON.")
+            "Execution logs go to a log group API Gateway creates outside the stack (never expiring, "
+                   "left after destroy); access logs are on, and the Lambda logs every request as JSON.")
+        acknowledge(
+            self.api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-wide logging role: AWS's managed policy is the documented one for it.")
 
         self.url = f"{self.api.url}general_ocr"

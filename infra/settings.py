@@ -11,6 +11,12 @@ class SettingsError(ValueError):
     pass
 
 
+# Planning figure for coherence checks (see README, "Scaling, throttle and quota"): seconds a
+# request keeps the model busy on a GPU instance, page-sized images. An estimate, not a GPU
+# measurement; `python -m bench.api` against a deployed endpoint gives yours.
+GPU_SECONDS_PER_REQUEST = 0.3
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_type: str = "ml.g4dn.xlarge"   # GPU instance of the SageMaker endpoint
@@ -18,13 +24,22 @@ class Settings:
     inference_ami_version: str = "al2023-ami-sagemaker-inference-gpu-4-1"
     min_instances: int = 1                  # real-time endpoints cannot scale to zero
     max_instances: int = 2
-    invocations_per_instance_target: int = 600   # per minute, for target-tracking autoscaling
+    # Target tracking on requests in flight per instance (SageMaker's high-resolution
+    # ConcurrentRequestsPerModel): it follows GPU load whatever the image size, where
+    # invocations per minute do not (a 4096 px page costs ~100x a plate crop).
+    concurrency_per_instance_target: float = 4.0
     auth: str = "apikey"                    # apikey (usage plan) | iam (SigV4)
     allowed_buckets: tuple[str, ...] = ()   # buckets that s3:// URLs may name; none by default
+    bucket_owner: str = ""                  # account that must own them; "" = the deploying account
+    kms_key_arns: tuple[str, ...] = ()      # KMS keys of SSE-KMS buckets the Lambda may decrypt with
     allowed_url_ports: tuple[int, ...] = (80, 443)  # ports http(s) URLs may name
-    throttle_rate: float = 10               # requests per second, steady
-    throttle_burst: int = 20
-    quota_per_day: int = 10000              # per API key
+    throttle_rate: float = 50               # requests per second, steady (stage and usage plan)
+    throttle_burst: int = 100
+    quota_per_day: int = 1_000_000          # per API key; 0 = no quota
+    # Frontend Lambdas that may run at once; each waits up to 26 s on a slow URL, so without a
+    # cap slow URLs could take the account's whole Lambda pool. 0 = the throttle's burst.
+    frontend_reserved_concurrency: int = 0
+    alarm_email: str = ""                   # subscribed to the alarms' SNS topic when set
     log_retention_days: int = 30
 
     @classmethod
@@ -39,34 +54,48 @@ class Settings:
             except (TypeError, ValueError):
                 raise SettingsError(f"context {key} must be an integer") from None
 
-        buckets = get("allowedBuckets", "")
-        if isinstance(buckets, str):
-            buckets = [b.strip() for b in buckets.split(",")]
-        ports = get("allowedUrlPorts", "80,443")
-        if isinstance(ports, str):
-            ports = [p.strip() for p in ports.split(",") if p.strip()]
-        elif isinstance(ports, int):
-            ports = [ports]
+        def number(key, default):
+            try:
+                return float(get(key, default))
+            except (TypeError, ValueError):
+                raise SettingsError(f"context {key} must be a number") from None
+
+        def names(key):
+            value = get(key, "")
+            if isinstance(value, (int, float)):
+                value = str(value)
+            if isinstance(value, str):
+                value = value.split(",")
+            return tuple(str(v).strip() for v in value if str(v).strip())
+
         try:
-            ports = tuple(sorted({int(p) for p in ports} | {80, 443}))
-        except (TypeError, ValueError):
+            ports = tuple(sorted({int(p) for p in names("allowedUrlPorts")} | {80, 443}))
+        except ValueError:
             raise SettingsError("context allowedUrlPorts must be comma-separated port numbers") from None
         settings = cls(
             instance_type=str(get("instanceType", cls.instance_type)),
             inference_ami_version=str(get("inferenceAmiVersion", cls.inference_ami_version)),
             min_instances=integer("minInstances", cls.min_instances),
             max_instances=integer("maxInstances", cls.max_instances),
-            invocations_per_instance_target=integer("invocationsPerInstanceTarget", cls.invocations_per_instance_target),
+            concurrency_per_instance_target=number("concurrencyPerInstanceTarget", cls.concurrency_per_instance_target),
             auth=str(get("auth", cls.auth)).lower(),
-            allowed_buckets=tuple(b for b in buckets if b),
+            allowed_buckets=names("allowedBuckets"),
+            bucket_owner=str(get("bucketOwner", cls.bucket_owner)).strip(),
+            kms_key_arns=names("kmsKeyArns"),
             allowed_url_ports=ports,
-            throttle_rate=float(get("throttleRate", cls.throttle_rate)),
+            throttle_rate=number("throttleRate", cls.throttle_rate),
             throttle_burst=integer("throttleBurst", cls.throttle_burst),
             quota_per_day=integer("quotaPerDay", cls.quota_per_day),
+            frontend_reserved_concurrency=integer("frontendReservedConcurrency", cls.frontend_reserved_concurrency),
+            alarm_email=str(get("alarmEmail", cls.alarm_email)).strip(),
             log_retention_days=integer("logRetentionDays", cls.log_retention_days),
         )
         settings.validate()
         return settings
+
+    @property
+    def reserved_concurrency(self) -> int:
+        return self.frontend_reserved_concurrency or self.throttle_burst
 
     def validate(self) -> None:
         if not self.instance_type.startswith("ml."):
@@ -76,12 +105,40 @@ class Settings:
         if self.auth not in ("apikey", "iam"):
             raise SettingsError(f"auth must be 'apikey' or 'iam', not {self.auth!r}")
         retention(self.log_retention_days)
-        for port in self.allowed_url_ports:
-            if not 1 <= port <= 65535:
-                raise SettingsError(f"allowedUrlPorts: {port} is not a TCP port")
         for bucket in self.allowed_buckets:
             if bucket == "*" or "/" in bucket or ":" in bucket:
                 raise SettingsError(f"allowedBuckets takes bucket names only, not {bucket!r}")
+        if self.bucket_owner and not (self.bucket_owner.isdigit() and len(self.bucket_owner) == 12):
+            raise SettingsError(f"bucketOwner must be a 12-digit AWS account id, not {self.bucket_owner!r}")
+        for arn in self.kms_key_arns:
+            if not arn.startswith("arn:") or ":kms:" not in arn or ":key/" not in arn:
+                raise SettingsError(f"kmsKeyArns takes KMS key ARNs (arn:aws:kms:region:account:key/id), not {arn!r}")
+        for port in self.allowed_url_ports:
+            if not 1 <= port <= 65535:
+                raise SettingsError(f"allowedUrlPorts: {port} is not a TCP port")
+        if self.throttle_rate <= 0 or self.throttle_burst < 1:
+            raise SettingsError("throttleRate and throttleBurst must be positive")
+        if self.concurrency_per_instance_target <= 0:
+            raise SettingsError("concurrencyPerInstanceTarget must be positive")
+        if self.quota_per_day < 0 or self.frontend_reserved_concurrency < 0:
+            raise SettingsError("quotaPerDay and frontendReservedConcurrency may not be negative (0 = none / from the throttle)")
+        if self.alarm_email and ("@" not in self.alarm_email or " " in self.alarm_email):
+            raise SettingsError(f"alarmEmail {self.alarm_email!r} is not an email address")
+
+    def coherence_warnings(self) -> list[str]:
+        """Settings that deploy but cannot work together (README, "Scaling, throttle and quota")."""
+        warnings = []
+        # Little's law: at the throttle's rate, requests in flight at the endpoint average
+        # rate x seconds each; scaling reaches maxInstances only if that exceeds the target there.
+        in_flight = self.throttle_rate * GPU_SECONDS_PER_REQUEST
+        if in_flight < self.concurrency_per_instance_target * (self.max_instances - 1) + 1e-9 and self.max_instances > 1:
+            warnings.append(
+                f"autoscaling cannot reach maxInstances={self.max_instances}: the throttle ({self.throttle_rate:g} requests/s) "
+                f"keeps about {in_flight:.1f} requests in flight, under the target of {self.concurrency_per_instance_target:g} "
+                f"per instance x {self.max_instances - 1}; raise throttleRate or lower concurrencyPerInstanceTarget")
+        if self.quota_per_day and self.quota_per_day < self.throttle_rate * 3600:
+            warnings.append(f"quotaPerDay={self.quota_per_day} is used up in under an hour at the throttle's rate")
+        return warnings
 
 
 _RETENTION = {

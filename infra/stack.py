@@ -1,7 +1,7 @@
 """The whole deployment as one stack: `cdk deploy` creates it, `cdk destroy` removes all of it."""
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from .inference_endpoint import InferenceEndpoint
@@ -16,10 +16,15 @@ class OcrStack(Stack):
         inference = InferenceEndpoint(self, "Inference", settings=settings)
         api = OcrApi(self, "Frontend", settings=settings, endpoint_name=inference.endpoint_name,
                      endpoint_arn=inference.endpoint_arn)
-        Monitoring(self, "Monitoring", endpoint_name=inference.endpoint_name, function=api.function, api=api.api)
+        monitoring = Monitoring(self, "Monitoring", endpoint_name=inference.endpoint_name, variant=inference.variant,
+                                function=api.function, api=api.api, alarm_email=settings.alarm_email)
+        for warning in settings.coherence_warnings():
+            Annotations.of(self).add_warning_v2("zh-ocr:settings", warning)
 
         CfnOutput(self, "ApiUrl", value=api.url, description="POST images here")
         CfnOutput(self, "EndpointName", value=inference.endpoint_name)
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn,
+                  description="Alarms are published here; subscribe with -c alarmEmail=you@example.com or in the SNS console")
         if api.api_key is not None:
             CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)
             CfnOutput(self, "GetApiKeyCommand",

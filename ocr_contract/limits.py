@@ -20,6 +20,12 @@ MAX_JPEG_SCANS = 100
 MAX_BODY_BYTES = (MAX_IMAGE_BYTES + 2) // 3 * 4 + 4096
 
 
+# API Gateway refuses an `img` longer than this (its schema, infra/ocr_api.py), so that the
+# event it hands the Lambda stays under Lambda's 6 MB (6,291,456-byte) payload limit with room
+# for headers: about 4.5 MB of image. The local gateway applies the same rule.
+IMG_MAX_BASE64_CHARS = 6_000_000
+
+
 def image_too_large(size: int) -> ApiError:
     """The error for an image of `size` bytes, over MAX_IMAGE_BYTES."""
     return ApiError(ErrorCode.PAYLOAD_TOO_LARGE,

@@ -8,9 +8,15 @@ import re
 from dataclasses import dataclass
 
 from .errors import ApiError, ErrorCode
-from .limits import MAX_BODY_BYTES, MAX_IMAGE_BYTES, image_too_large
+from .limits import IMG_MAX_BASE64_CHARS, MAX_BODY_BYTES, MAX_IMAGE_BYTES, image_too_large
 
 MAX_URL_LENGTH = 2048
+# What API Gateway answers when a body fails its JSON schema (infra/ocr_api.py): it cannot say
+# which rule failed (the gateway's own text is not safe to put in JSON), so it says them all.
+SCHEMA_ERROR_MESSAGE = (
+    "the request body must be a JSON object with exactly one of 'url' (a string of at most "
+    f"{MAX_URL_LENGTH} characters) or 'img' (standard base64, at most {IMG_MAX_BASE64_CHARS:,} characters, "
+    "about 4.5 MB of image; send larger images by url)")
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
 _BASE64_WHITESPACE = re.compile(rb"[\r\n\t ]+")
 

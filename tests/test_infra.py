@@ -14,6 +14,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from ocr_contract import ErrorCode
 from tests.conftest import free_port, http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,7 @@ def default():
 
 @pytest.fixture(scope="module")
 def iam_with_buckets():
-    return synth(auth="iam", allowedBuckets="team-scans,archive.images")
+    return synth(auth="iam", allowedBuckets="team-scans,archive.images", alarmEmail="ops@example.com")
 
 
 def resources(template, kind):
@@ -56,7 +57,7 @@ def test_inference_model_is_network_isolated_and_gpu_only(default):
 def test_endpoint_config_defaults_and_context(default):
     template, _ = default
     template.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": [Match.object_like({
-        "InstanceType": "ml.g4dn.xlarge", "InitialInstanceCount": 1, "VariantName": "AllTraffic",
+        "InstanceType": "ml.g4dn.xlarge", "InitialInstanceCount": 1, "VariantName": "g4dn-xlarge",
         "InferenceAmiVersion": "al2023-ami-sagemaker-inference-gpu-4-1"})]})
     custom, _ = synth(instanceType="ml.g5.xlarge", minInstances=2, maxInstances=5)
     custom.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": [Match.object_like({
@@ -64,28 +65,119 @@ def test_endpoint_config_defaults_and_context(default):
     custom.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 2, "MaxCapacity": 5})
 
 
-def test_autoscaling_tracks_invocations_per_instance(default):
-    template, _ = default
-    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
-        "MinCapacity": 1, "MaxCapacity": 2, "ServiceNamespace": "sagemaker",
-        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-        "ResourceId": "endpoint/ZhOcrEndpoint-ocr/variant/AllTraffic"})
-    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
-        "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingScalingPolicyConfiguration": Match.object_like({
-            "TargetValue": 600,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})})
+def _scaling(template):
+    target = next(iter(resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").values()))["Properties"]
+    policy = next(iter(resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()))["Properties"]
+    stage = next(iter(resources(template, "AWS::ApiGateway::Stage").values()))["Properties"]
+    rate = next(m["ThrottlingRateLimit"] for m in stage["MethodSettings"] if "ThrottlingRateLimit" in m)
+    return target, policy["TargetTrackingScalingPolicyConfiguration"], rate
 
 
-def test_alarms_and_dashboard(default):
+def test_autoscaling_follows_requests_in_flight_and_can_reach_max_under_the_throttle(default):
+    # Little's law: at the throttle's steady rate, with each request keeping the model busy for
+    # the planning figure's seconds, the endpoint has rate x seconds requests in flight; target
+    # tracking reaches MaxCapacity only if that exceeds the per-instance target x (max - 1).
+    # (The old defaults, 10 requests/s against 600 invocations/instance/minute, never could.)
+    from infra.settings import GPU_SECONDS_PER_REQUEST
+
     template, _ = default
+    target, tracking, rate = _scaling(template)
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == \
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+    in_flight = rate * GPU_SECONDS_PER_REQUEST
+    assert in_flight > tracking["TargetValue"] * (target["MaxCapacity"] - 1)
+    assert target["MinCapacity"] >= 1
+
+
+def test_incoherent_settings_are_flagged_at_synth():
+    from infra.settings import Settings
+
+    assert Settings().coherence_warnings() == []
+    assert "cannot reach maxInstances" in Settings(throttle_rate=5, max_instances=4).coherence_warnings()[0]
+
+
+def test_frontend_concurrency_is_reserved_from_the_throttle(default):
+    template, _ = default
+    function = next(iter(resources(template, "AWS::Lambda::Function").values()))["Properties"]
+    stage = next(iter(resources(template, "AWS::ApiGateway::Stage").values()))["Properties"]
+    burst = next(m["ThrottlingBurstLimit"] for m in stage["MethodSettings"] if "ThrottlingBurstLimit" in m)
+    assert function["ReservedConcurrentExecutions"] == burst
+    custom, _ = synth(frontendReservedConcurrency=20)
+    custom.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": 20})
+
+
+def test_changing_instance_type_or_counts_on_a_live_stack(default):
+    # SageMaker refuses to change the instance type of a variant registered with autoscaling, and
+    # a plain redeploy would reset the instance count to minInstances. A new instance type must
+    # therefore bring a new variant (and a scaling target for it); a new count must keep both.
+    template, _ = default
+    bigger, _ = synth(instanceType="ml.g5.xlarge")
+    more, _ = synth(minInstances=2, maxInstances=3)
+
+    def variant(t):
+        config = next(iter(resources(t, "AWS::SageMaker::EndpointConfig").values()))["Properties"]
+        return config["ProductionVariants"][0]["VariantName"]
+
+    for t in (template, bigger, more):
+        endpoint = next(iter(resources(t, "AWS::SageMaker::Endpoint").values()))["Properties"]
+        assert endpoint["RetainAllVariantProperties"] is True
+        target, _, _ = _scaling(t)
+        assert target["ResourceId"].endswith(f"/variant/{variant(t)}")
+    assert variant(bigger) != variant(template)
+    assert variant(more) == variant(template)
+    # Same scaling target (logical id) when only the counts change: it is updated, not replaced.
+    assert set(resources(more, "AWS::ApplicationAutoScaling::ScalableTarget")) == \
+        set(resources(template, "AWS::ApplicationAutoScaling::ScalableTarget"))
+    assert _scaling(more)[0]["MinCapacity"] == 2
+
+
+def test_alarms_go_to_a_topic_and_an_optional_email(default):
+    template, _ = default
+    topics = resources(template, "AWS::SNS::Topic")
+    assert len(topics) == 1
+    topic_id = next(iter(topics))
+    alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     metrics = set()
-    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+    for alarm in alarms:
         props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": topic_id}], props
         metrics.add(props.get("MetricName"))
-        metrics.update(m["MetricStat"]["Metric"]["MetricName"] for m in props.get("Metrics", []) if "MetricStat" in m)
-    assert {"Invocation5XXErrors", "ModelLatency", "Errors", "5XXError"} <= metrics
-    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+        for query in props.get("Metrics", []):
+            metric = query["MetricStat"]["Metric"]
+            metrics.add(metric["MetricName"])
+            if metric["MetricName"] == "GPUMemoryUtilization":
+                assert metric["Namespace"] == "/aws/sagemaker/Endpoints"
+    assert {"Invocation5XXErrors", "ModelLatency", "GPUMemoryUtilization", "Errors", "Throttles", "5XXError"} <= metrics
+    template.resource_count_is("AWS::SNS::Subscription", 0)
+    with_email, _ = synth(alarmEmail="ops@example.com")
+    with_email.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+
+
+def _dashboard_metrics(template) -> list:
+    body = next(iter(resources(template, "AWS::CloudWatch::Dashboard").values()))["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1]
+    text = "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
+    metrics = []
+    for widget in json.loads(text)["widgets"]:
+        for metric in widget.get("properties", {}).get("metrics", []):
+            metrics.append((metric[0], metric[1]))
+    return metrics
+
+
+def test_dashboard_reads_each_metric_from_the_namespace_that_has_it(default):
+    # SageMaker publishes invocation metrics in AWS/SageMaker and instance metrics (CPU, GPU,
+    # GPU memory) in /aws/sagemaker/Endpoints; a metric asked from the other namespace is empty.
+    metrics = _dashboard_metrics(default[0])
+    instance_metrics = {"CPUUtilization", "GPUUtilization", "GPUMemoryUtilization", "MemoryUtilization", "DiskUtilization"}
+    for namespace, name in metrics:
+        if name in instance_metrics:
+            assert namespace == "/aws/sagemaker/Endpoints", (namespace, name)
+        if name in ("Invocations", "ModelLatency", "OverheadLatency", "Invocation5XXErrors"):
+            assert namespace == "AWS/SageMaker", (namespace, name)
+    names = {name for _, name in metrics}
+    assert {"GPUUtilization", "GPUMemoryUtilization", "CPUUtilization", "ModelLatency", "OverheadLatency", "Invocations",
+            "Duration", "Errors", "Throttles", "Count", "Latency", "4XXError", "5XXError"} <= names
 
 
 def test_lambda_is_current_python_on_arm(default):
@@ -123,6 +215,8 @@ def test_frontend_role_is_least_privilege(default, iam_with_buckets):
     statements = _frontend_statements(iam_with_buckets[0])
     s3 = [s for s in statements if any(a.startswith("s3:") for a in _actions(s))]
     assert len(s3) == 1 and _actions(s3[0]) == ["s3:GetObject"]
+    # Only buckets the deploying account owns (a re-registered bucket name is someone else's).
+    assert s3[0]["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
     assert "team-scans/*" in json.dumps(s3[0]["Resource"]) and "archive.images/*" in json.dumps(s3[0]["Resource"])
     iam_with_buckets[0].has_resource_properties("AWS::Lambda::Function", {
         "Environment": {"Variables": Match.object_like({"ALLOWED_BUCKETS": "team-scans,archive.images"})}})
@@ -138,10 +232,10 @@ def test_regional_api_with_validation_and_api_key(default):
     model = next(iter(resources(template, "AWS::ApiGateway::Model").values()))["Properties"]["Schema"]
     assert model["additionalProperties"] is False and len(model["oneOf"]) == 2
     template.has_resource_properties("AWS::ApiGateway::UsagePlan", {
-        "Throttle": {"RateLimit": 10, "BurstLimit": 20}, "Quota": {"Limit": 10000, "Period": "DAY"}})
+        "Throttle": {"RateLimit": 50, "BurstLimit": 100}, "Quota": {"Limit": 1000000, "Period": "DAY"}})
     template.has_resource_properties("AWS::ApiGateway::Stage", {
         "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
-        "MethodSettings": Match.array_with([Match.object_like({"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20})])})
+        "MethodSettings": Match.array_with([Match.object_like({"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100})])})
     outputs = template.to_json()["Outputs"]
     assert {"ApiUrl", "ApiKeyId", "GetApiKeyCommand", "EndpointName"} <= set(outputs)
 
@@ -153,23 +247,118 @@ def test_iam_auth_option(iam_with_buckets):
     template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
 
 
-def test_gateway_errors_are_json_in_our_shape(default):
+HOSTILE = 'he said "no" \\ then\nleft </script> ${x}'
+
+
+def _render_like_api_gateway(template: str) -> str:
+    """API Gateway's gateway-response templates are not VTL: each $context variable is replaced
+    by its value as it is, with no escaping and no $util functions. The request id is a UUID the
+    gateway makes; every other variable may carry text a client influenced (a validation error
+    quoting the body, a message) and is given a hostile value."""
+    def value(match):
+        return "6f1c0c7e-3b1a-4d2b-9a8e-0c2f1e5b7d10" if match.group(0) == "$context.requestId" else HOSTILE
+    return re.sub(r"\$context\.[A-Za-z.]+", value, template)
+
+
+def test_gateway_errors_are_json_in_our_shape_whatever_the_context_holds(default):
     template, _ = default
     responses = resources(template, "AWS::ApiGateway::GatewayResponse").values()
-    assert len(responses) >= 10
+    assert len(responses) >= 15
     for response in responses:
         body = response["Properties"]["ResponseTemplates"]["application/json"]
-        filled = re.sub(r"\$util\.escapeJavaScript\(\$context\.error\.validationErrorString\)", "x", body)
-        filled = filled.replace("$context.error.messageString", '"x"').replace("$context.requestId", "r")
-        parsed = json.loads(filled)
+        assert "$util" not in body  # not evaluated in gateway responses: it would reach clients as is
+        parsed = json.loads(_render_like_api_gateway(body))
         assert set(parsed) == {"error", "requestId"} and set(parsed["error"]) == {"code", "message"}
+        assert parsed["error"]["code"] in {c.value for c in ErrorCode}
 
 
-def test_destroy_leaves_nothing_behind(default):
+def test_gateway_errors_keep_their_own_status_unless_we_know_better(default):
+    # DEFAULT_4XX covers 404s, 415s, 401s...: forcing one status on them all would lie.
     template, _ = default
-    for name, resource in template.to_json()["Resources"].items():
-        assert resource.get("DeletionPolicy", "Delete") == "Delete", name
-        assert resource.get("UpdateReplacePolicy", "Delete") == "Delete", name
+    by_type = {r["Properties"]["ResponseType"]: r["Properties"]
+               for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()}
+    assert "StatusCode" not in by_type["DEFAULT_4XX"] and "StatusCode" not in by_type["DEFAULT_5XX"]
+    assert by_type["UNSUPPORTED_MEDIA_TYPE"]["StatusCode"] == "415" and by_type["RESOURCE_NOT_FOUND"]["StatusCode"] == "404"
+    assert by_type["THROTTLED"]["StatusCode"] == "429" and by_type["INTEGRATION_TIMEOUT"]["StatusCode"] == "504"
+
+
+def test_img_schema_limit_keeps_the_lambda_event_under_6_mb(default):
+    # An img the schema lets through must fit Lambda's 6 MB synchronous payload once API Gateway
+    # wraps it in its proxy event; a longer one is refused by the schema, in our JSON shape,
+    # instead of failing at Lambda with a non-JSON "Request Too Long".
+    from types import SimpleNamespace
+
+    from local.gateway import proxy_event
+
+    template, _ = default
+    model = next(iter(resources(template, "AWS::ApiGateway::Model").values()))["Properties"]["Schema"]
+    longest = model["properties"]["img"]["maxLength"]
+    body = json.dumps({"img": "A" * longest}).encode()
+    headers = {f"X-Header-{i}": "v" * 200 for i in range(40)}  # ~10 KB of headers, API Gateway's most
+    request = SimpleNamespace(path="/general_ocr", method="POST", headers=headers, query={}, remote="203.0.113.9")
+    event = proxy_event(request, body, "r" * 36)
+    event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+    assert len(json.dumps(event)) <= 6 * 1024 * 1024
+
+
+def test_api_logging_has_the_account_role_it_needs(default, iam_with_buckets):
+    # A stage with access or execution logging fails to create in any account/region whose API
+    # Gateway settings have no CloudWatch Logs role ("CloudWatch Logs role ARN must be set in
+    # account settings to enable logging"). The stack must set it, before the stage.
+    for template, _ in (default, iam_with_buckets):
+        raw = template.to_json()["Resources"]
+        stages = {k: v for k, v in raw.items() if v["Type"] == "AWS::ApiGateway::Stage"}
+        assert any("AccessLogSetting" in s["Properties"] for s in stages.values())
+        accounts = {k: v for k, v in raw.items() if v["Type"] == "AWS::ApiGateway::Account"}
+        assert len(accounts) == 1
+        account_id, account = next(iter(accounts.items()))
+        role_ref = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+        assert "apigateway.amazonaws.com" in json.dumps(raw[role_ref]["Properties"]["AssumeRolePolicyDocument"])
+
+        def depends_on(resource_id, target, seen=()):
+            deps = raw[resource_id].get("DependsOn", [])
+            deps = [deps] if isinstance(deps, str) else deps
+            return target in deps or any(depends_on(d, target, seen + (resource_id,)) for d in deps if d not in seen)
+
+        for stage_id in stages:
+            assert depends_on(stage_id, account_id), stage_id
+
+
+def test_s3_reads_can_decrypt_with_listed_kms_keys_only_through_s3():
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    template, _ = synth(allowedBuckets="team-scans", kmsKeyArns=key, bucketOwner="111122223333")
+    statements = _frontend_statements(template)
+    kms = [s for s in statements if "kms:Decrypt" in _actions(s)]
+    assert len(kms) == 1 and kms[0]["Resource"] == key and "kms:ViaService" in json.dumps(kms[0]["Condition"])
+    s3 = next(s for s in statements if "s3:GetObject" in _actions(s))
+    assert s3["Condition"] == {"StringEquals": {"s3:ResourceAccount": "111122223333"}}
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Environment": {"Variables": Match.object_like({"BUCKET_OWNER": "111122223333"})}})
+
+
+def test_endpoint_role_may_create_its_own_log_group(default):
+    # SageMaker's log agent calls CreateLogGroup at start; without it the container's logs can go
+    # missing. Granted on the endpoint's own group only.
+    template, _ = default
+    role_id = next(k for k, r in resources(template, "AWS::IAM::Role").items()
+                   if "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"]))
+    statements = [st for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+                  for st in p["Properties"]["PolicyDocument"]["Statement"]]
+    create = [st for st in statements if "logs:CreateLogGroup" in _actions(st)]
+    assert create and all("EndpointLogs" in json.dumps(st["Resource"]) for st in create)
+
+
+def test_destroy_leaves_nothing_behind_but_the_accounts_api_logging_role(default):
+    # The one thing kept: API Gateway's account-wide CloudWatch role, which other APIs in the
+    # account may log through once the stack has set it (README, "Destroy").
+    template, _ = default
+    raw = template.to_json()["Resources"]
+    account_id, account = next((k, v) for k, v in raw.items() if v["Type"] == "AWS::ApiGateway::Account")
+    kept = {account_id, account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]}
+    for name, resource in raw.items():
+        expected = "Retain" if name in kept else "Delete"
+        assert resource.get("DeletionPolicy", "Delete") == expected, name
+        assert resource.get("UpdateReplacePolicy", "Delete") == expected, name
     for group in resources(template, "AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == 30
 

@@ -90,3 +90,32 @@ def test_int8_recogniser_is_built_here_from_the_shipped_weights(engine):
     assert convs and all(weights.get(dequantized.get(c.input[1])) == onnx.TensorProto.INT8 for c in convs)
     head = [n for n in int8.graph.node if n.op_type == "MatMul"][-1]
     assert weights.get(head.input[1]) == onnx.TensorProto.FLOAT  # the CTC head stays fp32
+
+
+def test_cuda_sessions_are_set_up_for_shapes_that_change_every_request(monkeypatch):
+    # No GPU here: a stand-in records what the engine asks onnxruntime for, as a CUDA build would
+    # receive it, and answers as a working CUDA session would.
+    from inference import sessions
+
+    created = []
+
+    class FakeSession:
+        def __init__(self, model, options, providers):
+            created.append(providers)
+            self.providers = providers
+
+        def get_providers(self):
+            return [sessions.CUDA, sessions.CPU]
+
+        def get_provider_options(self):
+            # What onnxruntime reports: each provider's options, by name.
+            return {name: opts for name, opts in (p if isinstance(p, tuple) else (p, {}) for p in self.providers)}
+
+    monkeypatch.setattr(sessions.ort, "get_available_providers", lambda: [sessions.CUDA, sessions.CPU])
+    monkeypatch.setattr(sessions.ort, "InferenceSession", FakeSession)
+    session = create_session(b"model", "det", "cuda", 0)
+    cuda_options = session.get_provider_options()[sessions.CUDA]
+    # No exhaustive cuDNN benchmark for each new input shape, no doubling of the memory arena.
+    assert cuda_options["cudnn_conv_algo_search"] in ("HEURISTIC", "DEFAULT")
+    assert cuda_options["arena_extend_strategy"] == "kSameAsRequested"
+    assert created[0][-1] == sessions.CPU

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
 	inference/requirements-models.txt frontend/requirements.txt
 
-.PHONY: serve test bench synth deploy destroy diff venv cdk-cli node-check fixtures clean
+.PHONY: serve test bench synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,7 +58,14 @@ synth: $(STAMP) $(CDK) node-check
 	@$(CDK_ENV) $(CDK) synth --quiet $(CDK_ARGS)
 	@echo "synthesized: cdk.out/ZhOcrEndpoint.template.json (CloudFormation), cdk.out/validation-report.json (cdk-nag)"
 
+# Preflight: credentials, bootstrap, GPU quota, Lambda concurrency, Docker, Node (infra/doctor.py).
+doctor: $(STAMP)
+	$(PY) -m infra.doctor $(CDK_ARGS)
+
+# Runs doctor first: a missing quota or a stopped Docker fails here in seconds, not after
+# 15 minutes of deploying. SKIP_DOCTOR=1 skips it.
 deploy: $(STAMP) $(CDK) node-check
+	@if [ -z "$(SKIP_DOCTOR)" ]; then $(PY) -m infra.doctor $(CDK_ARGS); fi
 	$(CDK_ENV) $(CDK) deploy --all --require-approval broadening $(CDK_ARGS)
 
 diff: $(STAMP) $(CDK) node-check
@@ -66,6 +73,12 @@ diff: $(STAMP) $(CDK) node-check
 
 destroy: $(STAMP) $(CDK) node-check
 	$(CDK_ENV) $(CDK) destroy --all --force $(CDK_ARGS)
+	@echo "Left in the account: the inference image and Lambda zip in CDK's bootstrap storage (make destroy-assets"
+	@echo "deletes them) and API Gateway's CloudWatch Logs role (kept for other APIs; README, Destroy)."
+
+# Deletes this app's image and Lambda zip from CDK's bootstrap ECR repository and bucket.
+destroy-assets: $(STAMP) synth
+	$(PY) -m infra.cleanup_assets
 
 fixtures: $(STAMP)
 	$(PY) tests/fixtures/render_fixtures.py

@@ -1,10 +1,15 @@
-"""Deployment settings, read from CDK context (cdk.json, or `-c key=value` on the command line)."""
+"""Deployment settings, read from CDK context (cdk.json, or `-c key=value` on the command line).
+
+Imports nothing from the CDK at module level: `make doctor` reads the same settings without
+starting the CDK's Node.js bridge.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from aws_cdk import aws_logs as logs
-from constructs import Construct
+if TYPE_CHECKING:
+    from constructs import Construct
 
 
 class SettingsError(ValueError):
@@ -43,9 +48,12 @@ class Settings:
     log_retention_days: int = 30
 
     @classmethod
-    def from_context(cls, scope: Construct) -> "Settings":
+    def from_context(cls, scope: "Construct | dict") -> "Settings":
+        """From a CDK app's context, or a plain dict of the same keys (make doctor)."""
+        lookup = scope.get if isinstance(scope, dict) else scope.node.try_get_context
+
         def get(key, default):
-            value = scope.node.try_get_context(key)
+            value = lookup(key)
             return default if value is None or value == "" else value
 
         def integer(key, default):
@@ -104,7 +112,8 @@ class Settings:
             raise SettingsError("need 1 <= minInstances <= maxInstances (real-time endpoints cannot scale to zero)")
         if self.auth not in ("apikey", "iam"):
             raise SettingsError(f"auth must be 'apikey' or 'iam', not {self.auth!r}")
-        retention(self.log_retention_days)
+        if self.log_retention_days not in _RETENTION:
+            raise SettingsError(f"logRetentionDays {self.log_retention_days} is not a period CloudWatch offers: {sorted(_RETENTION)}")
         for bucket in self.allowed_buckets:
             if bucket == "*" or "/" in bucket or ":" in bucket:
                 raise SettingsError(f"allowedBuckets takes bucket names only, not {bucket!r}")
@@ -148,8 +157,10 @@ _RETENTION = {
 }
 
 
-def retention(days: int) -> logs.RetentionDays:
+def retention(days: int):
     """CloudWatch accepts only certain retention periods; name the choice when it is not one."""
+    from aws_cdk import aws_logs as logs
+
     if days not in _RETENTION:
         raise SettingsError(f"logRetentionDays {days} is not a period CloudWatch offers: {sorted(_RETENTION)}")
     return getattr(logs.RetentionDays, _RETENTION[days])

@@ -1,0 +1,235 @@
+"""`make doctor`: what a first `make deploy` needs, checked in seconds instead of found out after
+a 15-minute deploy. Each line says OK, or what is wrong and what to do.
+
+    python -m infra.doctor [-c key=value ...]      (the same -c settings as make deploy)
+
+Checks: credentials and region; the CDK bootstrap; the SageMaker endpoint quota for the chosen
+instance type; Lambda concurrency for the frontend's reservation; API Gateway's CloudWatch Logs
+role; Docker, and whether it can build linux/amd64 images; Node.js. Exit status 1 when any
+check fails (warnings do not fail).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .settings import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+MIN_BOOTSTRAP_VERSION = 6        # what CDK v2 deploys need
+MIN_NODE_MAJOR = 22
+LAMBDA_MIN_UNRESERVED = 100      # Lambda keeps this many executions unreserved in every account
+
+
+@dataclass
+class Finding:
+    status: str   # OK | WARN | FAIL
+    check: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.status:<4}  {self.check}: {self.detail}"
+
+
+def _client_error_code(exc) -> str:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+
+
+class Doctor:
+    def __init__(self, settings: Settings, session, run=subprocess.run):
+        self.settings = settings
+        self.session = session
+        self.run = run
+        self.findings: list[Finding] = []
+
+    def _add(self, status, check, detail):
+        self.findings.append(Finding(status, check, detail))
+
+    def client(self, name):
+        return self.session.client(name)
+
+    # -- AWS --------------------------------------------------------------------------------
+    def credentials(self) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        region = self.session.region_name
+        if not region:
+            self._add("FAIL", "region", "no region: export AWS_REGION=us-east-1 (or set one in your profile)")
+            return False
+        try:
+            identity = self.client("sts").get_caller_identity()
+        except (ClientError, BotoCoreError) as exc:
+            self._add("FAIL", "credentials", f"no usable AWS credentials ({_client_error_code(exc)}): "
+                                             "run `aws configure` or `aws sso login`, then `aws sts get-caller-identity`")
+            return False
+        self.account = identity["Account"]
+        self._add("OK", "credentials", f"account {identity['Account']} as {identity['Arn']}, region {region}")
+        return True
+
+    def bootstrap(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        command = f"node_modules/.bin/cdk bootstrap aws://{self.account}/{self.session.region_name}"
+        try:
+            value = self.client("ssm").get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"]
+        except ClientError as exc:
+            if _client_error_code(exc) == "ParameterNotFound":
+                self._add("FAIL", "CDK bootstrap", f"this account/region is not bootstrapped: run `{command}`")
+            else:
+                self._add("WARN", "CDK bootstrap", f"could not read {BOOTSTRAP_VERSION_PARAMETER} ({_client_error_code(exc)})")
+            return
+        except BotoCoreError as exc:
+            self._add("WARN", "CDK bootstrap", f"could not be checked ({type(exc).__name__})")
+            return
+        if int(value) < MIN_BOOTSTRAP_VERSION:
+            self._add("FAIL", "CDK bootstrap", f"version {value} is too old: run `{command}` to upgrade it")
+        else:
+            self._add("OK", "CDK bootstrap", f"version {value}")
+
+    def gpu_quota(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        instance_type = self.settings.instance_type
+        name = f"{instance_type} for endpoint usage"
+        needed = self.settings.max_instances
+        try:
+            pages = self.client("service-quotas").get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker")
+            quota = next((q for page in pages for q in page["Quotas"] if q["QuotaName"] == name), None)
+        except (ClientError, BotoCoreError) as exc:
+            self._add("WARN", "endpoint quota", f"could not read Service Quotas ({_client_error_code(exc)}); check "
+                                                f"'{name}' >= {needed} in the console (Service Quotas > Amazon SageMaker)")
+            return
+        if quota is None:
+            self._add("FAIL", "endpoint quota", f"no quota named '{name}' in this region: {instance_type} may not be "
+                                                "offered here; choose another region or -c instanceType=...")
+            return
+        value = int(quota["Value"])
+        if value < needed:
+            self._add("FAIL", "endpoint quota",
+                      f"'{name}' is {value}, maxInstances needs {needed}; the deploy would fail after ~10 minutes with "
+                      f"ResourceLimitExceeded. Request it: aws service-quotas request-service-quota-increase "
+                      f"--service-code sagemaker --quota-code {quota['QuotaCode']} --desired-value {needed}")
+        else:
+            self._add("OK", "endpoint quota", f"'{name}' is {value} (maxInstances {needed})")
+
+    def lambda_concurrency(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        reserved = self.settings.reserved_concurrency
+        try:
+            limits = self.client("lambda").get_account_settings()["AccountLimit"]
+        except (ClientError, BotoCoreError) as exc:
+            self._add("WARN", "Lambda concurrency", f"could not be read ({_client_error_code(exc)})")
+            return
+        unreserved = limits["UnreservedConcurrentExecutions"]
+        if unreserved - reserved < LAMBDA_MIN_UNRESERVED:
+            self._add("FAIL", "Lambda concurrency",
+                      f"the account has {limits['ConcurrentExecutions']} concurrent executions ({unreserved} unreserved); "
+                      f"reserving {reserved} for the frontend would leave under the {LAMBDA_MIN_UNRESERVED} Lambda keeps "
+                      f"unreserved. Request more (Service Quotas > AWS Lambda > Concurrent executions), or deploy with "
+                      f"-c frontendReservedConcurrency=N (N <= {max(0, unreserved - LAMBDA_MIN_UNRESERVED)}) and a "
+                      f"lower -c throttleBurst")
+        else:
+            self._add("OK", "Lambda concurrency", f"{unreserved} unreserved; the frontend reserves {reserved}")
+
+    def api_gateway_role(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            role = self.client("apigateway").get_account().get("cloudwatchRoleArn")
+        except (ClientError, BotoCoreError) as exc:
+            self._add("WARN", "API Gateway logging role", f"could not be read ({_client_error_code(exc)})")
+            return
+        if role:
+            self._add("OK", "API Gateway logging role", f"set ({role}); the stack points it at a role of its own, "
+                                                         "kept after destroy")
+        else:
+            self._add("OK", "API Gateway logging role", "not set yet; the stack sets it (access logs need it)")
+
+    # -- this machine -----------------------------------------------------------------------
+    def _output(self, command: list[str]) -> tuple[int, str]:
+        try:
+            result = self.run(command, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return 127, str(exc)
+        return result.returncode, (result.stdout or "") + (result.stderr or "")
+
+    def docker(self) -> None:
+        code, out = self._output(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
+        if code != 0:
+            why = "not installed" if code == 127 else "not running (or this user may not use it)"
+            self._add("FAIL", "Docker", f"{why}: CDK builds the inference image with Docker; start Docker Desktop "
+                                        "or the docker service")
+            return
+        platform = out.strip().splitlines()[-1] if out.strip() else ""
+        if platform == "linux/amd64":
+            self._add("OK", "Docker", "running, builds linux/amd64 natively")
+            return
+        code, out = self._output(["docker", "buildx", "ls"])
+        if code == 0 and "linux/amd64" in out:
+            self._add("OK", "Docker", f"running on {platform}, builds linux/amd64 through buildx emulation (slower)")
+        else:
+            self._add("FAIL", "Docker", f"running on {platform} and cannot build linux/amd64 images: install QEMU "
+                                        "emulation (docker run --privileged --rm tonistiigi/binfmt --install amd64)")
+
+    def node(self) -> None:
+        code, out = self._output(["node", "--version"])
+        match = re.match(r"v(\d+)", out.strip()) if code == 0 else None
+        if not match:
+            self._add("FAIL", "Node.js", f"not found: the CDK needs Node.js {MIN_NODE_MAJOR} or newer")
+        elif int(match.group(1)) < MIN_NODE_MAJOR:
+            self._add("FAIL", "Node.js", f"{out.strip()} is past its end of life for the CDK: install Node.js {MIN_NODE_MAJOR}+")
+        else:
+            self._add("OK", "Node.js", out.strip())
+
+    def check(self) -> list[Finding]:
+        if self.credentials():
+            self.bootstrap()
+            self.gpu_quota()
+            self.lambda_concurrency()
+            self.api_gateway_role()
+        self.docker()
+        self.node()
+        for warning in self.settings.coherence_warnings():
+            self._add("WARN", "settings", warning)
+        return self.findings
+
+
+def context_from(args: list[str]) -> dict:
+    """cdk.json's context with `-c key=value` overrides, as `cdk` itself reads them."""
+    context = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+    for item in args:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SettingsError(f"-c takes key=value, not {item!r}")
+        context[key] = value
+    return context
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.doctor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
+    args, _ = parser.parse_known_args(argv)  # make passes CDK_ARGS, which may hold other cdk flags
+    try:
+        settings = Settings.from_context(context_from(args.context))
+    except SettingsError as exc:
+        print(f"FAIL  settings: {exc}")
+        return 1
+    import boto3
+
+    findings = Doctor(settings, boto3.session.Session()).check()
+    for finding in findings:
+        print(finding.line())
+    failed = [f for f in findings if f.status == "FAIL"]
+    print(f"\n{len(failed)} problem(s) to fix before `make deploy`." if failed else "\nReady for `make deploy`.")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""`make doctor`: each preflight check against AWS's answers (botocore Stubber) and this
+machine's tools (a stand-in for subprocess.run)."""
+import subprocess
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from infra.doctor import Doctor, context_from, main
+from infra.settings import Settings
+
+ACCOUNT = "111122223333"
+
+
+class StubbedSession:
+    """A boto3 session whose clients answer from Stubbers queued per test."""
+
+    region_name = "us-east-1"
+
+    def __init__(self):
+        self.stubs = {}
+        self.clients = {}
+
+    def client(self, name):
+        if name not in self.clients:
+            self.clients[name] = boto3.client(name, region_name=self.region_name, aws_access_key_id="x",
+                                              aws_secret_access_key="x")
+            self.stubs[name] = Stubber(self.clients[name])
+            self.stubs[name].activate()
+        return self.clients[name]
+
+    def stub(self, name):
+        self.client(name)
+        return self.stubs[name]
+
+
+def machine(docker="linux/amd64", node="v22.11.0", buildx=""):
+    def run(command, **kwargs):
+        if command[:2] == ["docker", "version"]:
+            if docker is None:
+                return subprocess.CompletedProcess(command, 1, "", "Cannot connect to the Docker daemon")
+            return subprocess.CompletedProcess(command, 0, docker + "\n", "")
+        if command[:2] == ["docker", "buildx"]:
+            return subprocess.CompletedProcess(command, 0, buildx, "")
+        if command[0] == "node":
+            if node is None:
+                raise FileNotFoundError("node")
+            return subprocess.CompletedProcess(command, 0, node + "\n", "")
+        raise AssertionError(command)
+    return run
+
+
+def aws(session, quota=4, bootstrap="28", unreserved=1000, role=None):
+    session.stub("sts").add_response("get_caller_identity", {
+        "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev", "UserId": "AIDA"})
+    if bootstrap is None:
+        session.stub("ssm").add_client_error("get_parameter", service_error_code="ParameterNotFound", http_status_code=400)
+    else:
+        session.stub("ssm").add_response("get_parameter", {"Parameter": {"Name": "/cdk-bootstrap/hnb659fds/version",
+                                                                          "Type": "String", "Value": bootstrap}})
+    quotas = [{"QuotaName": "ml.g5.xlarge for endpoint usage", "QuotaCode": "L-1", "Value": 8.0}]
+    if quota is not None:
+        quotas.append({"QuotaName": "ml.g4dn.xlarge for endpoint usage", "QuotaCode": "L-1D5E8F2A", "Value": float(quota)})
+    session.stub("service-quotas").add_response("list_service_quotas", {"Quotas": quotas})
+    session.stub("lambda").add_response("get_account_settings", {
+        "AccountLimit": {"ConcurrentExecutions": unreserved, "UnreservedConcurrentExecutions": unreserved,
+                         "TotalCodeSize": 1, "CodeSizeUnzipped": 1, "CodeSizeZipped": 1}, "AccountUsage": {}})
+    session.stub("apigateway").add_response("get_account", {"cloudwatchRoleArn": role} if role else {})
+
+
+def statuses(findings):
+    return {f.check: f.status for f in findings}
+
+
+def test_a_ready_account_and_machine():
+    session = StubbedSession()
+    aws(session)
+    findings = Doctor(Settings(), session, machine()).check()
+    assert all(f.status == "OK" for f in findings), [f.line() for f in findings]
+    assert {"credentials", "CDK bootstrap", "endpoint quota", "Lambda concurrency", "API Gateway logging role",
+            "Docker", "Node.js"} <= set(statuses(findings))
+
+
+def test_a_fresh_account_with_no_gpu_quota_no_bootstrap_and_little_lambda_concurrency():
+    # What a brand-new account looks like: the GPU endpoint quota is 0, nobody ran cdk bootstrap,
+    # and Lambda allows 10 concurrent executions.
+    session = StubbedSession()
+    aws(session, quota=0, bootstrap=None, unreserved=10)
+    findings = {f.check: f for f in Doctor(Settings(), session, machine()).check()}
+    assert findings["endpoint quota"].status == "FAIL"
+    assert "--quota-code L-1D5E8F2A --desired-value 2" in findings["endpoint quota"].detail
+    assert findings["CDK bootstrap"].status == "FAIL" and f"cdk bootstrap aws://{ACCOUNT}/us-east-1" in findings["CDK bootstrap"].detail
+    assert findings["Lambda concurrency"].status == "FAIL" and "frontendReservedConcurrency" in findings["Lambda concurrency"].detail
+
+
+def test_an_instance_type_not_offered_in_the_region():
+    session = StubbedSession()
+    aws(session, quota=None)
+    findings = {f.check: f for f in Doctor(Settings(), session, machine()).check()}
+    assert findings["endpoint quota"].status == "FAIL" and "not be offered here" in findings["endpoint quota"].detail
+
+
+@pytest.mark.parametrize("docker,buildx,status", [
+    (None, "", "FAIL"),                                   # not running
+    ("linux/arm64", "default linux/arm64", "FAIL"),       # Apple silicon without amd64 emulation
+    ("linux/arm64", "default linux/arm64, linux/amd64", "OK"),
+])
+def test_docker_must_run_and_build_linux_amd64(docker, buildx, status):
+    session = StubbedSession()
+    aws(session)
+    assert statuses(Doctor(Settings(), session, machine(docker=docker, buildx=buildx)).check())["Docker"] == status
+
+
+@pytest.mark.parametrize("node,status", [("v20.20.2", "FAIL"), (None, "FAIL"), ("v24.1.0", "OK")])
+def test_node_version(node, status):
+    session = StubbedSession()
+    aws(session)
+    assert statuses(Doctor(Settings(), session, machine(node=node)).check())["Node.js"] == status
+
+
+def test_no_region_and_no_credentials():
+    session = StubbedSession()
+    session.region_name = None
+    findings = Doctor(Settings(), session, machine()).check()
+    assert statuses(findings)["region"] == "FAIL"
+    session = StubbedSession()
+    session.stub("sts").add_client_error("get_caller_identity", service_error_code="ExpiredToken", http_status_code=403)
+    findings = Doctor(Settings(), session, machine()).check()
+    assert statuses(findings)["credentials"] == "FAIL" and "ExpiredToken" in next(f.detail for f in findings if f.check == "credentials")
+
+
+def test_settings_come_from_cdk_json_and_the_same_c_flags_as_deploy():
+    settings = Settings.from_context(context_from(["instanceType=ml.g5.xlarge", "maxInstances=4"]))
+    assert (settings.instance_type, settings.max_instances, settings.throttle_rate) == ("ml.g5.xlarge", 4, 50)
+
+
+def test_bad_settings_fail_before_any_call(capsys):
+    assert main(["-c", "minInstances=0"]) == 1
+    assert "minInstances" in capsys.readouterr().out

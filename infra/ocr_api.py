@@ -166,7 +166,10 @@ class OcrApi(Construct):
             "POST",
             apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(API_GATEWAY_TIMEOUT_S)),
             request_validator=validator,
-            request_models={"application/json": body_model},
+            # $default: bodies of every other Content-Type are checked against the same schema
+            # (API Gateway validates only the types listed), so none reaches the Lambda unchecked
+            # or over its 6 MB; the Lambda answers 415 for a non-JSON type.
+            request_models={"application/json": body_model, "$default": body_model},
             api_key_required=not iam_auth,
             authorization_type=apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.NONE,
         )

@@ -97,9 +97,22 @@ def test_api_gateways_29_s_limit_is_enforced(monkeypatch):
     run(scenario)
 
 
+def test_an_img_over_the_gateways_schema_limit_is_refused_as_api_gateway_does(fake_lambda):
+    from ocr_contract.limits import IMG_MAX_BASE64_CHARS
+    from ocr_contract.request import SCHEMA_ERROR_MESSAGE
+
+    async def scenario(client, port):
+        body = json.dumps({"img": "A" * (IMG_MAX_BASE64_CHARS + 4)}).encode()
+        status, answer = await _json(await client.post("/general_ocr", data=body, headers={"Content-Type": "application/json"}))
+        assert (status, answer["error"]["code"], answer["error"]["message"]) == (400, "InvalidRequest", SCHEMA_ERROR_MESSAGE)
+    run(scenario)
+    assert "event" not in fake_lambda
+
+
 def test_lambdas_6_mb_payload_limit_is_enforced(fake_lambda):
     async def scenario(client, port):
-        body = json.dumps({"img": "A" * (6 * 1024 * 1024)}).encode()
+        # Within the schema (a short img), but over 6 MB with the JSON's own whitespace.
+        body = b'{"img": "AAAA"' + b" " * (6 * 1024 * 1024) + b"}"
         status, answer = await _json(await client.post("/general_ocr", data=body, headers={"Content-Type": "application/json"}))
         assert (status, answer["error"]["code"]) == (413, "PayloadTooLarge") and "6 MB" in answer["error"]["message"]
     run(scenario)

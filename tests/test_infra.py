@@ -227,7 +227,7 @@ def test_regional_api_with_validation_and_api_key(default):
     template.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}})
     template.has_resource_properties("AWS::ApiGateway::Method", {
         "HttpMethod": "POST", "ApiKeyRequired": True, "AuthorizationType": "NONE",
-        "RequestValidatorId": Match.any_value(), "RequestModels": {"application/json": Match.any_value()}})
+        "RequestValidatorId": Match.any_value(), "RequestModels": {"application/json": Match.any_value(), "$default": Match.any_value()}})
     template.has_resource_properties("AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
     model = next(iter(resources(template, "AWS::ApiGateway::Model").values()))["Properties"]["Schema"]
     assert model["additionalProperties"] is False and len(model["oneOf"]) == 2

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 CDK := node_modules/.bin/cdk
-# Two installs into one .venv: what `make serve` needs (the server and the frontend, ~250 MB),
+# Two installs into one .venv: what `make serve` needs (the server and the frontend, ~450 MB),
 # and on top of it what tests, the bench and the CDK need.
 SERVE_STAMP := $(VENV)/.serve-installed
 STAMP := $(VENV)/.installed

@@ -68,6 +68,11 @@ class ImageServer:
                     target = parse_qs(query)["to"][0].encode("utf-8")
                     self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: " + target + b"\r\nContent-Length: 0\r\n\r\n")
                     return None
+                if parts[0] == "odd-length":  # a Content-Length of a non-ASCII digit, then the image
+                    body = files_["line.png"]
+                    self.wfile.write("HTTP/1.1 200 OK\r\nContent-Length: ²\r\nConnection: close\r\n\r\n".encode() + body)
+                    self.close_connection = True
+                    return None
                 if parts[0] == "host":
                     return self._send(200, self.headers.get("Host", "").encode(), [("Content-Type", "text/plain")])
                 if parts[0] == "trickle-headers":

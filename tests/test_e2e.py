@@ -227,3 +227,23 @@ def test_serve_fails_fast_when_its_second_port_is_taken():
     assert result.returncode != 0 and time.time() - start < 20
     assert f"port {port + 1}" in result.stderr and "in use" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_the_readmes_curl_line_works_for_a_multi_megabyte_photo(local_stack, real_size_images, tmp_path):
+    # Pasted from the README, with only the file and the port changed. Its first version passed
+    # the base64 as one argument: any image over ~96 KB failed with "Argument list too long".
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"```bash\n(\{ printf '\{\"img\": \"'; base64 < tests/fixtures/receipt\.png.*?)\n```", readme, re.S).group(1)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(real_size_images["photo.jpg"])
+    command = command.replace("tests/fixtures/receipt.png", str(photo)).replace("127.0.0.1:8080", f"127.0.0.1:{local_stack.port}")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    lines = json.loads(result.stdout)
+    assert isinstance(lines, list) and len(lines) >= 12, result.stdout[:300] + result.stderr[:300]

@@ -204,6 +204,12 @@ def test_non_ascii_file_names_and_redirect_targets_are_fetched(server):
     assert fetch_http(server.base + "/raw-location?to=/file/发票.png") == fixture_bytes("line.png")
 
 
+def test_a_content_length_of_non_ascii_digits_is_not_a_crash(server):
+    # "²".isdigit() is True but int("²") raises: this was a 500. RFC 9110 8.6: Content-Length is
+    # ASCII digits; anything else is no usable length, and the body runs to the connection's end.
+    assert fetch_http(server.base + "/odd-length") == fixture_bytes("line.png")
+
+
 def test_https_host_header_has_no_default_port(server):
     # An https connection's Host header: RFC 9110 7.2 says the port is left out when it is the
     # scheme's default. The TLS layer is skipped here; the header is http.client's either way.

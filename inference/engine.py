@@ -15,7 +15,7 @@ import numpy as np
 
 from . import classify, detect, recognize
 from .config import EngineConfig
-from .crops import crop_line, fills_image, image_box
+from .crops import crop_line, edge_fragments, fills_image, image_box
 from .images import decode_image
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
 from .sessions import CPU, create_session
@@ -131,6 +131,8 @@ class OcrEngine:
         boxes, _ = detect.postprocess(prob_map, plan, height, width, cfg.detection)
         if len(boxes) == 0:
             return []
+        if cfg.edge_fragment_ratio > 0:
+            boxes = boxes[~edge_fragments(boxes, height, width, cfg.edge_fragment_ratio)]
         boxes = boxes[detect.reading_order(boxes)]
         whole = image_box(height, width)
         strips = [crop_line(image, whole if fills_image(box, height, width) else box) for box in boxes]

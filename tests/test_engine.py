@@ -16,6 +16,34 @@ def test_reads_the_rendered_text(engine, name):
     assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
 
 
+def test_a_loose_crop_reads_only_its_own_line(engine):
+    # Its top margin takes in the bottom half of the line above; that sliver was read as a line
+    # of its own ("中请大姓名：张二牛九王", score 0.57) before the answer.
+    assert texts(engine.read_bytes(fixture_bytes("loose_crop.png"))) == [norm(t) for t in EXPECTED["loose_crop.png"]]
+
+
+def test_traditional_chinese_stays_traditional(engine):
+    # The recogniser's dictionary holds both scripts; nothing may convert one to the other.
+    assert texts(engine.read_bytes(fixture_bytes("traditional.png"))) == [norm(t) for t in EXPECTED["traditional.png"]]
+
+
+def test_a_line_touching_the_edge_of_a_photo_is_kept():
+    # The fragment rule is for strips cut around one line: in a page or a photo, a thin line at
+    # the edge is text. A 1000x800 image with one thick line in the middle and a thin one at the
+    # top edge keeps both.
+    import numpy as np
+
+    from inference.crops import edge_fragments
+
+    def box(x0, y0, x1, y1):
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+    photo = np.stack([box(100, 300, 900, 500), box(200, 0, 600, 30)])
+    assert not edge_fragments(photo, 800, 1000, 0.7).any()
+    strip = np.stack([box(5, 12, 600, 52), box(5, 0, 580, 9)])  # a 64 px crop around the first line
+    assert edge_fragments(strip, 64, 610, 0.7).tolist() == [False, True]
+
+
 @pytest.fixture(scope="module")
 def rapidocr():
     from rapidocr import RapidOCR

@@ -22,26 +22,35 @@ from pathlib import Path
 
 from . import metrics
 
-SETS = ("crops", "pages", "td500", "plates")
+SETS = ("crops", "loose", "tight", "traditional", "pages", "td500", "plates")
+# Sets read as one line each, scored by CER and exact lines.
+LINE_SETS = ("crops", "loose", "tight", "traditional", "plates")
 SYSTEMS = ("ours", "ours-http", "ours-fp32", "rapidocr-default", "rapidocr-max960", "tesseract")
 # Over HTTP the API answers axis-aligned boxes, so TD500's polygon coverage is not comparable.
-SETS_OF = {"ours-http": ("crops", "pages", "plates")}
+SETS_OF = {"ours-http": ("crops", "loose", "tight", "traditional", "pages", "plates")}
 HTTP_TOLERANCE = 0.001
 # The slow systems read a seeded prefix of the big sets, so that a full run stays near 15 minutes;
 # the table prints how many images each cell saw.
 CAPS = {
-    "rapidocr-default": {"plates": 200},
-    "tesseract": {"crops": 200, "plates": 200},
+    "rapidocr-default": {"plates": 200, "loose": 200, "tight": 200, "traditional": 200},
+    "tesseract": {"crops": 200, "plates": 200, "loose": 200, "tight": 200, "traditional": 200},
 }
 
 
 def load_set(data: Path, name: str) -> list[dict]:
-    path = {
-        "crops": data / "xfund_zh" / "crops.jsonl",
-        "pages": data / "xfund_zh" / "pages.jsonl",
-        "td500": data / "msra_td500_subset" / "manifest.jsonl",
-        "plates": data / "plates_cn_lprnet" / "manifest.jsonl",
-    }[name]
+    from . import sets
+
+    if name in ("loose", "tight"):
+        path = sets.loose_and_tight(data)[0 if name == "loose" else 1]
+    elif name == "traditional":
+        path = sets.traditional(data)
+    else:
+        path = {
+            "crops": data / "xfund_zh" / "crops.jsonl",
+            "pages": data / "xfund_zh" / "pages.jsonl",
+            "td500": data / "msra_td500_subset" / "manifest.jsonl",
+            "plates": data / "plates_cn_lprnet" / "manifest.jsonl",
+        }[name]
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     for row in rows:
         row["path"] = str(path.parent / row["image"])
@@ -49,7 +58,7 @@ def load_set(data: Path, name: str) -> list[dict]:
 
 
 def score_set(name: str, rows: list[dict], predictions: list[list]) -> dict:
-    if name in ("crops", "plates"):
+    if name in LINE_SETS:
         norm = metrics.normalise_plate if name == "plates" else metrics.normalise
         errors = total = exact = 0
         for row, pred in zip(rows, predictions):
@@ -117,6 +126,36 @@ def _measure(engine, system: str, data: Path, sets: list[str], limit: int | None
         }
 
 
+REFERENCE = "rapidocr max960"
+# For each set, the scores compared with the reference, and whether higher is better.
+COMPARED = {"crops": [("cer", False)], "loose": [("cer", False)], "tight": [("cer", False)],
+            "traditional": [("cer", False)], "pages": [("f1", True)], "td500": [("recall", True)],
+            "plates": [("exact", True)]}
+
+
+def reference_check(results: list[dict]) -> list[str]:
+    """Sets on which our engine (in-process or over HTTP) reads worse than rapidocr's own
+    pipeline on the same inputs, in the same run (empty when none)."""
+    by_name = {r["system"]: r for r in results}
+    reference = by_name.get(REFERENCE)
+    if not reference:
+        return []
+    problems = []
+    for system in ("ours", "ours http"):
+        ours = by_name.get(system)
+        if not ours:
+            continue
+        for name, scores in COMPARED.items():
+            a, b = ours["sets"].get(name), reference["sets"].get(name)
+            if not a or not b or a["n"] != b["n"]:
+                continue
+            for key, higher_is_better in scores:
+                worse = a[key] < b[key] - 1e-9 if higher_is_better else a[key] > b[key] + 1e-9
+                if worse:
+                    problems.append(f"{system} {name} {key} {a[key]:.4f} against {REFERENCE}'s {b[key]:.4f}")
+    return problems
+
+
 def http_check(results: list[dict]) -> list[str]:
     """Why the HTTP row does not match in-process (empty when it does)."""
     by_name = {r["system"]: r for r in results}
@@ -128,7 +167,8 @@ def http_check(results: list[dict]) -> list[str]:
         problems.append(f"{http['errors']} request(s) over HTTP failed")
     if not ours:
         return problems
-    for name, key in (("crops", "cer"), ("crops", "exact"), ("pages", "f1"), ("plates", "exact")):
+    for name, key in (("crops", "cer"), ("crops", "exact"), ("loose", "cer"), ("tight", "cer"), ("traditional", "cer"),
+                      ("pages", "f1"), ("plates", "exact")):
         a, b = ours["sets"].get(name, {}).get(key), http["sets"].get(name, {}).get(key)
         if a is not None and b is not None and abs(a - b) > HTTP_TOLERANCE:
             problems.append(f"{name} {key}: {b:.4f} over HTTP against {a:.4f} in-process")
@@ -138,9 +178,13 @@ def fmt(value, spec):
     return "n/a" if value is None else format(value, spec)
 
 
+def pct(value):
+    return None if value is None else 100 * value
+
+
 def table(results: list[dict]) -> str:
-    head = ("| system | crops CER | crops exact | pages F1 (P/R) | TD500 recall | plates exact "
-            "| page ms median/p95 | crop ms | plate ms | peak RSS MB |")
+    head = ("| system | crops CER | crops exact | loose CER (tight) | Traditional CER | pages F1 (P/R) | TD500 recall "
+            "| plates exact | page ms median/p95 | crop ms | plate ms | peak RSS MB |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in results:
         s = r["sets"]
@@ -151,6 +195,8 @@ def table(results: list[dict]) -> str:
             f"| {r['system']} "
             f"| {fmt(g('crops').get('cer') and 100 * g('crops')['cer'], '.2f')}%{n('crops')} "
             f"| {fmt(g('crops').get('exact') and 100 * g('crops')['exact'], '.1f')}% "
+            f"| {fmt(pct(g('loose').get('cer')), '.2f')}% ({fmt(pct(g('tight').get('cer')), '.2f')}%){n('loose')} "
+            f"| {fmt(pct(g('traditional').get('cer')), '.2f')}%{n('traditional')} "
             f"| {fmt(g('pages').get('f1'), '.4f')} ({fmt(g('pages').get('precision'), '.3f')}/{fmt(g('pages').get('recall'), '.3f')}){n('pages')} "
             f"| {fmt(g('td500').get('recall'), '.3f')}{n('td500')} "
             f"| {fmt(g('plates').get('exact') and 100 * g('plates')['exact'], '.1f')}%{n('plates')} "
@@ -206,6 +252,12 @@ def main() -> int:
     if problems:
         print("\n**FAIL: the user's path (HTTP) does not read as well as the engine in-process:** " + "; ".join(problems))
         return 1
+    worse = reference_check(results)
+    if worse:
+        print(f"\n**FAIL: worse than {REFERENCE} on the same inputs:** " + "; ".join(worse))
+        return 1
+    if any(r["system"] == REFERENCE for r in results):
+        print(f"\nReference check: ours reads every set at least as well as {REFERENCE}.")
     if any(r["system"] == "ours http" for r in results):
         print(f"\nHTTP check: `ours http` equals in-process `ours` within {HTTP_TOLERANCE}, with no failed request.")
     return 0

@@ -186,3 +186,18 @@ def test_fp32_recogniser_reads_the_fixtures_as_int8_does(engine):
     assert fp32.rec_precision == "fp32" and engine.rec_precision == "int8"
     for name in ("line.png", "receipt.png", "upside_down.png", "small_plate.png", "hue_only.png"):
         assert texts(fp32.read_bytes(fixture_bytes(name))) == texts(engine.read_bytes(fixture_bytes(name)))
+
+
+def test_lines_int8_is_unsure_of_are_read_again_in_fp32():
+    # On a CPU the recogniser runs in int8; a line it reads with confidence under
+    # fp32_retry_below is read again by the fp32 model, whose reading is kept.
+    from inference.config import EngineConfig
+    from inference.engine import OcrEngine
+
+    image = fixture_bytes("hue_only.png")
+    fp32 = OcrEngine(EngineConfig(threads=2, precision="fp32")).read_bytes(image)
+    always = OcrEngine(EngineConfig(threads=2, fp32_retry_below=1.01))   # every line is "unsure"
+    never = OcrEngine(EngineConfig(threads=2, fp32_retry_below=0))
+    assert always.rec_precision == never.rec_precision == "int8" and never.rec_fp32 is None
+    assert [(l.text, l.score) for l in always.read_bytes(image)] == [(l.text, l.score) for l in fp32]
+    assert [l.score for l in never.read_bytes(image)] != [l.score for l in fp32]  # int8 alone reads otherwise

@@ -50,9 +50,10 @@ serve: $(SERVE_STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Both parts run; it fails if either does (an accuracy check, or errors under load).
 bench: $(STAMP)
-	$(PY) -m bench $(BENCH_ARGS)
-	$(PY) -m bench.api $(BENCH_API_ARGS)
+	$(PY) -m bench $(BENCH_ARGS); accuracy=$$?; $(PY) -m bench.api $(BENCH_API_ARGS); load=$$?; \
+	exit $$(( accuracy || load ))
 
 synth: $(STAMP) $(CDK) node-check
 	@$(CDK_ENV) $(CDK) synth --quiet $(CDK_ARGS)

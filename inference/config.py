@@ -27,7 +27,8 @@ class EngineConfig:
     cls_batch: int = 16
     use_cls: bool = True        # 0/180 degree classification of each line
     text_score: float = 0.5     # lines read with lower confidence are dropped
-    fp32_retry_below: float = 0.9  # int8 reads under this confidence are read again in fp32 (0 = never)
+    fp32_retry_below: float = 0.5  # int8 reads whose least certain character is under this
+                                   # probability are read again in fp32 (0 = never)
     edge_fragment_ratio: float = 0.7  # lines cut by the top/bottom edge and thinner than this share
                                       # of the thickest whole line are dropped (crops.edge_fragments)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
@@ -41,7 +42,7 @@ class EngineConfig:
             rec_batch=max(1, _env_int("OCR_REC_BATCH", 8)),
             rec_min_width=max(32, _env_int("OCR_REC_MIN_WIDTH", 128)),
             use_cls=os.environ.get("OCR_USE_CLS", "1") not in ("0", "false", "no"),
-            fp32_retry_below=float(os.environ.get("OCR_FP32_RETRY_BELOW", "0.9")),
+            fp32_retry_below=float(os.environ.get("OCR_FP32_RETRY_BELOW", "0.5")),
             edge_fragment_ratio=float(os.environ.get("OCR_EDGE_FRAGMENT_RATIO", "0.7")),
             detection=DetectionConfig(max_side=max(64, _env_int("OCR_DET_MAX_SIDE", 960))),
         )

@@ -93,8 +93,9 @@ class OcrEngine:
         self.cls = create_session(prepared_model_bytes(files.cls), "cls", c.provider, batch_threads) if c.use_cls else None
         self.rec_precision = recogniser_precision(c.precision, on_cpu)
         rec_model = prepared_model_bytes(files.rec)
-        # int8 reads most lines as fp32 does, but not the ones the model is unsure of (degraded
-        # photos, rare characters): those are read again in fp32 (see read()).
+        # int8 reads most lines as fp32 does, but not the ones the model hesitates on (degraded
+        # photos, Traditional or rare characters): a line with a character read under
+        # fp32_retry_below is read again in fp32 (see read()).
         self.rec_fp32 = None
         if self.rec_precision == "int8":
             if c.fp32_retry_below > 0:
@@ -149,14 +150,14 @@ class OcrEngine:
             strips = classify.upright(self.cls, strips, cfg.cls_batch, mapper=mapper)
         texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width, mapper)
         if self.rec_fp32 is not None:
-            unsure = [i for i, (_, score) in enumerate(texts) if score < cfg.fp32_retry_below]
+            unsure = [i for i, reading in enumerate(texts) if reading.weakest < cfg.fp32_retry_below]
             if unsure:
                 again = recognize.read_lines(self.rec_fp32, self.charset, [strips[i] for i in unsure], cfg.rec_batch,
                                              cfg.rec_min_width, mapper)
                 for i, text_and_score in zip(unsure, again):
                     texts[i] = text_and_score
         lines = []
-        for box, (text, score) in zip(boxes, texts):
+        for box, (text, score, _) in zip(boxes, texts):
             if score < cfg.text_score or not text.strip():
                 continue
             top, left, w, h = _axis_aligned(box, height, width)

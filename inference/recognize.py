@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -61,7 +62,14 @@ def normalise(strip: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def ctc_decode(probs: np.ndarray, charset: list[str]) -> list[tuple[str, float]]:
+class Reading(NamedTuple):
+    text: str
+    score: float     # mean probability of the characters read (the API's `score`)
+    weakest: float   # probability of the least certain character: one doubtful character in a
+                     # long line barely moves the mean
+
+
+def ctc_decode(probs: np.ndarray, charset: list[str]) -> list[Reading]:
     """Greedy CTC: best class per step, repeats collapsed, blanks dropped; score = mean prob kept."""
     best = probs.argmax(axis=2)
     best_prob = np.take_along_axis(probs, best[:, :, None], axis=2)[:, :, 0]
@@ -71,8 +79,8 @@ def ctc_decode(probs: np.ndarray, charset: list[str]) -> list[tuple[str, float]]
         keep[1:] = indices[1:] != indices[:-1]
         keep &= indices != 0
         text = "".join(charset[i] for i in indices[keep])
-        score = float(confidence[keep].mean()) if keep.any() else 0.0
-        results.append((text, score))
+        kept = confidence[keep]
+        results.append(Reading(text, float(kept.mean()) if keep.any() else 0.0, float(kept.min()) if keep.any() else 0.0))
     return results
 
 
@@ -96,7 +104,7 @@ def _batches(order, ratios, batch_size: int, min_width: int):
 
 def read_lines(
     session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map
-) -> list[tuple[str, float]]:
+) -> list[Reading]:
     """Recognise every strip. Strips are sorted by aspect ratio so each batch pads little.
 
     Batches narrower than `min_width` are padded to it. PaddleOCR pads to 320 px; short lines
@@ -107,7 +115,7 @@ def read_lines(
         return []
     ratios = [s.shape[1] / s.shape[0] for s in strips]
     order = np.argsort(ratios, kind="stable")
-    results: list[tuple[str, float]] = [("", 0.0)] * len(strips)
+    results: list[Reading] = [Reading("", 0.0, 0.0)] * len(strips)
     input_name = session.get_inputs()[0].name
 
     def read(planned: tuple[list[int], int]):

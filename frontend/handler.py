@@ -42,7 +42,8 @@ ANSWER_MARGIN_S = 1.0
 
 
 def _request_id(event: dict, context) -> str:
-    context_id = (event.get("requestContext") or {}).get("requestId") if isinstance(event.get("requestContext"), dict) else None
+    request_context = event.get("requestContext")
+    context_id = request_context.get("requestId") if isinstance(request_context, dict) else None
     return str(context_id or getattr(context, "aws_request_id", None) or "local")[:128]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 
-from ocr_contract import ApiError, ErrorCode
+from ocr_contract import SUPPORTED_FORMATS, ApiError, ErrorCode
 
 INVOKE_LIMIT_BYTES = 6_000_000 - 64 * 1024  # SageMaker's 6 MB, with room to spare
 
@@ -23,7 +23,7 @@ def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
     from PIL import Image, ImageOps
 
     try:
-        picture = Image.open(io.BytesIO(image), formats=["JPEG", "PNG", "BMP"])
+        picture = Image.open(io.BytesIO(image), formats=sorted(SUPPORTED_FORMATS))
         picture = ImageOps.exif_transpose(picture)
         if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
             # As the container reads it: transparent pixels on white.

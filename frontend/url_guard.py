@@ -101,16 +101,14 @@ def is_public(address: str) -> bool:
     """Whether an address may be fetched from: outside every special-purpose range."""
     if "%" in address:  # a scoped (zone) IPv6 address is link-local by nature
         return False
+    if _loopback_allowed() and _is_loopback(address):
+        return True
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
         inner = _embedded_ipv4(ip)
         if inner is not None:
             return is_public(str(inner))
-        if _loopback_allowed() and ip in _LOOPBACK[1]:
-            return True
         return ip in _IPV6_GLOBAL_UNICAST and not any(ip in net for net in _IPV6_SPECIAL)
-    if _loopback_allowed() and ip in _LOOPBACK[0]:
-        return True
     return not any(ip in net for net in _IPV4_SPECIAL)
 
 

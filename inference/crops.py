@@ -47,11 +47,10 @@ def image_box(height: int, width: int) -> np.ndarray:
     return np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
 
 
-# An image at most this many times as high as its thickest whole line is a strip cut around a
-# line (a loose crop has margins of up to ~40% of the line height on each side, plus slivers).
+# A strip cut around one line: its thickest whole line spans at least STRIP_SPAN of its width,
+# and it is at most STRIP_LINES times as high as that line (a loose crop has margins of up to
+# ~40% of the line height on each side, plus slivers of its neighbours).
 STRIP_LINES = 3.0
-
-
 STRIP_SPAN = 0.6
 
 

@@ -154,8 +154,8 @@ class OcrEngine:
             if unsure:
                 again = recognize.read_lines(self.rec_fp32, self.charset, [strips[i] for i in unsure], cfg.rec_batch,
                                              cfg.rec_min_width, mapper)
-                for i, text_and_score in zip(unsure, again):
-                    texts[i] = text_and_score
+                for i, reading in zip(unsure, again):
+                    texts[i] = reading
         lines = []
         for box, (text, score, _) in zip(boxes, texts):
             if score < cfg.text_score or not text.strip():

@@ -36,7 +36,12 @@ async def read_body(request: web.Request, limit: int, too_large: Callable[[int],
     return b"".join(chunks)
 
 
-_PROTOCOL_CODES = {413: ErrorCode.PAYLOAD_TOO_LARGE, 431: ErrorCode.INVALID_REQUEST}
+# aiohttp's status for a request it could not parse -> our code and message.
+_PROTOCOL_ERRORS = {
+    413: (ErrorCode.PAYLOAD_TOO_LARGE, "the request is too large"),
+    431: (ErrorCode.INVALID_REQUEST, "the request headers are too large"),
+}
+_MALFORMED = (ErrorCode.INVALID_REQUEST, "the HTTP request is malformed; send a well-formed HTTP/1.1 request")
 _installed = False
 
 
@@ -52,13 +57,8 @@ def install_json_protocol_errors() -> None:
     def handle_error(self, request, status=500, exc=None, message=None):
         response = original(self, request, status, exc, message)
         status = response.status
-        code = _PROTOCOL_CODES.get(status, ErrorCode.INVALID_REQUEST if status < 500 else ErrorCode.INTERNAL_ERROR)
-        text = ("the HTTP request is malformed; send a well-formed HTTP/1.1 request" if status < 500
-                else "internal error")
-        if status == 413:
-            text = "the request is too large"
-        elif status == 431:
-            text = "the request headers are too large"
+        default = _MALFORMED if status < 500 else (ErrorCode.INTERNAL_ERROR, "internal error")
+        code, text = _PROTOCOL_ERRORS.get(status, default)
         json_response = web.Response(status=status, text=json.dumps(error_body(code, text, None)),
                                      content_type="application/json")
         json_response.force_close()

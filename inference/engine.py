@@ -15,7 +15,7 @@ import numpy as np
 
 from . import classify, detect, recognize
 from .config import EngineConfig
-from .crops import crop_line, edge_fragments, fills_image, image_box
+from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box
 from .images import decode_image
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
 from .sessions import CPU, create_session
@@ -137,9 +137,12 @@ class OcrEngine:
         boxes, _ = detect.postprocess(prob_map, plan, height, width, cfg.detection)
         if len(boxes) == 0:
             return []
+        unless_sure = np.zeros(len(boxes), bool)
         if cfg.edge_fragment_ratio > 0:
-            boxes = boxes[~edge_fragments(boxes, height, width, cfg.edge_fragment_ratio)]
-        boxes = boxes[detect.reading_order(boxes)]
+            certain, unless_sure = edge_fragments(boxes, height, width, cfg.edge_fragment_ratio)
+            boxes, unless_sure = boxes[~certain], unless_sure[~certain]
+        order = detect.reading_order(boxes)
+        boxes, unless_sure = boxes[order], unless_sure[order]
         whole = image_box(height, width)
         strips = [crop_line(image, whole if fills_image(box, height, width) else box) for box in boxes]
         # Lines cut off by the image's left or right edge get a margin there (see pad_sides);
@@ -157,8 +160,8 @@ class OcrEngine:
                 for i, reading in zip(unsure, again):
                     texts[i] = reading
         lines = []
-        for box, (text, score, _) in zip(boxes, texts):
-            if score < cfg.text_score or not text.strip():
+        for box, (text, score, _), maybe_piece in zip(boxes, texts, unless_sure):
+            if score < (SURE_READING if maybe_piece else cfg.text_score) or not text.strip():
                 continue
             top, left, w, h = _axis_aligned(box, height, width)
             lines.append(OcrLine(text, score, tuple(map(tuple, box.tolist())), top, left, w, h))

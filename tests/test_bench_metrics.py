@@ -30,3 +30,21 @@ def test_the_bench_fails_where_ours_reads_worse_than_the_reference():
     capped = row("ours", crops={"cer": 0.5})
     capped["sets"]["crops"]["n"] = 5
     assert reference_check([capped, reference]) == []
+
+
+def test_a_street_plate_counts_as_read_only_when_the_lines_on_it_spell_it():
+    from bench.__main__ import _street_plates_read
+
+    plate_box = [[100, 230], [100, 200], [220, 200], [220, 230]]  # labelled corners, any order
+    row = {"plates": [{"text": "京A88731", "box": plate_box}]}
+
+    def line(text, x0, x1, y0=202, y1=228):
+        return (text, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+    sign = line("京A88731", 400, 520, 50, 80)  # the same text elsewhere in the photo is not the plate
+    # Read as two lines either side of the dot, given in any order: joined left to right.
+    assert _street_plates_read([row], [[sign, line("88731", 140, 218), line("京A·", 102, 135)]]) == 1.0
+    assert _street_plates_read([row], [[sign]]) == 0.0
+    assert _street_plates_read([row], [[line("京A8873", 102, 218)]]) == 0.0
+    # A box a little larger than the tight label (detectors pad their boxes) still counts.
+    assert _street_plates_read([row], [[line("京A88731", 92, 228, 195, 236)]]) == 1.0

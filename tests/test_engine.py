@@ -22,6 +22,20 @@ def test_a_loose_crop_reads_only_its_own_line(engine):
     assert texts(engine.read_bytes(fixture_bytes("loose_crop.png"))) == [norm(t) for t in EXPECTED["loose_crop.png"]]
 
 
+def test_a_tight_crop_drops_the_sliver_its_bottom_edge_cut(engine):
+    # The line's own box touches the top edge, so "every line touches an edge" once kept the
+    # sliver of the next line's tops, read as "πV" (score 0.82).
+    name = "tight_crop_with_sliver.png"
+    assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
+
+
+def test_the_small_top_row_of_a_two_row_plate_is_read(engine):
+    # It touches the top edge and is half as thick as the bottom row, like a cut sliver; but it
+    # is whole, and read surely.
+    name = "two_row_plate.png"
+    assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
+
+
 def test_traditional_chinese_stays_traditional(engine):
     # The recogniser's dictionary holds both scripts; nothing may convert one to the other.
     assert texts(engine.read_bytes(fixture_bytes("traditional.png"))) == [norm(t) for t in EXPECTED["traditional.png"]]
@@ -39,9 +53,13 @@ def test_a_line_touching_the_edge_of_a_photo_is_kept():
         return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
 
     photo = np.stack([box(100, 300, 900, 500), box(200, 0, 600, 30)])
-    assert not edge_fragments(photo, 800, 1000, 0.7).any()
+    assert not np.any(edge_fragments(photo, 800, 1000, 0.7))
     strip = np.stack([box(5, 12, 600, 52), box(5, 0, 580, 9)])  # a 64 px crop around the first line
-    assert edge_fragments(strip, 64, 610, 0.7).tolist() == [False, True]
+    certain, unless_sure = edge_fragments(strip, 64, 610, 0.7)
+    assert certain.tolist() == [False, True] and not unless_sure.any()
+    tight = np.stack([box(5, 0, 600, 52), box(5, 55, 580, 64)])  # the line's own box touches the top
+    certain, unless_sure = edge_fragments(tight, 65, 610, 0.7)
+    assert not certain.any() and unless_sure.tolist() == [False, True]
 
 
 @pytest.fixture(scope="module")

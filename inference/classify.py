@@ -35,8 +35,10 @@ def _windows(strip: np.ndarray, most: int) -> list[np.ndarray]:
     return [strip[:, x : x + window] for x in starts]
 
 
-def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4, mapper=map) -> list[np.ndarray]:
-    """The strips, each turned 180 degrees where the classifier says it is upside down.
+def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4,
+            mapper=map) -> tuple[list[np.ndarray], list[bool]]:
+    """The strips, each turned 180 degrees where the classifier says it is upside down, and
+    which were turned.
 
     `mapper` runs the batches: `map`, or a thread pool's map to run several at once."""
     pieces, owner = [], []
@@ -54,4 +56,4 @@ def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4
     np.add.at(votes, owner, probs[:, 1])
     np.add.at(counts, owner, 1)
     flipped = votes / counts > FLIP_THRESHOLD
-    return [cv2.rotate(s, cv2.ROTATE_180) if f else s for s, f in zip(strips, flipped)]
+    return [cv2.rotate(s, cv2.ROTATE_180) if f else s for s, f in zip(strips, flipped)], flipped.tolist()

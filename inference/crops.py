@@ -11,17 +11,37 @@ def crop_line(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     Strips much taller than wide are vertical text: they are turned 90 degrees so that the
     recogniser, which reads left to right, sees the characters in order.
     """
-    width = int(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
-    height = int(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
-    width, height = max(width, 1), max(height, 1)
+    width, height = _warp_size(box)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(box.astype(np.float32), target)
     strip = cv2.warpPerspective(
         image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
     )
-    if height / width >= 1.5:
-        strip = np.ascontiguousarray(np.rot90(strip))
+    if is_vertical(box):
+        strip = np.ascontiguousarray(np.rot90(strip))  # top to bottom becomes left to right
     return strip
+
+
+def _warp_size(box: np.ndarray) -> tuple[int, int]:
+    width = int(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
+    height = int(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
+    return max(width, 1), max(height, 1)
+
+
+def is_vertical(box: np.ndarray) -> bool:
+    """Does crop_line turn this line's strip (vertical text, read top to bottom)?"""
+    width, height = _warp_size(box)
+    return height / width >= 1.5
+
+
+def span_quad(box: np.ndarray, start: float, end: float) -> np.ndarray:
+    """The part of a line between fractions `start` and `end` of its reading length, as 4
+    corners in the box's own order (tl, tr, br, bl). A line is read along its top edge, or
+    down its left edge when its strip was turned (vertical text)."""
+    tl, tr, br, bl = box.astype(np.float64)
+    if is_vertical(box):
+        return np.array([tl + (bl - tl) * start, tr + (br - tr) * start, tr + (br - tr) * end, tl + (bl - tl) * end])
+    return np.array([tl + (tr - tl) * start, tl + (tr - tl) * end, bl + (br - bl) * end, bl + (br - bl) * start])
 
 
 def fills_image(box: np.ndarray, height: int, width: int) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import classify, detect, recognize
 from .config import EngineConfig
-from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box
+from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, span_quad
 from .images import decode_image
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
 from .sessions import CPU, create_session
@@ -32,14 +32,20 @@ class OcrLine:
     left: int
     width: int
     height: int
+    chars: tuple = ()  # per character of `text`: its 4 corners (tl, tr, br, bl in the line's box order)
 
-    def to_api(self) -> dict:
-        """The public response item: words, location (axis-aligned box), score."""
-        return {
+    def to_api(self, detail: bool = False) -> dict:
+        """The public response item: words, location (axis-aligned box), score. With `detail`
+        (what the other APIs' doors ask for), also the line's 4 corners and each character's."""
+        item = {
             "words": self.text,
             "location": {"top": self.top, "left": self.left, "width": self.width, "height": self.height},
             "score": self.score,
         }
+        if detail:
+            item["box"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.box]
+            item["chars"] = [[list(point) for point in quad] for quad in self.chars]
+        return item
 
 
 PRECISIONS = ("auto", "fp32", "int8")
@@ -64,6 +70,20 @@ def recogniser_precision(precision: str, on_cpu: bool) -> str:
     if precision == "auto":
         return "int8" if on_cpu else "fp32"
     return precision
+
+
+def _char_quads(spans, box: np.ndarray, cut_width: int, read_width: int, flipped: bool) -> tuple:
+    """Each character's 4 corners in the image, from its span along the strip that was read:
+    undo the classifier's half turn and the side padding, then place it along the line's box."""
+    pad = (read_width - cut_width) / 2
+    quads = []
+    for start, end in spans:
+        if flipped:
+            start, end = 1 - end, 1 - start
+        start, end = ((f * read_width - pad) / cut_width for f in (start, end))
+        quad = span_quad(box, min(max(start, 0.0), 1.0), min(max(end, 0.0), 1.0))
+        quads.append(tuple((round(float(x), 1), round(float(y), 1)) for x, y in quad))
+    return tuple(quads)
 
 
 def _axis_aligned(box: np.ndarray, image_h: int, image_w: int) -> tuple[int, int, int, int]:
@@ -144,13 +164,16 @@ class OcrEngine:
         order = detect.reading_order(boxes)
         boxes, unless_sure = boxes[order], unless_sure[order]
         whole = image_box(height, width)
-        strips = [crop_line(image, whole if fills_image(box, height, width) else box) for box in boxes]
+        cut_from = [whole if fills_image(box, height, width) else box for box in boxes]
+        strips = [crop_line(image, box) for box in cut_from]
         # Lines cut off by the image's left or right edge get a margin there (see pad_sides);
         # lines inside the image have one already.
         at_edge = (boxes[:, :, 0].min(axis=1) <= 1) | (boxes[:, :, 0].max(axis=1) >= width - 2)
+        cut_widths = [s.shape[1] for s in strips]
         strips = [recognize.pad_sides(s, cfg.rec_side_pad) if edge else s for s, edge in zip(strips, at_edge)]
+        flipped = [False] * len(strips)
         if self.cls is not None:
-            strips = classify.upright(self.cls, strips, cfg.cls_batch, mapper=mapper)
+            strips, flipped = classify.upright(self.cls, strips, cfg.cls_batch, mapper=mapper)
         texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width, mapper)
         if self.rec_fp32 is not None:
             unsure = [i for i, reading in enumerate(texts) if reading.weakest < cfg.fp32_retry_below]
@@ -160,9 +183,10 @@ class OcrEngine:
                 for i, reading in zip(unsure, again):
                     texts[i] = reading
         lines = []
-        for box, (text, score, _), maybe_piece in zip(boxes, texts, unless_sure):
-            if score < (SURE_READING if maybe_piece else cfg.text_score) or not text.strip():
+        for i, (box, reading, maybe_piece) in enumerate(zip(boxes, texts, unless_sure)):
+            if reading.score < (SURE_READING if maybe_piece else cfg.text_score) or not reading.text.strip():
                 continue
             top, left, w, h = _axis_aligned(box, height, width)
-            lines.append(OcrLine(text, score, tuple(map(tuple, box.tolist())), top, left, w, h))
+            chars = _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i])
+            lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
         return lines

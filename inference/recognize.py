@@ -52,10 +52,15 @@ def grey_unless_hue_only(strip: np.ndarray, keep: float = 0.5) -> np.ndarray:
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
 
 
+def scaled_width(strip: np.ndarray, width: int) -> int:
+    """The strip's width once scaled to HEIGHT, at most `width`."""
+    h, w = strip.shape[:2]
+    return min(width, max(1, int(math.ceil(HEIGHT * w / h))))
+
+
 def normalise(strip: np.ndarray, width: int) -> np.ndarray:
     """A strip as the recogniser's input: HEIGHT px high, padded to `width`, scaled to [-1, 1]."""
-    h, w = strip.shape[:2]
-    new_w = min(width, max(1, int(math.ceil(HEIGHT * w / h))))
+    new_w = scaled_width(strip, width)
     resized = grey_unless_hue_only(cv2.resize(strip, (new_w, HEIGHT), interpolation=cv2.INTER_LINEAR))
     out = np.zeros((3, HEIGHT, width), dtype=np.float32)
     out[:, :, :new_w] = resized.transpose(2, 0, 1).astype(np.float32) * (2.0 / 255.0) - 1.0
@@ -67,20 +72,57 @@ class Reading(NamedTuple):
     score: float     # mean probability of the characters read (the API's `score`)
     weakest: float   # probability of the least certain character: one doubtful character in a
                      # long line barely moves the mean
+    spans: tuple = ()  # per character of `text`: (start, end) as fractions of the strip's width,
+                       # in reading order (char_spans)
 
 
-def ctc_decode(probs: np.ndarray, charset: list[str]) -> list[Reading]:
-    """Greedy CTC: best class per step, repeats collapsed, blanks dropped; score = mean prob kept."""
+def char_spans(runs: list[tuple[int, int]], lengths: list[int], steps: int, content: float) -> tuple:
+    """Where each character lies along its strip, from the CTC time steps that emitted it.
+
+    `runs`: for each decoded token, its first and last time step; `lengths`: its characters;
+    `steps`: the output's time steps; `content`: the share of the input width that is the strip
+    (the rest is batch padding). A CTC peak is narrower than its glyph, so the boundary between
+    two tokens is put midway between their runs, the first token starts where the strip starts
+    and the last ends where it ends: the spans tile the strip, never overlap, and a space
+    token's span is the gap between two words. A token of several characters is split evenly.
+    """
+    if not runs:
+        return ()
+    edges = [0.0]
+    for (_, end), (start, _) in zip(runs, runs[1:]):
+        edges.append((end + 1 + start) / 2 / steps / content)
+    edges.append(1.0)
+    spans = []
+    for i, count in enumerate(lengths):
+        a, b = min(max(edges[i], 0.0), 1.0), min(max(edges[i + 1], 0.0), 1.0)
+        spans.extend((a + (b - a) * k / count, a + (b - a) * (k + 1) / count) for k in range(count))
+    return tuple(spans)
+
+
+def ctc_decode(probs: np.ndarray, charset: list[str], content: list[float] | None = None) -> list[Reading]:
+    """Greedy CTC: best class per step, repeats collapsed, blanks dropped; score = mean prob kept.
+
+    `content`: for each row, the share of the input's width its strip fills (1.0 when unpadded),
+    to place each character along the strip (char_spans)."""
     best = probs.argmax(axis=2)
     best_prob = np.take_along_axis(probs, best[:, :, None], axis=2)[:, :, 0]
+    steps = probs.shape[1]
     results = []
-    for indices, confidence in zip(best, best_prob):
+    for row, (indices, confidence) in enumerate(zip(best, best_prob)):
         keep = np.ones(len(indices), dtype=bool)
         keep[1:] = indices[1:] != indices[:-1]
         keep &= indices != 0
-        text = "".join(charset[i] for i in indices[keep])
+        tokens = [charset[i] for i in indices[keep]]
+        runs = []  # each token's steps: from its first to the last before the class changes
+        for start in np.flatnonzero(keep):
+            end = start
+            while end + 1 < steps and indices[end + 1] == indices[start]:
+                end += 1
+            runs.append((int(start), int(end)))
         kept = confidence[keep]
-        results.append(Reading(text, float(kept.mean()) if keep.any() else 0.0, float(kept.min()) if keep.any() else 0.0))
+        spans = char_spans(runs, [len(t) for t in tokens], steps, content[row] if content else 1.0)
+        results.append(Reading("".join(tokens), float(kept.mean()) if keep.any() else 0.0,
+                               float(kept.min()) if keep.any() else 0.0, spans))
     return results
 
 
@@ -121,7 +163,8 @@ def read_lines(
     def read(planned: tuple[list[int], int]):
         chunk, width = planned
         batch = np.stack([normalise(strips[i], width) for i in chunk])
-        return chunk, ctc_decode(session.run(None, {input_name: batch})[0], charset)
+        content = [scaled_width(strips[i], width) / width for i in chunk]
+        return chunk, ctc_decode(session.run(None, {input_name: batch})[0], charset, content)
 
     for chunk, decoded in mapper(read, list(_batches(order, ratios, batch_size, min_width))):
         for i, text_and_score in zip(chunk, decoded):

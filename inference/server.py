@@ -145,10 +145,10 @@ async def ping(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "provider": engine.provider, "precision": engine.rec_precision})
 
 
-def _run_ocr(engine: OcrEngine, data: bytes, deadline: float) -> tuple[list[dict], tuple[int, int]]:
+def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, detail: bool) -> tuple[list[dict], tuple[int, int]]:
     image = decode_image(data)
     lines = engine.read(image, deadline=deadline)
-    return [line.to_api() for line in lines], (image.shape[1], image.shape[0])
+    return [line.to_api(detail) for line in lines], (image.shape[1], image.shape[0])
 
 
 def _timed_out(timeout_s: float) -> ApiError:
@@ -181,7 +181,9 @@ async def invocations(request: web.Request) -> web.Response:
         state["in_flight"] += 1
         try:
             loop = asyncio.get_running_loop()
-            work = loop.run_in_executor(request.app[EXECUTOR], _run_ocr, engine, data, deadline)
+            # `detail=chars`: each line's corners and its characters' (the other APIs' doors).
+            detail = _custom_attributes(request).get("detail") == "chars"
+            work = loop.run_in_executor(request.app[EXECUTOR], _run_ocr, engine, data, deadline, detail)
             # The slot is freed at the deadline even if the work is still running; the engine
             # gives up at its next model call.
             result, (width, height) = await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()))

@@ -219,3 +219,20 @@ def test_lines_int8_is_unsure_of_are_read_again_in_fp32():
     assert always.rec_precision == never.rec_precision == "int8" and never.rec_fp32 is None
     assert [(l.text, l.score) for l in always.read_bytes(image)] == [(l.text, l.score) for l in fp32]
     assert [l.score for l in never.read_bytes(image)] != [l.score for l in fp32]  # int8 alone reads otherwise
+
+
+def test_each_character_is_placed_in_reading_order_inside_its_line(engine):
+    # The other APIs' doors answer words with their own boxes, cut from these positions.
+    for name in ("receipt.png", "upside_down.png"):
+        image = decode_image(fixture_bytes(name))
+        for line in engine.read(image):
+            assert len(line.chars) == len(line.text)
+            centres = [np.mean(quad, axis=0) for quad in line.chars]
+            left, top = line.left - 1, line.top - 1
+            assert all(left <= x <= line.left + line.width + 1 and top <= y <= line.top + line.height + 1 for x, y in centres)
+            xs = [x for x, _ in centres]
+            # Reading order is left to right upright, right to left when the line was upside down.
+            assert xs == sorted(xs, reverse=(name == "upside_down.png"))
+            # Along the line's top edge, no two characters overlap.
+            spans = sorted((min(q[0][0], q[1][0]), max(q[0][0], q[1][0])) for q in line.chars)
+            assert all(a[1] <= b[0] + 0.5 for a, b in zip(spans, spans[1:]))

@@ -1,25 +1,23 @@
-"""The Lambda behind API Gateway's POST /general_ocr (REST API, proxy integration).
+"""The Lambda behind every route of the API (REST API, proxy integration).
 
-    request JSON -> image bytes (base64 `img`, or fetched `url`) -> SageMaker endpoint -> JSON
+    request -> its door (frontend/doors/) -> image bytes -> SageMaker endpoint -> the door's JSON
 
-Every answer is JSON with a request id; nothing a client sends can surface a stack trace.
+Every answer is JSON with a request id, in the shape of the API that was called; nothing a
+client sends can surface a stack trace.
 """
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
+import re
 import time
 
-from ocr_contract import ApiError, ErrorCode, check_content_type, parse_request
-from ocr_contract.image_header import inspect_image
+from ocr_contract import ApiError, ErrorCode
 from ocr_contract.limits import FRONTEND_BUDGET_S
 
-from .endpoint import invoke
-from .http_fetch import fetch_http
-from .s3_fetch import fetch_s3
-from .shrink import fit_invoke_limit
+from . import doors
+from .incoming import Incoming
 
 log = logging.getLogger()
 log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -57,45 +55,6 @@ def _deadline(context) -> float:
     return time.monotonic() + budget
 
 
-def _header(event: dict, name: str) -> str | None:
-    headers = event.get("headers")
-    if not isinstance(headers, dict):
-        return None
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == name:
-            return value if isinstance(value, str) else None
-    return None
-
-
-def _body_of(event: dict) -> str | bytes | None:
-    body = event.get("body")
-    if body is not None and event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(body, validate=True)
-        except (ValueError, TypeError):
-            raise ApiError(ErrorCode.INVALID_REQUEST, "the request body could not be decoded") from None
-    return body
-
-
-def _image_for(url: str, deadline: float) -> bytes:
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme == "s3":
-        return fetch_s3(url)
-    if scheme in ("http", "https"):
-        return fetch_http(url, deadline=deadline)
-    raise ApiError(ErrorCode.INVALID_URL, f"URL scheme {scheme or '(none)'!r} is not supported; use http, https or s3")
-
-
-def _rescale(result: bytes, scale: float) -> bytes:
-    """Map boxes of a shrunk image back to the original's pixels."""
-    lines = json.loads(result)
-    for line in lines:
-        loc = line["location"]
-        for key in loc:
-            loc[key] = int(round(loc[key] / scale))
-    return json.dumps(lines, ensure_ascii=False).encode("utf-8")
-
-
 def handler(event: dict, context) -> dict:
     start = time.perf_counter()
     deadline = _deadline(context)
@@ -104,31 +63,26 @@ def handler(event: dict, context) -> dict:
     request_id = _request_id(event, context)
     record = {"requestId": request_id}
     status = 500
+    door = doors.general_ocr
     try:
-        method = event.get("httpMethod", "POST")
-        if method != "POST":
-            raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{str(method)[:20]} is not allowed; use POST /general_ocr")
-        check_content_type(_header(event, "content-type"))
-        request = parse_request(_body_of(event))
-        record["source"] = "img" if request.image is not None else request.url.split(":", 1)[0].lower()[:10]
-        image = request.image if request.image is not None else _image_for(request.url, deadline)
-        record["bytes"] = len(image)
-        # Format, size and decode cost from the header: a refused image costs no model call.
-        inspect_image(image)
-        image, scale = fit_invoke_limit(image)
-        result = invoke(image, request_id, deadline)
-        if scale != 1.0:
-            result = _rescale(result, scale)
-        status = 200
-        return _response(200, result, request_id)
+        incoming = Incoming.from_event(event)
+        door = doors.door_for(incoming.path) or door
+        record["door"] = door.__name__.rsplit(".", 1)[-1]
+        if incoming.path and not re.fullmatch(door.PATH, incoming.path):  # API Gateway routes only ours here
+            raise ApiError(ErrorCode.NOT_FOUND, f"no such path: {incoming.path[:100]}; use POST /general_ocr")
+        if incoming.method != "POST":
+            raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{incoming.method[:20]} is not allowed; use POST")
+        status, body = door.answer(incoming, request_id, deadline, record)
+        return _response(status, body, request_id)
     except ApiError as exc:
         status = exc.status
         record["error"] = exc.code.value
-        return _response(exc.status, exc.body(request_id), request_id)
+        return _response(exc.status, door.error_body(exc, request_id), request_id)
     except Exception:
         log.exception("unhandled error, requestId=%s", request_id)
         record["error"] = ErrorCode.INTERNAL_ERROR.value
-        return _response(500, ApiError(ErrorCode.INTERNAL_ERROR, f"internal error; quote requestId {request_id}").body(request_id), request_id)
+        error = ApiError(ErrorCode.INTERNAL_ERROR, f"internal error; quote requestId {request_id}")
+        return _response(500, door.error_body(error, request_id), request_id)
     finally:
         record.update({"status": status, "ms": round(1000 * (time.perf_counter() - start), 1)})
         log.info(json.dumps(record))

@@ -27,6 +27,7 @@ from inference.http_io import install_json_protocol_errors, read_body
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import SCHEMA_ERROR_MESSAGE
+from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
 LAMBDA_MAX_PAYLOAD = 6 * 1024 * 1024
@@ -53,14 +54,19 @@ class LambdaContext:
         return max(0, int(1000 * (self._deadline - time.monotonic())))
 
 
-def proxy_event(request: web.Request, body: bytes, request_id: str) -> dict:
-    """The event API Gateway's REST proxy integration sends to the Lambda."""
+def proxy_event(request: web.Request, body: bytes, request_id: str, resource: str = GENERAL_OCR) -> dict:
+    """The event API Gateway's REST proxy integration sends to the Lambda: bodies of the binary
+    media types base64-encoded (as the deployed API is configured, infra/ocr_api.py)."""
+    media_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    binary = media_type in BINARY_MEDIA_TYPES
     try:
-        text, is_base64 = body.decode("utf-8"), False
+        text, is_base64 = (None, True) if binary else (body.decode("utf-8"), False)
     except UnicodeDecodeError:
-        text, is_base64 = base64.b64encode(body).decode("ascii"), True
+        text, is_base64 = None, True
+    if is_base64:
+        text = base64.b64encode(body).decode("ascii")
     return {
-        "resource": "/general_ocr",
+        "resource": resource,
         "path": request.path,
         "httpMethod": request.method,
         "headers": dict(request.headers),
@@ -68,7 +74,7 @@ def proxy_event(request: web.Request, body: bytes, request_id: str) -> dict:
         "body": text if body else None,
         "isBase64Encoded": is_base64,
         "requestContext": {"requestId": request_id, "stage": "local", "httpMethod": request.method,
-                           "resourcePath": "/general_ocr", "identity": {"sourceIp": request.remote}},
+                           "resourcePath": resource, "identity": {"sourceIp": request.remote}},
     }
 
 
@@ -90,15 +96,16 @@ def _too_large(size: int) -> ApiError:
                     f"the request body is {size} bytes, over API Gateway's 10 MB limit; send large images by url")
 
 
-async def general_ocr(request: web.Request) -> web.Response:
+async def to_lambda(request: web.Request) -> web.Response:
+    """Every route of the API: the request handed to the Lambda handler, as API Gateway does."""
     from frontend.handler import handler  # the deployed Lambda's own code
 
     request_id = str(uuid.uuid4())
     body = await read_body(request, API_GATEWAY_MAX_BODY, _too_large)
-    if _img_over_schema_limit(body):
+    if request.path == GENERAL_OCR and _img_over_schema_limit(body):
         # What API Gateway's schema validation answers (infra/ocr_api.py, BAD_REQUEST_BODY).
         return _error(ApiError(ErrorCode.INVALID_REQUEST, SCHEMA_ERROR_MESSAGE), request_id)
-    event = proxy_event(request, body, request_id)
+    event = proxy_event(request, body, request_id, request.match_info.route.resource.canonical)
     if len(json.dumps(event)) > LAMBDA_MAX_PAYLOAD:
         return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                                "the request is over Lambda's 6 MB payload limit (base64 images up to about 4.4 MB); send larger images by url"),
@@ -170,7 +177,8 @@ def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> we
     app = web.Application(middlewares=[json_errors, same_origin_only], client_max_size=API_GATEWAY_MAX_BODY + 1024 * 1024)
     app[INFERENCE_URL] = inference_url.rstrip("/")
     app[ALLOWED_HOSTS] = allowed_hosts(port, host)
-    app.router.add_post("/general_ocr", general_ocr)
+    for route in ROUTES:
+        app.router.add_post(route, to_lambda)
     app.router.add_get("/ping", ping)
     app.router.add_get("/", index)
     return app

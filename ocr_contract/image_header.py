@@ -61,8 +61,11 @@ def _invalid(message: str = "the bytes are not a decodable jpg, png or bmp image
     return ApiError(ErrorCode.INVALID_IMAGE, message)
 
 
-def inspect_image(data: bytes) -> ImageHeader:
-    """Format and size from the header, every documented limit checked; raises ApiError."""
+def inspect_image(data: bytes, max_side: int = MAX_SIDE_PX, max_short_side: int = MAX_SIDE_PX) -> ImageHeader:
+    """Format and size from the header, every documented limit checked; raises ApiError.
+
+    The NHN cropping door accepts long images (LONG_IMAGE_MAX_SIDE_PX) and cuts them into
+    slices that meet the usual limit; every other route keeps MAX_SIDE_PX."""
     if not data:
         raise _invalid("the image is empty (0 bytes)")
     if len(data) > MAX_IMAGE_BYTES:
@@ -80,9 +83,10 @@ def inspect_image(data: bytes) -> ImageHeader:
         raise _invalid()
     if header.width < 1 or header.height < 1:
         raise _invalid(f"image has no pixels ({header.width}x{header.height})")
-    if max(header.width, header.height) > MAX_SIDE_PX:
-        raise ApiError(ErrorCode.IMAGE_TOO_LARGE,
-                       f"image is {header.width}x{header.height} px; the longest side may be at most {MAX_SIDE_PX} px")
+    if max(header.width, header.height) > max_side or min(header.width, header.height) > max_short_side:
+        limit = f"the longest side may be at most {max_side} px" + (
+            f" and the shortest {max_short_side} px" if max_short_side < max_side else "")
+        raise ApiError(ErrorCode.IMAGE_TOO_LARGE, f"image is {header.width}x{header.height} px; {limit}")
     return header
 
 

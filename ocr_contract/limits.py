@@ -4,6 +4,11 @@ from .errors import ApiError, ErrorCode
 # Longest side of an accepted image, in pixels.
 MAX_SIDE_PX = 4096
 
+# The NHN cropping door's long images (tall screenshots, receipts, web captures): a long side up
+# to this, the short side within MAX_SIDE_PX, so that every slice it is cut into meets the usual
+# limit.
+LONG_IMAGE_MAX_SIDE_PX = 16384
+
 # Largest accepted image file, in bytes (10 MiB).
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 

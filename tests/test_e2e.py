@@ -154,14 +154,16 @@ def test_ctrl_c_stops_both_processes():
 def test_real_size_images_through_the_gateway_match_in_process(local_stack, engine, real_size_images):
     # What users send, the way the README tells them to: a ~3 MB photo and a 4096x4096 page as
     # `img`, a ~9.5 MB PNG by `url` (which the Lambda must shrink under SageMaker's 6 MB).
-    from frontend.handler import _rescale
+    from frontend.pipeline import _rescale
     from frontend.shrink import fit_invoke_limit
     from inference.images import decode_image
 
     def in_process(data):
         sent, scale = fit_invoke_limit(data)
-        lines = json.dumps([line.to_api() for line in engine.read(decode_image(sent))]).encode()
-        return json.loads(_rescale(lines, scale) if scale != 1.0 else lines)
+        lines = json.loads(json.dumps([line.to_api() for line in engine.read(decode_image(sent))]))
+        if scale != 1.0:
+            _rescale(lines, scale)
+        return lines
 
     expected = {name: in_process(data) for name, data in real_size_images.items()}
     assert all(expected.values())

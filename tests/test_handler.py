@@ -10,7 +10,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from PIL import Image
 
-from frontend import endpoint, handler as handler_module, s3_fetch
+from frontend import endpoint, pipeline, s3_fetch
 from frontend.handler import handler
 from frontend.shrink import INVOKE_LIMIT_BYTES
 from tests.conftest import encode, fixture_bytes, fixture_image, png_header
@@ -116,7 +116,7 @@ def test_unexpected_failure_is_500_with_request_id_and_no_trace(sagemaker, monke
     def boom(*a, **k):
         raise KeyError("secret internals")
 
-    monkeypatch.setattr(handler_module, "invoke", boom)
+    monkeypatch.setattr(pipeline, "invoke", boom)
     status, body = answer(handler(event(LINE), Context()))
     assert status == 500 and body["error"]["code"] == "InternalError"
     assert "secret" not in json.dumps(body)
@@ -169,11 +169,11 @@ def test_images_over_the_invoke_limit_are_shrunk_and_boxes_mapped_back(sagemaker
     assert INVOKE_LIMIT_BYTES < len(big) <= 10 * 1024 * 1024
     sent = {}
 
-    def fake_invoke(image, request_id, deadline=None):
+    def fake_invoke(image, request_id, deadline=None, detail=False):
         sent["image"] = image
         return json.dumps(ANSWER).encode()
 
-    monkeypatch.setattr(handler_module, "invoke", fake_invoke)
+    monkeypatch.setattr(pipeline, "invoke", fake_invoke)
     status, body = answer(handler(event({"img": base64.b64encode(big).decode()}), Context()))
     assert status == 200
     assert len(sent["image"]) <= INVOKE_LIMIT_BYTES

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frontend import handler as handler_module
+from frontend import handler as handler_module, pipeline
 from frontend.s3_fetch import parse_s3_url
 from frontend.url_guard import check_http_url
 from inference.images import decode_image
@@ -170,6 +170,65 @@ def test_the_lambda_handler_never_answers_a_server_error(event):
 
 @pytest.fixture(autouse=True)
 def stand_in_model_and_fetchers(monkeypatch):
-    monkeypatch.setattr(handler_module, "invoke", lambda image, request_id, deadline=None: b"[]")
-    monkeypatch.setattr(handler_module, "fetch_http", _fake_fetch)
-    monkeypatch.setattr(handler_module, "fetch_s3", lambda url: (parse_s3_url(url), PNG)[1])
+    monkeypatch.setattr(pipeline, "invoke", lambda image, request_id, deadline=None, detail=False: b"[]")
+    monkeypatch.setattr(pipeline, "fetch_http", _fake_fetch)
+    monkeypatch.setattr(pipeline, "fetch_s3", lambda url: (parse_s3_url(url), PNG)[1])
+
+
+# -- the NHN and CLOVA doors: their own request shapes, forms included ------------------------
+NHN_PATHS = ["/v1.0/appkeys/k/general", "/v1.0/appkeys/k/general/cropping"]
+CLOVA_PATH = "/custom/v1/1/sig/general"
+b64 = base64.b64encode(PNG).decode()
+clova_images = st.lists(st.fixed_dictionaries({}, optional={
+    "format": st.one_of(st.sampled_from(["png", "jpg", "pdf", "tiff", "gif", ""]), json_values),
+    "name": st.one_of(st.just("a"), json_values),
+    "data": st.one_of(st.sampled_from([b64, "JVBERi0xLjQK", "SUkqAAgAAAA=", "!!"]), json_values),
+    "url": st.one_of(st.sampled_from(["https://example.com/a.png", "http://10.0.0.1/a.png", "s3://b/k.png"]), json_values),
+}), max_size=2)
+clova_messages = st.fixed_dictionaries({}, optional={
+    "version": st.one_of(st.sampled_from(["V1", "V2", "v2", "V9"]), json_values),
+    "requestId": st.one_of(st.just("id"), json_values),
+    "timestamp": st.one_of(st.just(1722225600000), st.just("1722225600000"), json_values),
+    "images": st.one_of(clova_images, json_values),
+    "enableTableDetection": json_values,
+})
+nhn_bodies = st.fixed_dictionaries({}, optional={"imageUrl": st.one_of(
+    st.sampled_from(["https://example.com/a.png", "http://127.0.0.1/a.png", "s3://b/k.png", ""]), json_values)})
+
+
+def _form(fields: dict, boundary: str = "XyZ") -> bytes:
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value
+             for name, value in fields.items()]
+    return b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode()
+
+
+door_events = st.one_of(
+    st.tuples(st.sampled_from(NHN_PATHS), st.just("application/json"), nhn_bodies.map(json.dumps)),
+    st.tuples(st.sampled_from(NHN_PATHS), st.just("multipart/form-data; boundary=XyZ"),
+              st.sampled_from([PNG, JPEG, b"%PDF-1.4", b""]).map(lambda f: _form({"image": f}))),
+    st.tuples(st.just(CLOVA_PATH), st.just("application/json"), clova_messages.map(json.dumps)),
+    st.tuples(st.just(CLOVA_PATH), st.sampled_from(["multipart/form-data; boundary=XyZ", "multipart/form-data"]),
+              st.tuples(clova_messages.map(json.dumps), st.sampled_from([PNG, b"II*\x00junk", b"%PDF-junk", b""]))
+              .map(lambda mf: _form({"message": mf[0].encode(), "file": mf[1]}))),
+    st.tuples(st.sampled_from(NHN_PATHS + [CLOVA_PATH]), st.sampled_from(["text/plain", "multipart/form-data; boundary=XyZ"]),
+              st.one_of(st.binary(max_size=300), st.text(max_size=300))),
+)
+
+
+@settings(max_examples=1500, **SETTINGS)
+@given(door_events, st.booleans())
+def test_the_other_doors_never_answer_a_server_error(door_event, base64_body):
+    path, content_type, body = door_event
+    raw = body.encode() if isinstance(body, str) else body
+    event = {"httpMethod": "POST", "path": path, "headers": {"Content-Type": content_type},
+             "body": base64.b64encode(raw).decode() if base64_body else raw.decode("utf-8", "replace"),
+             "isBase64Encoded": base64_body, "requestContext": {"requestId": "r"}}
+    response = handler_module.handler(event, None)
+    assert response["statusCode"] < 500, response
+    answer = json.loads(response["body"])
+    if path == CLOVA_PATH:
+        assert response["statusCode"] == 200 or (answer["code"] in CODES and answer["message"])
+    else:
+        header = answer["header"]
+        assert header["isSuccessful"] == (response["statusCode"] == 200)
+        assert response["statusCode"] == 200 or (header["resultCode"] < 0 and header["resultMessage"])

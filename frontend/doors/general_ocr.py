@@ -1,0 +1,26 @@
+"""Our own API, POST /general_ocr: the AWS AI Solution Kit's "General OCR (Simplified Chinese)".
+
+    {"url": "https://..." | "s3://bucket/key"} or {"img": "<base64>"}
+    -> [{"words", "location": {"top", "left", "width", "height"}, "score"}]
+"""
+from __future__ import annotations
+
+from ocr_contract import ApiError, check_content_type, parse_request
+
+from ..incoming import Incoming
+from ..pipeline import fetch_image, read_image
+
+PATH = r"/general_ocr"
+
+
+def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, list]:
+    check_content_type(incoming.headers.get("content-type"))
+    request = parse_request(incoming.body)
+    record["source"] = "img" if request.image is not None else request.url.split(":", 1)[0].lower()[:10]
+    image = request.image if request.image is not None else fetch_image(request.url, deadline)
+    record["bytes"] = len(image)
+    return 200, read_image(image, request_id, deadline)
+
+
+def error_body(error: ApiError, request_id: str) -> dict:
+    return error.body(request_id)

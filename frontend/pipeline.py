@@ -1,0 +1,55 @@
+"""What every door shares: getting an image (bytes sent, or fetched from a URL), checking it
+against the contract, and reading it with the inference endpoint.
+
+A door (frontend/doors/) turns its API's request into these calls and the lines back into its
+API's answer; the guards (URL guard, sizes, formats, decode cost, deadlines) live here and in
+ocr_contract, once.
+"""
+from __future__ import annotations
+
+import json
+
+from ocr_contract import ApiError, ErrorCode
+from ocr_contract.image_header import ImageHeader, inspect_image
+
+from .endpoint import invoke
+from .http_fetch import fetch_http
+from .s3_fetch import fetch_s3
+from .shrink import fit_invoke_limit
+
+
+def fetch_image(url: str, deadline: float) -> bytes:
+    """The bytes behind an http(s) or s3 URL, through the URL guard and within the deadline."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "s3":
+        return fetch_s3(url)
+    if scheme in ("http", "https"):
+        return fetch_http(url, deadline=deadline)
+    raise ApiError(ErrorCode.INVALID_URL, f"URL scheme {scheme or '(none)'!r} is not supported; use http, https or s3")
+
+
+def read_image(image: bytes, request_id: str, deadline: float, detail: bool = False,
+               header: ImageHeader | None = None) -> list[dict]:
+    """The lines the endpoint reads in an image: the main API's items, and with `detail` each
+    line's corners (`box`) and its characters' (`chars`), all in the image's own pixels.
+
+    The header is checked first (format, size, decode cost), so a refused image costs no
+    model call; an image over SageMaker's 6 MB is re-encoded to fit (shrink.py)."""
+    if header is None:
+        inspect_image(image)
+    image, scale = fit_invoke_limit(image)
+    lines = json.loads(invoke(image, request_id, deadline, detail=detail))
+    if scale != 1.0:
+        _rescale(lines, scale)
+    return lines
+
+
+def _rescale(lines: list[dict], scale: float) -> None:
+    """Boxes of a shrunk image mapped back to the original's pixels."""
+    for line in lines:
+        location = line["location"]
+        for key in location:
+            location[key] = int(round(location[key] / scale))
+        if "box" in line:
+            line["box"] = [[x / scale, y / scale] for x, y in line["box"]]
+            line["chars"] = [[[x / scale, y / scale] for x, y in quad] for quad in line["chars"]]

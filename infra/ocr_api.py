@@ -13,6 +13,8 @@ from constructs import Construct
 from ocr_contract import ErrorCode, error_status
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
+from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES
+from frontend.doors import door_for
 
 from .lambda_bundle import build_lambda_bundle
 from .nag import acknowledge
@@ -33,7 +35,7 @@ GATEWAY_ERRORS = {
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (ErrorCode.FORBIDDEN, 403, "no such route or no credentials; call POST /general_ocr with your x-api-key header (or SigV4 with auth=iam)"),
     apigw.ResponseType.INVALID_API_KEY: (ErrorCode.FORBIDDEN, 403, "the x-api-key header is missing or not a key of this API"),
     apigw.ResponseType.ACCESS_DENIED: (ErrorCode.FORBIDDEN, 403, "access denied: the caller may not invoke this API"),
-    apigw.ResponseType.UNAUTHORIZED: (ErrorCode.FORBIDDEN, 401, "the request is not authorized"),
+    apigw.ResponseType.UNAUTHORIZED: (ErrorCode.FORBIDDEN, 401, "no API key: send it in x-api-key (POST /general_ocr), Authorization (the NHN routes) or X-OCR-SECRET (the CLOVA route)"),
     apigw.ResponseType.INVALID_SIGNATURE: (ErrorCode.FORBIDDEN, 403, "the request's SigV4 signature does not match; sign it for execute-api in this region"),
     apigw.ResponseType.EXPIRED_TOKEN: (ErrorCode.FORBIDDEN, 403, "the request's credentials have expired"),
     apigw.ResponseType.WAF_FILTERED: (ErrorCode.FORBIDDEN, 403, "the request was blocked by the web application firewall"),
@@ -44,6 +46,11 @@ GATEWAY_ERRORS = {
     apigw.ResponseType.DEFAULT_4_XX: (ErrorCode.INVALID_REQUEST, None, "the request was refused; quote requestId $context.requestId"),
     apigw.ResponseType.DEFAULT_5_XX: (ErrorCode.INTERNAL_ERROR, None, "internal error; quote requestId $context.requestId"),
 }
+
+
+# With API keys, ACCESS_DENIED comes only from our authorizer (frontend/authorizer.py), which
+# denies an unknown key with the whole body in the called API's own error shape.
+AUTHORIZER_ERROR_TEMPLATE = "$context.authorizer.errorBody"
 
 
 def gateway_template(code: ErrorCode, message: str) -> str:
@@ -110,11 +117,16 @@ class OcrApi(Construct):
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=retention(settings.log_retention_days),
                                     removal_policy=RemovalPolicy.DESTROY)
+        iam_auth = settings.auth == "iam"
         self.api = apigw.RestApi(
             self, "Api",
             rest_api_name=f"{stack.stack_name}-api",
-            description="Chinese OCR: POST /general_ocr",
+            description="Chinese OCR: POST /general_ocr, and the NHN and CLOVA OCR APIs",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # File uploads (the NHN and CLOVA doors) reach the Lambda base64-encoded, bytes intact.
+            binary_media_types=list(BINARY_MEDIA_TYPES),
+            # Keys come from the authorizer, which reads each API's own secret header.
+            api_key_source_type=None if iam_auth else apigw.ApiKeySourceType.AUTHORIZER,
             # Access logs need API Gateway's account-wide CloudWatch Logs role; an account where
             # nobody set one refuses the stage. The stack sets it, and keeps the role on destroy
             # (other APIs in the account may log through it): README, "Destroy".
@@ -132,12 +144,15 @@ class OcrApi(Construct):
             ),
         )
         for response_type, (code, status, message) in GATEWAY_ERRORS.items():
+            template = gateway_template(code, message)
+            if response_type.response_type == "ACCESS_DENIED" and not iam_auth:
+                template = AUTHORIZER_ERROR_TEMPLATE
             self.api.add_gateway_response(
                 f"Gateway{response_type.response_type}",
                 type=response_type,
                 status_code=None if status is None else str(status),
                 response_headers={"Content-Type": "'application/json'"},
-                templates={"application/json": gateway_template(code, message)},
+                templates={"application/json": template},
             )
 
         body_model = self.api.add_model(
@@ -160,19 +175,27 @@ class OcrApi(Construct):
         # Parameters too (none are declared, so none may be required): cdk-nag APIG2 asks for both.
         validator = self.api.add_request_validator("RequestValidator", validate_request_body=True,
                                                    validate_request_parameters=True)
-        iam_auth = settings.auth == "iam"
-        resource = self.api.root.add_resource("general_ocr")
-        self.method = resource.add_method(
-            "POST",
-            apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(API_GATEWAY_TIMEOUT_S)),
-            request_validator=validator,
-            # $default: bodies of every other Content-Type are checked against the same schema
-            # (API Gateway validates only the types listed), so none reaches the Lambda unchecked
-            # or over its 6 MB; the Lambda answers 415 for a non-JSON type.
-            request_models={"application/json": body_model, "$default": body_model},
-            api_key_required=not iam_auth,
-            authorization_type=apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.NONE,
-        )
+        authorizers = {} if iam_auth else self._authorizers(settings)
+        integration = apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(API_GATEWAY_TIMEOUT_S))
+        self.methods = {}
+        for route in ROUTES:
+            resource = self.api.root
+            for part in route.strip("/").split("/"):
+                resource = resource.get_resource(part) or resource.add_resource(part)
+            header = door_for(route.replace("{", "").replace("}", "")).SECRET_HEADER
+            self.methods[route] = resource.add_method(
+                "POST", integration,
+                request_validator=validator,
+                # $default: bodies of every other Content-Type are checked against the same schema
+                # (API Gateway validates only the types listed), so none reaches the Lambda unchecked
+                # or over its 6 MB; the Lambda answers 415 for a non-JSON type. The other APIs take
+                # forms and their own JSON: their doors check them (frontend/doors/).
+                request_models={"application/json": body_model, "$default": body_model} if route == GENERAL_OCR else None,
+                api_key_required=not iam_auth,
+                authorization_type=apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.CUSTOM,
+                authorizer=authorizers.get(header),
+            )
+        self.method = self.methods[GENERAL_OCR]
 
         self.api_key = None
         if not iam_auth:
@@ -210,3 +233,35 @@ class OcrApi(Construct):
             "API Gateway's account-wide logging role: AWS's managed policy is the documented one for it.")
 
         self.url = f"{self.api.url}general_ocr"
+
+    def _authorizers(self, settings: Settings) -> dict:
+        """One REQUEST authorizer per secret header, all run by one small function."""
+        stack = Stack.of(self)
+        logs_group = logs.LogGroup(self, "AuthorizerLogs", retention=retention(settings.log_retention_days),
+                                   removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, "AuthorizerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description="OCR API authorizer: list the region's API keys, write its own logs")
+        # GetApiKeys: the only way to tell whether a secret is a key, by its value.
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["apigateway:GET"], resources=[f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys"]))
+        logs_group.grant_write(role)
+        function = lambda_.Function(
+            self, "Authorizer",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="frontend.authorizer.handler",
+            code=lambda_.Code.from_asset(str(build_lambda_bundle())),
+            role=role,
+            log_group=logs_group,
+            memory_size=256,
+            timeout=Duration.seconds(10),
+            environment={"LOG_LEVEL": "INFO"},
+            description="OCR API: each API's secret header (x-api-key, Authorization, X-OCR-SECRET) as the usage plan's key",
+        )
+        headers = sorted({door_for(r.replace("{", "").replace("}", "")).SECRET_HEADER for r in ROUTES})
+        return {header: apigw.RequestAuthorizer(
+                    self, f"Authorizer{''.join(p.title() for p in header.split('-'))}",
+                    handler=function,
+                    identity_sources=[apigw.IdentitySource.header(header)],
+                    results_cache_ttl=Duration.minutes(5))
+                for header in headers}

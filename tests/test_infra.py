@@ -226,7 +226,7 @@ def test_regional_api_with_validation_and_api_key(default):
     template, _ = default
     template.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}})
     template.has_resource_properties("AWS::ApiGateway::Method", {
-        "HttpMethod": "POST", "ApiKeyRequired": True, "AuthorizationType": "NONE",
+        "HttpMethod": "POST", "ApiKeyRequired": True, "AuthorizationType": "CUSTOM",
         "RequestValidatorId": Match.any_value(), "RequestModels": {"application/json": Match.any_value(), "$default": Match.any_value()}})
     template.has_resource_properties("AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
     model = next(iter(resources(template, "AWS::ApiGateway::Model").values()))["Properties"]["Schema"]
@@ -242,9 +242,50 @@ def test_regional_api_with_validation_and_api_key(default):
 
 def test_iam_auth_option(iam_with_buckets):
     template, _ = iam_with_buckets
-    template.has_resource_properties("AWS::ApiGateway::Method", {"AuthorizationType": "AWS_IAM", "ApiKeyRequired": False})
+    methods = resources(template, "AWS::ApiGateway::Method").values()
+    assert len(methods) == 4 and all(m["Properties"]["AuthorizationType"] == "AWS_IAM" and not m["Properties"]["ApiKeyRequired"]
+                                     for m in methods)
     template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
     template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
+    template.resource_count_is("AWS::ApiGateway::Authorizer", 0)
+
+
+def _path_of(template, resource_ref: dict) -> str:
+    """A method's full path, from its chain of AWS::ApiGateway::Resource parents."""
+    raw = template.to_json()["Resources"]
+    parts, ref = [], resource_ref
+    while isinstance(ref, dict) and "Ref" in ref and raw[ref["Ref"]]["Type"] == "AWS::ApiGateway::Resource":
+        props = raw[ref["Ref"]]["Properties"]
+        parts.append(props["PathPart"])
+        ref = props["ParentId"]
+    return "/" + "/".join(reversed(parts))
+
+
+def test_every_api_route_takes_its_own_secret_header_as_the_usage_plans_key(default):
+    # The documented routes, each behind a REQUEST authorizer reading that API's secret header;
+    # the API takes its keys from the authorizer, so the key reaches the usage plan.
+    template, _ = default
+    raw = template.to_json()["Resources"]
+    api = next(v for v in raw.values() if v["Type"] == "AWS::ApiGateway::RestApi")["Properties"]
+    assert api["ApiKeySourceType"] == "AUTHORIZER" and api["BinaryMediaTypes"] == ["multipart/form-data"]
+    headers = {}
+    for method in (v["Properties"] for v in raw.values() if v["Type"] == "AWS::ApiGateway::Method"):
+        assert method["HttpMethod"] == "POST" and method["ApiKeyRequired"] is True
+        authorizer = raw[method["AuthorizerId"]["Ref"]]["Properties"]
+        assert authorizer["Type"] == "REQUEST" and authorizer["AuthorizerResultTtlInSeconds"] == 300
+        headers[_path_of(template, method["ResourceId"])] = authorizer["IdentitySource"]
+    assert headers == {
+        "/general_ocr": "method.request.header.x-api-key",
+        "/v1.0/appkeys/{appKey}/general": "method.request.header.authorization",
+        "/v1.0/appkeys/{appKey}/general/cropping": "method.request.header.authorization",
+        "/custom/v1/{domainId}/{signature}/general": "method.request.header.x-ocr-secret",
+    }
+    plan = next(v for v in raw.values() if v["Type"] == "AWS::ApiGateway::UsagePlan")["Properties"]
+    assert plan["ApiStages"]  # the stage every route is in
+    # The authorizer may list keys and nothing else.
+    role = next(v for k, v in raw.items() if v["Type"] == "AWS::IAM::Policy" and "AuthorizerRole" in k)
+    actions = {a for st in role["Properties"]["PolicyDocument"]["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    assert "apigateway:GET" in actions and not any(a.startswith(("apigateway:P", "apigateway:D", "apigateway:*")) for a in actions)
 
 
 HOSTILE = 'he said "no" \\ then\nleft </script> ${x}'
@@ -266,6 +307,10 @@ def test_gateway_errors_are_json_in_our_shape_whatever_the_context_holds(default
     assert len(responses) >= 15
     for response in responses:
         body = response["Properties"]["ResponseTemplates"]["application/json"]
+        if response["Properties"]["ResponseType"] == "ACCESS_DENIED":
+            # Printed whole from our authorizer's deny (tests/test_authorizer.py checks it is JSON).
+            assert body == "$context.authorizer.errorBody"
+            continue
         assert "$util" not in body  # not evaluated in gateway responses: it would reach clients as is
         parsed = json.loads(_render_like_api_gateway(body))
         assert set(parsed) == {"error", "requestId"} and set(parsed["error"]) == {"code", "message"}

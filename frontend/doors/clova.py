@@ -29,6 +29,8 @@ from ..pages import Page, pdf_pages, tiff_pages
 from ..pipeline import fetch_image, read_image
 
 PATH = r"/custom/v1/[^/]{1,128}/[^/]{1,256}/general"
+# CLOVA sends its secret in X-OCR-SECRET; in AWS it is this API's key (frontend/authorizer.py).
+SECRET_HEADER = "x-ocr-secret"
 FORMATS = ("jpg", "jpeg", "png", "pdf", "tif", "tiff")
 VERSIONS = ("V1", "V2")
 MAX_ID_LENGTH = 256

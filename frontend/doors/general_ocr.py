@@ -11,6 +11,8 @@ from ..incoming import Incoming
 from ..pipeline import fetch_image, read_image
 
 PATH = r"/general_ocr"
+# The header carrying the API key in AWS (frontend/authorizer.py).
+SECRET_HEADER = "x-api-key"
 
 
 def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, list]:

@@ -24,6 +24,8 @@ from ..long_images import read_long_image
 from ..pipeline import fetch_image, read_image
 
 PATH = r"/v1\.0/appkeys/[^/]{1,128}/general(/cropping)?"
+# NHN sends its secret key in Authorization; in AWS it is this API's key (frontend/authorizer.py).
+SECRET_HEADER = "authorization"
 
 # NHN's header carries a negative resultCode on failure; ours, one per error kind (README).
 RESULT_CODES = {

@@ -63,11 +63,12 @@ def handler(event: dict, context) -> dict:
     request_id = _request_id(event, context)
     record = {"requestId": request_id}
     status = 500
-    door = doors.general_ocr
+    path = event.get("path") if isinstance(event.get("path"), str) else ""
+    # Errors are answered in the shape of the API that was called, from the first check on.
+    door = doors.door_for(path) or doors.general_ocr
+    record["door"] = door.__name__.rsplit(".", 1)[-1]
     try:
         incoming = Incoming.from_event(event)
-        door = doors.door_for(incoming.path) or door
-        record["door"] = door.__name__.rsplit(".", 1)[-1]
         if incoming.path and not re.fullmatch(door.PATH, incoming.path):  # API Gateway routes only ours here
             raise ApiError(ErrorCode.NOT_FOUND, f"no such path: {incoming.path[:100]}; use POST /general_ocr")
         if incoming.method != "POST":

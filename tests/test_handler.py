@@ -302,3 +302,13 @@ def test_an_endpoint_that_never_answers_is_called_once_and_answered_504_before_t
     assert elapsed < API_GATEWAY_TIMEOUT_S - 1, elapsed
     assert stub.invocations == 1
     stub.httpd.shutdown()
+
+
+@pytest.mark.parametrize("path, shape", [("/v1.0/appkeys/a/general", "header"), ("/custom/v1/1/s/general", "code"),
+                                         ("/general_ocr", "error")])
+def test_errors_take_the_shape_of_the_api_called_from_the_first_check(path, shape):
+    # A body API Gateway marked base64 that is not: refused before any door code runs.
+    response = handler({"httpMethod": "POST", "path": path, "body": "not base64!", "isBase64Encoded": True,
+                        "requestContext": {"requestId": "r"}}, Context())
+    status, body = answer(response)
+    assert status == 400 and shape in body

@@ -59,6 +59,21 @@ def gateway_template(code: ErrorCode, message: str) -> str:
                       ensure_ascii=True)
 
 
+def _bundled_function(scope: Construct, construct_id: str, handler: str, role: iam.Role, log_group: logs.LogGroup,
+                      **options) -> lambda_.Function:
+    """A Lambda function running our frontend code bundle (infra/lambda_bundle.py) on arm64."""
+    return lambda_.Function(
+        scope, construct_id,
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=handler,
+        code=lambda_.Code.from_asset(str(build_lambda_bundle())),
+        role=role,
+        log_group=log_group,
+        **options,
+    )
+
+
 class OcrApi(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, endpoint_name: str, endpoint_arn: str):
         super().__init__(scope, construct_id)
@@ -90,14 +105,8 @@ class OcrApi(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}))
         function_logs.grant_write(role)
 
-        self.function = lambda_.Function(
-            self, "Frontend",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="frontend.handler.handler",
-            code=lambda_.Code.from_asset(str(build_lambda_bundle())),
-            role=role,
-            log_group=function_logs,
+        self.function = _bundled_function(
+            self, "Frontend", "frontend.handler.handler", role, function_logs,
             memory_size=1024,   # CPU scales with memory: base64, JSON and the rare re-encode
             # A backstop under API Gateway's 29 s: the handler plans to answer within
             # FRONTEND_BUDGET_S, so the client gets our JSON 504, not the gateway's.
@@ -245,14 +254,8 @@ class OcrApi(Construct):
         role.add_to_policy(iam.PolicyStatement(
             actions=["apigateway:GET"], resources=[f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys"]))
         logs_group.grant_write(role)
-        function = lambda_.Function(
-            self, "Authorizer",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="frontend.authorizer.handler",
-            code=lambda_.Code.from_asset(str(build_lambda_bundle())),
-            role=role,
-            log_group=logs_group,
+        function = _bundled_function(
+            self, "Authorizer", "frontend.authorizer.handler", role, logs_group,
             memory_size=256,
             timeout=Duration.seconds(10),
             environment={"LOG_LEVEL": "INFO"},

@@ -81,15 +81,17 @@ def parse_request(body: str | bytes | None) -> OcrRequest:
     return OcrRequest(image=decode_base64_image(img))
 
 
-def decode_base64_image(text: str) -> bytes:
+def decode_base64_image(text: str, field: str = "'img'") -> bytes:
+    """The image bytes of a base64 field (`field` names it in messages); whitespace and a
+    data-URL prefix are allowed."""
     text = _DATA_URL.sub("", text.strip(), count=1)
     try:
         raw = _BASE64_WHITESPACE.sub(b"", text.encode("ascii"))
         data = base64.b64decode(raw, validate=True)
     except (UnicodeEncodeError, binascii.Error, ValueError):
-        raise ApiError(ErrorCode.INVALID_IMAGE, "'img' is not valid standard base64") from None
+        raise ApiError(ErrorCode.INVALID_IMAGE, f"{field} is not valid standard base64") from None
     if not data:
-        raise ApiError(ErrorCode.INVALID_IMAGE, "'img' decodes to an empty image")
+        raise ApiError(ErrorCode.INVALID_IMAGE, f"{field} decodes to an empty image")
     if len(data) > MAX_IMAGE_BYTES:
         raise image_too_large(len(data))
     return data

@@ -12,8 +12,6 @@ of `images[]`, in page order. The domainId and signature are accepted and ignore
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 import uuid
@@ -21,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
+from ocr_contract.request import decode_base64_image
 
 from .. import layout
 from ..forms import parse_form
@@ -107,18 +106,6 @@ def _checked(message: dict, has_file: bool) -> dict:
             "name": name, "data": data, "url": url}
 
 
-def _decode(data: str) -> bytes:
-    try:
-        raw = base64.b64decode("".join(data.split()).encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error, ValueError):
-        raise ApiError(ErrorCode.INVALID_IMAGE, "images[0].data is not valid standard base64") from None
-    if not raw:
-        raise ApiError(ErrorCode.INVALID_IMAGE, "images[0].data decodes to an empty file")
-    if len(raw) > MAX_IMAGE_BYTES:
-        raise image_too_large(len(raw))
-    return raw
-
-
 def _pages(data: bytes, deadline: float) -> tuple[list[Page], bool]:
     """The pages to read and whether the file was a document. Decided by the bytes, never by
     the declared format."""
@@ -149,7 +136,7 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     if file is not None:
         data, record["source"] = file, "form"
     elif request["data"]:
-        data, record["source"] = _decode(request["data"]), "data"
+        data, record["source"] = decode_base64_image(request["data"], "images[0].data"), "data"
     else:
         data, record["source"] = fetch_image(request["url"].strip(), deadline), request["url"].split(":", 1)[0].lower()[:10]
     if len(data) > MAX_IMAGE_BYTES:

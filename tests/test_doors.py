@@ -55,12 +55,15 @@ def test_nhn_multipart_upload_answers_both_result_shapes(local_stack):
     assert all(0 < t["conf"] <= 1 for t in result["listOfInferTextList"])
 
 
-def test_nhn_json_image_url_as_in_the_documents_curl(local_stack, images):
+@pytest.mark.parametrize("route", [NHN, NHN + "/cropping"])
+def test_nhn_json_image_url_as_in_the_documents_curl(local_stack, images, route):
     body = json.dumps({"imageUrl": images.base + "/file/receipt.png"})
-    answer = requests.post(local_stack.base + NHN, data=body, timeout=60,
+    answer = requests.post(local_stack.base + route, data=body, timeout=60,
                            headers={"Authorization": "secret", "Content-Type": "application/json"})
     assert answer.status_code == 200 and answer.json()["header"]["isSuccessful"] is True
-    assert joined(t["value"] for t in answer.json()["result"]["listOfInferTextList"]) == joined(EXPECTED["receipt.png"])
+    result = answer.json()["result"]
+    assert joined(t["value"] for t in result["listOfInferTextList"]) == joined(EXPECTED["receipt.png"])
+    assert result.get("slicesImages") == (1 if route.endswith("/cropping") else None)
 
 
 @pytest.mark.parametrize("send, status, code", [

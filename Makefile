@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
 	inference/requirements-models.txt frontend/requirements.txt
 
-.PHONY: serve test bench synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
+.PHONY: serve test bench bench-gpu synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS); accuracy=$$?; $(PY) -m bench.api $(BENCH_API_ARGS); load=$$?; \
 	exit $$(( accuracy || load ))
+
+# Throughput under load (pages/s at concurrency 1/8/32/64, GPU busy and memory when there is a
+# GPU, memory over 1,000 requests of 200 sizes): a container here (`BENCH_GPU_ARGS="--url ..."`
+# for a running one).
+bench-gpu: $(STAMP)
+	$(PY) -m bench.gpu $(BENCH_GPU_ARGS)
 
 synth: $(STAMP) $(CDK) node-check
 	@$(CDK_ENV) $(CDK) synth --quiet $(CDK_ARGS)

@@ -15,6 +15,15 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def _batch_wait_ms(value: str) -> float:
+    if value.strip().lower() in ("", "auto"):
+        return -1.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        raise ValueError(f"OCR_BATCH_WAIT_MS must be a number of milliseconds or 'auto', got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     provider: str = "cpu"       # cpu | cuda | auto (sessions.PROVIDER_CHOICES)
@@ -31,6 +40,9 @@ class EngineConfig:
                                    # probability are read again in fp32 (0 = never)
     edge_fragment_ratio: float = 0.7  # lines cut by the top/bottom edge and thinner than this share
                                       # of the thickest whole line are dropped (crops.edge_fragments)
+    batch_wait_ms: float = -1.0  # > 0: recognition strips of all in-flight requests are batched
+                                 # together, a partial batch waiting at most this long (batching.py);
+                                 # 0: off; < 0 (auto): 5 ms on a GPU, off on a CPU (make bench-gpu)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
 
     @classmethod
@@ -44,5 +56,6 @@ class EngineConfig:
             use_cls=os.environ.get("OCR_USE_CLS", "1") not in ("0", "false", "no"),
             fp32_retry_below=float(os.environ.get("OCR_FP32_RETRY_BELOW", "0.5")),
             edge_fragment_ratio=float(os.environ.get("OCR_EDGE_FRAGMENT_RATIO", "0.7")),
+            batch_wait_ms=_batch_wait_ms(os.environ.get("OCR_BATCH_WAIT_MS", "auto")),
             detection=DetectionConfig(max_side=max(64, _env_int("OCR_DET_MAX_SIDE", 960))),
         )

@@ -170,3 +170,35 @@ def read_lines(
         for i, text_and_score in zip(chunk, decoded):
             results[i] = text_and_score
     return results
+
+
+# Cross-request batching (inference/batching.py) pads each strip to one of a few fixed widths,
+# so strips of different requests share batches and the model sees few input shapes (on a GPU,
+# each new shape costs memory and a slower first run).
+WIDTH_BUCKETS = (128, 192, 256, 320, 384, 480, 640, 800, 960, 1280, 1600, 1920, 2560, 3200)
+
+
+def bucket_width(strip: np.ndarray, min_width: int) -> int:
+    need = max(min_width, int(math.ceil(HEIGHT * strip.shape[1] / strip.shape[0])))
+    return next((w for w in WIDTH_BUCKETS if w >= need), int(math.ceil(need / 640)) * 640)
+
+
+def batch_runner(session, charset: list[str]):
+    """What a MicroBatcher runs for one width: normalised strips -> their readings."""
+    input_name = session.get_inputs()[0].name
+
+    def run(width: int, items: list[tuple[np.ndarray, float]]) -> list[Reading]:
+        probs = session.run(None, {input_name: np.stack([array for array, _ in items])})[0]
+        return ctc_decode(probs, charset, [content for _, content in items])
+
+    return run
+
+
+def read_lines_batched(batcher, strips: list[np.ndarray], min_width: int, deadline: float | None = None) -> list[Reading]:
+    """Every strip read through the shared batcher, each padded to its width bucket."""
+    items = []
+    for strip in strips:
+        width = bucket_width(strip, min_width)
+        items.append((width, (normalise(strip, width), scaled_width(strip, width) / width)))
+    futures = [batcher.submit(width, item, deadline) for width, item in items]
+    return [future.result() for future in futures]

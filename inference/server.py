@@ -247,6 +247,9 @@ def create_app(config: EngineConfig | None = None, engine: OcrEngine | None = No
 
     async def stop_executor(app: web.Application):
         app[EXECUTOR].shutdown(wait=True, cancel_futures=True)
+        close = getattr(app[STATE].get("engine"), "close", None)
+        if close is not None:
+            close()  # runs what the engine's batcher still holds, then stops it
 
     app.on_startup.append(start_loading)
     app.on_cleanup.append(stop_executor)

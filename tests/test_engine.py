@@ -236,3 +236,22 @@ def test_each_character_is_placed_in_reading_order_inside_its_line(engine):
             # Along the line's top edge, no two characters overlap.
             spans = sorted((min(q[0][0], q[1][0]), max(q[0][0], q[1][0])) for q in line.chars)
             assert all(a[1] <= b[0] + 0.5 for a, b in zip(spans, spans[1:]))
+
+
+def test_cross_request_batching_reads_as_the_engine_does_alone(engine):
+    # OCR_BATCH_WAIT_MS > 0: strips of concurrent requests share recognition batches (padded to
+    # width buckets). Each request must get its own lines, the same as read alone.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inference.config import EngineConfig
+    from inference.engine import OcrEngine
+
+    batched = OcrEngine(EngineConfig(threads=2, batch_wait_ms=20))
+    try:
+        names = ["receipt.png", "line.png", "upside_down.png", "traditional.png", "hello_world.png", "small_plate.png"] * 2
+        with ThreadPoolExecutor(6) as pool:
+            got = list(pool.map(lambda n: texts(batched.read_bytes(fixture_bytes(n))), names))
+        assert got == [[norm(t) for t in EXPECTED[n]] for n in names]
+        assert batched.rec_batcher is not None and engine.rec_batcher is None  # `auto` batches on a GPU only
+    finally:
+        batched.close()

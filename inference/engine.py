@@ -150,11 +150,13 @@ class OcrEngine:
     def read_bytes(self, data: bytes) -> list[OcrLine]:
         return self.read(decode_image(data))
 
-    def read(self, image: np.ndarray, deadline: float | None = None) -> list[OcrLine]:
+    def read(self, image: np.ndarray, deadline: float | None = None, detail: bool = False) -> list[OcrLine]:
         """BGR uint8 image -> recognised lines in reading order.
 
         `deadline` (time.monotonic()) is checked before each model call: a request whose
-        client has given up stops using the CPU/GPU instead of finishing for nobody."""
+        client has given up stops using the CPU/GPU instead of finishing for nobody. With `detail`,
+        each line also carries its characters' corners (`chars`), which only the other APIs'
+        doors ask for."""
         def check():
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded()
@@ -208,6 +210,6 @@ class OcrEngine:
             if reading.score < (SURE_READING if maybe_piece else cfg.text_score) or not reading.text.strip():
                 continue
             top, left, w, h = _axis_aligned(box, height, width)
-            chars = _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i])
+            chars = _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i]) if detail else ()
             lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
         return lines

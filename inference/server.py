@@ -147,7 +147,7 @@ async def ping(request: web.Request) -> web.Response:
 
 def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, detail: bool) -> tuple[list[dict], tuple[int, int]]:
     image = decode_image(data)
-    lines = engine.read(image, deadline=deadline)
+    lines = engine.read(image, deadline=deadline, detail=detail)
     return [line.to_api(detail) for line in lines], (image.shape[1], image.shape[0])
 
 

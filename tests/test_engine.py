@@ -225,7 +225,7 @@ def test_each_character_is_placed_in_reading_order_inside_its_line(engine):
     # The other APIs' doors answer words with their own boxes, cut from these positions.
     for name in ("receipt.png", "upside_down.png"):
         image = decode_image(fixture_bytes(name))
-        for line in engine.read(image):
+        for line in engine.read(image, detail=True):
             assert len(line.chars) == len(line.text)
             centres = [np.mean(quad, axis=0) for quad in line.chars]
             left, top = line.left - 1, line.top - 1

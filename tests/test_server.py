@@ -102,7 +102,7 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
         provider = engine.provider
         rec_precision = engine.rec_precision
 
-        def read(self, image, deadline=None):
+        def read(self, image, deadline=None, detail=False):
             gate.wait(10)
             return original(image)
 

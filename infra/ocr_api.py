@@ -10,11 +10,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from frontend.doors import door_for
 from ocr_contract import ErrorCode, error_status
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
 from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES
-from frontend.doors import door_for
 
 from .lambda_bundle import build_lambda_bundle
 from .nag import acknowledge

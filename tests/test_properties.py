@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frontend import handler as handler_module, pipeline
+from frontend import handler as handler_module
+from frontend import pipeline
 from frontend.s3_fetch import parse_s3_url
 from frontend.url_guard import check_http_url
 from inference.images import decode_image

@@ -57,5 +57,6 @@ class EngineConfig:
             fp32_retry_below=float(os.environ.get("OCR_FP32_RETRY_BELOW", "0.5")),
             edge_fragment_ratio=float(os.environ.get("OCR_EDGE_FRAGMENT_RATIO", "0.7")),
             batch_wait_ms=_batch_wait_ms(os.environ.get("OCR_BATCH_WAIT_MS", "auto")),
-            detection=DetectionConfig(max_side=max(64, _env_int("OCR_DET_MAX_SIDE", 960))),
+            detection=DetectionConfig(max_side=max(64, _env_int("OCR_DET_MAX_SIDE", 960)),
+                                      shape_step=max(32, _env_int("OCR_DET_SHAPE_STEP", 32))),
         )

@@ -24,6 +24,8 @@ class DetectionConfig:
                                  # worse on all four sets of `make bench` (TD500 0.946 against 0.951)
     max_candidates: int = 1000
     pad: int = 16                # border added around small images; text touching the edge is missed
+    shape_step: int = 32         # input sides are padded to a multiple of this: 32 is what the
+                                 # network needs; a larger step gives fewer distinct input shapes
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,8 @@ class Resize:
     out_w: int
 
 
-def _ceil32(value: float) -> int:
-    return max(32, int(math.ceil(value / 32)) * 32)
+def _ceil(value: float, step: int = 32) -> int:
+    return max(step, int(math.ceil(value / step)) * step)
 
 
 def plan_resize(height: int, width: int, cfg: DetectionConfig) -> Resize:
@@ -54,7 +56,8 @@ def plan_resize(height: int, width: int, cfg: DetectionConfig) -> Resize:
         pad = cfg.pad
     inner_h = max(1, int(round(height * scale)))
     inner_w = max(1, int(round(width * scale)))
-    return Resize(scale, pad, inner_h, inner_w, _ceil32(inner_h + 2 * pad), _ceil32(inner_w + 2 * pad))
+    step = max(32, cfg.shape_step // 32 * 32)
+    return Resize(scale, pad, inner_h, inner_w, _ceil(inner_h + 2 * pad, step), _ceil(inner_w + 2 * pad, step))
 
 
 def _background(image: np.ndarray) -> tuple[int, ...]:

@@ -163,6 +163,27 @@ def test_small_inputs_are_enlarged_and_large_ones_never():
         assert plan.out_h % 32 == 0 and plan.out_w % 32 == 0
 
 
+def test_a_coarser_shape_step_pads_the_input_and_reads_the_same():
+    # OCR_DET_SHAPE_STEP: fewer distinct detector input shapes (a GPU pays memory and a slow
+    # first run for each); only the border grows, the scaled image is the same.
+    import dataclasses
+
+    from inference.config import EngineConfig
+    from inference.engine import OcrEngine
+
+    coarse = dataclasses.replace(detect.DetectionConfig(), shape_step=128)
+    def shapes(cfg):
+        return {(p.out_h, p.out_w) for p in (detect.plan_resize(h, w, cfg) for h in range(200, 2000, 7) for w in (640, 700, 900))}
+
+    assert all(h % 128 == 0 and w % 128 == 0 for h, w in shapes(coarse))
+    assert 3 * len(shapes(coarse)) <= len(shapes(detect.DetectionConfig()))
+    plan, fine = detect.plan_resize(500, 700, coarse), detect.plan_resize(500, 700, detect.DetectionConfig())
+    assert (plan.scale, plan.inner_h, plan.inner_w) == (fine.scale, fine.inner_h, fine.inner_w) and plan.out_h >= fine.out_h
+    engine = OcrEngine(EngineConfig(threads=2, detection=coarse))
+    for name in ("receipt.png", "upside_down.png", "traditional.png"):
+        assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
+
+
 def test_reading_order_groups_lines_by_vertical_overlap():
     def box(x, y, w=50, h=20):
         return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]

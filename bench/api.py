@@ -33,7 +33,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _post(url: str, body: bytes, content_type: str) -> tuple[int, float]:
+def post(url: str, body: bytes, content_type: str) -> tuple[int, float]:
+    """(HTTP status, or 0 for a dropped connection; seconds taken)."""
     request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type})
     start = time.perf_counter()
     try:
@@ -50,7 +51,7 @@ def _post(url: str, body: bytes, content_type: str) -> tuple[int, float]:
 def _load(url: str, bodies: list[bytes], content_type: str, concurrency: int) -> dict:
     with ThreadPoolExecutor(concurrency) as pool:
         start = time.perf_counter()
-        results = list(pool.map(lambda b: _post(url, b, content_type), bodies))
+        results = list(pool.map(lambda b: post(url, b, content_type), bodies))
         wall = time.perf_counter() - start
     latencies = sorted(t for _, t in results)
     return {

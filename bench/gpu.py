@@ -23,26 +23,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .api import post
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _post(url: str, body: bytes) -> tuple[int, float]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "image/jpeg"})
-    start = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            response.read()
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except OSError:
-        status = 0
-    return status, time.perf_counter() - start
 
 
 class Sampler:
@@ -107,7 +94,7 @@ def pages(data: Path, sizes: int = 1) -> list[bytes]:
 def load(url: str, bodies: list[bytes], concurrency: int, pid: int | None) -> dict:
     with Sampler(pid) as sampler, ThreadPoolExecutor(concurrency) as pool:
         start = time.perf_counter()
-        results = list(pool.map(lambda b: _post(url, b), bodies))
+        results = list(pool.map(lambda b: post(url, b, "image/jpeg"), bodies))
         wall = time.perf_counter() - start
     ok = sorted(t for s, t in results if s == 200)
     return {

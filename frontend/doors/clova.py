@@ -8,7 +8,7 @@ V2 answers words (a line split at spaces, each with its own box; `lineBreak` mar
 last word; a Chinese run with no spaces is one word), V1 answers lines and omits `lineBreak`,
 `type` and `convertedImageInfo`, as CLOVA's document says. PDF and TIFF pages are each an entry
 of `images[]`, in page order. The domainId and signature are accepted and ignored: the secret
-(X-OCR-SECRET header) is checked by API Gateway.
+(X-OCR-SECRET header) is checked in AWS by the authorizer (frontend/authorizer.py).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
-from ocr_contract.request import decode_base64_image
+from ocr_contract.request import MAX_URL_LENGTH, decode_base64_image
 
 from .. import layout
 from ..forms import parse_form
@@ -33,7 +33,6 @@ SECRET_HEADER = "x-ocr-secret"
 FORMATS = ("jpg", "jpeg", "png", "pdf", "tif", "tiff")
 VERSIONS = ("V1", "V2")
 MAX_ID_LENGTH = 256
-MAX_URL_LENGTH = 2048
 # A page is "long" (convertedImageInfo.longImage) when its long side is this many times its short.
 LONG_IMAGE_RATIO = 3.0
 

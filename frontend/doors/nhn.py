@@ -6,8 +6,8 @@
 NHN documents two result shapes (v1, v2) for one URI; the answer carries both, so a client of
 either reads what it knows: v2's `listOfInferTexts`/`listOfBoundingBoxes` (words grouped by
 block) and v1's `listOfInferTextList`/`listOfBoundingBoxList`/`resolution` (the same words,
-flat). The appKey is accepted and ignored: the API key (Authorization header) is checked by
-API Gateway.
+flat). The appKey is accepted and ignored: the API key (Authorization header) is checked in
+AWS by the authorizer (frontend/authorizer.py).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import json
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import inspect_image
 from ocr_contract.limits import LONG_IMAGE_MAX_SIDE_PX
+from ocr_contract.request import MAX_URL_LENGTH
 
 from .. import layout
 from ..forms import parse_form
@@ -48,7 +49,6 @@ RESULT_CODES = {
     ErrorCode.INTERNAL_ERROR: -99,
 }
 FILE_TYPES = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp"}
-MAX_URL_LENGTH = 2048
 
 
 def _image(incoming: Incoming, deadline: float, record: dict) -> bytes:

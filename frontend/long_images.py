@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ocr_contract import MAX_SIDE_PX, ApiError, ErrorCode
 from ocr_contract.image_header import ImageHeader
 
+from .shrink import upright_rgb
+
 SLICE_ASPECT = 1.5
 OVERLAP = 0.2
 MIN_OVERLAP_PX = 256
@@ -45,21 +47,19 @@ def plan_slices(length: int, short: int) -> list[tuple[int, int]]:
 def read_long_image(image: bytes, header: ImageHeader, read, deadline: float) -> tuple[list[dict], int]:
     """(lines in the whole image's pixels, number of slices). `read(bytes, deadline)` reads
     one slice (the shared pipeline); slices are read concurrently."""
-    from PIL import Image
-
-    tall = header.height >= header.width
-    length, short = (header.height, header.width) if tall else (header.width, header.height)
-    spans = plan_slices(length, short)
-    if len(spans) == 1:
+    if len(plan_slices(max(header.width, header.height), min(header.width, header.height))) == 1:
         return read(image, deadline), 1
-    picture = Image.open(io.BytesIO(image), formats=[header.format])
-    picture.load()
-    if picture.mode not in ("RGB", "L"):
-        picture = picture.convert("RGB")
+    # Sliced as the container reads it (upright, so the answer's coordinates are the same as for
+    # an image read whole; transparency on white).
+    picture = upright_rgb(image)
+    width, height = picture.size
+    tall = height >= width
+    length, short = (height, width) if tall else (width, height)
+    spans = plan_slices(length, short)
 
     def encode(span):
         a, b = span
-        piece = picture.crop((0, a, header.width, b) if tall else (a, 0, b, header.height))
+        piece = picture.crop((0, a, width, b) if tall else (a, 0, b, height))
         out = io.BytesIO()
         if header.format == "JPEG":
             piece.save(out, "JPEG", quality=95)

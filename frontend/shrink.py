@@ -16,22 +16,30 @@ from ocr_contract import SUPPORTED_FORMATS, ApiError, ErrorCode
 INVOKE_LIMIT_BYTES = 6_000_000 - 64 * 1024  # SageMaker's 6 MB, with room to spare
 
 
-def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
-    """(bytes to send, scale of the sent image against the original; 1.0 when unchanged)."""
-    if len(image) <= INVOKE_LIMIT_BYTES:
-        return image, 1.0
+def upright_rgb(image: bytes):
+    """An accepted image as the container reads it: upright (EXIF orientation applied), RGB,
+    transparent pixels on white. Its header was checked before, so only Pillow's parser of an
+    accepted format sees the bytes."""
     from PIL import Image, ImageOps
 
     try:
         picture = Image.open(io.BytesIO(image), formats=sorted(SUPPORTED_FORMATS))
         picture = ImageOps.exif_transpose(picture)
         if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
-            # As the container reads it: transparent pixels on white.
             white = Image.new("RGBA", picture.size, (255, 255, 255, 255))
             picture = Image.alpha_composite(white, picture.convert("RGBA"))
-        picture = picture.convert("RGB")
+        return picture.convert("RGB")
     except Exception:
         raise ApiError(ErrorCode.INVALID_IMAGE, "the image data is corrupt or truncated; send a decodable jpg, png or bmp") from None
+
+
+def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
+    """(bytes to send, scale of the sent image against the original; 1.0 when unchanged)."""
+    if len(image) <= INVOKE_LIMIT_BYTES:
+        return image, 1.0
+    from PIL import Image
+
+    picture = upright_rgb(image)
     for quality, scale in ((95, 1.0), (90, 1.0), (85, 0.85), (80, 0.7), (75, 0.5)):
         frame = picture if scale == 1.0 else picture.resize(
             (max(1, int(picture.width * scale)), max(1, int(picture.height * scale))), Image.LANCZOS)

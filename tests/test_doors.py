@@ -81,24 +81,47 @@ def test_nhn_errors_keep_nhns_shape_and_our_status(local_stack, send, status, co
     assert header["isSuccessful"] is False and header["resultCode"] == code and header["resultMessage"]
 
 
-def test_nhn_cropping_reads_each_line_of_a_long_image_once(local_stack):
-    # A 900x9000 capture, 5 known lines, two of them across the seams of neighbouring slices.
-    names = ["line.png", "hue_only.png", "traditional.png", "receipt.png", "hello_world.png"]
+LONG_NAMES = ["line.png", "hue_only.png", "traditional.png", "receipt.png", "hello_world.png"]
+
+
+def long_capture() -> Image.Image:
+    """A 900x9000 capture, 5 known lines, two of them across the seams of neighbouring slices."""
     canvas = Image.new("RGB", (900, 9000), (255, 255, 255))
-    for name, y in zip(names, (1300, 2270, 4000, 6000, 8900)):
+    for name, y in zip(LONG_NAMES, (1300, 2270, 4000, 6000, 8900)):
         canvas.paste(fixture_image(name).convert("RGB"), (200, y - 20))
+    return canvas
+
+
+def test_nhn_cropping_reads_each_line_of_a_long_image_once(local_stack):
     out = io.BytesIO()
-    canvas.save(out, "PNG")
+    long_capture().save(out, "PNG")
     answer = requests.post(local_stack.base + NHN + "/cropping", files={"image": ("long.png", out.getvalue(), "image/png")},
                            timeout=120)
     assert answer.status_code == 200, answer.text
     result = answer.json()["result"]
     assert result["slicesImages"] >= 2
     got = joined(t["value"] for t in result["listOfInferTextList"])
-    expected = [norm(t) for name in names for t in EXPECTED[name]]
+    expected = [norm(t) for name in LONG_NAMES for t in EXPECTED[name]]
     assert got == "".join(expected)  # every line exactly once, top to bottom
     boxes = result["listOfBoundingBoxList"]
     assert max(b["y3"] for b in boxes) > 8000  # coordinates in the whole image
+
+
+def test_nhn_cropping_slices_a_phone_photo_as_it_is_shown(local_stack):
+    # Stored sideways (9000x900) with EXIF orientation 6, shown upright (900x9000), as phones
+    # save photos: sliced upright, read as the same lines, in the upright image's coordinates.
+    sideways = long_capture().transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    sideways.save(out, "JPEG", quality=95, exif=exif)
+    answer = requests.post(local_stack.base + NHN + "/cropping", files={"image": ("photo.jpg", out.getvalue(), "image/jpeg")},
+                           timeout=120)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["result"]
+    assert result["slicesImages"] >= 2
+    assert joined(t["value"] for t in result["listOfInferTextList"]) == "".join(norm(t) for n in LONG_NAMES for t in EXPECTED[n])
+    assert max(b["y3"] for b in result["listOfBoundingBoxList"]) > 8000 >= max(b["x2"] for b in result["listOfBoundingBoxList"])
 
 
 def test_nhn_cropping_accepts_long_sides_up_to_16384_px_only_there(local_stack):

@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from frontend.doors import door_for
+from frontend.doors import secret_header
 from ocr_contract import ErrorCode, error_status
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
@@ -191,7 +191,6 @@ class OcrApi(Construct):
             resource = self.api.root
             for part in route.strip("/").split("/"):
                 resource = resource.get_resource(part) or resource.add_resource(part)
-            header = door_for(route.replace("{", "").replace("}", "")).SECRET_HEADER
             self.methods[route] = resource.add_method(
                 "POST", integration,
                 request_validator=validator,
@@ -202,7 +201,7 @@ class OcrApi(Construct):
                 request_models={"application/json": body_model, "$default": body_model} if route == GENERAL_OCR else None,
                 api_key_required=not iam_auth,
                 authorization_type=apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.CUSTOM,
-                authorizer=authorizers.get(header),
+                authorizer=authorizers.get(secret_header(route)),
             )
         self.method = self.methods[GENERAL_OCR]
 
@@ -261,7 +260,7 @@ class OcrApi(Construct):
             environment={"LOG_LEVEL": "INFO"},
             description="OCR API: each API's secret header (x-api-key, Authorization, X-OCR-SECRET) as the usage plan's key",
         )
-        headers = sorted({door_for(r.replace("{", "").replace("}", "")).SECRET_HEADER for r in ROUTES})
+        headers = sorted({secret_header(route) for route in ROUTES})
         return {header: apigw.RequestAuthorizer(
                     self, f"Authorizer{''.join(p.title() for p in header.split('-'))}",
                     handler=function,

@@ -17,6 +17,12 @@ from . import clova, general_ocr, nhn
 DOORS = (general_ocr, nhn, clova)
 
 
+def secret_header(route: str) -> str:
+    """The header carrying the API key on a route template of ocr_contract.routes
+    (`/v1.0/appkeys/{appKey}/general` -> `authorization`)."""
+    return door_for(route.replace("{", "").replace("}", "")).SECRET_HEADER
+
+
 def door_for(path: str):
     """The door answering `path`, or None."""
     for door in DOORS:

@@ -126,37 +126,45 @@ def ctc_decode(probs: np.ndarray, charset: list[str], content: list[float] | Non
     return results
 
 
-def _batches(order, ratios, batch_size: int, min_width: int):
-    """Consecutive strips (sorted by aspect ratio) grouped into batches of at most `batch_size`
-    strips and at most `batch_size` x 960 px of total input width, so a page of long lines does
-    not grow onnxruntime's memory arena past what short lines need."""
-    def input_width(index) -> int:
-        return max(min_width, int(math.ceil(HEIGHT * ratios[index])))
+# Every strip is padded to one of a few fixed widths: its reading then does not depend on the
+# strips it is batched with, strips of different requests can share batches (batching.py), and
+# the model sees few input shapes (each new shape grows onnxruntime's memory arena, and on a GPU
+# costs a slower first run).
+WIDTH_BUCKETS = (128, 192, 256, 320, 384, 480, 640, 800, 960, 1280, 1600, 1920, 2560, 3200)
 
+
+def bucket_width(strip: np.ndarray, min_width: int) -> int:
+    need = max(min_width, int(math.ceil(HEIGHT * strip.shape[1] / strip.shape[0])))
+    return next((w for w in WIDTH_BUCKETS if w >= need), int(math.ceil(need / 640)) * 640)
+
+
+def _batches(widths: list[int], batch_size: int):
+    """Strips grouped by their width bucket into batches of at most `batch_size` strips and at
+    most `batch_size` x 960 px of total input width, so a page of long lines does not grow
+    onnxruntime's memory arena past what short lines need."""
     budget = batch_size * 960
-    chunk: list[int] = []
-    for index in order:
-        if chunk and (len(chunk) == batch_size or input_width(index) * (len(chunk) + 1) > budget):
-            yield chunk, input_width(chunk[-1])  # sorted: the last strip is the widest
-            chunk = []
-        chunk.append(index)
-    if chunk:
-        yield chunk, input_width(chunk[-1])
+    for width in sorted(set(widths)):
+        members = [i for i, w in enumerate(widths) if w == width]
+        step = max(1, min(batch_size, budget // width))
+        for first in range(0, len(members), step):
+            yield members[first:first + step], width
 
 
 def read_lines(
     session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map
 ) -> list[Reading]:
-    """Recognise every strip. Strips are sorted by aspect ratio so each batch pads little.
+    """Recognise every strip, each padded to its width bucket (bucket_width) and batched with the
+    strips of the same bucket.
 
-    Batches narrower than `min_width` are padded to it. PaddleOCR pads to 320 px; short lines
-    (most of a form) then cost as much as long ones. `make bench` measures the choice.
+    A strip's reading depends on how much padding follows it: padded to the widest strip of
+    its batch (as PaddleOCR does), the same line read differently depending on the other lines
+    of the page. Padded to a bucket of its own width, it reads the same on any page, alone or
+    batched across requests (read_lines_batched), and the model sees a few fixed input shapes.
     `mapper` runs the batches: `map`, or a thread pool's map to run several at once.
     """
     if not strips:
         return []
-    ratios = [s.shape[1] / s.shape[0] for s in strips]
-    order = np.argsort(ratios, kind="stable")
+    widths = [bucket_width(strip, min_width) for strip in strips]
     results: list[Reading] = [Reading("", 0.0, 0.0)] * len(strips)
     input_name = session.get_inputs()[0].name
 
@@ -166,21 +174,10 @@ def read_lines(
         content = [scaled_width(strips[i], width) / width for i in chunk]
         return chunk, ctc_decode(session.run(None, {input_name: batch})[0], charset, content)
 
-    for chunk, decoded in mapper(read, list(_batches(order, ratios, batch_size, min_width))):
-        for i, text_and_score in zip(chunk, decoded):
-            results[i] = text_and_score
+    for chunk, decoded in mapper(read, list(_batches(widths, batch_size))):
+        for i, reading in zip(chunk, decoded):
+            results[i] = reading
     return results
-
-
-# Cross-request batching (inference/batching.py) pads each strip to one of a few fixed widths,
-# so strips of different requests share batches and the model sees few input shapes (on a GPU,
-# each new shape costs memory and a slower first run).
-WIDTH_BUCKETS = (128, 192, 256, 320, 384, 480, 640, 800, 960, 1280, 1600, 1920, 2560, 3200)
-
-
-def bucket_width(strip: np.ndarray, min_width: int) -> int:
-    need = max(min_width, int(math.ceil(HEIGHT * strip.shape[1] / strip.shape[0])))
-    return next((w for w in WIDTH_BUCKETS if w >= need), int(math.ceil(need / 640)) * 640)
 
 
 def batch_runner(session, charset: list[str]):

@@ -12,6 +12,8 @@ import time
 
 from ocr_contract import ApiError, ErrorCode
 
+from .shrink import ENDPOINT_LIMIT_BYTES
+
 log = logging.getLogger(__name__)
 
 ENDPOINT_NAME_ENV = "ENDPOINT_NAME"
@@ -97,8 +99,9 @@ def _from_client_error(exc, request_id: str) -> ApiError:
                 return _timed_out(request_id)
             log.error("container answered %s with a body we cannot read: %.500s", status, original)
             return ApiError(ErrorCode.INTERNAL_ERROR, f"the OCR model failed; quote requestId {request_id}")
-    if code == "413":  # SageMaker's 6 MB invoke limit; fit_invoke_limit keeps us under it
-        return ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the image is over the OCR endpoint's 6 MB limit; send a smaller image")
+    if code == "413":  # SageMaker's invoke limit; fit_invoke_limit keeps us under it
+        return ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
+                        f"the image is over the OCR endpoint's {ENDPOINT_LIMIT_BYTES / 1e6:g} MB limit; send a smaller image")
     if code in ("ThrottlingException", "ServiceUnavailable", "ModelNotReadyException") or (
         code == "ValidationError" and ("not found" in message or "InService" in message or "not in service" in message.lower())
     ):

@@ -1,6 +1,7 @@
-"""Fitting an accepted image under SageMaker's 6 MB invoke limit.
+"""Fitting an accepted image under SageMaker's invoke limit.
 
-The API accepts images up to 10 MiB, but a real-time endpoint takes at most 6 MB per call.
+The API accepts images up to 10 MiB, but a real-time endpoint takes at most 6 MB per call, and
+a serverless one 4 MB (the stack sets OCR_INVOKE_LIMIT_BYTES to the one it deployed).
 The rare image between the two is re-encoded (upright, as high-quality JPEG, scaled down only
 if quality alone is not enough); one that still does not fit is refused with 413, never sent
 to fail there. The caller has already checked the header (format, size, decode cost:
@@ -10,10 +11,14 @@ only, so ordinary requests and cold starts never pay for it.
 from __future__ import annotations
 
 import io
+import os
 
 from ocr_contract import SUPPORTED_FORMATS, ApiError, ErrorCode
 
-INVOKE_LIMIT_BYTES = 6_000_000 - 64 * 1024  # SageMaker's 6 MB, with room to spare
+REAL_TIME_LIMIT_BYTES = 6_000_000   # SageMaker's InvokeEndpoint payload limits
+SERVERLESS_LIMIT_BYTES = 4_000_000
+ENDPOINT_LIMIT_BYTES = int(os.environ.get("OCR_INVOKE_LIMIT_BYTES") or REAL_TIME_LIMIT_BYTES)
+INVOKE_LIMIT_BYTES = ENDPOINT_LIMIT_BYTES - 64 * 1024  # with room to spare
 
 
 def upright_rgb(image: bytes):
@@ -48,4 +53,5 @@ def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
         if out.tell() <= INVOKE_LIMIT_BYTES:
             return out.getvalue(), frame.width / picture.width
     raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                   f"the image could not be brought under the OCR endpoint's 6 MB limit; send one under {INVOKE_LIMIT_BYTES} bytes")
+                   f"the image could not be brought under the OCR endpoint's {ENDPOINT_LIMIT_BYTES / 1e6:g} MB limit; "
+                   f"send one under {INVOKE_LIMIT_BYTES} bytes")

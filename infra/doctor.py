@@ -98,12 +98,20 @@ class Doctor:
         instance_type = self.settings.instance_type
         name = f"{instance_type} for endpoint usage"
         needed = self.settings.max_instances
+        if self.settings.serverless:
+            instance_type = "serverless"
+            name = "Maximum total concurrency that can be allocated across all serverless endpoints"
+            needed = self.settings.serverless_max_concurrency
         try:
             pages = self.client("service-quotas").get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker")
             quota = next((q for page in pages for q in page["Quotas"] if q["QuotaName"] == name), None)
         except (ClientError, BotoCoreError) as exc:
             self._add("WARN", "endpoint quota", f"could not read Service Quotas ({_client_error_code(exc)}); check "
                                                 f"'{name}' >= {needed} in the console (Service Quotas > Amazon SageMaker)")
+            return
+        if quota is None and self.settings.serverless:
+            self._add("WARN", "endpoint quota", f"no quota named '{name}' here; check that serverless endpoints are "
+                                                "offered in this region")
             return
         if quota is None:
             self._add("FAIL", "endpoint quota", f"no quota named '{name}' in this region: {instance_type} may not be "
@@ -112,11 +120,11 @@ class Doctor:
         value = int(quota["Value"])
         if value < needed:
             self._add("FAIL", "endpoint quota",
-                      f"'{name}' is {value}, maxInstances needs {needed}; the deploy would fail after ~10 minutes with "
+                      f"'{name}' is {value}, the settings need {needed}; the deploy would fail after ~10 minutes with "
                       f"ResourceLimitExceeded. Request it: aws service-quotas request-service-quota-increase "
                       f"--service-code sagemaker --quota-code {quota['QuotaCode']} --desired-value {needed}")
         else:
-            self._add("OK", "endpoint quota", f"'{name}' is {value} (maxInstances {needed})")
+            self._add("OK", "endpoint quota", f"'{name}' is {value} (needed: {needed})")
 
     def lambda_concurrency(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -1,4 +1,5 @@
-"""The SageMaker real-time endpoint running the inference container on GPU, autoscaled."""
+"""The SageMaker endpoint running the inference container: on GPU or CPU instances, autoscaled,
+or serverless (CPU, scales to zero)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,12 +28,30 @@ def variant_name(instance_type: str) -> str:
     return instance_type.removeprefix("ml.").replace(".", "-")[:63]
 
 
+# What the container is built and started with, per accelerator (infra/settings.accelerator).
+IMAGE_BUILD_ARGS = {
+    "gpu": {},  # the Dockerfile's defaults: CUDA 13 + cuDNN 9 base, onnxruntime-gpu
+    "cpu": {"BASE_IMAGE": "ubuntu:24.04", "ONNXRUNTIME": "cpu", "OCR_PROVIDER": "cpu"},
+}
+CONTAINER_ENVIRONMENT = {
+    # cuda: refuse to start on the CPU if the GPU is unusable. Four requests in flight keep the
+    # GPU fed while their CPU stages run; their strips share recognition batches (batching.py).
+    "gpu": {"OCR_PROVIDER": "cuda", "OCR_WORKERS": "4", "OCR_REC_BATCH": "16"},
+    # int8 recogniser, every core: one request already keeps them busy (README, "Throughput").
+    "cpu": {"OCR_PROVIDER": "cpu", "OCR_WORKERS": "4", "OCR_REC_BATCH": "8"},
+}
+
+
 class InferenceEndpoint(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        # A fixed name, so the endpoint's log group can be created (and destroyed) with it.
-        self.endpoint_name = f"{stack.stack_name}-ocr"[:63]
+        # A fixed name, so the endpoint's log group can be created (and destroyed) with it. The
+        # serverless endpoint has its own: SageMaker cannot turn an instance endpoint into a
+        # serverless one (or back) by an update, so switching replaces the endpoint instead.
+        suffix = "-ocr-serverless" if settings.serverless else "-ocr"
+        self.endpoint_name = f"{stack.stack_name[:63 - len(suffix)]}{suffix}"
+        self.accelerator = settings.accelerator
 
         # Built from the repository root (the image needs inference/ and ocr_contract/), with
         # the root .dockerignore letting in nothing else.
@@ -41,6 +60,7 @@ class InferenceEndpoint(Construct):
             directory=str(ROOT),
             file="inference/Dockerfile",
             platform=ecr_assets.Platform.LINUX_AMD64,
+            build_args=IMAGE_BUILD_ARGS[self.accelerator],
         )
 
         log_group = logs.LogGroup(
@@ -74,40 +94,52 @@ class InferenceEndpoint(Construct):
         model = sagemaker.CfnModel(
             self, "Model",
             execution_role_arn=role.role_arn,
-            enable_network_isolation=True,  # the container never reaches the network
+            # The container never reaches the network. Serverless Inference does not offer
+            # network isolation (README, "Choosing the instance"); the container still makes no
+            # outbound call: the models are in the image and the Lambda fetches the images.
+            enable_network_isolation=not settings.serverless,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image.image_uri,
-                environment={
-                    "OCR_PROVIDER": "cuda",   # refuse to start on CPU if the GPU is unusable
-                    "OCR_WORKERS": "4",
-                    "OCR_REC_BATCH": "16",
-                },
+                environment=CONTAINER_ENVIRONMENT[self.accelerator],
             ),
         )
         model.node.add_dependency(role)
 
-        self.variant = variant_name(settings.instance_type)
-        config = sagemaker.CfnEndpointConfig(
-            self, "Config",
-            production_variants=[sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+        if settings.serverless:
+            self.variant = "serverless"
+            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=self.variant,
+                model_name=model.attr_model_name,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=settings.serverless_memory_mb,
+                    max_concurrency=settings.serverless_max_concurrency,
+                ),
+            )
+        else:
+            self.variant = variant_name(settings.instance_type)
+            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                 variant_name=self.variant,
                 model_name=model.attr_model_name,
                 instance_type=settings.instance_type,
                 initial_instance_count=settings.min_instances,
                 initial_variant_weight=1.0,
                 container_startup_health_check_timeout_in_seconds=600,
-                # NVIDIA driver 580 / CUDA 13, which the container's onnxruntime-gpu needs.
-                inference_ami_version=settings.inference_ami_version,
-            )],
-        )
+                # NVIDIA driver 580 / CUDA 13, which the container's onnxruntime-gpu needs; CPU
+                # types run on SageMaker's default host image.
+                inference_ami_version=settings.inference_ami_version if self.accelerator == "gpu" else None,
+            )
+        config = sagemaker.CfnEndpointConfig(self, "Config", production_variants=[variant])
         endpoint = sagemaker.CfnEndpoint(
             self, "Endpoint", endpoint_config_name=config.attr_endpoint_config_name, endpoint_name=self.endpoint_name,
             # A redeploy keeps the instance count autoscaling has set, instead of resetting it to
-            # minInstances (which would drop capacity under load).
-            retain_all_variant_properties=True)
+            # minInstances (which would drop capacity under load). A serverless variant has no
+            # count, and a new memory size must reach it.
+            retain_all_variant_properties=not settings.serverless)
         endpoint.node.add_dependency(log_group)
         self.endpoint = endpoint
         self.endpoint_arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/{self.endpoint_name.lower()}"
+        if settings.serverless:
+            return  # SageMaker scales serverless endpoints itself (to zero, up to max_concurrency)
 
         target = autoscaling.ScalableTarget(
             self, "Scaling",

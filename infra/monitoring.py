@@ -19,7 +19,7 @@ INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 
 class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str, variant: str, function, api,
-                 alarm_email: str = ""):
+                 alarm_email: str = "", gpu: bool = True):
         super().__init__(scope, construct_id)
         dims = {"EndpointName": endpoint_name, "VariantName": variant}
 
@@ -35,7 +35,7 @@ class Monitoring(Construct):
         concurrency = endpoint("ConcurrentRequestsPerModel", "Maximum", label="requests in flight (max)",
                                period=Duration.seconds(10))
         cpu = endpoint("CPUUtilization", "Average", INSTANCE_NAMESPACE, "CPU % (100 per core)")
-        gpu = endpoint("GPUUtilization", "Average", INSTANCE_NAMESPACE, "GPU %")
+        gpu_use = endpoint("GPUUtilization", "Average", INSTANCE_NAMESPACE, "GPU %")
         gpu_memory = endpoint("GPUMemoryUtilization", "Average", INSTANCE_NAMESPACE, "GPU memory %")
         # Each instance reports CPUUtilization once a minute: the count of samples is the count
         # of instances serving.
@@ -65,9 +65,6 @@ class Monitoring(Construct):
                   "p90 model latency over 5 s for 10 minutes: the endpoint is saturated (scale out) or the GPU is "
                   "not used (check the provider in the container log)", periods=2,
                   comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD),
-            alarm("GpuMemory", gpu_memory.with_(period=five), 90,
-                  "GPU memory over 90% for 15 minutes: memory is growing; restart by redeploying, and report it",
-                  periods=3, comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD),
             alarm("FrontendErrors", function.metric_errors(period=five), 1,
                   "The frontend Lambda crashed or timed out: see its log group"),
             alarm("FrontendThrottles", function.metric_throttles(period=five), 1,
@@ -76,6 +73,11 @@ class Monitoring(Construct):
             alarm("Api5xx", api.metric_server_error(period=five, statistic="Sum"), 5,
                   "The API answered 5xx to clients: see the frontend's log for the requestIds"),
         ]
+        if gpu:  # CPU instances and serverless endpoints publish no GPU metrics
+            self.alarms.append(alarm(
+                "GpuMemory", gpu_memory.with_(period=five), 90,
+                "GPU memory over 90% for 15 minutes: memory is growing; restart by redeploying, and report it",
+                periods=3, comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD))
 
         dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         dashboard.add_widgets(
@@ -86,7 +88,8 @@ class Monitoring(Construct):
             cw.GraphWidget(title="Instances and requests in flight", left=[instances], right=[concurrency], width=8),
         )
         dashboard.add_widgets(
-            cw.GraphWidget(title="Instance CPU, GPU, GPU memory", left=[gpu, gpu_memory], right=[cpu], width=8),
+            cw.GraphWidget(title="Instance CPU, GPU, GPU memory" if gpu else "Instance CPU",
+                           left=[gpu_use, gpu_memory] if gpu else [cpu], right=[cpu] if gpu else [], width=8),
             cw.GraphWidget(title="Frontend Lambda",
                            left=[function.metric_duration(statistic="p50"), function.metric_duration(statistic="p99")],
                            right=[function.metric_errors(statistic="Sum"), function.metric_throttles(statistic="Sum")],

@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from frontend.doors import secret_header
+from frontend.shrink import REAL_TIME_LIMIT_BYTES, SERVERLESS_LIMIT_BYTES
 from ocr_contract import ErrorCode, error_status
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
@@ -116,6 +117,8 @@ class OcrApi(Construct):
             reserved_concurrent_executions=settings.reserved_concurrency,
             environment={
                 "ENDPOINT_NAME": endpoint_name,
+                # SageMaker takes 4 MB per call to a serverless endpoint, 6 MB otherwise (shrink.py).
+                "OCR_INVOKE_LIMIT_BYTES": str(SERVERLESS_LIMIT_BYTES if settings.serverless else REAL_TIME_LIMIT_BYTES),
                 "BUCKET_OWNER": bucket_owner,
                 "ALLOWED_BUCKETS": ",".join(settings.allowed_buckets),
                 "ALLOWED_URL_PORTS": ",".join(str(p) for p in settings.allowed_url_ports),

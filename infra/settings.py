@@ -5,6 +5,7 @@ starting the CDK's Node.js bridge.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,17 +17,46 @@ class SettingsError(ValueError):
     pass
 
 
-# Planning figure for coherence checks (see README, "Scaling, throttle and quota"): seconds a
-# request keeps the model busy on a GPU instance, page-sized images. An estimate, not a GPU
-# measurement; `python -m bench.api` against a deployed endpoint gives yours.
+# Planning figures for coherence checks (see README, "Scaling, throttle and quota"): seconds a
+# request keeps an instance busy, page-sized images. The GPU's is an estimate, not a measurement;
+# the CPU's is make bench-gpu's 2.1 pages/s on 2 cores. `python -m bench.gpu` against a deployed
+# endpoint gives yours.
 GPU_SECONDS_PER_REQUEST = 0.3
+CPU_SECONDS_PER_REQUEST = 0.5
+
+# SageMaker Serverless Inference (README, "Choosing the instance"): memory in 1 GB steps.
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+_INSTANCE = re.compile(r"^ml\.(?P<family>[a-z]+)(?P<generation>\d+)(?P<options>[a-z-]*)\.(?P<size>[0-9a-z]+)$")
+
+
+def accelerator(instance_type: str) -> str:
+    """'gpu' (NVIDIA: g4dn, g5, g6, g6e, p3, p4d, p5...) or 'cpu' (x86: c5, c6i, c7i, m5, m7i, r7i...);
+    SettingsError for what our linux/amd64 CUDA/CPU image cannot run on: Graviton (a `g` after
+    the generation: c7g, m6gd, g5g) and Inferentia/Trainium (inf, trn: AWS Neuron)."""
+    match = _INSTANCE.match(instance_type)
+    if not match:
+        raise SettingsError(f"instanceType {instance_type!r} is not a SageMaker instance type (ml.<family>.<size>, "
+                            "e.g. ml.g4dn.xlarge or ml.c7i.xlarge)")
+    family, options = match["family"], match["options"]
+    if "g" in options:
+        raise SettingsError(f"instanceType {instance_type!r} is Graviton (arm64); the inference image is built for "
+                            "x86_64: choose an x86 type (ml.c7i, ml.m7i) or a GPU (ml.g4dn, ml.g5, ml.g6)")
+    if family in ("inf", "trn", "dl"):
+        raise SettingsError(f"instanceType {instance_type!r} needs AWS Neuron models; the image runs onnxruntime on "
+                            "CUDA or the CPU: choose ml.g4dn/g5/g6 or ml.c7i/m7i")
+    return "gpu" if family in ("g", "p") else "cpu"
 
 
 @dataclass(frozen=True)
 class Settings:
-    instance_type: str = "ml.g4dn.xlarge"   # GPU instance of the SageMaker endpoint
-    # SageMaker's host image: the container's CUDA 13 needs its NVIDIA driver 580.
+    instance_type: str = "ml.g4dn.xlarge"   # the endpoint's instances: a GPU type, or an x86 CPU type
+    # SageMaker's host image for GPU types: the container's CUDA 13 needs its NVIDIA driver 580.
     inference_ami_version: str = "al2023-ami-sagemaker-inference-gpu-4-1"
+    # SageMaker Serverless Inference instead of instances: CPU only, scales to zero, 4 MB per
+    # call, 60 s per request; instance_type, min/max_instances and the AMI are then unused.
+    serverless: bool = False
+    serverless_memory_mb: int = 6144
+    serverless_max_concurrency: int = 10     # a new account may run 10 at once in all (a quota)
     min_instances: int = 1                  # real-time endpoints cannot scale to zero
     max_instances: int = 2
     # Target tracking on requests in flight per instance (SageMaker's high-resolution
@@ -80,8 +110,14 @@ class Settings:
             ports = tuple(sorted({int(p) for p in names("allowedUrlPorts")} | {80, 443}))
         except ValueError:
             raise SettingsError("context allowedUrlPorts must be comma-separated port numbers") from None
+        serverless = str(get("serverless", "false")).strip().lower()
+        if serverless not in ("true", "false"):
+            raise SettingsError(f"context serverless must be true or false, not {serverless!r}")
         settings = cls(
             instance_type=str(get("instanceType", cls.instance_type)),
+            serverless=serverless == "true",
+            serverless_memory_mb=integer("serverlessMemoryMb", cls.serverless_memory_mb),
+            serverless_max_concurrency=integer("serverlessMaxConcurrency", cls.serverless_max_concurrency),
             inference_ami_version=str(get("inferenceAmiVersion", cls.inference_ami_version)),
             min_instances=integer("minInstances", cls.min_instances),
             max_instances=integer("maxInstances", cls.max_instances),
@@ -105,9 +141,18 @@ class Settings:
     def reserved_concurrency(self) -> int:
         return self.frontend_reserved_concurrency or self.throttle_burst
 
+    @property
+    def accelerator(self) -> str:
+        """'gpu' or 'cpu': what the container runs on (serverless endpoints have no GPU)."""
+        return "cpu" if self.serverless else accelerator(self.instance_type)
+
     def validate(self) -> None:
-        if not self.instance_type.startswith("ml."):
-            raise SettingsError(f"instanceType {self.instance_type!r} is not a SageMaker instance type (ml.*)")
+        if not self.serverless:
+            accelerator(self.instance_type)
+        if self.serverless_memory_mb not in SERVERLESS_MEMORY_MB:
+            raise SettingsError(f"serverlessMemoryMb must be one of {', '.join(map(str, SERVERLESS_MEMORY_MB))}")
+        if not 1 <= self.serverless_max_concurrency <= 200:
+            raise SettingsError("serverlessMaxConcurrency must be between 1 and 200 (SageMaker's range)")
         if not 1 <= self.min_instances <= self.max_instances:
             raise SettingsError("need 1 <= minInstances <= maxInstances (real-time endpoints cannot scale to zero)")
         if self.auth not in ("apikey", "iam"):
@@ -139,8 +184,14 @@ class Settings:
         warnings = []
         # Little's law: at the throttle's rate, requests in flight at the endpoint average
         # rate x seconds each; scaling reaches maxInstances only if that exceeds the target there.
-        in_flight = self.throttle_rate * GPU_SECONDS_PER_REQUEST
-        if in_flight < self.concurrency_per_instance_target * (self.max_instances - 1) + 1e-9 and self.max_instances > 1:
+        seconds = GPU_SECONDS_PER_REQUEST if self.accelerator == "gpu" else CPU_SECONDS_PER_REQUEST
+        in_flight = self.throttle_rate * seconds
+        if self.serverless and in_flight > self.serverless_max_concurrency:
+            warnings.append(
+                f"the throttle ({self.throttle_rate:g} requests/s) keeps about {in_flight:.1f} requests in flight, over "
+                f"serverlessMaxConcurrency={self.serverless_max_concurrency}: SageMaker would refuse the excess; raise "
+                "serverlessMaxConcurrency or lower throttleRate")
+        elif not self.serverless and in_flight < self.concurrency_per_instance_target * (self.max_instances - 1) + 1e-9 and self.max_instances > 1:
             warnings.append(
                 f"autoscaling cannot reach maxInstances={self.max_instances}: the throttle ({self.throttle_rate:g} requests/s) "
                 f"keeps about {in_flight:.1f} requests in flight, under the target of {self.concurrency_per_instance_target:g} "

@@ -12,12 +12,18 @@ from .settings import Settings
 
 class OcrStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs):
-        super().__init__(scope, construct_id, description="Chinese OCR endpoint (PP-OCR on SageMaker GPU) behind API Gateway", **kwargs)
+        super().__init__(scope, construct_id, description="Chinese OCR endpoint (PP-OCR on SageMaker) behind API Gateway", **kwargs)
         inference = InferenceEndpoint(self, "Inference", settings=settings)
         api = OcrApi(self, "Frontend", settings=settings, endpoint_name=inference.endpoint_name,
                      endpoint_arn=inference.endpoint_arn)
+        # The Lambda names the endpoint in a plain string: without this, a change that replaces
+        # the endpoint (serverless on or off) could point the Lambda at the new one before it is
+        # in service. With it, the new endpoint serves before the Lambda switches and the old one
+        # is deleted.
+        api.function.node.add_dependency(inference.endpoint)
         monitoring = Monitoring(self, "Monitoring", endpoint_name=inference.endpoint_name, variant=inference.variant,
-                                function=api.function, api=api.api, alarm_email=settings.alarm_email)
+                                function=api.function, api=api.api, alarm_email=settings.alarm_email,
+                                gpu=inference.accelerator == "gpu")
         for warning in settings.coherence_warnings():
             Annotations.of(self).add_warning_v2("zh-ocr:settings", warning)
 

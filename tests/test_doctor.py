@@ -50,7 +50,7 @@ def machine(docker="linux/amd64", node="v22.11.0", buildx=""):
     return run
 
 
-def aws(session, quota=4, bootstrap="28", unreserved=1000, role=None):
+def aws(session, quota=4, bootstrap="28", unreserved=1000, role=None, serverless_quota=None):
     session.stub("sts").add_response("get_caller_identity", {
         "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev", "UserId": "AIDA"})
     if bootstrap is None:
@@ -61,6 +61,9 @@ def aws(session, quota=4, bootstrap="28", unreserved=1000, role=None):
     quotas = [{"QuotaName": "ml.g5.xlarge for endpoint usage", "QuotaCode": "L-1", "Value": 8.0}]
     if quota is not None:
         quotas.append({"QuotaName": "ml.g4dn.xlarge for endpoint usage", "QuotaCode": "L-1D5E8F2A", "Value": float(quota)})
+    if serverless_quota is not None:
+        quotas.append({"QuotaName": "Maximum total concurrency that can be allocated across all serverless endpoints",
+                       "QuotaCode": "L-S1", "Value": float(serverless_quota)})
     session.stub("service-quotas").add_response("list_service_quotas", {"Quotas": quotas})
     session.stub("lambda").add_response("get_account_settings", {
         "AccountLimit": {"ConcurrentExecutions": unreserved, "UnreservedConcurrentExecutions": unreserved,
@@ -137,3 +140,14 @@ def test_settings_come_from_cdk_json_and_the_same_c_flags_as_deploy():
 def test_bad_settings_fail_before_any_call(capsys):
     assert main(["-c", "minInstances=0"]) == 1
     assert "minInstances" in capsys.readouterr().out
+
+
+def test_serverless_checks_the_accounts_serverless_concurrency_quota():
+    # A serverless endpoint needs no instance quota, but its MaxConcurrency must fit in the
+    # account's total serverless concurrency (10 in a new account).
+    session = StubbedSession()
+    aws(session, serverless_quota=10)
+    settings = Settings(serverless=True, serverless_max_concurrency=20)
+    findings = {f.check: f for f in Doctor(settings, session, machine()).check()}
+    assert findings["endpoint quota"].status == "FAIL"
+    assert "--quota-code L-S1 --desired-value 20" in findings["endpoint quota"].detail

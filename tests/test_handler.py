@@ -2,7 +2,9 @@
 import base64
 import io
 import json
+import os
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -157,6 +159,26 @@ def test_s3_refusals(sagemaker, s3, url, status, code):
 def test_no_bucket_is_allowed_by_default(sagemaker, monkeypatch):
     monkeypatch.delenv("ALLOWED_BUCKETS", raising=False)
     assert answer(handler(event({"url": "s3://any-bucket/a.png"}), Context()))[0] == 403
+
+
+def test_a_serverless_endpoints_4_mb_limit_is_kept_when_the_stack_sets_it(tmp_path):
+    # SageMaker takes 4 MB per call to a serverless endpoint (6 MB to instances); the stack tells
+    # the Lambda which through OCR_INVOKE_LIMIT_BYTES, read when the Lambda starts.
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    noise = np.random.default_rng(2).integers(0, 256, (1200, 1500, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "big.png", "PNG")
+    assert 4_000_000 < (tmp_path / "big.png").stat().st_size < 6_000_000
+    script = ("import sys; from frontend.shrink import fit_invoke_limit; "
+              "sent, scale = fit_invoke_limit(open(sys.argv[1], 'rb').read()); print(len(sent), scale)")
+    for limit, fits in (("4000000", lambda n: n <= 4_000_000), ("", lambda n: 4_000_000 < n <= 6_000_000)):
+        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.png")], capture_output=True, text=True,
+                             env={**os.environ, "OCR_INVOKE_LIMIT_BYTES": limit}, cwd=Path(__file__).parent.parent)
+        size = int(out.stdout.split()[0])
+        assert fits(size), (limit, size, out.stderr)
 
 
 def test_images_over_the_invoke_limit_are_shrunk_and_boxes_mapped_back(sagemaker, monkeypatch):

@@ -414,6 +414,12 @@ def test_destroy_leaves_nothing_behind_but_the_accounts_api_logging_role(default
     ({"auth": "cognito"}, "auth"),
     ({"allowedBuckets": "*"}, "allowedBuckets"),
     ({"instanceType": "g4dn.xlarge"}, "instanceType"),
+    ({"instanceType": "ml.c7g.xlarge"}, "Graviton"),   # arm64: the image is x86_64
+    ({"instanceType": "ml.g5g.xlarge"}, "Graviton"),
+    ({"instanceType": "ml.inf2.xlarge"}, "Neuron"),
+    ({"serverless": "true", "serverlessMemoryMb": 8192}, "serverlessMemoryMb"),  # SageMaker's 1-6 GB
+    ({"serverless": "true", "serverlessMaxConcurrency": 201}, "serverlessMaxConcurrency"),
+    ({"serverless": "yes"}, "serverless"),
     ({"logRetentionDays": 31}, "logRetentionDays"),
 ])
 def test_bad_settings_are_refused_with_a_reason(context, message):
@@ -459,7 +465,8 @@ def test_container_requirements_resolve_for_linux_amd64_python_312(tmp_path):
     base = [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed", "--only-binary=:all:",
             "--implementation", "cp", "--python-version", "3.12", "--target", str(tmp_path),
             "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64"]
-    for extra in (["-r", str(ROOT / "inference" / "requirements-gpu.txt")], ["--no-deps", "-r", str(ROOT / "inference" / "requirements-models.txt")]):
+    for extra in (["-r", str(ROOT / "inference" / "requirements-gpu.txt")], ["-r", str(ROOT / "inference" / "requirements-cpu.txt")],
+                  ["--no-deps", "-r", str(ROOT / "inference" / "requirements-models.txt")]):
         result = subprocess.run(base + extra, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-3000:]
 
@@ -534,3 +541,65 @@ def test_url_ports_are_80_and_443_unless_the_deployer_adds_some(default):
     custom, _ = synth(allowedUrlPorts="8080, 8443")
     custom.has_resource_properties("AWS::Lambda::Function", {
         "Environment": {"Variables": Match.object_like({"ALLOWED_URL_PORTS": "80,443,8080,8443"})}})
+
+
+def _image_build_args(assembly) -> dict:
+    manifest = json.loads((Path(assembly.directory) / "ZhOcrEndpoint.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    return image["source"].get("dockerBuildArgs", {})
+
+
+def test_a_cpu_instance_type_gets_the_cpu_image_and_no_gpu_settings():
+    template, assembly = synth(instanceType="ml.c7i.xlarge")
+    assert _image_build_args(assembly) == {"BASE_IMAGE": "ubuntu:24.04", "ONNXRUNTIME": "cpu", "OCR_PROVIDER": "cpu"}
+    template.has_resource_properties("AWS::SageMaker::Model", {
+        "EnableNetworkIsolation": True,
+        "PrimaryContainer": {"Image": Match.any_value(), "Environment": Match.object_like({"OCR_PROVIDER": "cpu"})}})
+    (config,) = resources(template, "AWS::SageMaker::EndpointConfig").values()
+    (variant,) = config["Properties"]["ProductionVariants"]
+    # SageMaker's inference AMI versions are GPU host images (NVIDIA driver): none on a CPU type.
+    assert variant["InstanceType"] == "ml.c7i.xlarge" and "InferenceAmiVersion" not in variant
+    assert not any("GPUMemoryUtilization" in json.dumps(alarm) for alarm in resources(template, "AWS::CloudWatch::Alarm").values())
+    assert _scaling(template)[0]["ResourceId"].endswith("/variant/c7i-xlarge")
+
+
+def test_the_default_gpu_image_is_the_dockerfiles_own(default):
+    _, assembly = default
+    assert _image_build_args(assembly) == {}
+    text = (ROOT / "inference" / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=nvidia/cuda:13[\d.]+-cudnn-runtime-ubuntu24\.04$", text, re.M)
+    assert re.search(r"^ARG ONNXRUNTIME=gpu$", text, re.M) and re.search(r"^ARG OCR_PROVIDER=cuda$", text, re.M)
+
+
+def test_serverless_option_scales_to_zero_within_sagemakers_serverless_rules(default):
+    template, assembly = synth(serverless="true", serverlessMemoryMb=4096, serverlessMaxConcurrency=20)
+    assert _image_build_args(assembly)["ONNXRUNTIME"] == "cpu"  # Serverless Inference has no GPU
+    (config,) = resources(template, "AWS::SageMaker::EndpointConfig").values()
+    (variant,) = config["Properties"]["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 4096, "MaxConcurrency": 20}
+    for instance_only in ("InstanceType", "InitialInstanceCount", "InferenceAmiVersion",
+                          "ContainerStartupHealthCheckTimeoutInSeconds"):
+        assert instance_only not in variant
+    # It scales itself: an Application Auto Scaling target on it would be refused.
+    assert not resources(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    # Serverless Inference does not support network isolation.
+    (model,) = resources(template, "AWS::SageMaker::Model").values()
+    assert model["Properties"]["EnableNetworkIsolation"] is False
+    # SageMaker cannot update an instance endpoint into a serverless one: a new name replaces it.
+    (endpoint,) = resources(template, "AWS::SageMaker::Endpoint").values()
+    (default_endpoint,) = resources(default[0], "AWS::SageMaker::Endpoint").values()
+    assert endpoint["Properties"]["EndpointName"] != default_endpoint["Properties"]["EndpointName"]
+    assert endpoint["Properties"]["RetainAllVariantProperties"] is False  # a new memory size must apply
+    # The Lambda moves to the new endpoint only once it is in service (CloudFormation creates a
+    # replacement, then updates what depends on it, then deletes the old one).
+    (endpoint_id,) = resources(template, "AWS::SageMaker::Endpoint")
+    frontend = next(f for f in resources(template, "AWS::Lambda::Function").values()
+                    if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {}))
+    assert endpoint_id in frontend.get("DependsOn", [])
+    # 4 MB per serverless invocation (6 MB for instances): the Lambda shrinks images under it.
+    function = next(f for f in resources(template, "AWS::Lambda::Function").values()
+                    if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {}))
+    assert function["Properties"]["Environment"]["Variables"]["OCR_INVOKE_LIMIT_BYTES"] == "4000000"
+    default_function = next(f for f in resources(default[0], "AWS::Lambda::Function").values()
+                            if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {}))
+    assert default_function["Properties"]["Environment"]["Variables"]["OCR_INVOKE_LIMIT_BYTES"] == "6000000"

@@ -19,7 +19,7 @@ from .config import EngineConfig
 from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, span_quad
 from .images import decode_image
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
-from .sessions import CPU, create_session
+from .sessions import CPU, create_session, keep_freed_memory_for_reuse
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class OcrEngine:
         self.config = config or EngineConfig.from_env()
         files = locate_models()
         c = self.config
+        keep_freed_memory_for_reuse()
         self.det = create_session(prepared_model_bytes(files.det), "det", c.provider, c.threads)
         self.provider = self.det.get_providers()[0]
         on_cpu = self.provider == CPU

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
 	inference/requirements-models.txt frontend/requirements.txt
 
-.PHONY: serve test bench bench-gpu synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
+.PHONY: serve test bench bench-gpu bench-plates synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ bench: $(STAMP)
 # for a running one).
 bench-gpu: $(STAMP)
 	$(PY) -m bench.gpu $(BENCH_GPU_ARGS)
+
+bench-plates: $(STAMP)
+	$(PY) -m bench.plates $(BENCH_ARGS)
 
 synth: $(STAMP) $(CDK) node-check
 	@$(CDK_ENV) $(CDK) synth --quiet $(CDK_ARGS)

@@ -44,6 +44,19 @@ def read_image(image: bytes, request_id: str, deadline: float, detail: bool = Fa
     return lines
 
 
+def read_plates(image: bytes, request_id: str, deadline: float, header: ImageHeader | None = None) -> list[dict]:
+    """The licence plates the endpoint reads in an image: [{"value", "conf", "box"}], most
+    confident first, boxes in the image's own pixels. Same checks and shrinking as read_image."""
+    if header is None:
+        inspect_image(image)
+    image, scale = fit_invoke_limit(image)
+    plates = json.loads(invoke(image, request_id, deadline, task="plates"))
+    if scale != 1.0:
+        for plate in plates:
+            plate["box"] = [[x / scale, y / scale] for x, y in plate["box"]]
+    return plates
+
+
 def _rescale(lines: list[dict], scale: float) -> None:
     """Boxes of a shrunk image mapped back to the original's pixels."""
     for line in lines:

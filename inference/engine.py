@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import classify, detect, recognize
+from . import classify, detect, plates, recognize
 from .batching import MicroBatcher
 from .config import EngineConfig
 from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, span_quad
 from .images import decode_image
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
+from .plate_grammar import PlateDecoder
 from .sessions import CPU, create_session, keep_freed_memory_for_reuse
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class OcrEngine:
             rec_model = int8_recogniser_bytes(rec_model)
         self.rec = create_session(rec_model, f"rec ({self.rec_precision})", c.provider, batch_threads)
         self.charset = recognize.charset_from_metadata(self.rec)
+        self.plate_decoder = PlateDecoder(self.charset)
         # Cross-request batching of recognition: strips of every in-flight request share batches,
         # `lanes` batches running at once. A GPU is busy only with large batches; on a CPU it
         # gained nothing measurable (make bench-gpu: 2.29 -> 2.35 pages/s at concurrency 8 on 2
@@ -151,13 +153,9 @@ class OcrEngine:
     def read_bytes(self, data: bytes) -> list[OcrLine]:
         return self.read(decode_image(data))
 
-    def read(self, image: np.ndarray, deadline: float | None = None, detail: bool = False) -> list[OcrLine]:
-        """BGR uint8 image -> recognised lines in reading order.
-
-        `deadline` (time.monotonic()) is checked before each model call: a request whose
-        client has given up stops using the CPU/GPU instead of finishing for nobody. With `detail`,
-        each line also carries its characters' corners (`chars`), which only the other APIs'
-        doors ask for."""
+    def _guards(self, deadline: float | None):
+        """`check()` raises DeadlineExceeded past the deadline; `mapper` runs batches on the
+        engine's lanes, checking it before each."""
         def check():
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded()
@@ -167,7 +165,12 @@ class OcrEngine:
                 check()
                 return fn(item)
             return self._map(checked, items)
+        return check, mapper
 
+    def _cut_lines(self, image: np.ndarray, check, mapper):
+        """Detect the lines, cut each out upright: (boxes in reading order, the quad each strip was
+        cut from, cut widths, strips, flipped by the classifier, dropped unless read surely),
+        or None when there is no line."""
         height, width = image.shape[:2]
         cfg = self.config
         check()
@@ -176,7 +179,7 @@ class OcrEngine:
         prob_map = self.det.run(None, {self.det.get_inputs()[0].name: det_input})[0]
         boxes, _ = detect.postprocess(prob_map, plan, height, width, cfg.detection)
         if len(boxes) == 0:
-            return []
+            return None
         unless_sure = np.zeros(len(boxes), bool)
         if cfg.edge_fragment_ratio > 0:
             certain, unless_sure = edge_fragments(boxes, height, width, cfg.edge_fragment_ratio)
@@ -194,6 +197,22 @@ class OcrEngine:
         flipped = [False] * len(strips)
         if self.cls is not None:
             strips, flipped = classify.upright(self.cls, strips, cfg.cls_batch, mapper=mapper)
+        return boxes, cut_from, cut_widths, strips, flipped, unless_sure
+
+    def read(self, image: np.ndarray, deadline: float | None = None, detail: bool = False) -> list[OcrLine]:
+        """BGR uint8 image -> recognised lines in reading order.
+
+        `deadline` (time.monotonic()) is checked before each model call: a request whose
+        client has given up stops using the CPU/GPU instead of finishing for nobody. With `detail`,
+        each line also carries its characters' corners (`chars`), which only the other APIs'
+        doors ask for."""
+        check, mapper = self._guards(deadline)
+        cut = self._cut_lines(image, check, mapper)
+        if cut is None:
+            return []
+        boxes, cut_from, cut_widths, strips, flipped, unless_sure = cut
+        height, width = image.shape[:2]
+        cfg = self.config
         if self.rec_batcher is not None:
             check()
             texts = recognize.read_lines_batched(self.rec_batcher, strips, cfg.rec_min_width, deadline)
@@ -214,3 +233,21 @@ class OcrEngine:
             chars = _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i]) if detail else ()
             lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
         return lines
+
+    def read_plates(self, image: np.ndarray, deadline: float | None = None) -> list[dict]:
+        """Chinese licence plates in a photo or a crop, read under the plate grammar
+        (plate_grammar.py, plates.py): [{"value", "conf", "box": 4 corners}], most confident
+        first; [] when there is none."""
+        check, mapper = self._guards(deadline)
+        cut = self._cut_lines(image, check, mapper)
+        if cut is None:
+            return []
+        boxes, _, _, strips, _, _ = cut
+        check()
+        # fp32 where there is one: int8 loses more of the tiny province characters (on 300 plate
+        # crops 88.3% exact against 89.7%, grey only).
+        session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
+        matrices = recognize.line_probabilities(session, strips, self.config.rec_batch, self.config.rec_min_width, mapper)
+        return [{"value": reading.text, "conf": round(reading.conf, 4),
+                 "box": [[round(float(x), 1), round(float(y), 1)] for x, y in box]}
+                for reading, box in plates.read(self.plate_decoder, boxes, matrices)]

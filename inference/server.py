@@ -1,7 +1,8 @@
 """The inference server: SageMaker's container contract over aiohttp.
 
     GET  /ping                              200 once the models are loaded, 503 before
-    POST /invocations                       raw image bytes -> JSON array of lines
+    POST /invocations                       raw image bytes -> JSON array of lines (of licence
+                                            plates with CustomAttributes task=plates)
     POST /endpoints/{name}/invocations      the same, so boto3's sagemaker-runtime client with
                                             endpoint_url pointed here works unchanged
 
@@ -151,6 +152,15 @@ def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, detail: bool) -> t
     return [line.to_api(detail) for line in lines], (image.shape[1], image.shape[0])
 
 
+def _run_plates(engine: OcrEngine, data: bytes, deadline: float, _detail: bool) -> tuple[list[dict], tuple[int, int]]:
+    image = decode_image(data)
+    return engine.read_plates(image, deadline=deadline), (image.shape[1], image.shape[0])
+
+
+# CustomAttributes `task`: what to read (the main API and the general doors read lines).
+TASKS = {"lines": _run_ocr, "plates": _run_plates}
+
+
 def _timed_out(timeout_s: float) -> ApiError:
     return ApiError(ErrorCode.TIMEOUT, f"the image could not be read within {timeout_s:.1f} s; "
                                        "send a smaller image or retry when the service is less busy")
@@ -181,9 +191,14 @@ async def invocations(request: web.Request) -> web.Response:
         state["in_flight"] += 1
         try:
             loop = asyncio.get_running_loop()
+            attributes = _custom_attributes(request)
             # `detail=chars`: each line's corners and its characters' (the other APIs' doors).
-            detail = _custom_attributes(request).get("detail") == "chars"
-            work = loop.run_in_executor(request.app[EXECUTOR], _run_ocr, engine, data, deadline, detail)
+            detail = attributes.get("detail") == "chars"
+            run = TASKS.get(attributes.get("task", "lines"))
+            if run is None:
+                raise ApiError(ErrorCode.INVALID_REQUEST, f"unknown task {attributes['task'][:40]!r}; "
+                                                          f"ask for one of {', '.join(TASKS)}")
+            work = loop.run_in_executor(request.app[EXECUTOR], run, engine, data, deadline, detail)
             # The slot is freed at the deadline even if the work is still running; the engine
             # gives up at its next model call.
             result, (width, height) = await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()))

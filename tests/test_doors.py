@@ -215,3 +215,63 @@ def test_clova_errors(local_stack, change, status, code):
     answer = requests.post(local_stack.base + CLOVA, json=message, timeout=60)
     assert answer.status_code == status
     assert answer.json()["code"] == code and answer.json()["message"] and answer.json()["requestId"]
+
+
+# ---- NHN Vehicle Plate OCR -----------------------------------------------------------------
+
+PLATE = "/v1.0/appkeys/my-app-key/vehicle-plate"
+
+
+def _street_photo() -> bytes:
+    """A plate on a car-coloured panel in a larger scene, beside a line of shop-sign text that
+    is no plate (built from the committed fixtures, so nothing is downloaded)."""
+    scene = Image.new("RGB", (640, 360), (128, 132, 140))
+    sign = fixture_image("line.png")
+    scene.paste(sign, (20, 20))
+    plate = fixture_image("small_plate.png").resize((188, 52), Image.BICUBIC)
+    scene.paste((40, 40, 45), (200, 220, 420, 300))  # the car's bumper
+    scene.paste(plate, (216, 234))
+    out = io.BytesIO()
+    scene.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def test_nhn_plate_multipart_upload_reads_the_plate_in_a_photo(local_stack):
+    answer = requests.post(local_stack.base + PLATE, files={"image": ("car.jpg", _street_photo(), "image/jpeg")},
+                           headers={"Authorization": "secret"}, timeout=60)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["header"] == {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}
+    result = body["result"]
+    assert result["fileType"] == "jpg" and result["resolution"] == "low"
+    # The sign's text is no plate: only the plate is answered, with its box on the bumper.
+    assert [v["value"] for v in result["values"]] == ["皖A12345"]
+    assert 0.5 <= result["values"][0]["conf"] <= 1
+    (box,) = result["boxes"]
+    assert 200 <= box["x1"] < box["x2"] <= 420 and 220 <= box["y1"] < box["y4"] <= 300
+
+
+@pytest.mark.parametrize("name, plate", [("two_row_plate.png", "粤B12345"), ("tilted_plate.png", "粤B7K2M9")])
+def test_nhn_plate_json_image_url_reads_plate_crops(local_stack, name, plate):
+    with ImageServer({name: fixture_bytes(name)}) as server:
+        answer = requests.post(local_stack.base + PLATE, json={"imageUrl": f"{server.base}/file/{name}"},
+                               headers={"Authorization": "secret"}, timeout=60)
+    assert answer.status_code == 200
+    result = answer.json()["result"]
+    # A two-row (yellow) plate reads as one; the tilted crop's province character is the one
+    # the grammar decoding recovers (greedy reading gives 奥, no province).
+    assert [v["value"] for v in result["values"]][:1] == [plate]
+
+
+def test_nhn_plate_a_photo_with_no_plate_is_a_success_with_empty_lists(local_stack):
+    answer = requests.post(local_stack.base + PLATE, files={"image": ("receipt.png", fixture_bytes("receipt.png"), "image/png")},
+                           headers={"Authorization": "secret"}, timeout=60)
+    assert answer.status_code == 200
+    assert answer.json()["result"] == {"fileType": "png", "values": [], "boxes": [], "resolution": "low"}
+
+
+def test_nhn_plate_errors_keep_nhns_shape(local_stack):
+    answer = requests.post(local_stack.base + PLATE, json={"imageUrl": "http://169.254.169.254/latest/meta-data/"},
+                           headers={"Authorization": "secret"}, timeout=60)
+    assert answer.status_code == 403
+    assert answer.json()["header"]["resultCode"] == -43 and answer.json()["header"]["isSuccessful"] is False

@@ -243,7 +243,7 @@ def test_regional_api_with_validation_and_api_key(default):
 def test_iam_auth_option(iam_with_buckets):
     template, _ = iam_with_buckets
     methods = resources(template, "AWS::ApiGateway::Method").values()
-    assert len(methods) == 4 and all(m["Properties"]["AuthorizationType"] == "AWS_IAM" and not m["Properties"]["ApiKeyRequired"]
+    assert len(methods) == 5 and all(m["Properties"]["AuthorizationType"] == "AWS_IAM" and not m["Properties"]["ApiKeyRequired"]
                                      for m in methods)
     template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
     template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
@@ -278,6 +278,7 @@ def test_every_api_route_takes_its_own_secret_header_as_the_usage_plans_key(defa
         "/general_ocr": "method.request.header.x-api-key",
         "/v1.0/appkeys/{appKey}/general": "method.request.header.authorization",
         "/v1.0/appkeys/{appKey}/general/cropping": "method.request.header.authorization",
+        "/v1.0/appkeys/{appKey}/vehicle-plate": "method.request.header.authorization",
         "/custom/v1/{domainId}/{signature}/general": "method.request.header.x-ocr-secret",
     }
     plan = next(v for v in raw.values() if v["Type"] == "AWS::ApiGateway::UsagePlan")["Properties"]

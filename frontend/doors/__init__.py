@@ -3,6 +3,7 @@
 
     general_ocr   POST /general_ocr                                     ours (the AI Solution Kit's)
     nhn           POST /v1.0/appkeys/{appKey}/general[/cropping]        NHN Cloud General OCR
+    nhn_plate     POST /v1.0/appkeys/{appKey}/vehicle-plate             NHN Cloud Vehicle Plate OCR (Chinese plates)
     clova         POST /custom/v1/{domainId}/{signature}/general        NAVER CLOVA General OCR
 
 A door module has `PATH` (a regular expression for the paths it answers), `answer(incoming,
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from . import clova, general_ocr, nhn
+from . import clova, general_ocr, nhn, nhn_plate
 
-DOORS = (general_ocr, nhn, clova)
+DOORS = (general_ocr, nhn, nhn_plate, clova)
 
 
 def secret_header(route: str) -> str:

@@ -51,7 +51,7 @@ RESULT_CODES = {
 FILE_TYPES = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp"}
 
 
-def _image(incoming: Incoming, deadline: float, record: dict) -> bytes:
+def request_image(incoming: Incoming, deadline: float, record: dict) -> bytes:
     """The image of an NHN request: the `image` file of a form, or the JSON's `imageUrl`."""
     if incoming.media_type == "multipart/form-data":
         fields = parse_form(incoming.headers["content-type"], incoming.body_bytes())
@@ -75,14 +75,24 @@ def _image(incoming: Incoming, deadline: float, record: dict) -> bytes:
     return fetch_image(url.strip(), deadline)
 
 
-def _corners(quad: layout.Quad) -> dict:
+def corners(quad) -> dict:
     """NHN's box: integer corners x1..y4, clockwise from the top-left."""
     return {f"{axis}{i + 1}": int(round(point[k])) for i, point in enumerate(quad) for k, axis in enumerate("xy")}
 
 
+def resolution(header) -> str:
+    """NHN's `resolution`: `normal` from HD (1280 x 720, either orientation) up, else `low`."""
+    long_side, short_side = max(header.width, header.height), min(header.width, header.height)
+    return "normal" if long_side >= 1280 and short_side >= 720 else "low"
+
+
+def success(result: dict) -> dict:
+    return {"header": {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}, "result": result}
+
+
 def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, dict]:
     cropping = incoming.path.endswith("/cropping")
-    image = _image(incoming, deadline, record)
+    image = request_image(incoming, deadline, record)
     record["bytes"] = len(image)
     if cropping:
         header = inspect_image(image, max_side=LONG_IMAGE_MAX_SIDE_PX)
@@ -95,20 +105,19 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     groups = [[w for i in group for w in words_of[i]] for group in layout.blocks(lines)]
     groups = [g for g in groups if g]
     flat = [w for g in groups for w in g]
-    long_side, short_side = max(header.width, header.height), min(header.width, header.height)
     result = {
         "fileType": FILE_TYPES[header.format],
         # v2: words grouped by block
         "listOfInferTexts": [{"inferTexts": [{"value": w.text, "conf": round(w.score, 4)} for w in g]} for g in groups],
-        "listOfBoundingBoxes": [{"boundingBoxes": [_corners(w.quad) for w in g]} for g in groups],
+        "listOfBoundingBoxes": [{"boundingBoxes": [corners(w.quad) for w in g]} for g in groups],
         # v1: the same words, flat
         "listOfInferTextList": [{"value": w.text, "conf": round(w.score, 4)} for w in flat],
-        "listOfBoundingBoxList": [_corners(w.quad) for w in flat],
-        "resolution": "normal" if long_side >= 1280 and short_side >= 720 else "low",
+        "listOfBoundingBoxList": [corners(w.quad) for w in flat],
+        "resolution": resolution(header),
     }
     if cropping:
         result["slicesImages"] = slices
-    return 200, {"header": {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}, "result": result}
+    return 200, success(result)
 
 
 def error_body(error: ApiError, request_id: str) -> dict:

@@ -1,0 +1,100 @@
+"""`make bench-plates`: the NHN Vehicle Plate route measured as users call it, over HTTP.
+
+Starts the local stack (`make serve`'s), sends each image as NHN's documents show (multipart
+`image`) to POST /v1.0/appkeys/{appKey}/vehicle-plate and scores the answers:
+
+- `plates_cn_lprnet`: 1,000 plate crops; read exactly when the first (most confident) plate
+  answered is the labelled one.
+- `plates_cn_easypr`: 128 car and street photos; the main plate (the first labelled) is read
+  exactly when one of the plates answered is it. Each miss is counted as *localisation* (no
+  plate answered on it: no detected line gave a legal reading there) or *recognition* (a plate
+  answered on it, read wrong).
+
+    python -m bench.plates [--data ../shared/eval] [--limit N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUTE = "/v1.0/appkeys/bench/vehicle-plate"
+
+
+def _post(base: str, path: str) -> dict:
+    import urllib.request
+
+    data = Path(path).read_bytes()
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{Path(path).name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(base + ROUTE, data=body, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": "bench"})
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        return json.loads(answer.read())["result"]
+
+
+def _on(plate_box, answered_box) -> bool:
+    """An answered box lies on a labelled plate: its centre inside the plate grown by half its height."""
+    (cx, cy), (w, h), angle = cv2.minAreaRect(np.asarray(plate_box, np.float32))
+    region = cv2.boxPoints(((cx, cy), (w + min(w, h), h + min(w, h)), angle))
+    x = (answered_box["x1"] + answered_box["x2"] + answered_box["x3"] + answered_box["x4"]) / 4
+    y = (answered_box["y1"] + answered_box["y2"] + answered_box["y3"] + answered_box["y4"]) / 4
+    return cv2.pointPolygonTest(region, (float(x), float(y)), False) >= 0
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from bench import metrics
+    from bench.__main__ import load_set
+    from bench.systems import OursOverHttp
+
+    parser = argparse.ArgumentParser(prog="python -m bench.plates", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "eval")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    norm = metrics.normalise_plate
+    stack = OursOverHttp(args.threads)
+    base = f"http://127.0.0.1:{stack.port}"
+    try:
+        crops = load_set(args.data, "plates")[: args.limit]
+        start, exact = time.perf_counter(), 0
+        for row in crops:
+            values = _post(base, row["path"])["values"]
+            exact += bool(values) and norm(values[0]["value"]) == norm(row["text"])
+        crop_ms = 1000 * (time.perf_counter() - start) / len(crops)
+
+        photos = load_set(args.data, "street")[: args.limit]
+        start, read, localisation, recognition = time.perf_counter(), 0, 0, 0
+        for row in photos:
+            result = _post(base, row["path"])
+            main_plate = row["plates"][0]
+            on_it = [v["value"] for v, box in zip(result["values"], result["boxes"]) if _on(main_plate["box"], box)]
+            if any(norm(v) == norm(main_plate["text"]) for v in on_it):
+                read += 1
+            elif on_it:
+                recognition += 1
+            else:
+                localisation += 1
+        photo_ms = 1000 * (time.perf_counter() - start) / len(photos)
+    finally:
+        stack.close()
+    print("| set | images | read exactly | misses: localisation / recognition | ms per image (HTTP) |")
+    print("|---|---|---|---|---|")
+    print(f"| plates_cn_lprnet crops | {len(crops)} | {100 * exact / len(crops):.1f}% | {len(crops) - exact} (not split: "
+          f"each image is the plate) | {crop_ms:.0f} |")
+    print(f"| plates_cn_easypr photos, main plate | {len(photos)} | {100 * read / len(photos):.1f}% | "
+          f"{localisation} / {recognition} | {photo_ms:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

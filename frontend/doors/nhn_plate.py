@@ -1,0 +1,34 @@
+"""The NHN Vehicle Plate door: NHN Cloud's licence plate OCR, for Chinese plates.
+
+    POST /v1.0/appkeys/{appKey}/vehicle-plate      multipart `image`, or JSON {"imageUrl": ...}
+
+The request, the key header and the errors are NHN General OCR's (nhn.py). The answer lists
+every plate read in the photo, most confident first: `values` (the plate and `conf`, the
+probability of its reading under the plate grammar, inference/plate_grammar.py) and `boxes`
+in the same order. A photo with no plate is a success with empty lists.
+"""
+from __future__ import annotations
+
+from ocr_contract.image_header import inspect_image
+
+from ..incoming import Incoming
+from ..pipeline import read_plates
+from . import nhn
+
+PATH = r"/v1\.0/appkeys/[^/]{1,128}/vehicle-plate"
+SECRET_HEADER = nhn.SECRET_HEADER
+error_body = nhn.error_body
+
+
+def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, dict]:
+    image = nhn.request_image(incoming, deadline, record)
+    record["bytes"] = len(image)
+    header = inspect_image(image)
+    plates = read_plates(image, request_id, deadline, header=header)
+    record["plates"] = len(plates)
+    return 200, nhn.success({
+        "fileType": nhn.FILE_TYPES[header.format],
+        "values": [{"value": plate["value"], "conf": plate["conf"]} for plate in plates],
+        "boxes": [nhn.corners(plate["box"]) for plate in plates],
+        "resolution": nhn.resolution(header),
+    })

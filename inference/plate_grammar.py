@@ -1,0 +1,178 @@
+"""Chinese licence plates decoded under their grammar (GA 36-2018), from the recogniser's CTC output.
+
+Greedy CTC decoding takes the likeliest class at each time step, so a blurred province
+character comes out as a look-alike (`奥` for `粤`), a serial `0` as `O`, or a character is lost.
+Here the best path is searched only among strings the plate grammar accepts:
+
+    province (京 沪 粤 ...)  authority letter (A-Z but I, O)  [separator ·]  serial
+
+where the serial is 5 characters of A-Z (no I, O) and 0-9, the last of which may instead be one of
+学 警 挂 港 澳 使 领; or, on new-energy plates, 6 characters starting or ending with D or F.
+
+The search is a Viterbi pass over (grammar state, last emitted class) with CTC's rules: a blank
+separates two equal characters, a repeated class continues the same character. It returns the
+likeliest legal string even when an illegal one is likelier, with `conf`: the geometric mean,
+over time steps, of the probabilities along that path (1.0 when the model is certain of every
+step; illegal strings the model preferred lower it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # I and O are never used: they read as 1 and 0
+SERIAL = LETTERS + "0123456789"
+ENDINGS = "学警挂港澳使领"
+NEW_ENERGY = "DF"
+SEPARATORS = "·•・.-"  # read between the authority letter and the serial; not part of the plate
+
+
+@dataclass(frozen=True)
+class PlateReading:
+    text: str               # the plate, separator left out
+    conf: float             # geometric mean of the path's per-step probabilities
+    char_probs: tuple       # each character's highest probability on its time steps
+
+
+def _grammar() -> tuple[dict[int, list[tuple[int, str]]], set[int]]:
+    """The grammar as a small automaton: state -> [(next state, characters)], accepting states."""
+    edges: dict[int, list[tuple[int, str]]] = {}
+
+    def edge(a, b, chars):
+        edges.setdefault(a, []).append((b, chars))
+
+    edge(0, 1, PROVINCES)
+    edge(1, 2, LETTERS)
+    edge(2, 3, SEPARATORS)
+    for start in (2, 3):                  # the serial, after the letter or the separator
+        edge(start, 10, SERIAL)           # ordinary: 5 characters
+        edge(start, 20, NEW_ENERGY)       # small new-energy: D/F, then 5
+    edge(10, 11, SERIAL)
+    edge(11, 12, SERIAL)
+    edge(12, 13, SERIAL)
+    edge(13, 14, SERIAL)                  # 5th: accepting
+    edge(13, 15, ENDINGS)                 # 4 + 学/警/...: accepting
+    edge(14, 16, NEW_ENERGY)              # large new-energy: 5, then D/F: accepting
+    for a, b in ((20, 21), (21, 22), (22, 23), (23, 24), (24, 25)):
+        edge(a, b, SERIAL)                # 25: accepting
+    return edges, {14, 15, 16, 25}
+
+
+EDGES, ACCEPTING = _grammar()
+
+
+class PlateDecoder:
+    """Constrained best path over a CTC probability matrix, for one recogniser's character set."""
+
+    def __init__(self, charset: list[str]):
+        index = {c: i for i, c in enumerate(charset)}
+        self.charset = charset
+        self.states = sorted({0} | set(EDGES) | {b for out in EDGES.values() for b, _ in out})
+        # For each state: the classes that enter it, and from which states.
+        incoming: dict[int, dict[int, list[int]]] = {q: {} for q in self.states}
+        for a, out in EDGES.items():
+            for b, chars in out:
+                for c in chars:
+                    if c in index:
+                        incoming[b].setdefault(index[c], []).append(a)
+        self.symbols = {q: np.array(sorted(incoming[q]), dtype=np.int64) for q in self.states}
+        # Per state: (source state, positions in symbols[q], their classes), one entry per source.
+        self.entries = {}
+        for q in self.states:
+            by_source: dict[int, list[int]] = {}
+            for i, c in enumerate(self.symbols[q]):
+                for p in incoming[q][int(c)]:
+                    by_source.setdefault(p, []).append(i)
+            self.entries[q] = [(p, np.array(ii), self.symbols[q][ii]) for p, ii in by_source.items()]
+        self.separators = {index[c] for c in SEPARATORS if c in index}
+
+    def decode(self, probs: np.ndarray) -> PlateReading | None:
+        """probs: (time steps, classes), softmax output, class 0 = blank. None when no legal
+        plate fits in the time steps."""
+        steps = probs.shape[0]
+        logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
+        neg = -np.inf
+        blank = {q: neg for q in self.states}   # best score in q, last step blank (or nothing yet)
+        blank[0] = 0.0
+        emit = {q: np.full(len(self.symbols[q]), neg) for q in self.states}  # last step emitted symbols[q][i]
+        back = []  # per step: for each state, how each cell was reached
+        for t in range(steps):
+            lp = logp[t]
+            new_blank, new_emit, step_back = {}, {}, {}
+            for q in self.states:
+                # Blank: stay in q, whatever came last.
+                best_i = int(np.argmax(emit[q])) if len(emit[q]) else -1
+                if best_i >= 0 and emit[q][best_i] > blank[q]:
+                    new_blank[q], blank_from = emit[q][best_i] + lp[0], best_i
+                else:
+                    new_blank[q], blank_from = blank[q] + lp[0], -1
+                # A symbol: the same one again (the character continues), or a new character
+                # entering q from one of its sources (not right after the same symbol: CTC would
+                # merge the two).
+                symbols = self.symbols[q]
+                scores = emit[q] + lp[symbols] if len(symbols) else emit[q]
+                from_state = np.full(len(symbols), -1)   # -1: the same character continues
+                from_cell = np.full(len(symbols), 0)
+                for p, positions, classes in self.entries[q]:
+                    # The best way to be in p before this step, unless p's last step emitted the
+                    # same class (CTC would merge the two): p's best and second-best cells.
+                    prior, cell = np.full(len(classes), blank[p]), np.full(len(classes), -1)
+                    if len(emit[p]):
+                        order = np.argsort(emit[p])[::-1][:2]
+                        first = order[0]
+                        second = order[1] if len(order) > 1 else first
+                        same = self.symbols[p][first] == classes
+                        j = np.where(same, second, first)
+                        value = emit[p][j]
+                        if len(order) == 1:
+                            value = np.where(same, neg, value)
+                        better = value > prior
+                        prior, cell = np.where(better, value, prior), np.where(better, j, cell)
+                    entered = prior + lp[classes]
+                    wins = entered > scores[positions]
+                    scores[positions] = np.where(wins, entered, scores[positions])
+                    from_state[positions] = np.where(wins, p, from_state[positions])
+                    from_cell[positions] = np.where(wins, cell, from_cell[positions])
+                origin = (from_state, from_cell)
+                new_emit[q] = scores
+                step_back[q] = (blank_from, origin)
+            blank, emit = new_blank, new_emit
+            back.append(step_back)
+
+        best = (neg, None, None)
+        for q in ACCEPTING:
+            if blank[q] > best[0]:
+                best = (blank[q], q, -1)
+            if len(emit[q]):
+                i = int(np.argmax(emit[q]))
+                if emit[q][i] > best[0]:
+                    best = (emit[q][i], q, i)
+        score, q, i = best
+        if q is None or not np.isfinite(score):
+            return None
+        # Walk back: which class each step emitted (-1 = blank), then collapse into characters.
+        path = []
+        for t in range(steps - 1, -1, -1):
+            blank_from, origin = back[t][q]
+            if i == -1:
+                path.append(-1)
+                i = blank_from
+                continue
+            path.append(int(self.symbols[q][i]))
+            from_state, from_cell = origin
+            if from_state[i] >= 0:
+                q, i = int(from_state[i]), int(from_cell[i])
+        path.reverse()
+        chars, probs_of = [], []
+        previous = -1
+        for t, c in enumerate(path):
+            if c >= 0 and c != previous:
+                chars.append(c)
+                probs_of.append(float(probs[t, c]))
+            elif c >= 0:
+                probs_of[-1] = max(probs_of[-1], float(probs[t, c]))
+            previous = c
+        kept = [(self.charset[c], p) for c, p in zip(chars, probs_of) if c not in self.separators]
+        return PlateReading("".join(c for c, _ in kept), float(np.exp(score / steps)), tuple(p for _, p in kept))

@@ -1,0 +1,89 @@
+"""Plates decoded under their grammar (GA 36-2018) from hand-made CTC matrices: the decoder must
+find the likeliest legal plate, even where greedy decoding reads an illegal string."""
+import numpy as np
+import pytest
+
+from inference import plates
+from inference.plate_grammar import ENDINGS, LETTERS, PROVINCES, SERIAL, PlateDecoder
+
+CHARSET = ["<blank>"] + sorted(set(PROVINCES + SERIAL + ENDINGS + "·OI奥粵学")) + [" "]
+INDEX = {c: i for i, c in enumerate(CHARSET)}
+
+
+def matrix(steps: list) -> np.ndarray:
+    """One row per time step: a character (prob 0.9), '_' for blank, or {char: prob}; the rest of
+    each row is spread thinly over every class."""
+    m = np.full((len(steps), len(CHARSET)), 1e-4)
+    for t, step in enumerate(steps):
+        for c, p in (step if isinstance(step, dict) else {step: 0.9}).items():
+            m[t, 0 if c == "_" else INDEX[c]] = p
+    return m / m.sum(axis=1, keepdims=True)
+
+
+def spelled(text: str) -> list:
+    """A clean CTC path for `text`: each character on one step, a blank after it."""
+    return [step for c in text for step in (c, "_")]
+
+
+DECODER = PlateDecoder(CHARSET)
+
+
+def greedy(m: np.ndarray) -> str:
+    best = m.argmax(axis=1)
+    return "".join(CHARSET[c] for k, c in enumerate(best) if c and (k == 0 or c != best[k - 1]))
+
+
+def test_a_legal_plate_wins_over_a_likelier_illegal_string():
+    # Greedy reads the look-alike 奥 (not a province) and the letter O in the serial (never used).
+    steps = spelled("粤B") + ["·", "_"] + [{"O": 0.6, "0": 0.3}, "_"] + spelled("7K2M")
+    steps[0] = {"奥": 0.6, "粤": 0.3}
+    m = matrix(steps)
+    assert greedy(m) == "奥B·O7K2M"
+    reading = DECODER.decode(m)
+    assert reading.text == "粤B07K2M"  # the separator is not part of the plate
+    assert reading.char_probs[0] == pytest.approx(0.3, abs=0.05)
+    assert 0 < reading.conf < DECODER.decode(matrix(spelled("粤B07K2M"))).conf
+
+
+def test_equal_characters_need_a_blank_between_them():
+    assert DECODER.decode(matrix(spelled("辽C33333"))).text == "辽C33333"
+    # Without blanks, CTC merges a run of one class into one character: 3 of the 5 remain. Only
+    # by reading characters the model gave no weight could a legal plate fit, which is no plate.
+    reading = DECODER.decode(matrix(["辽", "C", "3", "3", "_", "3", "_", "3"]))
+    assert reading is None or (reading.text != "辽C33333" and reading.conf < plates.MIN_CONF)
+
+
+@pytest.mark.parametrize("plate", ["京A12345", "粤BD12345", "沪A12345F", "苏E1234学", "川A1234港", "琼B0000Z"])
+def test_every_legal_form_is_read(plate):
+    assert DECODER.decode(matrix(spelled(plate))).text == plate
+
+
+@pytest.mark.parametrize("text", ["粤B1234", "粤B1234567", "粤I12345", "A12345", "粤BX12345", "粤B学1234"])
+def test_strings_outside_the_grammar_are_never_answered(text):
+    # Too short, too long, I as authority, no province, 6 characters not new-energy, an ending
+    # in the middle: the decoder either finds a legal neighbour or nothing, never the string.
+    reading = DECODER.decode(matrix(spelled(text)))
+    assert reading is None or reading.text != text
+
+
+def test_every_plate_character_is_in_the_shipped_recogniser(engine):
+    decoder = PlateDecoder(engine.charset)
+    for c in PROVINCES + LETTERS + "0123456789" + ENDINGS:
+        assert any(c in decoder.charset[int(i)] for q in decoder.symbols for i in decoder.symbols[q]), c
+
+
+def test_a_two_row_plate_is_read_as_one():
+    # A yellow plate: `粤B` small on top, the serial below; each row alone is no plate.
+    top = np.array([[40, 10], [80, 10], [80, 30], [40, 30]], np.float32)
+    bottom = np.array([[10, 34], [110, 34], [110, 70], [10, 70]], np.float32)
+    found = plates.read(DECODER, np.stack([top, bottom]), [matrix(spelled("粤B")), matrix(spelled("12345"))])
+    assert [reading.text for reading, _ in found] == ["粤B12345"]
+    (_, box), = found
+    assert box.min(axis=0).tolist() == [10, 10] and box.max(axis=0).tolist() == [110, 70]
+
+
+def test_text_that_is_no_plate_is_not_answered():
+    # A shop sign read with confidence: no legal path is likely.
+    sign = matrix([{"粤": 0.05, "学": 0.9}, "_", {"学": 0.9}, "_", {"港": 0.9}, "_"] + spelled("1234"))
+    box = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
+    assert plates.read(DECODER, box[None], [sign]) == []

@@ -32,16 +32,22 @@ def joined(texts) -> str:
     return norm("".join(texts))
 
 
+def nhn_result(answer, file_type: str) -> dict:
+    """The `result` of an NHN success, after checking the status, the header and the fields every
+    NHN answer has (our test images are under HD: resolution low)."""
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["header"] == {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}
+    assert body["result"]["fileType"] == file_type and body["result"]["resolution"] == "low"
+    return body["result"]
+
+
 # ---- NHN General OCR -----------------------------------------------------------------------
 
 def test_nhn_multipart_upload_answers_both_result_shapes(local_stack):
     answer = requests.post(local_stack.base + NHN, files={"image": ("receipt.png", fixture_bytes("receipt.png"), "image/png")},
                            headers={"Authorization": "secret"}, timeout=60)
-    assert answer.status_code == 200
-    body = answer.json()
-    assert body["header"] == {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}
-    result = body["result"]
-    assert result["fileType"] == "png" and result["resolution"] == "low"
+    result = nhn_result(answer, "png")
     # v2: words grouped by block; v1: the same words, flat; one box per word in both.
     flat = [t["value"] for t in result["listOfInferTextList"]]
     assert words_of_nhn(result) == flat
@@ -239,11 +245,7 @@ def _street_photo() -> bytes:
 def test_nhn_plate_multipart_upload_reads_the_plate_in_a_photo(local_stack):
     answer = requests.post(local_stack.base + PLATE, files={"image": ("car.jpg", _street_photo(), "image/jpeg")},
                            headers={"Authorization": "secret"}, timeout=60)
-    assert answer.status_code == 200
-    body = answer.json()
-    assert body["header"] == {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"}
-    result = body["result"]
-    assert result["fileType"] == "jpg" and result["resolution"] == "low"
+    result = nhn_result(answer, "jpg")
     # The sign's text is no plate: only the plate is answered, with its box on the bumper.
     assert [v["value"] for v in result["values"]] == ["皖A12345"]
     assert 0.5 <= result["values"][0]["conf"] <= 1

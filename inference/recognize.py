@@ -154,7 +154,8 @@ def _batches(widths: list[int], batch_size: int):
 
 
 def read_lines(
-    session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map
+    session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map,
+    exact: bool = False,
 ) -> list[Reading]:
     """Recognise every strip, each padded to its width bucket (bucket_width) and batched with the
     strips of the same bucket.
@@ -163,11 +164,13 @@ def read_lines(
     its batch (as PaddleOCR does), the same line read differently depending on the other lines
     of the page. Padded to a bucket of its own width, it reads the same on any page, alone or
     batched across requests (read_lines_batched), and the model sees a few fixed input shapes.
-    `mapper` runs the batches: `map`, or a thread pool's map to run several at once.
+    With `exact`, each strip is read at its own width instead (min_width at least), batched only
+    with strips of that width. `mapper` runs the batches: `map`, or a thread pool's map to run
+    several at once.
     """
     if not strips:
         return []
-    widths = [bucket_width(strip, min_width) for strip in strips]
+    widths = [max(min_width, scaled_width(strip, 1 << 20)) if exact else bucket_width(strip, min_width) for strip in strips]
     results: list[Reading] = [Reading("", 0.0, 0.0)] * len(strips)
     input_name = session.get_inputs()[0].name
 

@@ -237,7 +237,9 @@ def test_fp32_recogniser_reads_the_fixtures_as_int8_does(engine):
 
 def test_lines_int8_is_unsure_of_are_read_again_in_fp32():
     # On a CPU the recogniser runs in int8; a line it reads with confidence under
-    # fp32_retry_below is read again by the fp32 model, whose reading is kept.
+    # fp32_retry_below is read again by the fp32 model (at the strip's own width, where the
+    # fp32 engine pads it to its width bucket: the same text, scores within float noise),
+    # whose reading is kept.
     from inference.config import EngineConfig
     from inference.engine import OcrEngine
 
@@ -246,8 +248,11 @@ def test_lines_int8_is_unsure_of_are_read_again_in_fp32():
     always = OcrEngine(EngineConfig(threads=2, fp32_retry_below=1.01))   # every line is "unsure"
     never = OcrEngine(EngineConfig(threads=2, fp32_retry_below=0))
     assert always.rec_precision == never.rec_precision == "int8" and never.rec_fp32 is None
-    assert [(l.text, l.score) for l in always.read_bytes(image)] == [(l.text, l.score) for l in fp32]
-    assert [l.score for l in never.read_bytes(image)] != [l.score for l in fp32]  # int8 alone reads otherwise
+    again = always.read_bytes(image)
+    assert [l.text for l in again] == [l.text for l in fp32]
+    assert [l.score for l in again] == pytest.approx([l.score for l in fp32], abs=2e-4)
+    int8_alone = never.read_bytes(image)
+    assert [l.score for l in int8_alone] != pytest.approx([l.score for l in fp32], abs=2e-4)  # int8 reads otherwise
 
 
 def test_each_character_is_placed_in_reading_order_inside_its_line(engine):

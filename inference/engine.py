@@ -222,7 +222,7 @@ class OcrEngine:
             unsure = [i for i, reading in enumerate(texts) if reading.weakest < cfg.fp32_retry_below]
             # The second look is at each strip's own width, without its bucket's padding: an
             # unsure line is the one padding can tip (make bench: TD500 recall 0.951 -> 0.957, a
-            # stylised sign line of 142 px read at 0.22 padded to 192; every other set unchanged).
+            # stylised sign line of 142 px read at 0.22 padded to 192; the other sets within 0.002).
             if unsure:
                 again = recognize.read_lines(self.rec_fp32, self.charset, [strips[i] for i in unsure], cfg.rec_batch,
                                              cfg.rec_min_width, mapper, exact=True)

@@ -153,6 +153,21 @@ def _batches(widths: list[int], batch_size: int):
             yield members[first:first + step], width
 
 
+def _prepared(strip: np.ndarray, width: int, colour: bool = False) -> tuple[np.ndarray, float]:
+    """A strip as the model's input at `width` (normalise), and the share of that width it fills."""
+    return normalise(strip, width, colour), scaled_width(strip, width) / width
+
+
+def _in_batches(strips: list[np.ndarray], widths: list[int], batch_size: int, mapper, run) -> list:
+    """`run(chunk, width)` over the strips batched by width (_batches), the results put back
+    in the strips' order."""
+    results: list = [None] * len(strips)
+    for chunk, out in mapper(lambda planned: (planned[0], run(*planned)), list(_batches(widths, batch_size))):
+        for i, result in zip(chunk, out):
+            results[i] = result
+    return results
+
+
 def read_lines(
     session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map,
     exact: bool = False,
@@ -171,19 +186,13 @@ def read_lines(
     if not strips:
         return []
     widths = [max(min_width, scaled_width(strip, 1 << 20)) if exact else bucket_width(strip, min_width) for strip in strips]
-    results: list[Reading] = [Reading("", 0.0, 0.0)] * len(strips)
     input_name = session.get_inputs()[0].name
 
-    def read(planned: tuple[list[int], int]):
-        chunk, width = planned
-        batch = np.stack([normalise(strips[i], width) for i in chunk])
-        content = [scaled_width(strips[i], width) / width for i in chunk]
-        return chunk, ctc_decode(session.run(None, {input_name: batch})[0], charset, content)
+    def read(chunk: list[int], width: int) -> list[Reading]:
+        inputs, content = zip(*(_prepared(strips[i], width) for i in chunk))
+        return ctc_decode(session.run(None, {input_name: np.stack(inputs)})[0], charset, list(content))
 
-    for chunk, decoded in mapper(read, list(_batches(widths, batch_size))):
-        for i, reading in zip(chunk, decoded):
-            results[i] = reading
-    return results
+    return _in_batches(strips, widths, batch_size, mapper, read)
 
 
 def line_probabilities(session, strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map) -> list[np.ndarray]:
@@ -193,23 +202,17 @@ def line_probabilities(session, strips: list[np.ndarray], batch_size: int, min_w
     Each strip is read twice, in grey and in colour, and the two outputs averaged: a character
     one view blurs the other often keeps (the plates' tiny province characters: on 300 plate
     crops, 89.7% read exactly from grey alone, 91.3% from both)."""
-    widths = [bucket_width(strip, min_width) for strip in strips]
-    results: list = [None] * len(strips)
     input_name = session.get_inputs()[0].name
 
-    def run(planned: tuple[list[int], int]):
-        chunk, width = planned
-        views = [session.run(None, {input_name: np.stack([normalise(strips[i], width, colour) for i in chunk])})[0]
-                 for colour in (False, True)]
+    def read(chunk: list[int], width: int) -> list[np.ndarray]:
+        views = []
+        for colour in (False, True):
+            inputs, content = zip(*(_prepared(strips[i], width, colour) for i in chunk))
+            views.append(session.run(None, {input_name: np.stack(inputs)})[0])
         probs = (views[0] + views[1]) / 2
-        steps = probs.shape[1]
-        return chunk, [probs[k, :max(1, math.ceil(steps * scaled_width(strips[i], width) / width))]
-                       for k, i in enumerate(chunk)]
+        return [probs[k, :max(1, math.ceil(probs.shape[1] * share))] for k, share in enumerate(content)]
 
-    for chunk, matrices in mapper(run, list(_batches(widths, batch_size))):
-        for i, matrix in zip(chunk, matrices):
-            results[i] = matrix
-    return results
+    return _in_batches(strips, [bucket_width(strip, min_width) for strip in strips], batch_size, mapper, read)
 
 
 def batch_runner(session, charset: list[str]):
@@ -225,9 +228,6 @@ def batch_runner(session, charset: list[str]):
 
 def read_lines_batched(batcher, strips: list[np.ndarray], min_width: int, deadline: float | None = None) -> list[Reading]:
     """Every strip read through the shared batcher, each padded to its width bucket."""
-    items = []
-    for strip in strips:
-        width = bucket_width(strip, min_width)
-        items.append((width, (normalise(strip, width), scaled_width(strip, width) / width)))
-    futures = [batcher.submit(width, item, deadline) for width, item in items]
+    widths = [bucket_width(strip, min_width) for strip in strips]
+    futures = [batcher.submit(width, _prepared(strip, width), deadline) for strip, width in zip(strips, widths)]
     return [future.result() for future in futures]

@@ -31,14 +31,8 @@ def fetch_image(url: str, deadline: float) -> bytes:
 def read_image(image: bytes, request_id: str, deadline: float, detail: bool = False,
                header: ImageHeader | None = None) -> list[dict]:
     """The lines the endpoint reads in an image: the main API's items, and with `detail` each
-    line's corners (`box`) and its characters' (`chars`), all in the image's own pixels.
-
-    The header is checked first (format, size, decode cost), so a refused image costs no
-    model call; an image over SageMaker's 6 MB is re-encoded to fit (shrink.py)."""
-    if header is None:
-        inspect_image(image)
-    image, scale = fit_invoke_limit(image)
-    lines = json.loads(invoke(image, request_id, deadline, detail=detail))
+    line's corners (`box`) and its characters' (`chars`), all in the image's own pixels."""
+    lines, scale = _invoke_checked(image, request_id, deadline, header, detail=detail)
     if scale != 1.0:
         _rescale(lines, scale)
     return lines
@@ -46,23 +40,36 @@ def read_image(image: bytes, request_id: str, deadline: float, detail: bool = Fa
 
 def read_plates(image: bytes, request_id: str, deadline: float, header: ImageHeader | None = None) -> list[dict]:
     """The licence plates the endpoint reads in an image: [{"value", "conf", "box"}], most
-    confident first, boxes in the image's own pixels. Same checks and shrinking as read_image."""
-    if header is None:
-        inspect_image(image)
-    image, scale = fit_invoke_limit(image)
-    plates = json.loads(invoke(image, request_id, deadline, task="plates"))
+    confident first, boxes in the image's own pixels."""
+    plates, scale = _invoke_checked(image, request_id, deadline, header, task="plates")
     if scale != 1.0:
         for plate in plates:
-            plate["box"] = [[x / scale, y / scale] for x, y in plate["box"]]
+            plate["box"] = _unscaled(plate["box"], scale)
     return plates
 
 
+def _invoke_checked(image: bytes, request_id: str, deadline: float, header: ImageHeader | None, **options):
+    """(the endpoint's JSON answer, the scale of the image it read against the original).
+
+    The header is checked first (format, size, decode cost), so a refused image costs no
+    model call; an image over SageMaker's invoke limit is re-encoded to fit (shrink.py)."""
+    if header is None:
+        inspect_image(image)
+    image, scale = fit_invoke_limit(image)
+    return json.loads(invoke(image, request_id, deadline, **options)), scale
+
+
 def _rescale(lines: list[dict], scale: float) -> None:
-    """Boxes of a shrunk image mapped back to the original's pixels."""
+    """Lines of a shrunk image mapped back to the original's pixels."""
     for line in lines:
         location = line["location"]
         for key in location:
             location[key] = int(round(location[key] / scale))
         if "box" in line:
-            line["box"] = [[x / scale, y / scale] for x, y in line["box"]]
-            line["chars"] = [[[x / scale, y / scale] for x, y in quad] for quad in line["chars"]]
+            line["box"] = _unscaled(line["box"], scale)
+            line["chars"] = [_unscaled(quad, scale) for quad in line["chars"]]
+
+
+def _unscaled(points: list, scale: float) -> list:
+    """Points of a shrunk image mapped back to the original's pixels."""
+    return [[x / scale, y / scale] for x, y in points]

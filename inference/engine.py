@@ -10,6 +10,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,9 +46,23 @@ class OcrLine:
             "score": self.score,
         }
         if detail:
-            item["box"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.box]
+            item["box"] = _rounded(self.box)
             item["chars"] = [[list(point) for point in quad] for quad in self.chars]
         return item
+
+
+class Cut(NamedTuple):
+    """The lines of an image, detected and cut out upright, in reading order."""
+    boxes: np.ndarray        # each line's detected quad, original pixels
+    cut_from: list           # the quad each strip was cut from (the whole image for a one-line crop)
+    cut_widths: list[int]    # each strip's width before side padding
+    strips: list[np.ndarray]  # upright, side-padded where the line touches the image's edge
+    flipped: list[bool]      # turned half round by the classifier
+    unless_sure: np.ndarray  # dropped unless read surely (crops.edge_fragments)
+
+
+def _rounded(points) -> list[list[float]]:
+    return [[round(float(x), 1), round(float(y), 1)] for x, y in points]
 
 
 PRECISIONS = ("auto", "fp32", "int8")
@@ -85,7 +100,7 @@ def _char_quads(spans, box: np.ndarray, cut_width: int, read_width: int, flipped
             start, end = 1 - end, 1 - start
         start, end = ((f * read_width - pad) / cut_width for f in (start, end))
         quad = span_quad(box, min(max(start, 0.0), 1.0), min(max(end, 0.0), 1.0))
-        quads.append(tuple((round(float(x), 1), round(float(y), 1)) for x, y in quad))
+        quads.append(tuple(map(tuple, _rounded(quad))))
     return tuple(quads)
 
 
@@ -167,10 +182,8 @@ class OcrEngine:
             return self._map(checked, items)
         return check, mapper
 
-    def _cut_lines(self, image: np.ndarray, check, mapper):
-        """Detect the lines, cut each out upright: (boxes in reading order, the quad each strip was
-        cut from, cut widths, strips, flipped by the classifier, dropped unless read surely),
-        or None when there is no line."""
+    def _cut_lines(self, image: np.ndarray, check, mapper) -> Cut | None:
+        """Detect the lines and cut each out upright; None when there is no line."""
         height, width = image.shape[:2]
         cfg = self.config
         check()
@@ -197,7 +210,7 @@ class OcrEngine:
         flipped = [False] * len(strips)
         if self.cls is not None:
             strips, flipped = classify.upright(self.cls, strips, cfg.cls_batch, mapper=mapper)
-        return boxes, cut_from, cut_widths, strips, flipped, unless_sure
+        return Cut(boxes, cut_from, cut_widths, strips, flipped, unless_sure)
 
     def read(self, image: np.ndarray, deadline: float | None = None, detail: bool = False) -> list[OcrLine]:
         """BGR uint8 image -> recognised lines in reading order.
@@ -245,12 +258,10 @@ class OcrEngine:
         cut = self._cut_lines(image, check, mapper)
         if cut is None:
             return []
-        boxes, _, _, strips, _, _ = cut
         check()
         # fp32 where there is one: int8 loses more of the tiny province characters (on 300 plate
         # crops 88.3% exact against 89.7%, grey only).
         session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
-        matrices = recognize.line_probabilities(session, strips, self.config.rec_batch, self.config.rec_min_width, mapper)
-        return [{"value": reading.text, "conf": round(reading.conf, 4),
-                 "box": [[round(float(x), 1), round(float(y), 1)] for x, y in box]}
-                for reading, box in plates.read(self.plate_decoder, boxes, matrices)]
+        matrices = recognize.line_probabilities(session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper)
+        return [{"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
+                for reading, box in plates.read(self.plate_decoder, cut.boxes, matrices)]

@@ -12,7 +12,7 @@ from constructs import Construct
 
 from frontend.doors import secret_header
 from frontend.shrink import REAL_TIME_LIMIT_BYTES, SERVERLESS_LIMIT_BYTES
-from ocr_contract import ErrorCode, error_status
+from ocr_contract import ErrorCode
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
 from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 

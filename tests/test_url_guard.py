@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from frontend import http_fetch, url_guard
+from frontend import http_fetch
 from frontend.http_fetch import fetch_http
 from frontend.url_guard import ALLOW_LOOPBACK_ENV, ALLOWED_PORTS_ENV, Target, check_http_url, is_public
 from ocr_contract import ApiError

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
 	inference/requirements-models.txt frontend/requirements.txt
 
-.PHONY: serve test bench bench-gpu bench-plates synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
+.PHONY: serve test bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ bench-gpu: $(STAMP)
 
 bench-plates: $(STAMP)
 	$(PY) -m bench.plates $(BENCH_ARGS)
+
+# Trains the Korean plate recogniser on synthetic plates and writes inference/weights/korean_plates.onnx
+# (about 35 minutes on 2 CPU cores; fonts from Debian's fonts-nanum, fonts-unfonts-core,
+# fonts-baekmuk and, for the held-out set, fonts-noto-cjk).
+train-plates-kr: $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-train.txt
+	$(PY) -m training.korean_plates.train $(TRAIN_ARGS)
 
 synth: $(STAMP) $(CDK) node-check
 	@$(CDK_ENV) $(CDK) synth --quiet $(CDK_ARGS)

@@ -1,0 +1,78 @@
+"""The Korean plate recogniser: our own small CTC model (training/korean_plates), since no
+offline Hangul recogniser exists in the packages we may use (PP-OCR's dictionary has no Hangul).
+
+It reads one row of a plate at a time, grey, INPUT_HEIGHT pixels high, padded to INPUT_WIDTH;
+a two-row plate's rows are read side by side (`stack_rows`), in training as here. Its character
+set travels inside the ONNX file (metadata `charset`), so the weights and the classes they
+answer cannot drift apart. Decoding is plate_grammar.py's, under the Korean grammar.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .sessions import create_session
+
+MODEL_PATH = Path(__file__).parent / "weights" / "korean_plates.onnx"
+INPUT_HEIGHT = 32
+INPUT_WIDTH = 224      # 56 time steps: room for the longest plate, 서울12가3456, cut loosely
+ROW_GAP = 8            # pixels of background between stacked rows
+
+
+def _to_height(grey: np.ndarray) -> np.ndarray:
+    h, w = grey.shape
+    width = max(1, round(w * INPUT_HEIGHT / max(h, 1)))
+    return cv2.resize(grey, (width, INPUT_HEIGHT), interpolation=cv2.INTER_AREA if h > INPUT_HEIGHT else cv2.INTER_LINEAR)
+
+
+def _background(grey: np.ndarray) -> int:
+    edges = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return int(np.median(edges))
+
+
+def stack_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Grey rows of one plate (one, or a two-row plate's top and bottom), each brought to
+    INPUT_HEIGHT and laid side by side, top row first."""
+    scaled = [_to_height(row) for row in rows]
+    if len(scaled) == 1:
+        return scaled[0]
+    gap = np.full((INPUT_HEIGHT, ROW_GAP), _background(scaled[0]), np.uint8)
+    return np.concatenate([scaled[0], gap] + scaled[1:], axis=1)
+
+
+def model_input(strips: list[np.ndarray]) -> np.ndarray:
+    """(N, 1, INPUT_HEIGHT, INPUT_WIDTH) float32 from grey or BGR strips of any size: each
+    brought to INPUT_HEIGHT (squeezed when wider than INPUT_WIDTH), padded on the right with its
+    own background, scaled to [-1, 1]."""
+    batch = np.empty((len(strips), 1, INPUT_HEIGHT, INPUT_WIDTH), np.float32)
+    for i, strip in enumerate(strips):
+        grey = cv2.cvtColor(strip, cv2.COLOR_BGR2GRAY) if strip.ndim == 3 else strip
+        grey = _to_height(grey) if grey.shape[0] != INPUT_HEIGHT else grey
+        if grey.shape[1] > INPUT_WIDTH:
+            grey = cv2.resize(grey, (INPUT_WIDTH, INPUT_HEIGHT), interpolation=cv2.INTER_AREA)
+        padded = np.full((INPUT_HEIGHT, INPUT_WIDTH), _background(grey), np.uint8)
+        padded[:, :grey.shape[1]] = grey
+        batch[i, 0] = padded.astype(np.float32) / 127.5 - 1.0
+    return batch
+
+
+class KoreanPlateReader:
+    """CTC probabilities of strips, from the committed model."""
+
+    def __init__(self, provider: str, threads: int, path: Path = MODEL_PATH):
+        self.session = create_session(path.read_bytes(), "rec (Korean plates)", provider, threads)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.charset = ["<blank>"] + json.loads(meta["charset"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def probabilities(self, strips: list[np.ndarray], batch: int = 16) -> list[np.ndarray]:
+        """One (time steps, classes) softmax matrix per strip."""
+        out = []
+        for start in range(0, len(strips), batch):
+            logits = self.session.run(None, {self.input_name: model_input(strips[start:start + batch])})[0]
+            e = np.exp(logits - logits.max(axis=2, keepdims=True))
+            out.extend(e / e.sum(axis=2, keepdims=True))
+        return out

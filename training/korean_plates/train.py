@@ -1,0 +1,142 @@
+"""Train the Korean plate recogniser on synthetic plates and export it to ONNX.
+
+    make train-plates-kr          (python -m training.korean_plates.train)
+
+Everything is seeded: the plates drawn (render.py, TRAIN_FONTS and training augmentations only),
+their order and the initial weights. Run on 2 CPU cores it takes about 35 minutes. PyTorch runs
+here only (requirements-train.txt): the container and the Lambda load the ONNX file with
+onnxruntime. The same seed gives the same plates; the weights can still differ in the last bits
+between CPUs (float summation order), the accuracy does not.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+from inference.korean_plates import INPUT_HEIGHT, INPUT_WIDTH, MODEL_PATH, model_input
+from inference.plate_grammar import KOREAN_CHARSET
+
+from .render import TRAIN_DIGIT_FONTS, TRAIN_FONTS, Fonts, sample
+
+SEED = 20261121
+INDEX = {c: i + 1 for i, c in enumerate(KOREAN_CHARSET)}  # 0 is the CTC blank
+
+
+def _chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
+    seed, chunk, size = args
+    fonts = Fonts(TRAIN_FONTS, TRAIN_DIGIT_FONTS)
+    rng = np.random.default_rng([seed, chunk])
+    samples = [sample(fonts, rng) for _ in range(size)]
+    images = (model_input([s.image for s in samples]) * 127.5 + 127.5).round().astype(np.uint8)[:, 0]
+    return images, [s.text for s in samples]
+
+
+def make_set(seed: int, count: int, chunk: int = 2000, workers: int = 2) -> tuple[np.ndarray, list[str]]:
+    """`count` training plates as uint8 model inputs, and their texts; the same for the same seed."""
+    jobs = [(seed, k, min(chunk, count - k * chunk)) for k in range(math.ceil(count / chunk))]
+    with Pool(workers) as pool:
+        parts = pool.map(_chunk, jobs)
+    return np.concatenate([p[0] for p in parts]), [t for p in parts for t in p[1]]
+
+
+def main(argv=None) -> int:
+    import torch
+    from torch import nn
+
+    from .model import PlateNet
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=240_000, help="synthetic plates to train on")
+    parser.add_argument("--steps", type=int, default=5_000)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(2)
+    images, texts = make_set(args.seed, args.samples)
+    val_images, val_texts = make_set(args.seed + 1, 2000)
+    print(f"{len(texts)} training plates drawn in {time.monotonic() - started:.0f} s", flush=True)
+
+    model = PlateNet(len(KOREAN_CHARSET) + 1)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=args.steps, pct_start=0.1)
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    order = torch.Generator().manual_seed(args.seed)
+    targets = [torch.tensor([INDEX[c] for c in t]) for t in texts]
+
+    def batch_of(idx):
+        x = torch.from_numpy(images[idx].astype(np.float32) / 127.5 - 1.0).unsqueeze(1)
+        y = [targets[i] for i in idx]
+        return x, torch.cat(y), torch.tensor([len(t) for t in y])
+
+    step, permutation, cursor = 0, torch.randperm(len(texts), generator=order), 0
+    model.train()
+    while step < args.steps:
+        if cursor + args.batch > len(texts):
+            permutation, cursor = torch.randperm(len(texts), generator=order), 0
+        idx = permutation[cursor:cursor + args.batch].numpy()
+        cursor += args.batch
+        x, y, lengths = batch_of(idx)
+        logits = model(x)                                     # (N, T, C)
+        log_probs = logits.log_softmax(2).permute(1, 0, 2)    # (T, N, C)
+        steps_in = torch.full((len(idx),), log_probs.shape[0], dtype=torch.long)
+        loss = ctc(log_probs, y, steps_in, lengths)
+        optimiser.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimiser.step()
+        schedule.step()
+        step += 1
+        if step % 500 == 0 or step == args.steps:
+            accuracy = _greedy_accuracy(model, val_images, val_texts)
+            model.train()
+            print(f"step {step}: loss {loss.item():.4f}, validation exact (greedy) {accuracy:.2%}, "
+                  f"{time.monotonic() - started:.0f} s", flush=True)
+
+    _export(model, args.out, args)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _greedy_accuracy(model, images: np.ndarray, texts: list[str]) -> float:
+    import torch
+    model.eval()
+    right = 0
+    with torch.no_grad():
+        for start in range(0, len(texts), 256):
+            x = torch.from_numpy(images[start:start + 256].astype(np.float32) / 127.5 - 1.0).unsqueeze(1)
+            best = model(x).argmax(2).numpy()
+            for row, text in zip(best, texts[start:start + 256]):
+                chars = [KOREAN_CHARSET[c - 1] for k, c in enumerate(row) if c and (k == 0 or c != row[k - 1])]
+                right += "".join(chars) == text
+    return right / len(texts)
+
+
+def _export(model, out: Path, args) -> None:
+    import onnx
+    import torch
+    model.eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, 1, INPUT_HEIGHT, INPUT_WIDTH)
+    torch.onnx.export(model, dummy, str(out), input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
+    proto = onnx.load(str(out))
+    for key, value in {"charset": json.dumps(KOREAN_CHARSET, ensure_ascii=False),
+                       "trained_on": "synthetic plates only (training/korean_plates/render.py), no real plate",
+                       "seed": str(args.seed), "samples": str(args.samples), "steps": str(args.steps)}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(out))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -19,8 +19,9 @@ from .batching import MicroBatcher
 from .config import EngineConfig
 from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, span_quad
 from .images import decode_image
+from .korean_plates import KoreanPlateReader
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
-from .plate_grammar import PlateDecoder
+from .plate_grammar import KOREAN, PlateDecoder
 from .sessions import CPU, create_session, keep_freed_memory_for_reuse
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ class OcrEngine:
         self.rec = create_session(rec_model, f"rec ({self.rec_precision})", c.provider, batch_threads)
         self.charset = recognize.charset_from_metadata(self.rec)
         self.plate_decoder = PlateDecoder(self.charset)
+        self.korean_plates = KoreanPlateReader(c.provider, batch_threads)
+        self.korean_decoder = PlateDecoder(self.korean_plates.charset, KOREAN)
         # Cross-request batching of recognition: strips of every in-flight request share batches,
         # `lanes` batches running at once. A GPU is busy only with large batches; on a CPU it
         # gained nothing measurable (make bench-gpu: 2.29 -> 2.35 pages/s at concurrency 8 on 2
@@ -250,18 +253,25 @@ class OcrEngine:
             lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
         return lines
 
-    def read_plates(self, image: np.ndarray, deadline: float | None = None) -> list[dict]:
-        """Chinese licence plates in a photo or a crop, read under the plate grammar
-        (plate_grammar.py, plates.py): [{"value", "conf", "box": 4 corners}], most confident
-        first; [] when there is none."""
+    def read_plates(self, image: np.ndarray, deadline: float | None = None, country: str | None = None) -> list[dict]:
+        """Licence plates in a photo or a crop, read under their grammar (plate_grammar.py,
+        plates.py): [{"value", "conf", "box": 4 corners}], most confident first; [] when there is
+        none. `country` ("cn", "kr") reads only that country's plates; without it each line is
+        read both ways and keeps the reading its grammar is surer of."""
         check, mapper = self._guards(deadline)
         cut = self._cut_lines(image, check, mapper)
         if cut is None:
             return []
-        check()
-        # fp32 where there is one: int8 loses more of the tiny province characters (on 300 plate
-        # crops 88.3% exact against 89.7%, grey only).
-        session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
-        matrices = recognize.line_probabilities(session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper)
+        readers = []
+        if country in (None, "cn"):
+            check()
+            # fp32 where there is one: int8 loses more of the tiny province characters (on 300
+            # plate crops 88.3% exact against 89.7%, grey only).
+            session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
+            readers.append((self.plate_decoder, recognize.line_probabilities(
+                session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper)))
+        if country in (None, "kr"):
+            check()
+            readers.append((self.korean_decoder, self.korean_plates.probabilities(cut.strips)))
         return [{"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
-                for reading, box in plates.read(self.plate_decoder, cut.boxes, matrices)]
+                for reading, box in plates.read(readers, cut.boxes)]

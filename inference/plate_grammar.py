@@ -1,13 +1,19 @@
-"""Chinese licence plates decoded under their grammar (GA 36-2018), from the recogniser's CTC output.
+"""Licence plates decoded under their grammar, from a recogniser's CTC output.
 
 Greedy CTC decoding takes the likeliest class at each time step, so a blurred province
 character comes out as a look-alike (`奥` for `粤`), a serial `0` as `O`, or a character is lost.
-Here the best path is searched only among strings the plate grammar accepts:
+Here the best path is searched only among strings a plate grammar accepts. Two grammars:
+
+Chinese plates (GA 36-2018), read with PP-OCR's recogniser:
 
     province (京 沪 粤 ...)  authority letter (A-Z but I, O)  [separator ·]  serial
 
 where the serial is 5 characters of A-Z (no I, O) and 0-9, the last of which may instead be one of
 学 警 挂 港 澳 使 领; or, on new-energy plates, 6 characters starting or ending with D or F.
+
+Korean plates, read with our own recogniser (training/korean_plates):
+
+    [region (서울 부산 ... on older plates)]  2 or 3 digits  use syllable (가 나 ... 아 바 사 자 배 하 허 호)  4 digits
 
 The search is a Viterbi pass over (grammar state, last emitted class) with CTC's rules: a blank
 separates two equal characters, a repeated class continues the same character. It returns the
@@ -28,16 +34,31 @@ ENDINGS = "学警挂港澳使领"
 NEW_ENERGY = "DF"
 SEPARATORS = "·•・.-"  # read between the authority letter and the serial; not part of the plate
 
+DIGITS = "0123456789"
+# The syllable that tells a Korean vehicle's use: private cars, commercial (배: delivery), rental.
+KOREAN_PRIVATE_USES = "가나다라마거너더러머버서어저고노도로모보소오조구누두루무부수우주"
+KOREAN_COMMERCIAL_USES = "아바사자배"
+KOREAN_RENTAL_USES = "하허호"
+KOREAN_USES = KOREAN_PRIVATE_USES + KOREAN_COMMERCIAL_USES + KOREAN_RENTAL_USES
+# The region names of plates issued before 2006 (and of commercial plates until 2013).
+KOREAN_REGIONS = ("서울", "부산", "대구", "인천", "광주", "대전", "울산", "세종", "경기", "강원",
+                  "충북", "충남", "전북", "전남", "경북", "경남", "제주")
+KOREAN_CHARSET = sorted(set(DIGITS + KOREAN_USES + "".join(KOREAN_REGIONS)))
+
 
 @dataclass(frozen=True)
-class PlateReading:
-    text: str               # the plate, separator left out
-    conf: float             # geometric mean of the path's per-step probabilities
-    char_probs: tuple       # each character's highest probability on its time steps
+class Grammar:
+    """A plate grammar as a small automaton: state -> [(next state, characters)]; state 0 starts.
+    A reading is answered when its path's conf reaches `min_conf` and each of its characters'
+    probability `min_char_prob`: text that is no plate has no likely legal path."""
+    edges: dict
+    accepting: frozenset
+    separators: str = ""   # read between parts of the plate, left out of the answer
+    min_conf: float = 0.5
+    min_char_prob: float = 0.0
 
 
-def _grammar() -> tuple[dict[int, list[tuple[int, str]]], set[int]]:
-    """The grammar as a small automaton: state -> [(next state, characters)], accepting states."""
+def _chinese() -> Grammar:
     edges: dict[int, list[tuple[int, str]]] = {}
 
     def edge(a, b, chars):
@@ -57,22 +78,64 @@ def _grammar() -> tuple[dict[int, list[tuple[int, str]]], set[int]]:
     edge(14, 16, NEW_ENERGY)              # large new-energy: 5, then D/F: accepting
     for a, b in ((20, 21), (21, 22), (22, 23), (23, 24), (24, 25)):
         edge(a, b, SERIAL)                # 25: accepting
-    return edges, {14, 15, 16, 25}
+    # 0.5: chosen on the EasyPR street photos (README, "Vehicle plates").
+    return Grammar(edges, frozenset({14, 15, 16, 25}), SEPARATORS, min_conf=0.5)
 
 
-EDGES, ACCEPTING = _grammar()
+def _korean() -> Grammar:
+    edges: dict[int, list[tuple[int, str]]] = {}
+
+    def edge(a, b, chars):
+        edges.setdefault(a, []).append((b, chars))
+
+    # A region is two syllables; each first syllable has its own state, so only real names pass.
+    firsts = sorted({name[0] for name in KOREAN_REGIONS})
+    for k, first in enumerate(firsts):
+        edge(0, 100 + k, first)
+        edge(100 + k, 1, "".join(sorted({name[1] for name in KOREAN_REGIONS if name[0] == first})))
+    for start in (0, 1):                  # the class number, with or without a region before it
+        edge(start, 2, DIGITS)
+    edge(2, 3, DIGITS)                    # 2 digits ...
+    edge(3, 4, DIGITS)                    # ... or 3 (plates from 2019)
+    for start in (3, 4):
+        edge(start, 5, KOREAN_USES)
+    edge(5, 6, DIGITS)
+    edge(6, 7, DIGITS)
+    edge(7, 8, DIGITS)
+    edge(8, 9, DIGITS)                    # 9: accepting
+    # Our Korean model is sure of the plates it reads, and forced through this grammar it reads
+    # Chinese text as plates too, less surely: README, "Korean plates", has the measurement.
+    return Grammar(edges, frozenset({9}), min_conf=KOREAN_MIN_CONF, min_char_prob=KOREAN_MIN_CHAR_PROB)
+
+
+KOREAN_MIN_CONF, KOREAN_MIN_CHAR_PROB = 0.9, 0.5
+CHINESE = _chinese()
+KOREAN = _korean()
+
+
+@dataclass(frozen=True)
+class PlateReading:
+    text: str               # the plate, separator left out
+    conf: float             # geometric mean of the path's per-step probabilities
+    char_probs: tuple       # each character's highest probability on its time steps
+
+    def answered(self, grammar: Grammar) -> bool:
+        return self.conf >= grammar.min_conf and min(self.char_probs, default=0.0) >= grammar.min_char_prob
 
 
 class PlateDecoder:
-    """Constrained best path over a CTC probability matrix, for one recogniser's character set."""
+    """Constrained best path over a CTC probability matrix, for one grammar and one recogniser's
+    character set."""
 
-    def __init__(self, charset: list[str]):
+    def __init__(self, charset: list[str], grammar: Grammar = CHINESE):
         index = {c: i for i, c in enumerate(charset)}
         self.charset = charset
-        self.states = sorted({0} | set(EDGES) | {b for out in EDGES.values() for b, _ in out})
+        self.grammar = grammar
+        edges = grammar.edges
+        self.states = sorted({0} | set(edges) | {b for out in edges.values() for b, _ in out})
         # For each state: the classes that enter it, and from which states.
         incoming: dict[int, dict[int, list[int]]] = {q: {} for q in self.states}
-        for a, out in EDGES.items():
+        for a, out in edges.items():
             for b, chars in out:
                 for c in chars:
                     if c in index:
@@ -86,7 +149,7 @@ class PlateDecoder:
                 for p in incoming[q][int(c)]:
                     by_source.setdefault(p, []).append(i)
             self.entries[q] = [(p, np.array(ii), self.symbols[q][ii]) for p, ii in by_source.items()]
-        self.separators = {index[c] for c in SEPARATORS if c in index}
+        self.separators = {index[c] for c in grammar.separators if c in index}
 
     def decode(self, probs: np.ndarray) -> PlateReading | None:
         """probs: (time steps, classes), softmax output, class 0 = blank. None when no legal
@@ -142,7 +205,7 @@ class PlateDecoder:
             back.append(step_back)
 
         best = (neg, None, None)
-        for q in ACCEPTING:
+        for q in self.grammar.accepting:
             if blank[q] > best[0]:
                 best = (blank[q], q, -1)
             if len(emit[q]):

@@ -1,8 +1,8 @@
 """Licence plates among the lines the detector found: which lines (and pairs of lines) may be a
 plate, and which readings to answer. The reading itself is plate_grammar.py's.
 
-A one-row plate is one detected line. A two-row plate (yellow large-vehicle plates: `粤 B` small
-on top, the serial below) is two lines: a shorter one just above a longer one, centred over it;
+A one-row plate is one detected line. A two-row plate (Chinese yellow large-vehicle plates: `粤 B`
+small on top, the serial below; older Korean plates: `서울12` over `가3456`) is two lines: a shorter one just above a longer one, centred over it;
 the pair is read as one plate, its top row's time steps first.
 """
 from __future__ import annotations
@@ -10,12 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from .plate_grammar import PlateDecoder, PlateReading
-
-# A plate is answered when its constrained path's conf reaches this (plate_grammar.py): text
-# that is not a plate has no likely legal path. Chosen on the EasyPR street photos: README,
-# "Vehicle plates".
-MIN_CONF = 0.5
-
 
 def _bounds(box: np.ndarray) -> tuple[float, float, float, float]:
     return float(box[:, 0].min()), float(box[:, 1].min()), float(box[:, 0].max()), float(box[:, 1].max())
@@ -51,19 +45,23 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     return inter / smaller if smaller > 0 else 0.0
 
 
-def read(decoder: PlateDecoder, boxes: np.ndarray, matrices: list[np.ndarray]) -> list[tuple[PlateReading, np.ndarray]]:
-    """The plates among the lines (boxes and their CTC matrices, in the same order): most
-    confident first, one per place (a two-row pair and its rows are one place)."""
-    candidates = list(zip(boxes, matrices))
-    for top, bottom in stacked_rows(boxes):
-        gap = np.zeros((1, matrices[top].shape[1]), matrices[top].dtype)
-        gap[0, 0] = 1.0  # one blank step between the rows: their characters never merge
-        candidates.append((_union(boxes[top], boxes[bottom]), np.concatenate([matrices[top], gap, matrices[bottom]])))
+def read(readers: list[tuple[PlateDecoder, list[np.ndarray]]], boxes: np.ndarray) -> list[tuple[PlateReading, np.ndarray]]:
+    """The plates among the lines: `readers` are (a grammar's decoder, each line's CTC matrix
+    from that grammar's recogniser, in the order of `boxes`). Most confident first, one per place
+    (a two-row pair and its rows are one place; a place read under two grammars keeps its more
+    confident reading)."""
+    pairs = stacked_rows(boxes)
     readings = []
-    for box, matrix in candidates:
-        reading = decoder.decode(matrix)
-        if reading is not None and reading.conf >= MIN_CONF:
-            readings.append((reading, box))
+    for decoder, matrices in readers:
+        candidates = list(zip(boxes, matrices))
+        for top, bottom in pairs:
+            gap = np.zeros((1, matrices[top].shape[1]), matrices[top].dtype)
+            gap[0, 0] = 1.0  # one blank step between the rows: their characters never merge
+            candidates.append((_union(boxes[top], boxes[bottom]), np.concatenate([matrices[top], gap, matrices[bottom]])))
+        for box, matrix in candidates:
+            reading = decoder.decode(matrix)
+            if reading is not None and reading.answered(decoder.grammar):
+                readings.append((reading, box))
     readings.sort(key=lambda item: -item[0].conf)
     kept: list[tuple[PlateReading, np.ndarray]] = []
     for reading, box in readings:

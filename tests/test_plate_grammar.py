@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from inference import plates
-from inference.plate_grammar import ENDINGS, LETTERS, PROVINCES, SERIAL, PlateDecoder
+from inference.plate_grammar import CHINESE, ENDINGS, KOREAN, KOREAN_CHARSET, LETTERS, PROVINCES, SERIAL, PlateDecoder
 
 CHARSET = ["<blank>"] + sorted(set(PROVINCES + SERIAL + ENDINGS + "·OI奥粵学")) + [" "]
 INDEX = {c: i for i, c in enumerate(CHARSET)}
@@ -50,7 +50,7 @@ def test_equal_characters_need_a_blank_between_them():
     # Without blanks, CTC merges a run of one class into one character: 3 of the 5 remain. Only
     # by reading characters the model gave no weight could a legal plate fit, which is no plate.
     reading = DECODER.decode(matrix(["辽", "C", "3", "3", "_", "3", "_", "3"]))
-    assert reading is None or (reading.text != "辽C33333" and reading.conf < plates.MIN_CONF)
+    assert reading is None or (reading.text != "辽C33333" and reading.conf < CHINESE.min_conf)
 
 
 @pytest.mark.parametrize("plate", ["京A12345", "粤BD12345", "沪A12345F", "苏E1234学", "川A1234港", "琼B0000Z"])
@@ -76,7 +76,7 @@ def test_a_two_row_plate_is_read_as_one():
     # A yellow plate: `粤B` small on top, the serial below; each row alone is no plate.
     top = np.array([[40, 10], [80, 10], [80, 30], [40, 30]], np.float32)
     bottom = np.array([[10, 34], [110, 34], [110, 70], [10, 70]], np.float32)
-    found = plates.read(DECODER, np.stack([top, bottom]), [matrix(spelled("粤B")), matrix(spelled("12345"))])
+    found = plates.read([(DECODER, [matrix(spelled("粤B")), matrix(spelled("12345"))])], np.stack([top, bottom]))
     assert [reading.text for reading, _ in found] == ["粤B12345"]
     (_, box), = found
     assert box.min(axis=0).tolist() == [10, 10] and box.max(axis=0).tolist() == [110, 70]
@@ -86,4 +86,88 @@ def test_text_that_is_no_plate_is_not_answered():
     # A shop sign read with confidence: no legal path is likely.
     sign = matrix([{"粤": 0.05, "学": 0.9}, "_", {"学": 0.9}, "_", {"港": 0.9}, "_"] + spelled("1234"))
     box = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
-    assert plates.read(DECODER, box[None], [sign]) == []
+    assert plates.read([(DECODER, [sign])], box[None]) == []
+
+
+# ---- Korean plates --------------------------------------------------------------------------
+
+KR_CHARSET = ["<blank>"] + KOREAN_CHARSET
+KR_INDEX = {c: i for i, c in enumerate(KR_CHARSET)}
+KR_DECODER = PlateDecoder(KR_CHARSET, KOREAN)
+
+
+def kr_matrix(steps: list) -> np.ndarray:
+    m = np.full((len(steps), len(KR_CHARSET)), 1e-4)
+    for t, step in enumerate(steps):
+        for c, p in (step if isinstance(step, dict) else {step: 0.9}).items():
+            m[t, 0 if c == "_" else KR_INDEX[c]] = p
+    return m / m.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("plate", ["12가3456", "123가4567", "서울12바3456", "제주99하0001", "00배0000"])
+def test_every_legal_korean_form_is_read(plate):
+    assert KR_DECODER.decode(kr_matrix(spelled(plate))).text == plate
+
+
+def test_a_legal_korean_plate_wins_over_a_likelier_illegal_string():
+    # 기 (from 경기) is a character of the model but no use syllable; 서산 is no region.
+    steps = spelled("12가3456")
+    steps[4] = {"기": 0.6, "가": 0.3}
+    assert KR_DECODER.decode(kr_matrix(steps)).text == "12가3456"
+    steps = spelled("서울12바3456")
+    steps[2] = {"산": 0.6, "울": 0.3}
+    reading = KR_DECODER.decode(kr_matrix(steps))
+    assert reading.text == "서울12바3456"
+    assert 0 < reading.conf < KR_DECODER.decode(kr_matrix(spelled("서울12바3456"))).conf
+
+
+@pytest.mark.parametrize("text", ["1가3456", "1234가5678", "12가345", "12가34567", "서12가3456", "12가나3456", "가123456"])
+def test_korean_strings_outside_the_grammar_are_never_answered(text):
+    # One or four class digits, three or five serial digits, half a region, two use syllables,
+    # the syllable first.
+    reading = KR_DECODER.decode(kr_matrix(spelled(text)))
+    assert reading is None or reading.text != text
+
+
+def test_a_two_row_korean_plate_is_read_as_one():
+    top = np.array([[40, 10], [90, 10], [90, 30], [40, 30]], np.float32)
+    bottom = np.array([[10, 34], [120, 34], [120, 74], [10, 74]], np.float32)
+    found = plates.read([(KR_DECODER, [kr_matrix(spelled("서울12")), kr_matrix(spelled("가3456"))])], np.stack([top, bottom]))
+    assert [reading.text for reading, _ in found] == ["서울12가3456"]
+
+
+def test_each_place_keeps_the_grammar_it_reads_best():
+    # One line read by both recognisers: the Korean reading is sure, the Chinese one is not
+    # (PP-OCR has no Hangul), so the Korean plate is answered once, not both.
+    box = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
+    chinese = matrix(spelled("京A12345"))
+    chinese[0] = 1 / chinese.shape[1]          # the 'province' is anybody's guess
+    chinese[2] = 1 / chinese.shape[1]
+    found = plates.read([(DECODER, [chinese]), (KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)
+    assert [reading.text for reading, _ in found] == ["12가3456"]
+
+
+def test_the_shipped_korean_model_answers_the_grammars_characters():
+    # The weights and their classes travel together (ONNX metadata); every character the Korean
+    # grammar allows must be one the model can answer, and the file stays small.
+    from inference.korean_plates import MODEL_PATH, KoreanPlateReader
+
+    reader = KoreanPlateReader("cpu", 1)
+    assert reader.charset[1:] == KOREAN_CHARSET
+    assert MODEL_PATH.stat().st_size <= 5 * 1024 * 1024
+    strips = [np.full((32, 160), 255, np.uint8), np.full((48, 300, 3), 128, np.uint8)]
+    out = reader.probabilities(strips)
+    assert [m.shape for m in out] == [(56, len(KOREAN_CHARSET) + 1)] * 2
+    assert np.allclose([m.sum(axis=1) for m in out], 1.0, atol=1e-4)
+
+
+def test_a_korean_reading_with_an_unsure_character_is_not_answered():
+    # Forced through the grammar, any line of digits gets some use syllable; where the model
+    # was unsure of it, the line is no plate it read.
+    steps = spelled("12가3456")
+    steps[4] = {"가": 0.25, "나": 0.2, "다": 0.2, "라": 0.2, "_": 0.1}
+    m = kr_matrix(steps)
+    assert KR_DECODER.decode(m).text == "12가3456"
+    box = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
+    assert plates.read([(KR_DECODER, [m])], box) == []
+    assert len(plates.read([(KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)) == 1

@@ -52,12 +52,12 @@ def _timed_out(request_id: str) -> ApiError:
 
 
 def invoke(image: bytes, request_id: str, deadline: float | None = None, detail: bool = False,
-           task: str = "lines") -> bytes:
+           task: str = "lines", country: str | None = None) -> bytes:
     """The container's JSON answer (bytes) for an image, or an ApiError. The call is made once
     and waits at most until `deadline` (time.monotonic()); the container is told how long it
     has (CustomAttributes timeoutMs), so that it answers its own 504 first. `detail` asks for
     each line's corners and its characters' too; `task=plates` for licence plates instead of
-    lines (inference/server.py)."""
+    lines (inference/server.py), `country` to read one country's plates only."""
     from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
     name = os.environ.get(ENDPOINT_NAME_ENV)
@@ -74,7 +74,8 @@ def invoke(image: bytes, request_id: str, deadline: float | None = None, detail:
             ContentType="application/octet-stream",
             Accept="application/json",
             CustomAttributes=f"requestId={request_id},timeoutMs={int(1000 * read_timeout)}"
-                             + (",detail=chars" if detail else "") + (f",task={task}" if task != "lines" else ""),
+                             + (",detail=chars" if detail else "") + (f",task={task}" if task != "lines" else "")
+                             + (f",country={country}" if country else ""),
         )
         return response["Body"].read()
     except ClientError as exc:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ocr_contract import ApiError, ErrorCode
 
@@ -13,6 +13,7 @@ class Incoming:
     path: str
     headers: dict[str, str]   # names lower-cased
     body: str | bytes | None  # bytes when the gateway passed it base64-encoded (binary media types)
+    query: dict[str, str] = field(default_factory=dict)  # the query string's parameters
 
     @classmethod
     def from_event(cls, event: dict) -> "Incoming":
@@ -26,7 +27,9 @@ class Incoming:
             except (ValueError, TypeError):
                 raise ApiError(ErrorCode.INVALID_REQUEST, "the request body could not be decoded") from None
         path = event.get("path")
-        return cls(str(event.get("httpMethod", "POST")), path if isinstance(path, str) else "", headers, body)
+        query = event.get("queryStringParameters")
+        query = {k: v for k, v in query.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(query, dict) else {}
+        return cls(str(event.get("httpMethod", "POST")), path if isinstance(path, str) else "", headers, body, query)
 
     @property
     def media_type(self) -> str:

@@ -38,10 +38,11 @@ def read_image(image: bytes, request_id: str, deadline: float, detail: bool = Fa
     return lines
 
 
-def read_plates(image: bytes, request_id: str, deadline: float, header: ImageHeader | None = None) -> list[dict]:
+def read_plates(image: bytes, request_id: str, deadline: float, header: ImageHeader | None = None,
+                country: str | None = None) -> list[dict]:
     """The licence plates the endpoint reads in an image: [{"value", "conf", "box"}], most
-    confident first, boxes in the image's own pixels."""
-    plates, scale = _invoke_checked(image, request_id, deadline, header, task="plates")
+    confident first, boxes in the image's own pixels; `country` ("cn", "kr") reads only its plates."""
+    plates, scale = _invoke_checked(image, request_id, deadline, header, task="plates", country=country)
     if scale != 1.0:
         for plate in plates:
             plate["box"] = _unscaled(plate["box"], scale)

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
+from ocr_contract.request import plate_country
 
 from .config import EngineConfig
 from .engine import DeadlineExceeded, OcrEngine
@@ -146,15 +147,18 @@ async def ping(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "provider": engine.provider, "precision": engine.rec_precision})
 
 
-def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, detail: bool) -> tuple[list[dict], tuple[int, int]]:
+def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, attributes: dict) -> tuple[list[dict], tuple[int, int]]:
+    # `detail=chars`: each line's corners and its characters' (the other APIs' doors).
+    detail = attributes.get("detail") == "chars"
     image = decode_image(data)
     lines = engine.read(image, deadline=deadline, detail=detail)
     return [line.to_api(detail) for line in lines], (image.shape[1], image.shape[0])
 
 
-def _run_plates(engine: OcrEngine, data: bytes, deadline: float, _detail: bool) -> tuple[list[dict], tuple[int, int]]:
+def _run_plates(engine: OcrEngine, data: bytes, deadline: float, attributes: dict) -> tuple[list[dict], tuple[int, int]]:
+    country = plate_country(attributes.get("country"))  # `country=kr`: only Korean plates
     image = decode_image(data)
-    return engine.read_plates(image, deadline=deadline), (image.shape[1], image.shape[0])
+    return engine.read_plates(image, deadline=deadline, country=country), (image.shape[1], image.shape[0])
 
 
 # CustomAttributes `task`: what to read (the main API and the general doors read lines).
@@ -192,13 +196,11 @@ async def invocations(request: web.Request) -> web.Response:
         try:
             loop = asyncio.get_running_loop()
             attributes = _custom_attributes(request)
-            # `detail=chars`: each line's corners and its characters' (the other APIs' doors).
-            detail = attributes.get("detail") == "chars"
             run = TASKS.get(attributes.get("task", "lines"))
             if run is None:
                 raise ApiError(ErrorCode.INVALID_REQUEST, f"unknown task {attributes['task'][:40]!r}; "
                                                           f"ask for one of {', '.join(TASKS)}")
-            work = loop.run_in_executor(request.app[EXECUTOR], run, engine, data, deadline, detail)
+            work = loop.run_in_executor(request.app[EXECUTOR], run, engine, data, deadline, attributes)
             # The slot is freed at the deadline even if the work is still running; the engine
             # gives up at its next model call.
             result, (width, height) = await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()))

@@ -100,3 +100,19 @@ def decode_base64_image(text: str, field: str = "'img'") -> bytes:
 def _json_type(value) -> str:
     return {dict: "an object", list: "an array", bool: "a boolean", int: "a number",
             float: "a number", type(None): "null", str: "a string"}.get(type(value), type(value).__name__)
+
+
+# The plate door's `country` hint (our addition to NHN's API): which grammar and recogniser read
+# the plates. Without it both are tried and each place keeps its more confident reading.
+PLATE_COUNTRIES = ("cn", "kr")
+
+
+def plate_country(value: str | None) -> str | None:
+    """The hint, lower-cased, or None when not given; an unknown one is the client's error."""
+    if value is None or value == "":
+        return None
+    country = value.strip().lower()
+    if country not in PLATE_COUNTRIES:
+        raise ApiError(ErrorCode.INVALID_REQUEST,
+                       f"country {value[:20]!r} is not read; give one of {', '.join(PLATE_COUNTRIES)}, or leave it out")
+    return country

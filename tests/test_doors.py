@@ -265,6 +265,48 @@ def test_nhn_plate_json_image_url_reads_plate_crops(local_stack, name, plate):
     assert [v["value"] for v in result["values"]][:1] == [plate]
 
 
+def test_nhn_plate_reads_a_korean_plate_in_a_photo_uploaded_as_multipart(local_stack):
+    answer = requests.post(local_stack.base + PLATE, files={"image": ("car.png", fixture_bytes("korean_plate_photo.png"), "image/png")},
+                           headers={"Authorization": "secret"}, timeout=60)
+    result = nhn_result(answer, "png")
+    # The parking sign is Korean text but no plate: only the plate is answered, on the car.
+    assert [v["value"] for v in result["values"]] == EXPECTED["korean_plate_photo.png"]
+    assert 0.5 <= result["values"][0]["conf"] <= 1
+    (box,) = result["boxes"]
+    assert 160 <= box["x1"] < box["x2"] <= 320 and 200 <= box["y1"] < box["y4"] <= 246
+
+
+@pytest.mark.parametrize("name", ["korean_plate.png", "korean_two_row_plate.png"])
+def test_nhn_plate_json_image_url_reads_korean_plate_crops(local_stack, name):
+    with ImageServer({name: fixture_bytes(name)}) as server:
+        answer = requests.post(local_stack.base + PLATE, json={"imageUrl": f"{server.base}/file/{name}"},
+                               headers={"Authorization": "secret"}, timeout=60)
+    # A 2019 plate, and a two-row plate with its region on top, read as one value.
+    assert [v["value"] for v in nhn_result(answer, "png")["values"]] == EXPECTED[name]
+
+
+def test_nhn_plate_country_hint_reads_only_that_countrys_plates(local_stack):
+    def values(name, country):
+        answer = requests.post(local_stack.base + PLATE + f"?country={country}",
+                               files={"image": (name, fixture_bytes(name), "image/png")},
+                               headers={"Authorization": "secret"}, timeout=60)
+        return [v["value"] for v in nhn_result(answer, "png")["values"]]
+
+    assert values("korean_plate.png", "KR") == EXPECTED["korean_plate.png"]
+    assert values("korean_plate.png", "cn") == []
+    assert values("two_row_plate.png", "cn") == ["粤B12345"]
+    assert values("two_row_plate.png", "kr") == []
+
+
+def test_nhn_plate_an_unknown_country_is_the_clients_error(local_stack):
+    answer = requests.post(local_stack.base + PLATE + "?country=jp",
+                           files={"image": ("plate.png", fixture_bytes("korean_plate.png"), "image/png")},
+                           headers={"Authorization": "secret"}, timeout=60)
+    assert answer.status_code == 400
+    header = answer.json()["header"]
+    assert header["isSuccessful"] is False and "kr" in header["resultMessage"]
+
+
 def test_nhn_plate_a_photo_with_no_plate_is_a_success_with_empty_lists(local_stack):
     answer = requests.post(local_stack.base + PLATE, files={"image": ("receipt.png", fixture_bytes("receipt.png"), "image/png")},
                            headers={"Authorization": "secret"}, timeout=60)

@@ -7,16 +7,16 @@ from inference import plates
 from inference.plate_grammar import CHINESE, ENDINGS, KOREAN, KOREAN_CHARSET, LETTERS, PROVINCES, SERIAL, PlateDecoder
 
 CHARSET = ["<blank>"] + sorted(set(PROVINCES + SERIAL + ENDINGS + "·OI奥粵学")) + [" "]
-INDEX = {c: i for i, c in enumerate(CHARSET)}
 
 
-def matrix(steps: list) -> np.ndarray:
+def matrix(steps: list, charset: list = CHARSET) -> np.ndarray:
     """One row per time step: a character (prob 0.9), '_' for blank, or {char: prob}; the rest of
     each row is spread thinly over every class."""
-    m = np.full((len(steps), len(CHARSET)), 1e-4)
+    index = {c: i for i, c in enumerate(charset)}
+    m = np.full((len(steps), len(charset)), 1e-4)
     for t, step in enumerate(steps):
         for c, p in (step if isinstance(step, dict) else {step: 0.9}).items():
-            m[t, 0 if c == "_" else INDEX[c]] = p
+            m[t, 0 if c == "_" else index[c]] = p
     return m / m.sum(axis=1, keepdims=True)
 
 
@@ -92,16 +92,11 @@ def test_text_that_is_no_plate_is_not_answered():
 # ---- Korean plates --------------------------------------------------------------------------
 
 KR_CHARSET = ["<blank>"] + KOREAN_CHARSET
-KR_INDEX = {c: i for i, c in enumerate(KR_CHARSET)}
 KR_DECODER = PlateDecoder(KR_CHARSET, KOREAN)
 
 
 def kr_matrix(steps: list) -> np.ndarray:
-    m = np.full((len(steps), len(KR_CHARSET)), 1e-4)
-    for t, step in enumerate(steps):
-        for c, p in (step if isinstance(step, dict) else {step: 0.9}).items():
-            m[t, 0 if c == "_" else KR_INDEX[c]] = p
-    return m / m.sum(axis=1, keepdims=True)
+    return matrix(steps, KR_CHARSET)
 
 
 @pytest.mark.parametrize("plate", ["12가3456", "123가4567", "서울12바3456", "제주99하0001", "00배0000"])

@@ -65,7 +65,7 @@ bench-plates: $(STAMP)
 	$(PY) -m bench.plates $(BENCH_ARGS)
 
 # Trains the Korean plate recogniser on synthetic plates and writes inference/weights/korean_plates.onnx
-# (about 35 minutes on 2 CPU cores; fonts from Debian's fonts-nanum, fonts-unfonts-core,
+# (about 40 minutes on 2 CPU cores; fonts from Debian's fonts-nanum, fonts-unfonts-core,
 # fonts-baekmuk and, for the held-out set, fonts-noto-cjk).
 train-plates-kr: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-train.txt

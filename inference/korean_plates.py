@@ -1,8 +1,10 @@
 """The Korean plate recogniser: our own small CTC model (training/korean_plates), since no
 offline Hangul recogniser exists in the packages we may use (PP-OCR's dictionary has no Hangul).
 
-It reads one row of a plate at a time, grey, INPUT_HEIGHT pixels high, padded to INPUT_WIDTH;
-a two-row plate's rows are read side by side (`stack_rows`), in training as here. Its character
+It reads one row of a plate at a time, grey, INPUT_HEIGHT pixels high, padded to INPUT_WIDTH.
+Training shows it a two-row plate's rows side by side (`stack_rows`); at run time the detector
+finds the rows as two lines, each is read alone and plates.py joins their outputs (the two-row
+fixture's test checks that this reads the plate). Its character
 set travels inside the ONNX file (metadata `charset`), so the weights and the classes they
 answer cannot drift apart. Decoding is plate_grammar.py's, under the Korean grammar.
 """

@@ -2,14 +2,16 @@
 plate, and which readings to answer. The reading itself is plate_grammar.py's.
 
 A one-row plate is one detected line. A two-row plate (Chinese yellow large-vehicle plates: `粤 B`
-small on top, the serial below; older Korean plates: `서울12` over `가3456`) is two lines: a shorter one just above a longer one, centred over it;
-the pair is read as one plate, its top row's time steps first.
+small on top, the serial below; older Korean plates: `서울12` over `가3456`) is two lines: a
+shorter one just above a longer one, centred over it; the pair is read as one plate, its top
+row's time steps first.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .plate_grammar import PlateDecoder, PlateReading
+
 
 def _bounds(box: np.ndarray) -> tuple[float, float, float, float]:
     return float(box[:, 0].min()), float(box[:, 1].min()), float(box[:, 0].max()), float(box[:, 1].max())

@@ -3,7 +3,7 @@
 
     general_ocr   POST /general_ocr                                     ours (the AI Solution Kit's)
     nhn           POST /v1.0/appkeys/{appKey}/general[/cropping]        NHN Cloud General OCR
-    nhn_plate     POST /v1.0/appkeys/{appKey}/vehicle-plate             NHN Cloud Vehicle Plate OCR (Chinese plates)
+    nhn_plate     POST /v1.0/appkeys/{appKey}/vehicle-plate             NHN Cloud Vehicle Plate OCR (Korean and Chinese plates)
     clova         POST /custom/v1/{domainId}/{signature}/general        NAVER CLOVA General OCR
 
 A door module has `PATH` (a regular expression for the paths it answers), `answer(incoming,

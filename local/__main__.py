@@ -37,12 +37,15 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _watch(server: subprocess.Popen | None, inference_url: str, api: str, started: float) -> None:
+def _watch(server: subprocess.Popen | None, inference_url: str, api: str, started: float,
+           stopping: threading.Event) -> None:
     """Print `ready` once the models answer; stop everything if the inference server dies, so
-    that the gateway never goes on answering 500s for a server that is gone."""
+    that the gateway never goes on answering 500s for a server that is gone. Once we stop it
+    ourselves (`stopping`), its exit is expected: a second SIGINT then would interrupt the wait
+    for it and end the process with a traceback."""
     announced = False
-    while True:
-        if server is not None and server.poll() is not None:
+    while not stopping.is_set():
+        if server is not None and server.poll() is not None and not stopping.is_set():
             print(f"error: the inference server exited (code {server.returncode}); see its messages above. Stopping.",
                   file=sys.stderr, flush=True)
             os.kill(os.getpid(), signal.SIGINT)
@@ -99,11 +102,13 @@ def main() -> int:
               f"provider {os.environ.get('OCR_PROVIDER', 'cpu')}; loading models...", flush=True)
     api = f"http://{args.host}:{args.port}"
     print(f"API:  POST {api}/general_ocr   demo: {api}/   (Ctrl-C stops both)", flush=True)
-    threading.Thread(target=_watch, args=(server, inference_url, api, started), daemon=True).start()
+    stopping = threading.Event()
+    threading.Thread(target=_watch, args=(server, inference_url, api, started, stopping), daemon=True).start()
     try:
         web.run_app(create_gateway(inference_url, args.port, args.host), host=args.host, port=args.port,
                     access_log=None, print=None)
     finally:
+        stopping.set()
         if server is not None and server.poll() is None:
             server.send_signal(signal.SIGTERM)
             try:

@@ -109,6 +109,20 @@ def _korean() -> Grammar:
 
 
 KOREAN_MIN_CONF, KOREAN_MIN_CHAR_PROB = 0.9, 0.5
+
+
+def _fewest_chars(grammar: Grammar) -> int:
+    """The fewest characters of an accepted plate, separators not counted."""
+    fewest = {0: 0}
+    changed = True
+    while changed:   # shortest paths by relaxation: the automata have a few dozen edges
+        changed = False
+        for a, out in grammar.edges.items():
+            for b, chars in out:
+                cost = 0 if all(c in grammar.separators for c in chars) else 1
+                if a in fewest and fewest[a] + cost < fewest.get(b, 1 << 30):
+                    fewest[b], changed = fewest[a] + cost, True
+    return min(fewest[q] for q in grammar.accepting)
 CHINESE = _chinese()
 KOREAN = _korean()
 
@@ -150,6 +164,28 @@ class PlateDecoder:
                     by_source.setdefault(p, []).append(i)
             self.entries[q] = [(p, np.array(ii), self.symbols[q][ii]) for p, ii in by_source.items()]
         self.separators = {index[c] for c in grammar.separators if c in index}
+        # For answer(): the classes a plate's characters can be, and its fewest characters.
+        self.classes = np.array(sorted({int(c) for q in self.states for c in self.symbols[q]}), dtype=np.int64)
+        self.plate_classes = np.array([c for c in self.classes if c not in self.separators], dtype=np.int64)
+        self.fewest_chars = _fewest_chars(grammar)
+
+    def answer(self, probs: np.ndarray) -> PlateReading | None:
+        """The reading, only when the grammar answers it (`PlateReading.answered`). Most lines
+        are no plate: two bounds that any answered reading meets, computed without the search,
+        let those lines skip it (the search takes ~25 ms per Korean line; the bounds ~0.1 ms).
+        - conf: no path scores more than the likeliest class at every step;
+        - min_char_prob: each of a plate's characters has a step of its own where its
+          probability reaches it, so at least `fewest_chars` steps have such a class."""
+        grammar = self.grammar
+        allowed = np.concatenate(([0], self.classes))
+        ceiling = np.log(np.maximum(probs[:, allowed].max(axis=1).astype(np.float64), 1e-12)).sum()
+        if np.exp(ceiling / probs.shape[0]) < grammar.min_conf * (1 - 1e-9):
+            return None
+        if grammar.min_char_prob > 0 and (
+                (probs[:, self.plate_classes] >= grammar.min_char_prob).any(axis=1).sum() < self.fewest_chars):
+            return None
+        reading = self.decode(probs)
+        return reading if reading is not None and reading.answered(grammar) else None
 
     def decode(self, probs: np.ndarray) -> PlateReading | None:
         """probs: (time steps, classes), softmax output, class 0 = blank. None when no legal

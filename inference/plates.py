@@ -61,8 +61,8 @@ def read(readers: list[tuple[PlateDecoder, list[np.ndarray]]], boxes: np.ndarray
             gap[0, 0] = 1.0  # one blank step between the rows: their characters never merge
             candidates.append((_union(boxes[top], boxes[bottom]), np.concatenate([matrices[top], gap, matrices[bottom]])))
         for box, matrix in candidates:
-            reading = decoder.decode(matrix)
-            if reading is not None and reading.answered(decoder.grammar):
+            reading = decoder.answer(matrix)
+            if reading is not None:
                 readings.append((reading, box))
     readings.sort(key=lambda item: -item[0].conf)
     kept: list[tuple[PlateReading, np.ndarray]] = []

@@ -166,3 +166,21 @@ def test_a_korean_reading_with_an_unsure_character_is_not_answered():
     box = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
     assert plates.read([(KR_DECODER, [m])], box) == []
     assert len(plates.read([(KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)) == 1
+
+
+@pytest.mark.parametrize("decoder, plate", [(DECODER, "粤B07K2M"), (KR_DECODER, "서울12바3456"), (KR_DECODER, "123가4567")])
+def test_answers_skip_no_plate_that_the_search_would_answer(decoder, plate):
+    # answer() skips the search on lines whose bounds rule out an answer; it must answer exactly
+    # what the full search answers, near the thresholds too: the plate's matrix blurred with
+    # noise of growing weight, from surely read to unreadable.
+    rng = np.random.default_rng(5)
+    clean = matrix(spelled(plate), decoder.charset)
+    outcomes = []
+    for k in range(120):
+        noise = rng.dirichlet(np.full(clean.shape[1], 0.05), clean.shape[0])
+        m = (1 - k / 120) * clean + (k / 120) * noise
+        full = decoder.decode(m)
+        expected = full if full is not None and full.answered(decoder.grammar) else None
+        assert decoder.answer(m) == expected
+        outcomes.append(expected is not None)
+    assert any(outcomes) and not all(outcomes)

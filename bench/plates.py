@@ -15,8 +15,10 @@ Starts the local stack (`make serve`'s), sends each image as NHN's documents sho
   as PNG through the route like the crops above; `kr held-out, recogniser`: the same kind of
   plates already cut into rows, read by the Korean model and the grammar alone (no detector).
   Both sent without the `country` hint, so Korean is told from Chinese by the answers alone.
+- `kr-false`: 300 of the Chinese plate crops, the 128 photos and 30 XFUND pages sent with
+  `?country=kr`: nothing Korean is in them, so every plate answered is a false one.
 
-    python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,kr] [--kr-count 1000]
+    python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,kr,kr-false] [--kr-count 1000]
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ ROUTE = "/v1.0/appkeys/bench/vehicle-plate"
 KR_SEED = 7_340_001  # the held-out plates' seed; training uses training/korean_plates/train.SEED
 
 
-def _post(base: str, path: str | Path | None, data: bytes | None = None) -> dict:
+def _post(base: str, path: str | Path | None, data: bytes | None = None, query: str = "") -> dict:
     import urllib.request
 
     data = Path(path).read_bytes() if data is None else data
@@ -45,7 +47,7 @@ def _post(base: str, path: str | Path | None, data: bytes | None = None) -> dict
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
             f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(base + ROUTE, data=body, method="POST", headers={
+    request = urllib.request.Request(base + ROUTE + query, data=body, method="POST", headers={
         "Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": "bench"})
     with urllib.request.urlopen(request, timeout=120) as answer:
         return json.loads(answer.read())["result"]
@@ -123,6 +125,23 @@ def _korean(base: str, count: int) -> list[str]:
             f"{count - model_exact} (rows given: no localisation) | {rec_ms:.1f} (in-process) |"]
 
 
+def _false_korean(base: str, args) -> list[str]:
+    """Chinese material read as Korean only (`?country=kr`): every plate answered is a false one.
+    Forced through the Korean grammar, the model reads any line of digits as some plate; the
+    Korean thresholds (plate_grammar.KOREAN_MIN_CONF, KOREAN_MIN_CHAR_PROB) must leave these out."""
+    from bench.__main__ import load_set
+
+    rows = load_set(args.data, "plates")[:300] + load_set(args.data, "street") + load_set(args.data, "pages")[:30]
+    rows = rows[: args.limit]
+    start, answered = time.perf_counter(), []
+    for row in rows:
+        answered += [(row["image"], v["value"]) for v in _post(base, row["path"], query="?country=kr")["values"]]
+    ms = 1000 * (time.perf_counter() - start) / len(rows)
+    shown = ", ".join(f"{value} ({image})" for image, value in answered[:4])
+    return [f"| Chinese plates, photos and pages read with ?country=kr | {len(rows)} | (none to read) | "
+            f"{len(answered)} false Korean plates answered{': ' + shown if shown else ''} | {ms:.0f} |"]
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from bench.systems import OursOverHttp
@@ -131,7 +150,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sets", default="cn,kr", help="cn (the eval sets), kr (synthetic held-out Korean plates)")
+    parser.add_argument("--sets", default="cn,kr,kr-false",
+                        help="cn (the eval sets), kr (synthetic held-out Korean plates), kr-false (Chinese material read as Korean)")
     parser.add_argument("--kr-count", type=int, default=1000)
     args = parser.parse_args()
     sets = args.sets.split(",")
@@ -143,6 +163,8 @@ def main() -> int:
             rows += _chinese(base, args)
         if "kr" in sets:
             rows += _korean(base, args.limit or args.kr_count)
+        if "kr-false" in sets:
+            rows += _false_korean(base, args)
     finally:
         stack.close()
     print("| set | images | read exactly | misses | ms per image (HTTP) |")

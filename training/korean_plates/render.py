@@ -32,16 +32,29 @@ from inference.plate_grammar import (DIGITS, KOREAN_COMMERCIAL_USES, KOREAN_PRIV
                                      KOREAN_RENTAL_USES)
 
 FONT_ROOT = Path("/usr/share/fonts")
-# (file under FONT_ROOT, face index in a collection). Debian packages: fonts-nanum,
-# fonts-unfonts-core, fonts-baekmuk (training), fonts-noto-cjk (held out; also UnDinaru).
+# (file under FONT_ROOT, face index in a collection). Training: every sans-serif, non-handwriting
+# Hangul face of Debian's fonts-nanum, fonts-nanum-extra, fonts-unfonts-core, fonts-unfonts-extra and
+# fonts-baekmuk, except the held-out UnDinaru family (plates are set in plain sans faces; the more
+# of them the model sees, the less it learns one face's quirks). Serif (Myeongjo, Batang, Shinmun),
+# brush and handwriting faces are left out. Held out: fonts-noto-cjk and UnDinaru.
 TRAIN_FONTS = [
     ("truetype/nanum/NanumGothic.ttf", 0), ("truetype/nanum/NanumGothicBold.ttf", 0),
-    ("truetype/nanum/NanumGothicExtraBold.ttf", 0), ("truetype/nanum/NanumBarunGothic.ttf", 0),
-    ("truetype/nanum/NanumBarunGothicBold.ttf", 0), ("truetype/nanum/NanumSquareR.ttf", 0),
+    ("truetype/nanum/NanumGothicExtraBold.ttf", 0), ("truetype/nanum/NanumGothicLight.ttf", 0),
+    ("truetype/nanum/NanumGothicEcoR.ttf", 0), ("truetype/nanum/NanumBarunGothic.ttf", 0),
+    ("truetype/nanum/NanumBarunGothicBold.ttf", 0), ("truetype/nanum/NanumBarunGothicLight.ttf", 0),
+    ("truetype/nanum/NanumBarunpenR.ttf", 0), ("truetype/nanum/NanumBarunpenB.ttf", 0),
+    ("truetype/nanum/NanumSquareL.ttf", 0), ("truetype/nanum/NanumSquareR.ttf", 0),
     ("truetype/nanum/NanumSquareB.ttf", 0), ("truetype/nanum/NanumSquareEB.ttf", 0),
+    ("truetype/nanum/NanumSquareRoundL.ttf", 0), ("truetype/nanum/NanumSquareRoundR.ttf", 0),
+    ("truetype/nanum/NanumSquareRoundB.ttf", 0), ("truetype/nanum/NanumSquareRoundEB.ttf", 0),
+    ("truetype/nanum/NanumSquare_acR.ttf", 0), ("truetype/nanum/NanumSquare_acB.ttf", 0),
+    ("truetype/nanum/NanumSquare_acEB.ttf", 0),
     ("truetype/nanum/NanumGothicCoding.ttf", 0), ("truetype/nanum/NanumGothicCodingBold.ttf", 0),
     ("truetype/unfonts-core/UnDotum.ttf", 0), ("truetype/unfonts-core/UnDotumBold.ttf", 0),
     ("truetype/unfonts-core/UnGraphic.ttf", 0), ("truetype/unfonts-core/UnGraphicBold.ttf", 0),
+    ("truetype/unfonts-extra/UnJamoDotum.ttf", 0), ("truetype/unfonts-extra/UnJamoSora.ttf", 0),
+    ("truetype/unfonts-extra/UnVada.ttf", 0), ("truetype/unfonts-extra/UnTaza.ttf", 0),
+    ("truetype/unfonts-extra/UnYetgul.ttf", 0),
     ("truetype/baekmuk/dotum.ttf", 0), ("truetype/baekmuk/gulim.ttf", 0), ("truetype/baekmuk/hline.ttf", 0),
 ]
 # Digits only: plates' digits come from many typefaces (a "1" with or without a foot, a "7" with
@@ -98,7 +111,8 @@ class Fonts:
     def __init__(self, faces, digit_faces=()):
         missing = [f for f, _ in list(faces) + list(digit_faces) if not (FONT_ROOT / f).is_file()]
         if missing:
-            raise SystemExit("fonts missing (apt-get install fonts-nanum fonts-unfonts-core fonts-baekmuk "
+            raise SystemExit("fonts missing (apt-get install fonts-nanum fonts-nanum-extra fonts-unfonts-core "
+                             "fonts-unfonts-extra fonts-baekmuk "
                              "fonts-noto-cjk fonts-dejavu-core fonts-liberation): " + ", ".join(missing))
         self.faces = list(faces) + list(digit_faces)
         self.plate_faces = len(faces)   # faces[:plate_faces] have Hangul
@@ -118,7 +132,8 @@ class Fonts:
         return self._glyphs[key]
 
 
-def _set_row(fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: np.random.Generator) -> np.ndarray:
+def _set_row(fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: np.random.Generator,
+             distort: bool = False) -> np.ndarray:
     """One row of characters set as plates set them: each glyph scaled to a tall cell (Hangul
     cells wider than digits), evenly spaced, a wider gap before the last 4 digits; strokes
     sometimes bolder or thinner than the face's. `faces`: (Hangul face, digit face)."""
@@ -128,16 +143,21 @@ def _set_row(fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: n
     cells = []
     for k, char in enumerate(row):
         hangul = not char.isdigit()
-        w = int(height * (condense * rng.uniform(1.35, 1.6) if hangul else condense))
+        cell_w = int(height * (condense * rng.uniform(1.35, 1.6) if hangul else condense))
         h = int(height * (rng.uniform(0.8, 0.95) if hangul else 1.0))
-        glyph = cv2.resize(fonts.glyph(faces[0] if hangul else faces[1], char), (max(2, w), max(2, h)),
-                           interpolation=cv2.INTER_AREA)
+        ink = fonts.glyph(faces[0] if hangul else faces[1], char)
+        # Every digit gets the same cell (plates are set monospaced), but a narrow glyph keeps its
+        # own width inside it: a "1" stretched to a full cell is a slab, and a flagged one a "7".
+        w = cell_w if hangul else min(cell_w, int(ink.shape[1] * h / ink.shape[0]))
+        glyph = cv2.resize(ink, (max(2, w), max(2, h)), interpolation=cv2.INTER_AREA)
+        if distort and rng.random() < 0.5:
+            glyph = _elastic(glyph, rng)
         if stroke:
             kernel = np.ones((abs(stroke) + 1, abs(stroke) + 1), np.uint8)
             glyph = cv2.dilate(glyph, kernel) if stroke > 0 else cv2.erode(glyph, kernel)
-        cell = np.zeros((height, glyph.shape[1]), np.uint8)
-        top = (height - h) // 2
-        cell[top:top + h] = glyph
+        cell = np.zeros((height, max(cell_w, glyph.shape[1])), np.uint8)
+        top, left = (height - h) // 2, (cell.shape[1] - glyph.shape[1]) // 2
+        cell[top:top + h, left:left + glyph.shape[1]] = glyph
         cells.append(cell)
         last_four = len(row) >= 5 and k == len(row) - 5 and not row[-5].isdigit()
         space = gap * (rng.uniform(2, 4) if last_four and rng.random() < 0.6 else 1)
@@ -145,8 +165,10 @@ def _set_row(fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: n
     return np.concatenate(cells[:-1], axis=1)
 
 
-def render_plate(fonts: Fonts, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int, int, int]], str]:
-    """A clean plate (RGB), the box of each row of text on it, and its answer."""
+def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
+                 ) -> tuple[np.ndarray, list[tuple[int, int, int, int]], str]:
+    """A clean plate (RGB), the box of each row of text on it, and its answer. `distort`: glyphs
+    elastically bent (training only: faces it has not seen draw each stroke a little differently)."""
     layout = str(rng.choice(["new", "new", "short", "short", "region", "stacked"]))
     (background, ink) = COLOURS[layout][rng.integers(len(COLOURS[layout]))]
     commercial = background == YELLOW
@@ -156,8 +178,8 @@ def render_plate(fonts: Fonts, rng: np.random.Generator) -> tuple[np.ndarray, li
     face = (face, digit_face)
     if layout == "stacked":
         top_h, bottom_h = int(rng.uniform(30, 40)), int(rng.uniform(52, 62))
-        top_row = _set_row(fonts, face, rows[0], top_h, rng)
-        bottom_row = _set_row(fonts, face, rows[1], bottom_h, rng)
+        top_row = _set_row(fonts, face, rows[0], top_h, rng, distort)
+        bottom_row = _set_row(fonts, face, rows[1], bottom_h, rng, distort)
         width = int(max(top_row.shape[1], bottom_row.shape[1]) * rng.uniform(1.12, 1.3))
         height = int((top_h + bottom_h) * rng.uniform(1.3, 1.45))
         ink_mask = np.zeros((height, width), np.uint8)
@@ -166,7 +188,7 @@ def render_plate(fonts: Fonts, rng: np.random.Generator) -> tuple[np.ndarray, li
                  ((width - bottom_row.shape[1]) // 2, height - bottom_h - int((height - top_h - bottom_h) * 0.35), bottom_row)]
     else:
         row_h = 72
-        row = _set_row(fonts, face, rows[0], row_h, rng)
+        row = _set_row(fonts, face, rows[0], row_h, rng, distort)
         band = layout == "new" and background == WHITE and rng.random() < 0.6
         left = int(row_h * (0.75 if band else 0.25) * rng.uniform(0.8, 1.2))
         width = left + row.shape[1] + int(row_h * rng.uniform(0.2, 0.35))
@@ -198,6 +220,17 @@ def render_plate(fonts: Fonts, rng: np.random.Generator) -> tuple[np.ndarray, li
         if not any(x0 - r <= cx <= x1 + r and y0 - r <= cy <= y1 + r for x0, y0, x1, y1 in boxes):
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(150, 150, 150))
     return np.asarray(img), boxes, text
+
+
+def _elastic(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The glyph's strokes bent by a smooth random displacement field (elastic distortion, as
+    handwriting recognisers are trained with): the same character drawn by another hand."""
+    h, w = glyph.shape
+    sigma, amount = 0.12 * h, rng.uniform(0.02, 0.06) * h
+    field = [cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) for _ in range(2)]
+    field = [f * (amount / max(1e-6, float(np.abs(f).max()))) for f in field]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return cv2.remap(glyph, xx + field[0], yy + field[1], cv2.INTER_LINEAR, borderValue=0)
 
 
 # --- degradations ---------------------------------------------------------------------------
@@ -330,7 +363,7 @@ def to_strip(rows: list[np.ndarray]) -> np.ndarray:
 def photographed(fonts: Fonts, rng: np.random.Generator, held_out: bool = False):
     """A plate as a camera saw it (RGB, 14 to 70 pixels per text row, the background around it
     where perspective turned it), the box of each of its text rows, and its answer."""
-    plate, boxes, text = render_plate(fonts, rng)
+    plate, boxes, text = render_plate(fonts, rng, distort=not held_out)
     plate, boxes = _perspective(plate, boxes, rng, 0.08 if held_out else rng.uniform(0, 0.1))
     if held_out:
         if rng.random() < 0.5:

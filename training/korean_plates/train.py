@@ -3,10 +3,11 @@
     make train-plates-kr          (python -m training.korean_plates.train)
 
 Everything is seeded: the plates drawn (render.py, TRAIN_FONTS and training augmentations only),
-their order and the initial weights. Run on 2 CPU cores it takes about 40 minutes (41 measured, 7 of them drawing the plates). PyTorch runs
-here only (requirements-train.txt): the container and the Lambda load the ONNX file with
-onnxruntime. The same seed gives the same plates; the weights can still differ in the last bits
-between CPUs (float summation order), the accuracy does not.
+their order and the initial weights. Run on 2 CPU cores it takes about 45 minutes (48 measured
+with other work on the machine, 10 of them drawing the plates). PyTorch runs here only
+(requirements-train.txt): the container and the Lambda load the ONNX file with onnxruntime. The
+same seed gives the same plates; the weights can still differ in the last bits between CPUs
+(float summation order), the accuracy does not.
 """
 from __future__ import annotations
 

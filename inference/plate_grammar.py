@@ -123,6 +123,8 @@ def _fewest_chars(grammar: Grammar) -> int:
                 if a in fewest and fewest[a] + cost < fewest.get(b, 1 << 30):
                     fewest[b], changed = fewest[a] + cost, True
     return min(fewest[q] for q in grammar.accepting)
+
+
 CHINESE = _chinese()
 KOREAN = _korean()
 
@@ -172,7 +174,7 @@ class PlateDecoder:
     def answer(self, probs: np.ndarray) -> PlateReading | None:
         """The reading, only when the grammar answers it (`PlateReading.answered`). Most lines
         are no plate: two bounds that any answered reading meets, computed without the search,
-        let those lines skip it (the search takes ~25 ms per Korean line; the bounds ~0.1 ms).
+        let those lines skip it (the search takes ~30 ms per Korean line; the bounds ~0.1 ms).
         - conf: no path scores more than the likeliest class at every step;
         - min_char_prob: each of a plate's characters has a step of its own where its
           probability reaches it, so at least `fewest_chars` steps have such a class."""

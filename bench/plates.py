@@ -94,8 +94,6 @@ def _chinese(base: str, args) -> list[str]:
 
 
 def _korean(base: str, count: int) -> list[str]:
-    import cv2 as cv
-
     from inference.korean_plates import KoreanPlateReader
     from inference.plate_grammar import KOREAN, PlateDecoder
     from training.korean_plates.render import HELD_OUT_FONTS, Fonts, photographed, sample
@@ -105,7 +103,7 @@ def _korean(base: str, count: int) -> list[str]:
     start, exact, nothing = time.perf_counter(), 0, 0
     for _ in range(count):
         image, _, text = photographed(fonts, rng, held_out=True)
-        ok, png = cv.imencode(".png", cv.cvtColor(image, cv.COLOR_RGB2BGR))
+        ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         values = _post(base, None, png.tobytes())["values"]
         exact += bool(values) and values[0]["value"] == text
         nothing += not values

@@ -166,9 +166,11 @@ class PlateDecoder:
                     by_source.setdefault(p, []).append(i)
             self.entries[q] = [(p, np.array(ii), self.symbols[q][ii]) for p, ii in by_source.items()]
         self.separators = {index[c] for c in grammar.separators if c in index}
-        # For answer(): the classes a plate's characters can be, and its fewest characters.
-        self.classes = np.array(sorted({int(c) for q in self.states for c in self.symbols[q]}), dtype=np.int64)
-        self.plate_classes = np.array([c for c in self.classes if c not in self.separators], dtype=np.int64)
+        # For answer()'s bounds: the classes a path can take (blank and the grammar's), those a
+        # plate's characters can be, and its fewest characters.
+        classes = sorted({int(c) for q in self.states for c in self.symbols[q]})
+        self.path_classes = np.array([0] + classes, dtype=np.int64)
+        self.plate_classes = np.array([c for c in classes if c not in self.separators], dtype=np.int64)
         self.fewest_chars = _fewest_chars(grammar)
 
     def answer(self, probs: np.ndarray) -> PlateReading | None:
@@ -179,8 +181,7 @@ class PlateDecoder:
         - min_char_prob: each of a plate's characters has a step of its own where its
           probability reaches it, so at least `fewest_chars` steps have such a class."""
         grammar = self.grammar
-        allowed = np.concatenate(([0], self.classes))
-        ceiling = np.log(np.maximum(probs[:, allowed].max(axis=1).astype(np.float64), 1e-12)).sum()
+        ceiling = np.log(np.maximum(probs[:, self.path_classes].max(axis=1).astype(np.float64), 1e-12)).sum()
         if np.exp(ceiling / probs.shape[0]) < grammar.min_conf * (1 - 1e-9):
             return None
         if grammar.min_char_prob > 0 and (

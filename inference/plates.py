@@ -18,7 +18,10 @@ def _bounds(box: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def stacked_rows(boxes: np.ndarray) -> list[tuple[int, int]]:
-    """(top, bottom) pairs of lines laid out as a two-row plate."""
+    """(top, bottom) pairs of lines laid out as a two-row plate: the top one no wider, no taller
+    than a little over the bottom one, centred over it, and above it. The detector's boxes reach
+    past the ink, so on a plate whose rows are set close they overlap: "above" is the centres',
+    a quarter of the rows' mean height apart at least (the same line found twice is not a pair)."""
     pairs = []
     bounds = [_bounds(box) for box in boxes]
     for i, (l1, t1, r1, b1) in enumerate(bounds):
@@ -27,8 +30,9 @@ def stacked_rows(boxes: np.ndarray) -> list[tuple[int, int]]:
                 continue
             h1, h2 = b1 - t1, b2 - t2
             centre = (l1 + r1) / 2
-            if (r1 - l1 < r2 - l2 and l2 <= centre <= r2 and 0.3 * h2 <= h1 <= 1.2 * h2
-                    and -0.3 * h2 <= t2 - b1 <= 0.6 * h2):
+            apart = (t2 + b2) / 2 - (t1 + b1) / 2
+            if (r1 - l1 <= 1.05 * (r2 - l2) and l2 <= centre <= r2 and 0.3 * h2 <= h1 <= 1.2 * h2
+                    and apart >= 0.25 * (h1 + h2) / 2 and t2 - b1 <= 0.6 * h2):
                 pairs.append((i, j))
     return pairs
 

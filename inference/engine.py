@@ -19,7 +19,7 @@ from .batching import MicroBatcher
 from .config import EngineConfig
 from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, span_quad
 from .images import decode_image
-from .korean_plates import KoreanPlateReader
+from .korean_plates import KoreanPlateReader, stack_rows
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
 from .plate_grammar import KOREAN, PlateDecoder
 from .sessions import CPU, create_session, keep_freed_memory_for_reuse
@@ -263,15 +263,18 @@ class OcrEngine:
         if cut is None:
             return []
         readers = []
+        pairs = plates.stacked_rows(cut.boxes)
         if country in (None, "cn"):
             check()
             # fp32 where there is one: int8 loses more of the tiny province characters (on 300
             # plate crops 88.3% exact against 89.7%, grey only).
             session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
-            readers.append((self.plate_decoder, recognize.line_probabilities(
-                session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper)))
+            lines = recognize.line_probabilities(session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper)
+            readers.append((self.plate_decoder, lines, plates.joined(lines, pairs)))
         if country in (None, "kr"):
             check()
-            readers.append((self.korean_decoder, self.korean_plates.probabilities(cut.strips)))
+            stacked = [stack_rows([cut.strips[top], cut.strips[bottom]]) for top, bottom in pairs]
+            matrices = self.korean_plates.probabilities(list(cut.strips) + stacked)
+            readers.append((self.korean_decoder, matrices[:len(cut.strips)], matrices[len(cut.strips):]))
         return [{"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
-                for reading, box in plates.read(readers, cut.boxes)]
+                for reading, box in plates.read(readers, cut.boxes, pairs)]

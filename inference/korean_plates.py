@@ -2,9 +2,8 @@
 offline Hangul recogniser exists in the packages we may use (PP-OCR's dictionary has no Hangul).
 
 It reads one row of a plate at a time, grey, INPUT_HEIGHT pixels high, padded to INPUT_WIDTH.
-Training shows it a two-row plate's rows side by side (`stack_rows`); at run time the detector
-finds the rows as two lines, each is read alone and plates.py joins their outputs (the two-row
-fixture's test checks that this reads the plate). Its character
+A two-row plate's rows are read side by side (`stack_rows`), in training and at run time alike
+(there the detector finds them as two lines and plates.stacked_rows pairs them). Its character
 set travels inside the ONNX file (metadata `charset`), so the weights and the classes they
 answer cannot drift apart. Decoding is plate_grammar.py's, under the Korean grammar.
 """
@@ -36,9 +35,9 @@ def _background(grey: np.ndarray) -> int:
 
 
 def stack_rows(rows: list[np.ndarray]) -> np.ndarray:
-    """Grey rows of one plate (one, or a two-row plate's top and bottom), each brought to
-    INPUT_HEIGHT and laid side by side, top row first."""
-    scaled = [_to_height(row) for row in rows]
+    """Rows of one plate (one, or a two-row plate's top and bottom; grey or BGR), made grey,
+    each brought to INPUT_HEIGHT and laid side by side, top row first."""
+    scaled = [_to_height(cv2.cvtColor(row, cv2.COLOR_BGR2GRAY) if row.ndim == 3 else row) for row in rows]
     if len(scaled) == 1:
         return scaled[0]
     gap = np.full((INPUT_HEIGHT, ROW_GAP), _background(scaled[0]), np.uint8)

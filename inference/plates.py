@@ -3,8 +3,9 @@ plate, and which readings to answer. The reading itself is plate_grammar.py's.
 
 A one-row plate is one detected line. A two-row plate (Chinese yellow large-vehicle plates: `粤 B`
 small on top, the serial below; older Korean plates: `서울12` over `가3456`) is two lines: a
-shorter one just above a longer one, centred over it; the pair is read as one plate, its top
-row's time steps first.
+shorter one just above a longer one, centred over it; the pair is read as one plate, top row
+first (joined() for a recogniser that reads each row alone; the Korean one reads the two rows
+side by side, as it was trained).
 """
 from __future__ import annotations
 
@@ -51,19 +52,28 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     return inter / smaller if smaller > 0 else 0.0
 
 
-def read(readers: list[tuple[PlateDecoder, list[np.ndarray]]], boxes: np.ndarray) -> list[tuple[PlateReading, np.ndarray]]:
+def joined(matrices: list[np.ndarray], pairs: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Each pair's CTC matrix made of its rows' own, for a recogniser that reads each row alone
+    (PP-OCR's): the top row's time steps, one blank step so that their characters never merge,
+    the bottom row's."""
+    out = []
+    for top, bottom in pairs:
+        gap = np.zeros((1, matrices[top].shape[1]), matrices[top].dtype)
+        gap[0, 0] = 1.0
+        out.append(np.concatenate([matrices[top], gap, matrices[bottom]]))
+    return out
+
+
+def read(readers: list[tuple[PlateDecoder, list[np.ndarray], list[np.ndarray]]], boxes: np.ndarray,
+         pairs: list[tuple[int, int]]) -> list[tuple[PlateReading, np.ndarray]]:
     """The plates among the lines: `readers` are (a grammar's decoder, each line's CTC matrix
-    from that grammar's recogniser, in the order of `boxes`). Most confident first, one per place
-    (a two-row pair and its rows are one place; a place read under two grammars keeps its more
-    confident reading)."""
-    pairs = stacked_rows(boxes)
+    from that grammar's recogniser in the order of `boxes`, each of `pairs`' (stacked_rows) in
+    theirs). Most confident first, one per place (a two-row pair and its rows are one place; a
+    place read under two grammars keeps its more confident reading)."""
     readings = []
-    for decoder, matrices in readers:
-        candidates = list(zip(boxes, matrices))
-        for top, bottom in pairs:
-            gap = np.zeros((1, matrices[top].shape[1]), matrices[top].dtype)
-            gap[0, 0] = 1.0  # one blank step between the rows: their characters never merge
-            candidates.append((_union(boxes[top], boxes[bottom]), np.concatenate([matrices[top], gap, matrices[bottom]])))
+    for decoder, lines, paired in readers:
+        candidates = list(zip(boxes, lines)) + [(_union(boxes[top], boxes[bottom]), matrix)
+                                                for (top, bottom), matrix in zip(pairs, paired)]
         for box, matrix in candidates:
             reading = decoder.answer(matrix)
             if reading is not None:

@@ -28,6 +28,12 @@ def spelled(text: str) -> list:
 DECODER = PlateDecoder(CHARSET)
 
 
+def read_lines(readers: list, boxes: np.ndarray) -> list:
+    """plates.read on lines each read alone by a recogniser of any line (pairs joined)."""
+    pairs = plates.stacked_rows(boxes)
+    return plates.read([(decoder, lines, plates.joined(lines, pairs)) for decoder, lines in readers], boxes, pairs)
+
+
 def greedy(m: np.ndarray) -> str:
     best = m.argmax(axis=1)
     return "".join(CHARSET[c] for k, c in enumerate(best) if c and (k == 0 or c != best[k - 1]))
@@ -76,7 +82,7 @@ def test_a_two_row_plate_is_read_as_one():
     # A yellow plate: `粤B` small on top, the serial below; each row alone is no plate.
     top = np.array([[40, 10], [80, 10], [80, 30], [40, 30]], np.float32)
     bottom = np.array([[10, 34], [110, 34], [110, 70], [10, 70]], np.float32)
-    found = plates.read([(DECODER, [matrix(spelled("粤B")), matrix(spelled("12345"))])], np.stack([top, bottom]))
+    found = read_lines([(DECODER, [matrix(spelled("粤B")), matrix(spelled("12345"))])], np.stack([top, bottom]))
     assert [reading.text for reading, _ in found] == ["粤B12345"]
     (_, box), = found
     assert box.min(axis=0).tolist() == [10, 10] and box.max(axis=0).tolist() == [110, 70]
@@ -86,7 +92,7 @@ def test_text_that_is_no_plate_is_not_answered():
     # A shop sign read with confidence: no legal path is likely.
     sign = matrix([{"粤": 0.05, "学": 0.9}, "_", {"学": 0.9}, "_", {"港": 0.9}, "_"] + spelled("1234"))
     box = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
-    assert plates.read([(DECODER, [sign])], box[None]) == []
+    assert read_lines([(DECODER, [sign])], box[None]) == []
 
 
 # ---- Korean plates --------------------------------------------------------------------------
@@ -127,7 +133,7 @@ def test_korean_strings_outside_the_grammar_are_never_answered(text):
 def test_a_two_row_korean_plate_is_read_as_one():
     top = np.array([[40, 10], [90, 10], [90, 30], [40, 30]], np.float32)
     bottom = np.array([[10, 34], [120, 34], [120, 74], [10, 74]], np.float32)
-    found = plates.read([(KR_DECODER, [kr_matrix(spelled("서울12")), kr_matrix(spelled("가3456"))])], np.stack([top, bottom]))
+    found = read_lines([(KR_DECODER, [kr_matrix(spelled("서울12")), kr_matrix(spelled("가3456"))])], np.stack([top, bottom]))
     assert [reading.text for reading, _ in found] == ["서울12가3456"]
 
 
@@ -138,7 +144,7 @@ def test_each_place_keeps_the_grammar_it_reads_best():
     chinese = matrix(spelled("京A12345"))
     chinese[0] = 1 / chinese.shape[1]          # the 'province' is anybody's guess
     chinese[2] = 1 / chinese.shape[1]
-    found = plates.read([(DECODER, [chinese]), (KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)
+    found = read_lines([(DECODER, [chinese]), (KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)
     assert [reading.text for reading, _ in found] == ["12가3456"]
 
 
@@ -164,8 +170,8 @@ def test_a_korean_reading_with_an_unsure_character_is_not_answered():
     m = kr_matrix(steps)
     assert KR_DECODER.decode(m).text == "12가3456"
     box = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
-    assert plates.read([(KR_DECODER, [m])], box) == []
-    assert len(plates.read([(KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)) == 1
+    assert read_lines([(KR_DECODER, [m])], box) == []
+    assert len(read_lines([(KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)) == 1
 
 
 @pytest.mark.parametrize("decoder, plate", [(DECODER, "粤B07K2M"), (KR_DECODER, "서울12바3456"), (KR_DECODER, "123가4567")])

@@ -65,7 +65,7 @@ bench-plates: $(STAMP)
 	$(PY) -m bench.plates $(BENCH_ARGS)
 
 # Trains the Korean plate recogniser on synthetic plates and writes inference/weights/korean_plates.onnx
-# (about 45 minutes on 2 CPU cores; fonts from Debian's fonts-nanum, fonts-nanum-extra,
+# (about 47 minutes on 2 CPU cores with native bfloat16; fonts from Debian's fonts-nanum, fonts-nanum-extra,
 # fonts-unfonts-core, fonts-unfonts-extra, fonts-baekmuk, fonts-dejavu-core, fonts-liberation and,
 # for the held-out set, fonts-noto-cjk).
 train-plates-kr: $(STAMP)

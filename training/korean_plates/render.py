@@ -386,8 +386,9 @@ def photographed(fonts: Fonts, rng: np.random.Generator, held_out: bool = False)
         small = _motion_blur(small, rng) if rng.random() < 0.5 else small
         small = _salt_pepper(small, rng) if rng.random() < 0.3 else small
     else:
-        if rng.random() < 0.5:
-            small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.3, 1.2))
+        if rng.random() < 0.6:
+            # Up to a blur that merges a small plate's strokes: out of focus, or moving.
+            small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.3, 2.0))
         if rng.random() < 0.5:
             small = (small + rng.normal(0, rng.uniform(2, 12), small.shape)).clip(0, 255).astype(np.uint8)
         small = _light(small, rng) if rng.random() < 0.7 else small

@@ -387,7 +387,8 @@ def photographed(fonts: Fonts, rng: np.random.Generator, held_out: bool = False)
         small = _salt_pepper(small, rng) if rng.random() < 0.3 else small
     else:
         if rng.random() < 0.6:
-            # Up to a blur that merges a small plate's strokes: out of focus, or moving.
+            # Up to a blur that merges a small plate's strokes (out of focus; Gaussian, the same in
+            # every direction: motion blur is one of the held-out degradations, never drawn here).
             small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.3, 2.0))
         if rng.random() < 0.5:
             small = (small + rng.normal(0, rng.uniform(2, 12), small.shape)).clip(0, 255).astype(np.uint8)

@@ -61,6 +61,11 @@ class Cut(NamedTuple):
     flipped: list[bool]      # turned half round by the classifier
     unless_sure: np.ndarray  # dropped unless read surely (crops.edge_fragments)
 
+    def unpadded_strips(self) -> list[np.ndarray]:
+        """The strips as cut, without the side padding (it is even: pad_sides, then at most a
+        half turn)."""
+        return [s[:, (s.shape[1] - w) // 2:(s.shape[1] - w) // 2 + w] for s, w in zip(self.strips, self.cut_widths)]
+
 
 def _rounded(points) -> list[list[float]]:
     return [[round(float(x), 1), round(float(y), 1)] for x, y in points]
@@ -273,8 +278,13 @@ class OcrEngine:
             readers.append((self.plate_decoder, lines, plates.joined(lines, pairs)))
         if country in (None, "kr"):
             check()
-            stacked = [stack_rows([cut.strips[top], cut.strips[bottom]]) for top, bottom in pairs]
-            matrices = self.korean_plates.probabilities(list(cut.strips) + stacked)
-            readers.append((self.korean_decoder, matrices[:len(cut.strips)], matrices[len(cut.strips):]))
+            # Our Korean model learnt lines as the detector cuts them, never widened by repeating
+            # their edge pixels (pad_sides, which PP-OCR needs): on a plate crop whose frame
+            # touches the image's edge, those pixels read as an extra digit or sink the reading
+            # (make bench-plates, Korean held-out route: 88.9% read with them, 90.5% without).
+            strips = cut.unpadded_strips()
+            stacked = [stack_rows([strips[top], strips[bottom]]) for top, bottom in pairs]
+            matrices = self.korean_plates.probabilities(strips + stacked)
+            readers.append((self.korean_decoder, matrices[:len(strips)], matrices[len(strips):]))
         return [{"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
                 for reading, box in plates.read(readers, cut.boxes, pairs)]

@@ -276,13 +276,15 @@ def test_nhn_plate_reads_a_korean_plate_in_a_photo_uploaded_as_multipart(local_s
     assert 160 <= box["x1"] < box["x2"] <= 320 and 200 <= box["y1"] < box["y4"] <= 246
 
 
-@pytest.mark.parametrize("name", ["korean_plate.png", "korean_two_row_plate.png", "korean_two_row_plate_close.png"])
+@pytest.mark.parametrize("name", ["korean_plate.png", "korean_two_row_plate.png", "korean_two_row_plate_close.png",
+                                  "korean_plate_tight_crop.png"])
 def test_nhn_plate_json_image_url_reads_korean_plate_crops(local_stack, name):
     with ImageServer({name: fixture_bytes(name)}) as server:
         answer = requests.post(local_stack.base + PLATE, json={"imageUrl": f"{server.base}/file/{name}"},
                                headers={"Authorization": "secret"}, timeout=60)
-    # A 2019 plate, and two-row plates with their region on top (the second with its rows set
-    # close, seen small), each read as one value.
+    # A 2019 plate, two-row plates with their region on top (the second with its rows set
+    # close, seen small), each read as one value, and a small plate cropped tightly, its frame on
+    # the image's edge.
     assert [v["value"] for v in nhn_result(answer, "png")["values"]] == EXPECTED[name]
 
 

@@ -190,8 +190,10 @@ class OcrEngine:
             return self._map(checked, items)
         return check, mapper
 
-    def _cut_lines(self, image: np.ndarray, check, mapper) -> Cut | None:
-        """Detect the lines and cut each out upright; None when there is no line."""
+    def _cut_lines(self, image: np.ndarray, check, mapper, drop_slivers: bool = True) -> Cut | None:
+        """Detect the lines and cut each out upright; None when there is no line. `drop_slivers`:
+        leave out the thin lines at the top or bottom edge that are surely pieces of lines the
+        crop cut (crops.edge_fragments)."""
         height, width = image.shape[:2]
         cfg = self.config
         check()
@@ -202,7 +204,7 @@ class OcrEngine:
         if len(boxes) == 0:
             return None
         unless_sure = np.zeros(len(boxes), bool)
-        if cfg.edge_fragment_ratio > 0:
+        if drop_slivers and cfg.edge_fragment_ratio > 0:
             certain, unless_sure = edge_fragments(boxes, height, width, cfg.edge_fragment_ratio)
             boxes, unless_sure = boxes[~certain], unless_sure[~certain]
         order = detect.reading_order(boxes)
@@ -264,7 +266,9 @@ class OcrEngine:
         none. `country` ("cn", "kr") reads only that country's plates; without it each line is
         read both ways and keeps the reading its grammar is surer of."""
         check, mapper = self._guards(deadline)
-        cut = self._cut_lines(image, check, mapper)
+        # A thin line on the edge of a plate crop may be a two-row plate's small top row, whole,
+        # the crop cut tight over it; the grammar, not its thickness, says whether it is a plate's.
+        cut = self._cut_lines(image, check, mapper, drop_slivers=False)
         if cut is None:
             return []
         readers = []

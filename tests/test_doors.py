@@ -253,14 +253,16 @@ def test_nhn_plate_multipart_upload_reads_the_plate_in_a_photo(local_stack):
     assert 200 <= box["x1"] < box["x2"] <= 420 and 220 <= box["y1"] < box["y4"] <= 300
 
 
-@pytest.mark.parametrize("name, plate", [("two_row_plate.png", "粤B12345"), ("tilted_plate.png", "粤B7K2M9")])
+@pytest.mark.parametrize("name, plate", [("two_row_plate.png", "粤B12345"), ("two_row_plate_cut_over_top_row.png", "粤B12345"),
+                                         ("tilted_plate.png", "粤B7K2M9")])
 def test_nhn_plate_json_image_url_reads_plate_crops(local_stack, name, plate):
     with ImageServer({name: fixture_bytes(name)}) as server:
         answer = requests.post(local_stack.base + PLATE, json={"imageUrl": f"{server.base}/file/{name}"},
                                headers={"Authorization": "secret"}, timeout=60)
     assert answer.status_code == 200
     result = answer.json()["result"]
-    # A two-row (yellow) plate reads as one; the tilted crop's province character is the one
+    # A two-row (yellow) plate reads as one, also cut tight over its top row (which touches the
+    # image's edge as a cut sliver of a line would); the tilted crop's province character is the one
     # the grammar decoding recovers (greedy reading gives 奥, no province).
     assert [v["value"] for v in result["values"]][:1] == [plate]
 
@@ -277,14 +279,14 @@ def test_nhn_plate_reads_a_korean_plate_in_a_photo_uploaded_as_multipart(local_s
 
 
 @pytest.mark.parametrize("name", ["korean_plate.png", "korean_two_row_plate.png", "korean_two_row_plate_close.png",
-                                  "korean_plate_tight_crop.png"])
+                                  "korean_two_row_plate_cut_over_top_row.png", "korean_plate_tight_crop.png"])
 def test_nhn_plate_json_image_url_reads_korean_plate_crops(local_stack, name):
     with ImageServer({name: fixture_bytes(name)}) as server:
         answer = requests.post(local_stack.base + PLATE, json={"imageUrl": f"{server.base}/file/{name}"},
                                headers={"Authorization": "secret"}, timeout=60)
     # A 2019 plate, two-row plates with their region on top (the second with its rows set
-    # close, seen small), each read as one value, and a small plate cropped tightly, its frame on
-    # the image's edge.
+    # close, seen small; the third cut over its top row), each read as one value, and a small
+    # plate cropped tightly, its frame on the image's edge.
     assert [v["value"] for v in nhn_result(answer, "png")["values"]] == EXPECTED[name]
 
 

@@ -65,9 +65,9 @@ bench-plates: $(STAMP)
 	$(PY) -m bench.plates $(BENCH_ARGS)
 
 # Trains the Korean plate recogniser on synthetic plates and writes inference/weights/korean_plates.onnx
-# (about 47 minutes on 2 CPU cores with native bfloat16; fonts from Debian's fonts-nanum, fonts-nanum-extra,
-# fonts-unfonts-core, fonts-unfonts-extra, fonts-baekmuk, fonts-dejavu-core, fonts-liberation and,
-# for the held-out set, fonts-noto-cjk).
+# (about 47 minutes on 2 CPU cores with native bfloat16, 2.5 to 3 hours on 2 without; fonts from
+# Debian's fonts-nanum, fonts-nanum-extra, fonts-unfonts-core, fonts-unfonts-extra, fonts-baekmuk,
+# fonts-dejavu-core, fonts-liberation and, for the held-out set, fonts-noto-cjk).
 train-plates-kr: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-train.txt
 	$(PY) -m training.korean_plates.train $(TRAIN_ARGS)

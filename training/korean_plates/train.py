@@ -5,7 +5,8 @@
 Everything is seeded: the plates drawn (render.py, TRAIN_FONTS and training augmentations only),
 their order and the initial weights. On 2 CPU cores that compute bfloat16 natively (AVX512-BF16
 or AMX) it takes about 47 minutes (2,812 s measured: 12 drawing the plates, 35 training); on
-others the network trains in float32, about 2.5 times slower. PyTorch runs here only
+others the network trains in float32: on 2 AMD EPYC cores with AVX2 only, 2.5 to 3 hours (21
+minutes drawing, 0.66-0.74 s per step instead of 0.18). PyTorch runs here only
 (requirements-train.txt): the container and the Lambda load the ONNX file with onnxruntime. The
 same seed gives the same plates; the weights can still differ in their last bits between CPUs
 (float summation order, and bfloat16 or not), the accuracy does not.
@@ -90,7 +91,8 @@ def train(data, validation, args, started: float):
     images, texts = data
     model = PlateNet(len(KOREAN_CHARSET) + 1, args.width).to(memory_format=torch.channels_last)
     fast = bf16_native()
-    print(f"training in {'bfloat16' if fast else 'float32'}", flush=True)
+    print("training in bfloat16" if fast else "training in float32: this CPU computes no bfloat16 natively, "
+          "so it takes about 4 times as long (2.5 to 3 hours on 2 cores)", flush=True)
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=args.steps, pct_start=0.1)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)

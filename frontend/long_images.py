@@ -12,15 +12,16 @@ not see the line at all is the other slice's reading kept.
 """
 from __future__ import annotations
 
-import io
 import math
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ocr_contract import MAX_SIDE_PX, ApiError, ErrorCode
-from ocr_contract.image_header import ImageHeader
+from ocr_contract.image_header import ImageHeader, exif_orientation
 
-from .shrink import upright_rgb
+from .fanout import read_parts
+from .pages import Page, render
+
+# Cutting stops this long before the request's deadline, leaving the last slices time to be read.
+READ_RESERVE_S = 4.0
 
 SLICE_ASPECT = 1.5
 OVERLAP = 0.2
@@ -46,31 +47,31 @@ def plan_slices(length: int, short: int) -> list[tuple[int, int]]:
 
 def read_long_image(image: bytes, header: ImageHeader, read, deadline: float) -> tuple[list[dict], int]:
     """(lines in the whole image's pixels, number of slices). `read(bytes, deadline)` reads
-    one slice (the shared pipeline); slices are read concurrently."""
+    one slice (the shared pipeline). Slices are cut in the bounded renderer (pages.py: a
+    4096 x 16384 px image decoded in the Lambda's own process could take most of its memory)
+    and read as they come, a few at a time; a slice answered ServerBusy is tried again. The
+    answer needs every slice (a missing one would silently lose its text), so a slice that
+    still fails fails the request."""
     if len(plan_slices(max(header.width, header.height), min(header.width, header.height))) == 1:
         return read(image, deadline), 1
-    # Sliced as the container reads it (upright, so the answer's coordinates are the same as for
-    # an image read whole; transparency on white).
-    picture = upright_rgb(image)
-    width, height = picture.size
+    # The slices' coordinates are the upright image's (EXIF orientation applied), as for an
+    # image read whole.
+    width, height = upright_size(header, image)
     tall = height >= width
     length, short = (height, width) if tall else (width, height)
     spans = plan_slices(length, short)
+    slices = render(image, "slices", deadline - READ_RESERVE_S, spans=spans, tall=tall, format=header.format,
+                    lossless=header.format != "JPEG", max_page_pixels=header.width * header.height)
 
-    def encode(span):
-        a, b = span
-        piece = picture.crop((0, a, width, b) if tall else (a, 0, b, height))
-        out = io.BytesIO()
-        if header.format == "JPEG":
-            piece.save(out, "JPEG", quality=95)
-        else:
-            piece.save(out, "PNG", compress_level=1)
-        return out.getvalue()
+    def read_slice(piece: Page, until: float) -> list[dict]:
+        if piece.error is not None:
+            raise piece.error
+        return read(piece.image, until)
 
-    with ThreadPoolExecutor(min(len(spans), 8)) as pool:
-        answers = list(pool.map(lambda span: read(encode(span), deadline), spans))
-    if time.monotonic() > deadline:
-        raise ApiError(ErrorCode.TIMEOUT, "the long image could not be read in time; send a shorter one")
+    answers = [answer for _, answer in read_parts(slices, read_slice, deadline)]
+    for answer in answers:
+        if isinstance(answer, ApiError):
+            raise answer
     for (a, _), lines in zip(spans, answers):
         for line in lines:
             _shift(line, a, tall)
@@ -83,6 +84,14 @@ def read_long_image(image: bytes, header: ImageHeader, read, deadline: float) ->
             if owner == index or not any(_overlap(line, other) >= 0.3 for other in answers[owner]):
                 merged.append(line)
     return merged, len(spans)
+
+
+def upright_size(header: ImageHeader, image: bytes) -> tuple[int, int]:
+    """(width, height) as viewers show the image: a JPEG whose EXIF orientation turns it a
+    quarter has them swapped."""
+    if exif_orientation(image) in (5, 6, 7, 8):
+        return header.height, header.width
+    return header.width, header.height
 
 
 def _owner(line: dict, spans: list[tuple[int, int]], length: int, tall: bool) -> int:

@@ -1,92 +1,228 @@
-"""Documents (PDF, TIFF) into page images the endpoint can read (the CLOVA door).
+"""Documents (PDF, TIFF) and long images into page images the endpoint can read, bounded.
 
-PDF pages are rendered with PDFium (pypdfium2) at RENDER_DPI, a TIFF's frames are read with
-Pillow (Group 3/4 fax, LZW, JPEG...); every page is then brought within MAX_SIDE_PX. At most
-MAX_PAGES pages are read, the first ones, as CLOVA does. Both libraries are imported only
-when a document arrives.
+Every page is made in a child process (render_worker.py) with an address-space cap, a CPU cap
+and a wall-clock deadline: a small hostile file costs that process its life, never the
+Lambda's memory or the request's time budget. Pages stream out as they are made, so the
+caller reads the first while the next renders; each page comes with its own error when it
+alone could not be made (broken page, too costly, out of time), and the others go on.
+
+PDF pages are rendered with PDFium (pypdfium2) at RENDER_DPI, a TIFF's frames decoded with
+Pillow; every page is brought within MAX_SIDE_PX and under the endpoint's invoke limit. At most
+MAX_PAGES pages are read, the first ones, as CLOVA does.
 """
 from __future__ import annotations
 
-import io
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 from ocr_contract import MAX_SIDE_PX, ApiError, ErrorCode
+from ocr_contract.limits import (
+    DOCUMENT_MAX_PAGES,
+    MAX_DOCUMENT_PIXELS,
+    MAX_PAGE_PIXELS,
+    RENDER_DPI,
+    RENDER_MEMORY_MB_DEFAULT,
+)
 
-MAX_PAGES = 10
-# 200 dpi: body text (10 pt) renders ~28 px high, what the recogniser reads best (its input is
-# 48 px; the detector sees at most 960 px of a page anyway); an A4 page is 1654x2339 px.
-RENDER_DPI = 200
-# A TIFF frame larger than this many pixels is refused before it is decoded (a decode bomb).
-MAX_FRAME_PIXELS = 16384 * 16384
+from .render_worker import REPORTED_AND_STOPPED
+from .shrink import INVOKE_LIMIT_BYTES
+
+MAX_PAGES = DOCUMENT_MAX_PAGES
+# The renderer's address-space cap (MB): the stack sets it from the Lambda's memory, leaving the
+# handler's share (infra/ocr_api.py).
+RENDER_MEMORY_ENV = "OCR_RENDER_MEMORY_MB"
+# Renderers one process runs at once. A Lambda serves one request at a time, so 1 costs it
+# nothing; the local gateway serves many requests in one process and keeps its memory bounded
+# by running their renderers one after another.
+RENDER_SLOTS_ENV = "OCR_RENDER_SLOTS"
+# A renderer that crashed (a page past the memory cap) is started again for the pages after
+# that one at most this many times per document.
+MAX_RESTARTS = 2
+PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+_slots = threading.BoundedSemaphore(max(1, int(os.environ.get(RENDER_SLOTS_ENV) or 1)))
 
 
 @dataclass(frozen=True)
 class Page:
-    image: bytes   # PNG
-    width: int
-    height: int
-    index: int
+    index: int                  # 0-based page (or slice) number in the document
+    image: bytes | None         # PNG or JPEG, None when the page could not be made
+    width: int = 0
+    height: int = 0
+    error: ApiError | None = None
 
 
-def _png(picture) -> bytes:
-    out = io.BytesIO()
-    picture.save(out, "PNG", compress_level=1)
-    return out.getvalue()
+class _OutOfTime(Exception):
+    pass
 
 
-def _within_limit(picture):
-    from PIL import Image
-
-    longest = max(picture.size)
-    if longest > MAX_SIDE_PX:
-        scale = MAX_SIDE_PX / longest
-        picture = picture.resize((max(1, int(picture.width * scale)), max(1, int(picture.height * scale))), Image.LANCZOS)
-    return picture
+def _memory_mb() -> int:
+    return int(os.environ.get(RENDER_MEMORY_ENV) or RENDER_MEMORY_MB_DEFAULT)
 
 
-def pdf_pages(data: bytes, deadline: float) -> list[Page]:
-    import pypdfium2 as pdfium
+class _Worker:
+    """One render_worker process: the job is written to its stdin, frames read from its stdout,
+    and it is killed at `deadline` (time.monotonic()) at the latest."""
 
+    def __init__(self, job: dict, data: bytes, deadline: float):
+        self.deadline = deadline
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+               "PYTHONPATH": os.pathsep.join(p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)}
+        self.process = subprocess.Popen([sys.executable, "-m", "frontend.render_worker"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=env, cwd=PACKAGE_ROOT)
+        self._buffer = bytearray()
+        # Written from a thread, so that a worker that dies early cannot block us past the deadline.
+        threading.Thread(target=self._feed, args=(json.dumps(job).encode() + b"\n", data), daemon=True).start()
+
+    def _feed(self, job: bytes, data: bytes) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(job)
+            stdin.write(data)
+            stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def _read(self, size: int) -> bytes | None:
+        """Exactly `size` bytes, None at the end of the output; _OutOfTime at the deadline."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        fd = stdout.fileno()
+        while len(self._buffer) < size:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise _OutOfTime
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                raise _OutOfTime
+            chunk = os.read(fd, max(65536, size - len(self._buffer)))
+            if not chunk:
+                return None
+            self._buffer += chunk
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+    def frames(self) -> Iterator[tuple[dict, bytes]]:
+        while True:
+            length = self._read(4)
+            if length is None:
+                return
+            header_bytes = self._read(struct.unpack(">I", length)[0])
+            if header_bytes is None:
+                return
+            header = json.loads(header_bytes)
+            payload = self._read(header["size"]) if header.get("size") else b""
+            if payload is None:
+                return
+            yield header, payload
+
+    def exit_code(self) -> int | None:
+        try:
+            return self.process.wait(timeout=max(0.0, min(2.0, self.deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _failed(index: int, code: str, message: str) -> Page:
+    return Page(index, None, error=ApiError(code, message))
+
+
+def render(data: bytes, kind: str, deadline: float, *, max_pages: int = MAX_PAGES, **job_options) -> Iterator[Page]:
+    """The pages of a document (`kind` pdf or tiff) or the slices of a long image (`slices`,
+    with `spans`, `tall` and `format`), in order, each a Page with its image or its error.
+    Raises ApiError when the file as a whole cannot be read (corrupt, encrypted, no pages, out
+    of time before its first page)."""
+    memory_mb = _memory_mb()
+    if not _slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        raise ApiError(ErrorCode.TIMEOUT, "the document could not be rendered in time: other documents were being "
+                                          "rendered; retry")
     try:
-        document = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError:
-        raise ApiError(ErrorCode.INVALID_IMAGE, "the PDF could not be opened (corrupt, or protected by a password)") from None
-    try:
-        pages = []
-        for index in range(min(len(document), MAX_PAGES)):
-            if time.monotonic() > deadline:
-                raise ApiError(ErrorCode.TIMEOUT, "the PDF's pages could not be rendered in time; send fewer pages")
-            page = document[index]
-            width, height = page.get_size()  # points, 1/72 inch
-            scale = min(RENDER_DPI / 72, MAX_SIDE_PX / max(width, height, 1))
-            picture = page.render(scale=scale).to_pil().convert("RGB")
-            pages.append(Page(_png(picture), picture.width, picture.height, index))
-            page.close()
-        if not pages:
-            raise ApiError(ErrorCode.INVALID_IMAGE, "the PDF has no pages")
-        return pages
+        yield from _render(data, kind, deadline, max_pages, memory_mb, job_options)
     finally:
-        document.close()
+        _slots.release()
 
 
-def tiff_pages(data: bytes, deadline: float) -> list[Page]:
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+def _render(data: bytes, kind: str, deadline: float, max_pages: int, memory_mb: int, options: dict) -> Iterator[Page]:
+    first, pixels_used, restarts, count = 0, 0, 0, None
+    what = "long image" if kind == "slices" else kind.upper()
+    job = {"kind": kind, "max_pages": max_pages, "dpi": RENDER_DPI, "max_side": MAX_SIDE_PX,
+           "max_page_pixels": MAX_PAGE_PIXELS, "max_output_bytes": INVOKE_LIMIT_BYTES,
+           "max_document_pixels": MAX_DOCUMENT_PIXELS, "memory_mb": memory_mb, **options}
+    while True:
+        job.update(first_page=first, pixels_used=pixels_used, cpu_s=max(1, int(deadline - time.monotonic()) + 1))
+        worker = _Worker(job, data, deadline)
+        try:
+            try:
+                for header, payload in worker.frames():
+                    kind_of = header["type"]
+                    if kind_of == "document":
+                        count = min(header["pages"], max_pages)
+                        if count == 0:
+                            raise ApiError(ErrorCode.INVALID_IMAGE, f"the {what} has no pages")
+                    elif kind_of == "page":
+                        pixels_used += header["width"] * header["height"]
+                        yield Page(header["index"], payload, header["width"], header["height"])
+                        first = header["index"] + 1
+                    elif kind_of == "page_error":
+                        yield _failed(header["index"], header["code"], header["message"])
+                        first = header["index"] + 1
+                    elif kind_of == "error":
+                        raise ApiError(header["code"], header["message"])
+            except _OutOfTime:
+                code = None
+            else:
+                code = worker.exit_code()
+        finally:
+            worker.stop()
+        if count is None:  # nothing came out: the file itself is the problem
+            if code is None:
+                raise ApiError(ErrorCode.TIMEOUT, f"the {what} could not be opened in time; send a simpler file")
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"the {what} needs more than {memory_mb} MB of memory to open; "
+                                                        "send a simpler file")
+        if first >= count or code == 0:
+            return
+        if code is None or code in (-signal.SIGXCPU, -signal.SIGKILL):
+            for index in range(first, count):
+                yield _failed(index, ErrorCode.TIMEOUT, f"page {index + 1} could not be rendered in time; "
+                                                        "send fewer or simpler pages")
+            return
+        # The worker died on page `first` (past its memory cap, or a decoder crashed), having
+        # reported it (exit 3) or not: that page is lost, the ones after it are tried again.
+        if code != REPORTED_AND_STOPPED:
+            yield _failed(first, ErrorCode.PAYLOAD_TOO_LARGE, f"page {first + 1} needs more than {memory_mb} MB of "
+                                                              "memory to render; send it at a lower resolution")
+            first += 1
+        restarts += 1
+        if restarts > MAX_RESTARTS:
+            for index in range(first, count):
+                yield _failed(index, ErrorCode.PAYLOAD_TOO_LARGE, f"page {index + 1} was not rendered: earlier pages "
+                                                                  "exhausted the renderer; send them in another request")
+            return
 
-    try:
-        document = Image.open(io.BytesIO(data), formats=["TIFF"])
-        pages = []
-        for index, frame in enumerate(ImageSequence.Iterator(document)):
-            if index >= MAX_PAGES:
-                break
-            if time.monotonic() > deadline:
-                raise ApiError(ErrorCode.TIMEOUT, "the TIFF's pages could not be read in time; send fewer pages")
-            if frame.width * frame.height > MAX_FRAME_PIXELS:
-                raise ApiError(ErrorCode.IMAGE_TOO_LARGE, f"a TIFF page is {frame.width}x{frame.height} px; too large to read")
-            picture = _within_limit(frame.convert("RGB"))
-            pages.append(Page(_png(picture), picture.width, picture.height, index))
-        return pages
-    except ApiError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise ApiError(ErrorCode.INVALID_IMAGE, "the TIFF could not be decoded; send a valid tif/tiff file") from None
+
+def document_kind(data: bytes) -> str | None:
+    """pdf or tiff, from the bytes (never from a declared format); None for anything else."""
+    if data.startswith(b"%PDF"):
+        return "pdf"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    return None

@@ -3,7 +3,8 @@
 The format is decided by the bytes. Size limits are checked from the header, before any pixel
 buffer is allocated, so a small file claiming 60000x60000 px costs nothing. Every colour mode
 a real file may carry (grey, palette, alpha, 16-bit, CMYK) ends up as 8-bit BGR, the order the
-PP-OCR models were trained on, with EXIF orientation applied.
+PP-OCR models were trained on, with EXIF orientation applied (the conversion is
+ocr_contract.pixels, shared with the frontend's document pages).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import inspect_image
+from ocr_contract.pixels import to_rgb
 
 
 def open_image(data: bytes) -> Image.Image:
@@ -59,22 +61,4 @@ def _upright(image: Image.Image) -> Image.Image:
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
-    mode = image.mode
-    if mode.startswith("I;16") or mode == "I":
-        # 16-bit grey: Pillow's own convert("L") clips at 255 and turns it white; scale instead.
-        # Mode "I" holds 16-bit samples too for most files; 8-bit range values are kept as they are.
-        grey = np.asarray(image).astype(np.int64)
-        if mode != "I" or grey.max(initial=0) > 255:
-            grey = grey // 257
-        grey = np.clip(grey, 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    if mode == "F":
-        grey = np.clip(np.asarray(image), 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in image.info)
-    if has_alpha:
-        # Text on a transparent background is usually dark on nothing: lay it on white.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"))
+    return np.asarray(to_rgb(image))

@@ -172,3 +172,45 @@ def _end_of_entropy_data(data: bytes, pos: int) -> int:
             pos += 2
             continue
         return pos  # a marker, or fill bytes before one (the caller skips those)
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF Orientation (1-8; 1 when absent or unreadable) of a JPEG (APP1 "Exif") or PNG
+    (eXIf chunk), from the header alone. 5-8 turn the image a quarter: its upright width is
+    the stored height."""
+    exif = None
+    if data.startswith(b"\xff\xd8"):
+        pos = 2
+        while pos + 4 <= len(data) and data[pos] == 0xFF:
+            marker = data[pos + 1]
+            (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+            if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\x00\x00":
+                exif = data[pos + 10:pos + 2 + length]
+                break
+            if marker in (0xDA, 0xD9) or length < 2:  # the image data starts: no EXIF before it
+                break
+            pos += 2 + length
+    elif data.startswith(_PNG_SIGNATURE):
+        pos = 8
+        while pos + 8 <= len(data):
+            length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+            if kind == b"eXIf":
+                exif = data[pos + 8:pos + 8 + length]
+                break
+            if kind in (b"IDAT", b"IEND"):
+                break
+            pos += 12 + length
+    if not exif or len(exif) < 8 or exif[:2] not in (b"II", b"MM"):
+        return 1
+    order = "<" if exif[:2] == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack(order + "I", exif[4:8])
+        (count,) = struct.unpack(order + "H", exif[ifd:ifd + 2])
+        for n in range(min(count, 256)):
+            entry = exif[ifd + 2 + 12 * n:ifd + 14 + 12 * n]
+            tag, kind, _, value = struct.unpack(order + "HHIH", entry[:10])
+            if tag == 0x0112 and kind == 3:
+                return value if 1 <= value <= 8 else 1
+    except struct.error:
+        return 1
+    return 1

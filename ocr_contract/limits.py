@@ -47,3 +47,18 @@ FRONTEND_TIMEOUT_S = 28
 FRONTEND_BUDGET_S = 26
 # Fetching a URL: DNS, connect, TLS, headers, body and every redirect hop together.
 URL_FETCH_TIMEOUT_S = 12
+
+
+# Documents (PDF, TIFF) on the synchronous routes: the first pages are read, as CLOVA does.
+DOCUMENT_MAX_PAGES = 10
+# PDF pages are rendered at this resolution: body text (10 pt) comes out ~28 px high, what the
+# recogniser reads best; an A4 page is 1654x2339 px. Pages are then brought within MAX_SIDE_PX.
+RENDER_DPI = 200
+# A document page (a TIFF frame) may declare at most this many pixels; more is refused from its
+# header, before a byte is decoded (an A4 page scanned at 600 dpi is 35 M px). Well under
+# Pillow's own decompression-bomb limit (89 M px warns, 179 M px fails).
+MAX_PAGE_PIXELS = 40_000_000
+# All the pages of one document together, as rendered (10 A4 pages at RENDER_DPI are 39 M px).
+MAX_DOCUMENT_PIXELS = 100_000_000
+# The page renderer's address-space cap when the deployment sets none (frontend/pages.py).
+RENDER_MEMORY_MB_DEFAULT = 512

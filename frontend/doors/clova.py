@@ -13,18 +13,18 @@ of `images[]`, in page order. The domainId and signature are accepted and ignore
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
 from ocr_contract.request import MAX_URL_LENGTH, decode_base64_image
 
 from .. import layout
+from ..fanout import read_parts
 from ..forms import parse_form
 from ..incoming import Incoming
-from ..pages import Page, pdf_pages, tiff_pages
+from ..pages import Page, document_kind, render
 from ..pipeline import fetch_image, read_image
 
 PATH = r"/custom/v1/[^/]{1,128}/[^/]{1,256}/general"
@@ -35,6 +35,14 @@ VERSIONS = ("V1", "V2")
 MAX_ID_LENGTH = 256
 # A page is "long" (convertedImageInfo.longImage) when its long side is this many times its short.
 LONG_IMAGE_RATIO = 3.0
+# Rendering stops this long before the request's deadline, leaving the last pages time to be
+# read (pages are read while the next ones render).
+READ_RESERVE_S = 4.0
+# A page that could not be read is answered alone (inferResult), the others as usual. CLOVA's
+# FAILURE is "recognition failure" (the page itself: broken, too large, too costly); ERROR is
+# "recognition processing exception" (ours: time, capacity).
+PAGE_FAILURES = frozenset({ErrorCode.INVALID_IMAGE, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE,
+                           ErrorCode.UNSUPPORTED_IMAGE_FORMAT})
 
 
 def _invalid(message: str) -> ApiError:
@@ -105,15 +113,21 @@ def _checked(message: dict, has_file: bool) -> dict:
             "name": name, "data": data, "url": url}
 
 
-def _pages(data: bytes, deadline: float) -> tuple[list[Page], bool]:
-    """The pages to read and whether the file was a document. Decided by the bytes, never by
-    the declared format."""
-    if data.startswith(b"%PDF"):
-        return pdf_pages(data, deadline), True
-    if data.startswith((b"II*\x00", b"MM\x00*")):
-        return tiff_pages(data, deadline), True
+def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
+    """The pages to read (made as they are read, for a document) and whether the file was a
+    document. Decided by the bytes, never by the declared format."""
+    kind = document_kind(data)
+    if kind is not None:
+        return render(data, kind, deadline - READ_RESERVE_S), True
     header = inspect_image(data)
-    return [Page(data, header.width, header.height, 0)], False
+    return iter([Page(0, data, header.width, header.height)]), False
+
+
+def _read_page(page: Page, request_id: str, deadline: float, detail: bool) -> list[dict]:
+    if page.error is not None:
+        raise page.error
+    assert page.image is not None
+    return read_image(page.image, request_id, deadline, detail=detail)
 
 
 def _vertices(quad: layout.Quad) -> dict:
@@ -142,23 +156,29 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
         raise image_too_large(len(data))
     record["bytes"] = len(data)
     pages, document = _pages(data, deadline)
-    record["pages"] = len(pages)
     v2 = request["version"].upper() == "V2"
-    with ThreadPoolExecutor(len(pages)) as pool:  # pages are read at once, within the deadline
-        read = list(pool.map(lambda page: read_image(page.image, request_id, deadline, detail=v2), pages))
-    if time.monotonic() > deadline:
-        raise ApiError(ErrorCode.TIMEOUT, "the pages could not be read in time; send fewer pages")
+    answers = read_parts(pages, lambda page, until: _read_page(page, request_id, until, v2), deadline)
+    record["pages"] = len(answers)
+    failed = [answer for _, answer in answers if isinstance(answer, ApiError)]
+    if failed and len(failed) == len(answers):  # no page was read: the request failed
+        raise failed[0]
+    if failed:
+        record["pagesFailed"] = len(failed)
     images = []
-    for page, lines in zip(pages, read):
+    for page, lines in answers:
         entry = {"uid": uuid.uuid4().hex, "name": request["name"], "inferResult": "SUCCESS", "message": "SUCCESS",
                  "validationResult": {"result": "NO_REQUESTED"}}
         if v2 and document:
             entry["convertedImageInfo"] = {
                 "width": page.width, "height": page.height, "pageIndex": page.index,
-                "longImage": max(page.width, page.height) >= LONG_IMAGE_RATIO * min(page.width, page.height)}
+                "longImage": 0 < max(page.width, page.height) >= LONG_IMAGE_RATIO * min(page.width, page.height)}
+        if isinstance(lines, ApiError):
+            entry["inferResult"] = "FAILURE" if lines.code in PAGE_FAILURES else "ERROR"
+            entry["message"] = f"{lines.code.value}: {lines.message}"
+            lines = []
         entry["fields"] = _fields(lines, v2)
         if request["tables"]:
-            entry["tables"] = []  # tables are not detected yet (README)
+            entry["tables"] = []  # tables are not detected yet (docs/compatibility.md)
         images.append(entry)
     return 200, {"version": request["version"], "requestId": request["requestId"], "timestamp": request["timestamp"],
                  "images": images}

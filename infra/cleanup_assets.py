@@ -69,15 +69,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.cleanup_assets", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="ZhOcrEndpoint")
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--profile", help="the AWS profile, as cdk's --profile (default: AWS_PROFILE, or default)")
     args = parser.parse_args(argv)
     path = ROOT / "cdk.out" / f"{args.stack}.assets.json"
     if not path.is_file():
         print(f"no {path.relative_to(ROOT)}: run `make synth` first (from the same tree that was deployed)", file=sys.stderr)
         return 2
-    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    for line in delete_assets(boto3.session.Session(), json.loads(path.read_text()), args.dry_run):
-        print(line)
+    from .doctor import Doctor, preflight_session
+
+    # The account and region the assets were pushed to, found as the AWS CLI and cdk find them;
+    # without credentials or a region, say what to do in two lines, not a traceback.
+    session, problem = preflight_session(args.profile)
+    doctor = Doctor(None, session)
+    if problem or not doctor.credentials():
+        print((problem or doctor.findings[-1]).line(), file=sys.stderr)
+        print("Nothing was deleted: `make destroy-assets` needs the credentials and region of the account the app was "
+              "deployed to; `make doctor` checks them.", file=sys.stderr)
+        return 1
+    try:
+        for line in delete_assets(session, json.loads(path.read_text()), args.dry_run):
+            print(line)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

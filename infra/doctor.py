@@ -2,6 +2,10 @@
 a 15-minute deploy. Each line says OK, or what is wrong and what to do.
 
     python -m infra.doctor [-c key=value ...]      (the same -c settings as make deploy)
+    python -m infra.doctor --credentials-only      (credentials and region alone: make destroy's preflight)
+
+The region is found as the AWS CLI v2 and the CDK CLI find it: AWS_REGION, then
+AWS_DEFAULT_REGION, then the profile's `region` (boto3 alone reads no AWS_REGION).
 
 Checks: credentials and region; the CDK bootstrap; the SageMaker endpoint quota for the chosen
 instance type; Lambda concurrency for the frontend's reservation; API Gateway's CloudWatch Logs
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -35,6 +40,35 @@ class Finding:
 
     def line(self) -> str:
         return f"{self.status:<4}  {self.check}: {self.detail}"
+
+
+CREDENTIALS_ADVICE = "run `aws configure` or `aws sso login`, then `aws sts get-caller-identity`"
+
+
+def region_from_environment() -> str | None:
+    """The region the environment names, as the AWS CLI v2 reads it: AWS_REGION first, then
+    AWS_DEFAULT_REGION; None leaves it to the profile's `region`."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def aws_session(profile: str | None = None):
+    """A boto3 session for the deploy tools, its region resolved as the AWS CLI v2 and the CDK
+    CLI resolve it (boto3 reads AWS_DEFAULT_REGION and the profile, never AWS_REGION).
+    Raises botocore's ProfileNotFound for a profile the config files do not have."""
+    import boto3
+
+    return boto3.session.Session(profile_name=profile or None, region_name=region_from_environment())
+
+
+def preflight_session(profile: str | None = None):
+    """(session, None), or (None, a Finding saying what to do) when no session can be made."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return aws_session(profile), None
+    except BotoCoreError as exc:  # ProfileNotFound: AWS_PROFILE or --profile names no profile
+        return None, Finding("FAIL", "credentials", f"{exc}: run `aws configure --profile NAME` (or `aws configure "
+                                                     "sso`), or unset AWS_PROFILE")
 
 
 def _client_error_code(exc) -> str:
@@ -65,8 +99,7 @@ class Doctor:
         try:
             identity = self.client("sts").get_caller_identity()
         except (ClientError, BotoCoreError) as exc:
-            self._add("FAIL", "credentials", f"no usable AWS credentials ({_client_error_code(exc)}): "
-                                             "run `aws configure` or `aws sso login`, then `aws sts get-caller-identity`")
+            self._add("FAIL", "credentials", f"no usable AWS credentials ({_client_error_code(exc)}): {CREDENTIALS_ADVICE}")
             return False
         self.account = identity["Account"]
         self._add("OK", "credentials", f"account {identity['Account']} as {identity['Arn']}, region {region}")
@@ -220,18 +253,37 @@ def context_from(args: list[str]) -> dict:
     return context
 
 
+def credentials_only(profile: str | None, purpose: str) -> int:
+    """Credentials and region alone, said in one or two lines: the preflight of `make destroy`
+    and `make destroy-assets`, which need nothing else this checks."""
+    session, problem = preflight_session(profile)
+    doctor = Doctor(None, session)
+    if problem is None and doctor.credentials():
+        print(doctor.findings[-1].line())
+        return 0
+    print((problem or doctor.findings[-1]).line(), file=sys.stderr)
+    print(f"`{purpose}` needs AWS credentials and a region; `make doctor` checks them (and what a deploy needs).",
+          file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.doctor", description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--profile", help="the AWS profile, as cdk's --profile (default: AWS_PROFILE, or default)")
+    parser.add_argument("--credentials-only", action="store_true",
+                        help="check credentials and region only (make destroy's preflight)")
+    parser.add_argument("--for", dest="purpose", default="python -m infra.doctor", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(argv)  # make passes CDK_ARGS, which may hold other cdk flags
+    if args.credentials_only:
+        return credentials_only(args.profile, args.purpose)
     try:
         settings = Settings.from_context(context_from(args.context))
     except SettingsError as exc:
         print(f"FAIL  settings: {exc}")
         return 1
-    import boto3
-
-    findings = Doctor(settings, boto3.session.Session()).check()
+    session, problem = preflight_session(args.profile)
+    findings = [problem] if problem else Doctor(settings, session).check()
     for finding in findings:
         print(finding.line())
     failed = [f for f in findings if f.status == "FAIL"]

@@ -11,7 +11,8 @@ import struct
 from dataclasses import dataclass
 
 from .errors import ApiError, ErrorCode
-from .limits import MAX_IMAGE_BYTES, MAX_JPEG_SCANS, MAX_SIDE_PX, image_too_large
+from .limits import LONG_IMAGE_MAX_SIDE_PX, MAX_IMAGE_BYTES, MAX_JPEG_SCANS, MAX_SIDE_PX, image_too_large
+from .routes import CLOVA_GENERAL, NHN_CROPPING
 
 # Recognised but refused formats, by their leading bytes: a clearer answer than "not an image".
 _OTHER_FORMATS = (
@@ -27,6 +28,9 @@ _OTHER_FORMATS = (
     (b"\xff\x0a", "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
 )
+# Documents: the CLOVA door reads their pages (frontend/pages.py, its MAX_PAGES first ones).
+_DOCUMENT_FORMATS = ("PDF", "TIFF")
+DOCUMENT_MAX_PAGES = 10
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Start-of-frame markers (every coding process but the lossless-only DHT/DAC/JPG ones).
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -78,14 +82,22 @@ def inspect_image(data: bytes, max_side: int = MAX_SIDE_PX, max_short_side: int 
         header = _bmp(data)
     else:
         other = other_format(data)
+        if other in _DOCUMENT_FORMATS:
+            raise ApiError(ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
+                           f"{other} files are not read here; send jpg/jpeg, png or bmp. Documents (PDF, TIFF, up to "
+                           f"{DOCUMENT_MAX_PAGES} pages) are read by the CLOVA route POST {CLOVA_GENERAL}")
         if other:
             raise ApiError(ErrorCode.UNSUPPORTED_IMAGE_FORMAT, f"{other} images are not supported; send jpg/jpeg, png or bmp")
         raise _invalid()
     if header.width < 1 or header.height < 1:
         raise _invalid(f"image has no pixels ({header.width}x{header.height})")
-    if max(header.width, header.height) > max_side or min(header.width, header.height) > max_short_side:
+    long_side, short_side = max(header.width, header.height), min(header.width, header.height)
+    if long_side > max_side or short_side > max_short_side:
         limit = f"the longest side may be at most {max_side} px" + (
             f" and the shortest {max_short_side} px" if max_short_side < max_side else "")
+        if max_side < long_side <= LONG_IMAGE_MAX_SIDE_PX and short_side <= min(max_short_side, MAX_SIDE_PX):
+            limit += (f". Long images (tall screenshots, receipts) up to {LONG_IMAGE_MAX_SIDE_PX} px long are read by "
+                      f"the NHN cropping route POST {NHN_CROPPING}")
         raise ApiError(ErrorCode.IMAGE_TOO_LARGE, f"image is {header.width}x{header.height} px; {limit}")
     return header
 

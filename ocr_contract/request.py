@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .errors import ApiError, ErrorCode
 from .limits import IMG_MAX_BASE64_CHARS, MAX_BODY_BYTES, MAX_IMAGE_BYTES, image_too_large
+from .routes import NHN_CROPPING, NHN_GENERAL
 
 MAX_URL_LENGTH = 2048
 # What API Gateway answers when a body fails its JSON schema (infra/ocr_api.py): it cannot say
@@ -36,8 +37,11 @@ def check_content_type(content_type: str | None) -> None:
     media_type = str(content_type).split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         shown = str(content_type)[:100].encode("ascii", "replace").decode()
-        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                       f"Content-Type {shown!r} is not accepted; send the JSON body with Content-Type: application/json")
+        advice = "send the JSON body with Content-Type: application/json"
+        if media_type == "multipart/form-data":
+            advice = (f"file uploads (multipart field 'image') are taken by the NHN routes POST {NHN_GENERAL} and "
+                      f"POST {NHN_CROPPING}; here, {advice} ({{\"img\": \"<base64>\"}} or {{\"url\": \"...\"}})")
+        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Content-Type {shown!r} is not accepted; {advice}")
 
 
 def parse_request(body: str | bytes | None) -> OcrRequest:

@@ -54,3 +54,53 @@ def test_demo_page_says_what_to_do_about_an_error(local_stack, tmp_path):
         finally:
             browser.close()
     assert "GIF images are not supported" in status and "Save it as jpg, png or bmp" in status
+
+
+def _clova_route_of_the_page() -> str:
+    import re
+    from pathlib import Path
+
+    html = (Path(__file__).resolve().parent.parent / "local" / "static" / "index.html").read_text()
+    return re.search(r'const CLOVA_ROUTE = "([^"]+)"', html).group(1)
+
+
+def test_the_pages_document_route_is_the_clova_route():
+    import re
+
+    from ocr_contract.routes import CLOVA_GENERAL
+
+    template = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(CLOVA_GENERAL))
+    assert re.fullmatch(template, _clova_route_of_the_page())
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_demo_page_reads_each_page_of_a_dropped_pdf(local_stack, tmp_path):
+    # A dropped PDF was sent to /general_ocr as a data URL, and answered "not valid standard
+    # base64 ... damaged". It goes to the CLOVA route, which reads documents, page by page.
+    from tests.conftest import fixture_image
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    names = ("receipt.png", "line.png")
+    pages = [fixture_image(n).convert("RGB") for n in names]
+    pdf = tmp_path / "scan.pdf"
+    pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:], resolution=72)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(local_stack.base + "/")
+            page.set_input_files("#file", str(pdf))
+            page.wait_for_function("document.querySelectorAll('#pages ol').length > 0 || "
+                                   "document.getElementById('status').className === 'error'", timeout=120_000)
+            status = page.locator("#status").inner_text()
+            titles = page.locator("#pages h2").all_inner_texts()
+            lines = [[norm(t) for t in page.locator("#pages ol").nth(i).locator("li").all_inner_texts()]
+                     for i in range(page.locator("#pages ol").count())]
+        finally:
+            browser.close()
+    assert titles == ["Page 1", "Page 2"], status
+    expected = [[norm(t) for t in EXPECTED[n]] for n in names]
+    assert "".join(map("".join, lines)) == "".join(map("".join, expected))  # every page's text, in order
+    assert ["".join(page) for page in lines] == ["".join(page) for page in expected]
+    assert status.startswith(f"2 page(s), {sum(map(len, lines))} line(s)")

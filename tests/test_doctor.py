@@ -1,6 +1,9 @@
 """`make doctor`: each preflight check against AWS's answers (botocore Stubber) and this
 machine's tools (a stand-in for subprocess.run)."""
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -151,3 +154,65 @@ def test_serverless_checks_the_accounts_serverless_concurrency_quota():
     findings = {f.check: f for f in Doctor(settings, session, machine()).check()}
     assert findings["endpoint quota"].status == "FAIL"
     assert "--quota-code L-S1 --desired-value 20" in findings["endpoint quota"].detail
+
+
+# ---- Region and credentials as the AWS CLI finds them --------------------------------------
+
+def aws_environment(tmp_path, region_in_profile=None, **variables) -> dict:
+    """An environment with no AWS settings but `variables`: config and credentials files of
+    our own (a profile region if asked), and no instance metadata to wait for."""
+    config, credentials = tmp_path / "config", tmp_path / "credentials"
+    config.write_text(f"[default]\nregion = {region_in_profile}\n" if region_in_profile else "")
+    credentials.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(credentials), AWS_EC2_METADATA_DISABLED="true",
+               **variables)
+    return env
+
+
+# The AWS CLI v2's order (its documentation, "Environment variables to configure the AWS CLI"):
+# AWS_REGION overrides AWS_DEFAULT_REGION, which overrides the profile's `region`.
+@pytest.mark.parametrize("variables, profile_region, expected", [
+    ({"AWS_REGION": "eu-west-1"}, None, "eu-west-1"),
+    ({"AWS_DEFAULT_REGION": "ap-northeast-2"}, None, "ap-northeast-2"),
+    ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "ap-northeast-2"}, "us-west-2", "eu-west-1"),
+    ({"AWS_DEFAULT_REGION": "ap-northeast-2"}, "us-west-2", "ap-northeast-2"),
+    ({}, "us-west-2", "us-west-2"),
+    ({}, None, None),
+])
+def test_the_region_is_the_one_the_aws_cli_would_use(tmp_path, monkeypatch, variables, profile_region, expected):
+    from infra.doctor import aws_session
+
+    env = aws_environment(tmp_path, profile_region, **variables)
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert aws_session().region_name == expected
+
+
+def run_module(args, env):
+    """`python -m ...` as make runs it, from the repository root."""
+    return subprocess.run([sys.executable, "-m", *args], check=False, env=env, capture_output=True, text=True, timeout=120,
+                          cwd=str(Path(__file__).resolve().parent.parent))
+
+
+def test_doctor_never_asks_for_the_region_it_was_given(tmp_path):
+    # `AWS_REGION=us-east-1 make doctor` said "no region: export AWS_REGION=us-east-1".
+    result = run_module(["infra.doctor"], aws_environment(tmp_path, AWS_REGION="us-east-1"))
+    assert result.returncode == 1
+    assert "region:" not in result.stdout and "no region" not in result.stdout, result.stdout
+    assert "FAIL  credentials" in result.stdout and "aws configure" in result.stdout
+
+
+@pytest.mark.parametrize("variables", [{}, {"AWS_REGION": "us-east-1"}, {"AWS_REGION": "us-east-1", "AWS_PROFILE": "nope"}])
+def test_credentials_only_says_what_to_do_in_two_lines(tmp_path, variables):
+    # `make destroy`'s preflight, with no region, then no credentials, then a profile that is not there.
+    result = run_module(["infra.doctor", "--credentials-only", "--for", "make destroy"], aws_environment(tmp_path, **variables))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 2 and "Traceback" not in result.stderr, result.stderr
+    assert "`make destroy`" in result.stderr and "make doctor" in result.stderr
+    assert ("AWS_REGION" in lines[0]) if not variables else ("aws configure" in lines[0])
+    if variables == {"AWS_REGION": "us-east-1"}:
+        assert "aws sso login" in lines[0] and "aws sts get-caller-identity" in lines[0]

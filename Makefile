@@ -107,7 +107,7 @@ aws-credentials: $(CDK_STAMP)
 destroy: $(CDK_STAMP) aws-credentials $(CDK) node-check
 	$(CDK_ENV) $(CDK) destroy --all --force $(CDK_ARGS)
 	@echo "Left in the account: the inference image and Lambda zip in CDK's bootstrap storage (make destroy-assets"
-	@echo "deletes them) and API Gateway's CloudWatch Logs role (kept for other APIs; README, Destroy)."
+	@echo "deletes them) and API Gateway's CloudWatch Logs role (kept for other APIs; docs/deploy.md, Destroy)."
 
 # Deletes this app's image and Lambda zip from CDK's bootstrap ECR repository and bucket.
 destroy-assets: $(CDK_STAMP) aws-credentials synth

@@ -395,7 +395,7 @@ def test_endpoint_role_may_create_its_own_log_group(default):
 
 def test_destroy_leaves_nothing_behind_but_the_accounts_api_logging_role(default):
     # The one thing kept: API Gateway's account-wide CloudWatch role, which other APIs in the
-    # account may log through once the stack has set it (README, "Destroy").
+    # account may log through once the stack has set it (docs/deploy.md, "Destroy").
     template, _ = default
     raw = template.to_json()["Resources"]
     account_id, account = next((k, v) for k, v in raw.items() if v["Type"] == "AWS::ApiGateway::Account")

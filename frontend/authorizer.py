@@ -19,6 +19,7 @@ import time
 from ocr_contract import ApiError, ErrorCode
 
 from . import doors
+from .incoming import route_of
 
 log = logging.getLogger()
 log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -47,8 +48,22 @@ def _policy(effect: str, method_arn: str) -> dict:
             "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": stage_arn}]}
 
 
+# The deny's body, in the called API's shape, is cached by API Gateway with the deny for every
+# later caller of the same header value: it must say nothing of this request. The gateway
+# response appends the request id of each request (infra/ocr_api.py, AUTHORIZER_ERROR_TEMPLATE),
+# so the authorizer hands it the body without its last brace.
+ERROR_BODY_HEAD = "errorBodyHead"
+
+
+def error_body_head(body: dict) -> str:
+    """The JSON of an error body without `requestId` and without its closing brace: the gateway
+    response completes it with `, "requestId": "$context.requestId"}`."""
+    rest = {key: value for key, value in body.items() if key != "requestId"}
+    return json.dumps(rest, ensure_ascii=True)[:-1]
+
+
 def handler(event: dict, context) -> dict:
-    path = event.get("path") or ""
+    path = route_of(event)
     door = doors.door_for(path) or doors.general_ocr
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
     key = headers.get(door.SECRET_HEADER, "").strip()
@@ -56,7 +71,6 @@ def handler(event: dict, context) -> dict:
     if key and any(hmac.compare_digest(key.encode(), known.encode()) for known in _known_keys()):
         return {"principalId": "api-key", "policyDocument": _policy("Allow", method_arn), "usageIdentifierKey": key}
     log.info(json.dumps({"denied": door.__name__.rsplit(".", 1)[-1], "path": path[:200]}))
-    request_id = str((event.get("requestContext") or {}).get("requestId", ""))[:128]
     error = ApiError(ErrorCode.FORBIDDEN, f"the {door.SECRET_HEADER} header is not a key of this API")
     return {"principalId": "unknown", "policyDocument": _policy("Deny", method_arn),
-            "context": {"errorBody": json.dumps(door.error_body(error, request_id), ensure_ascii=True)}}
+            "context": {ERROR_BODY_HEAD: error_body_head(door.error_body(error, "-"))}}

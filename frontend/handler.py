@@ -16,7 +16,7 @@ from ocr_contract import ApiError, ErrorCode
 from ocr_contract.limits import FRONTEND_BUDGET_S
 
 from . import doors
-from .incoming import Incoming
+from .incoming import Incoming, route_of
 
 log = logging.getLogger()
 log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -62,14 +62,14 @@ def handler(event: dict, context) -> dict:
     request_id = _request_id(event, context)
     record = {"requestId": request_id}
     status = 500
-    path = event.get("path") if isinstance(event.get("path"), str) else ""
+    route = route_of(event)
     # Errors are answered in the shape of the API that was called, from the first check on.
-    matched = doors.door_for(path)
+    matched = doors.door_for(route)
     door = matched or doors.general_ocr
     record["door"] = door.__name__.rsplit(".", 1)[-1]
     try:
-        if path and matched is None:  # API Gateway routes only ours here
-            raise ApiError(ErrorCode.NOT_FOUND, f"no such path: {path[:100]}; use POST /general_ocr")
+        if route and matched is None:  # API Gateway routes only ours here
+            raise ApiError(ErrorCode.NOT_FOUND, f"no such path: {route[:100]}; use POST /general_ocr")
         incoming = Incoming.from_event(event)
         if incoming.method != "POST":
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{incoming.method[:20]} is not allowed; use POST")

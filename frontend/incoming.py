@@ -10,10 +10,11 @@ from ocr_contract import ApiError, ErrorCode
 @dataclass(frozen=True)
 class Incoming:
     method: str
-    path: str
+    path: str                 # as the client sent it (behind a custom domain, with its base path)
     headers: dict[str, str]   # names lower-cased
     body: str | bytes | None  # bytes when the gateway passed it base64-encoded (binary media types)
     query: dict[str, str] = field(default_factory=dict)  # the query string's parameters
+    route: str = ""           # the API's route template (ocr_contract.routes) the request came in by
 
     @classmethod
     def from_event(cls, event: dict) -> "Incoming":
@@ -29,7 +30,8 @@ class Incoming:
         path = event.get("path")
         query = event.get("queryStringParameters")
         query = {k: v for k, v in query.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(query, dict) else {}
-        return cls(str(event.get("httpMethod", "POST")), path if isinstance(path, str) else "", headers, body, query)
+        return cls(str(event.get("httpMethod", "POST")), path if isinstance(path, str) else "", headers, body, query,
+                   route_of(event))
 
     @property
     def media_type(self) -> str:
@@ -40,3 +42,16 @@ class Incoming:
         if self.body is None:
             return b""
         return self.body if isinstance(self.body, bytes) else self.body.encode("utf-8", "surrogatepass")
+
+
+def route_of(event: dict) -> str:
+    """The route a proxy or REQUEST-authorizer event came in by: API Gateway's `resource` (the
+    template, `/v1.0/appkeys/{appKey}/general`), or `requestContext.resourcePath`; the request
+    path only when neither is there (a hand-made event). The path is not the route behind a
+    custom domain: a base path mapping puts its prefix in front (`/ocr/general_ocr`)."""
+    context = event.get("requestContext")
+    for candidate in (event.get("resource"), context.get("resourcePath") if isinstance(context, dict) else None,
+                      event.get("path")):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return ""

@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from frontend.authorizer import ERROR_BODY_HEAD
 from frontend.doors import secret_header
 from frontend.shrink import REAL_TIME_LIMIT_BYTES, SERVERLESS_LIMIT_BYTES
 from ocr_contract import ErrorCode
@@ -50,8 +51,10 @@ GATEWAY_ERRORS = {
 
 
 # With API keys, ACCESS_DENIED comes only from our authorizer (frontend/authorizer.py), which
-# denies an unknown key with the whole body in the called API's own error shape.
-AUTHORIZER_ERROR_TEMPLATE = "$context.authorizer.errorBody"
+# denies an unknown key with the body in the called API's own error shape, less its request id:
+# the deny is cached for later callers, so each request's own id is added here.
+AUTHORIZER_ERROR_TEMPLATE = f'$context.authorizer.{ERROR_BODY_HEAD}, "requestId": "$context.requestId"}}'
+
 
 
 def gateway_template(code: ErrorCode, message: str) -> str:

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 
 from .errors import ApiError, ErrorCode
-from .limits import LONG_IMAGE_MAX_SIDE_PX, MAX_IMAGE_BYTES, MAX_JPEG_SCANS, MAX_SIDE_PX, image_too_large
+from .limits import DOCUMENT_MAX_PAGES, LONG_IMAGE_MAX_SIDE_PX, MAX_IMAGE_BYTES, MAX_JPEG_SCANS, MAX_SIDE_PX, image_too_large
 from .routes import CLOVA_GENERAL, NHN_CROPPING
 
 # Recognised but refused formats, by their leading bytes: a clearer answer than "not an image".
@@ -28,9 +28,8 @@ _OTHER_FORMATS = (
     (b"\xff\x0a", "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
 )
-# Documents: the CLOVA door reads their pages (frontend/pages.py, its MAX_PAGES first ones).
+# Documents: the CLOVA door reads their pages (frontend/pages.py, the DOCUMENT_MAX_PAGES first).
 _DOCUMENT_FORMATS = ("PDF", "TIFF")
-DOCUMENT_MAX_PAGES = 10
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Start-of-frame markers (every coding process but the lossless-only DHT/DAC/JPG ones).
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}

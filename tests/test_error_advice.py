@@ -137,11 +137,17 @@ def test_a_document_refused_as_an_image_is_pointed_at_the_route_that_reads_docum
         assert len(answer["images"]) == (2 if kind == "pdf" else 1)  # a page each
 
 
-def test_the_page_count_the_message_promises_is_the_one_the_document_route_reads():
-    from frontend.pages import MAX_PAGES
-    from ocr_contract.image_header import DOCUMENT_MAX_PAGES
-
-    assert DOCUMENT_MAX_PAGES == MAX_PAGES
+def test_the_page_count_the_message_promises_is_the_one_the_document_route_reads(runtime):
+    status, body = call("/general_ocr", general_ocr_img(_pdf()), "application/json")
+    promised = int(re.search(r"(\d+) pages", body["error"]["message"]).group(1))
+    out = io.BytesIO()
+    pages = [Image.new("RGB", (300, 200), "white") for _ in range(promised + 2)]
+    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=72)
+    request = {"version": "V2", "requestId": "r-1", "timestamp": 1722225600000,
+               "images": [{"format": "pdf", "name": "scan", "data": base64.b64encode(out.getvalue()).decode()}]}
+    status, answer = call(routes_named(body["error"]["message"])[0], json.dumps(request).encode(), "application/json")
+    assert status == 200
+    assert [image["convertedImageInfo"]["pageIndex"] for image in answer["images"]] == list(range(promised))
 
 
 def test_a_file_upload_to_general_ocr_is_pointed_at_the_routes_that_take_uploads(runtime):

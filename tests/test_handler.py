@@ -334,3 +334,25 @@ def test_errors_take_the_shape_of_the_api_called_from_the_first_check(path, shap
                         "requestContext": {"requestId": "r"}}, Context())
     status, body = answer(response)
     assert status == 400 and shape in body
+
+
+def custom_domain_event(request: dict, path: str, resource: str) -> dict:
+    """The event API Gateway sends behind a custom domain with a base path mapping (`ocr` ->
+    this API's stage): the prefixed path in `path`, the route's template in `resource` and
+    `requestContext.resourcePath`."""
+    return {**request, "path": path, "resource": resource,
+            "requestContext": {"requestId": "r", "resourcePath": resource}}
+
+
+def test_behind_a_custom_domain_general_ocr_is_routed_by_its_resource(sagemaker):
+    ok(sagemaker)
+    status, body = answer(handler(custom_domain_event(event(LINE), "/ocr/general_ocr", "/general_ocr"), Context()))
+    assert status == 200 and body == ANSWER
+
+
+def test_behind_a_custom_domain_the_nhn_route_answers_in_nhns_shape():
+    request = event({"imageUrl": "s3://a-bucket-not-allowed/x.png"})
+    response = handler(custom_domain_event(request, "/ocr/v1.0/appkeys/app/general", "/v1.0/appkeys/{appKey}/general"),
+                       Context())
+    status, body = answer(response)
+    assert status == 403 and body["header"]["resultCode"] == -43  # UrlNotAllowed, answered by the NHN door

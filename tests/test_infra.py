@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from infra.ocr_api import AUTHORIZER_ERROR_TEMPLATE
 from ocr_contract import ErrorCode
 from tests.conftest import free_port, http
 
@@ -308,8 +309,9 @@ def test_gateway_errors_are_json_in_our_shape_whatever_the_context_holds(default
     for response in responses:
         body = response["Properties"]["ResponseTemplates"]["application/json"]
         if response["Properties"]["ResponseType"] == "ACCESS_DENIED":
-            # Printed whole from our authorizer's deny (tests/test_authorizer.py checks it is JSON).
-            assert body == "$context.authorizer.errorBody"
+            # Our authorizer's body, completed with each request's id (tests/test_authorizer.py
+            # renders it with the authorizer's own answers).
+            assert body == AUTHORIZER_ERROR_TEMPLATE
             continue
         assert "$util" not in body  # not evaluated in gateway responses: it would reach clients as is
         parsed = json.loads(_render_like_api_gateway(body))

@@ -6,12 +6,13 @@
     nhn_plate     POST /v1.0/appkeys/{appKey}/vehicle-plate             NHN Cloud Vehicle Plate OCR (Korean and Chinese plates)
     clova         POST /custom/v1/{domainId}/{signature}/general        NAVER CLOVA General OCR
 
-A door module has `PATH` (a regular expression for the paths it answers), `answer(incoming,
-request_id, deadline) -> (status, body)` and `error_body(ApiError, request_id) -> body`.
+A door module has `ROUTES` (the templates of ocr_contract.routes it answers), `SECRET_HEADER`
+(the header carrying the API key in AWS), `answer(incoming, request_id, deadline, record) ->
+(status, body)` and `error_body(ApiError, request_id) -> body`.
 """
 from __future__ import annotations
 
-import re
+from ocr_contract.routes import matches
 
 from . import clova, general_ocr, nhn, nhn_plate
 
@@ -19,14 +20,17 @@ DOORS = (general_ocr, nhn, nhn_plate, clova)
 
 
 def secret_header(route: str) -> str:
-    """The header carrying the API key on a route template of ocr_contract.routes
+    """The header carrying the API key on a route of ocr_contract.routes
     (`/v1.0/appkeys/{appKey}/general` -> `authorization`)."""
-    return door_for(route.replace("{", "").replace("}", "")).SECRET_HEADER
+    door = door_for(route)
+    if door is None:
+        raise KeyError(f"no door answers {route}")
+    return door.SECRET_HEADER
 
 
-def door_for(path: str):
-    """The door answering `path`, or None."""
+def door_for(route: str):
+    """The door answering `route` (API Gateway's resource template, or a request path), or None."""
     for door in DOORS:
-        if re.fullmatch(door.PATH, path):
+        if any(matches(template, route) for template in door.ROUTES):
             return door
     return None

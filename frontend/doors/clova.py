@@ -19,6 +19,7 @@ from typing import Iterator
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
 from ocr_contract.request import MAX_URL_LENGTH, decode_base64_image
+from ocr_contract.routes import CLOVA_GENERAL
 
 from .. import layout
 from ..fanout import read_parts
@@ -27,7 +28,7 @@ from ..incoming import Incoming
 from ..pages import Page, document_kind, render
 from ..pipeline import fetch_image, read_image
 
-PATH = r"/custom/v1/[^/]{1,128}/[^/]{1,256}/general"
+ROUTES = (CLOVA_GENERAL,)
 # CLOVA sends its secret in X-OCR-SECRET; in AWS it is this API's key (frontend/authorizer.py).
 SECRET_HEADER = "x-ocr-secret"
 FORMATS = ("jpg", "jpeg", "png", "pdf", "tif", "tiff")

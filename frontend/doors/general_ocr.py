@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 from ocr_contract import ApiError, check_content_type, parse_request
+from ocr_contract.routes import GENERAL_OCR
 
 from ..incoming import Incoming
 from ..pipeline import fetch_image, read_image
 
-PATH = r"/general_ocr"
+ROUTES = (GENERAL_OCR,)
 # The header carrying the API key in AWS (frontend/authorizer.py).
 SECRET_HEADER = "x-api-key"
 

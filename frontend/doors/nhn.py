@@ -17,6 +17,7 @@ from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import inspect_image
 from ocr_contract.limits import LONG_IMAGE_MAX_SIDE_PX
 from ocr_contract.request import MAX_URL_LENGTH
+from ocr_contract.routes import NHN_CROPPING, NHN_GENERAL
 
 from .. import layout
 from ..forms import parse_form
@@ -24,7 +25,7 @@ from ..incoming import Incoming
 from ..long_images import read_long_image
 from ..pipeline import fetch_image, read_image
 
-PATH = r"/v1\.0/appkeys/[^/]{1,128}/general(/cropping)?"
+ROUTES = (NHN_GENERAL, NHN_CROPPING)
 # NHN sends its secret key in Authorization; in AWS it is this API's key (frontend/authorizer.py).
 SECRET_HEADER = "authorization"
 
@@ -91,7 +92,7 @@ def success(result: dict) -> dict:
 
 
 def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, dict]:
-    cropping = incoming.path.endswith("/cropping")
+    cropping = incoming.route == NHN_CROPPING or incoming.route.endswith("/cropping")
     image = request_image(incoming, deadline, record)
     record["bytes"] = len(image)
     if cropping:

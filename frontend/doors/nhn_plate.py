@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from ocr_contract.image_header import inspect_image
 from ocr_contract.request import plate_country
+from ocr_contract.routes import NHN_VEHICLE_PLATE
 
 from ..incoming import Incoming
 from ..pipeline import read_plates
 from . import nhn
 
-PATH = r"/v1\.0/appkeys/[^/]{1,128}/vehicle-plate"
+ROUTES = (NHN_VEHICLE_PLATE,)
 SECRET_HEADER = nhn.SECRET_HEADER
 error_body = nhn.error_body
 

@@ -11,6 +11,7 @@ import os
 import time
 
 from ocr_contract import ApiError, ErrorCode
+from ocr_contract.protocol import InvokeOptions, Lane, Task
 
 from .shrink import ENDPOINT_LIMIT_BYTES
 
@@ -52,12 +53,13 @@ def _timed_out(request_id: str) -> ApiError:
 
 
 def invoke(image: bytes, request_id: str, deadline: float | None = None, detail: bool = False,
-           task: str = "lines", country: str | None = None) -> bytes:
+           task: Task = "lines", country: str | None = None, lane: Lane = "interactive") -> bytes:
     """The container's JSON answer (bytes) for an image, or an ApiError. The call is made once
     and waits at most until `deadline` (time.monotonic()); the container is told how long it
     has (CustomAttributes timeoutMs), so that it answers its own 504 first. `detail` asks for
     each line's corners and its characters' too; `task=plates` for licence plates instead of
-    lines (inference/server.py), `country` to read one country's plates only."""
+    lines (inference/server.py), `country` to read one country's plates only; `lane` bulk for
+    the parts a request fans out (ocr_contract.protocol)."""
     from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
     name = os.environ.get(ENDPOINT_NAME_ENV)
@@ -73,9 +75,8 @@ def invoke(image: bytes, request_id: str, deadline: float | None = None, detail:
             Body=image,
             ContentType="application/octet-stream",
             Accept="application/json",
-            CustomAttributes=f"requestId={request_id},timeoutMs={int(1000 * read_timeout)}"
-                             + (",detail=chars" if detail else "") + (f",task={task}" if task != "lines" else "")
-                             + (f",country={country}" if country else ""),
+            CustomAttributes=InvokeOptions(request_id=request_id, timeout_ms=int(1000 * read_timeout), detail=detail,
+                                           task=task, country=country, lane=lane).header(),
         )
         return response["Body"].read()
     except ClientError as exc:

@@ -46,14 +46,14 @@ def plan_slices(length: int, short: int) -> list[tuple[int, int]]:
 
 
 def read_long_image(image: bytes, header: ImageHeader, read, deadline: float) -> tuple[list[dict], int]:
-    """(lines in the whole image's pixels, number of slices). `read(bytes, deadline)` reads
-    one slice (the shared pipeline). Slices are cut in the bounded renderer (pages.py: a
+    """(lines in the whole image's pixels, number of slices). `read(bytes, deadline, lane)`
+    reads one slice (the shared pipeline; lane as in ocr_contract.protocol). Slices are cut in the bounded renderer (pages.py: a
     4096 x 16384 px image decoded in the Lambda's own process could take most of its memory)
     and read as they come, a few at a time; a slice answered ServerBusy is tried again. The
     answer needs every slice (a missing one would silently lose its text), so a slice that
     still fails fails the request."""
     if len(plan_slices(max(header.width, header.height), min(header.width, header.height))) == 1:
-        return read(image, deadline), 1
+        return read(image, deadline, "interactive"), 1
     # The slices' coordinates are the upright image's (EXIF orientation applied), as for an
     # image read whole.
     width, height = upright_size(header, image)
@@ -66,7 +66,7 @@ def read_long_image(image: bytes, header: ImageHeader, read, deadline: float) ->
     def read_slice(piece: Page, until: float) -> list[dict]:
         if piece.error is not None:
             raise piece.error
-        return read(piece.image, until)
+        return read(piece.image, until, "bulk")
 
     answers = [answer for _, answer in read_parts(slices, read_slice, deadline)]
     for answer in answers:

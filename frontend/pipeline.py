@@ -11,6 +11,7 @@ import json
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import ImageHeader, inspect_image
+from ocr_contract.protocol import Lane, Line, Plate
 
 from .endpoint import invoke
 from .http_fetch import fetch_http
@@ -29,17 +30,18 @@ def fetch_image(url: str, deadline: float) -> bytes:
 
 
 def read_image(image: bytes, request_id: str, deadline: float, detail: bool = False,
-               header: ImageHeader | None = None) -> list[dict]:
+               header: ImageHeader | None = None, lane: Lane = "interactive") -> list[Line]:
     """The lines the endpoint reads in an image: the main API's items, and with `detail` each
-    line's corners (`box`) and its characters' (`chars`), all in the image's own pixels."""
-    lines, scale = _invoke_checked(image, request_id, deadline, header, detail=detail)
+    line's corners (`box`) and its characters' (`chars`), all in the image's own pixels.
+    `lane` bulk for a page or slice of a larger request (ocr_contract.protocol)."""
+    lines, scale = _invoke_checked(image, request_id, deadline, header, detail=detail, lane=lane)
     if scale != 1.0:
         _rescale(lines, scale)
     return lines
 
 
 def read_plates(image: bytes, request_id: str, deadline: float, header: ImageHeader | None = None,
-                country: str | None = None) -> list[dict]:
+                country: str | None = None) -> list[Plate]:
     """The licence plates the endpoint reads in an image: [{"value", "conf", "box"}], most
     confident first, boxes in the image's own pixels; `country` ("cn", "kr") reads only its plates."""
     plates, scale = _invoke_checked(image, request_id, deadline, header, task="plates", country=country)
@@ -60,7 +62,7 @@ def _invoke_checked(image: bytes, request_id: str, deadline: float, header: Imag
     return json.loads(invoke(image, request_id, deadline, **options)), scale
 
 
-def _rescale(lines: list[dict], scale: float) -> None:
+def _rescale(lines: list[Line], scale: float) -> None:
     """Lines of a shrunk image mapped back to the original's pixels."""
     for line in lines:
         location = line["location"]

@@ -30,8 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
-from ocr_contract.request import plate_country
+from ocr_contract.protocol import InvokeOptions
 
+from .admission import Admission
 from .config import EngineConfig
 from .engine import DeadlineExceeded, OcrEngine
 from .http_io import install_json_protocol_errors, read_body
@@ -42,6 +43,7 @@ access_log = logging.getLogger("inference.access")
 
 STATE = web.AppKey("state", dict)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+ADMISSION = web.AppKey("admission", Admission)
 SETTINGS = web.AppKey("settings", dict)
 REQUEST_ID = web.RequestKey("request_id", str)
 
@@ -51,32 +53,28 @@ DEFAULT_TIMEOUT_S = 25.0
 CALLER_MARGIN_S = 0.5
 
 
-def _custom_attributes(request: web.Request) -> dict[str, str]:
-    """SageMaker's CustomAttributes header, `key=value` pairs separated by commas."""
-    pairs = {}
-    for part in request.headers.get("X-Amzn-SageMaker-Custom-Attributes", "").split(","):
-        key, _, value = part.strip().partition("=")
-        if key and value:
-            pairs[key] = value
-    return pairs
+def _options(request: web.Request) -> InvokeOptions:
+    """The caller's options (ocr_contract.protocol), from SageMaker's CustomAttributes header."""
+    return InvokeOptions.parse(request.headers.get("X-Amzn-SageMaker-Custom-Attributes"))
 
 
 def _request_id(request: web.Request) -> str:
     """The caller's id when it sends one (the Lambda passes its own through SageMaker's
     CustomAttributes header), so one id follows a request through every log."""
-    given = _custom_attributes(request).get("requestId") or request.headers.get("X-Request-Id", "")
-    given = "".join(c for c in given[:128] if c.isascii() and c.isprintable())
+    try:
+        given = _options(request).request_id
+    except ApiError:
+        given = ""
+    given = given or "".join(c for c in request.headers.get("X-Request-Id", "")[:128] if c.isascii() and c.isprintable())
     return given or str(uuid.uuid4())
 
 
-def _timeout_s(request: web.Request) -> float:
+def _timeout_s(request: web.Request, options: InvokeOptions) -> float:
     """This request's time budget: the server's own, or less when the caller waits less."""
     own = request.app[SETTINGS]["timeout_s"]
-    try:
-        caller = int(_custom_attributes(request).get("timeoutMs", "")) / 1000 - CALLER_MARGIN_S
-    except ValueError:
+    if options.timeout_ms is None:
         return own
-    return max(0.1, min(own, caller))
+    return max(0.1, min(own, options.timeout_ms / 1000 - CALLER_MARGIN_S))
 
 
 def _error(error: ApiError, request_id: str) -> web.Response:
@@ -147,18 +145,16 @@ async def ping(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "provider": engine.provider, "precision": engine.rec_precision})
 
 
-def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, attributes: dict) -> tuple[list[dict], tuple[int, int]]:
-    # `detail=chars`: each line's corners and its characters' (the other APIs' doors).
-    detail = attributes.get("detail") == "chars"
+def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, options: InvokeOptions) -> tuple[list, tuple[int, int]]:
+    # `detail`: each line's corners and its characters' (the other APIs' doors).
     image = decode_image(data)
-    lines = engine.read(image, deadline=deadline, detail=detail)
-    return [line.to_api(detail) for line in lines], (image.shape[1], image.shape[0])
+    lines = engine.read(image, deadline=deadline, detail=options.detail)
+    return [line.to_api(options.detail) for line in lines], (image.shape[1], image.shape[0])
 
 
-def _run_plates(engine: OcrEngine, data: bytes, deadline: float, attributes: dict) -> tuple[list[dict], tuple[int, int]]:
-    country = plate_country(attributes.get("country"))  # `country=kr`: only Korean plates
-    image = decode_image(data)
-    return engine.read_plates(image, deadline=deadline, country=country), (image.shape[1], image.shape[0])
+def _run_plates(engine: OcrEngine, data: bytes, deadline: float, options: InvokeOptions) -> tuple[list, tuple[int, int]]:
+    image = decode_image(data)  # `country=kr`: only Korean plates
+    return engine.read_plates(image, deadline=deadline, country=options.country), (image.shape[1], image.shape[0])
 
 
 # CustomAttributes `task`: what to read (the main API and the general doors read lines).
@@ -184,38 +180,34 @@ async def invocations(request: web.Request) -> web.Response:
         engine = state.get("engine")
         if engine is None:
             raise ApiError(ErrorCode.MODEL_NOT_READY, "the OCR models are still loading; retry in a few seconds")
-        timeout_s = _timeout_s(request)
+        options = _options(request)
+        timeout_s = _timeout_s(request, options)
         deadline = time.monotonic() + timeout_s
-        data = await asyncio.wait_for(read_body(request, MAX_IMAGE_BYTES, image_too_large), timeout_s)
-        record["bytes"] = len(data)
-        settings = request.app[SETTINGS]
-        if state["in_flight"] >= settings["max_in_flight"]:
-            raise ApiError(ErrorCode.SERVER_BUSY,
-                           f"the server is busy ({state['in_flight']} requests in progress); retry shortly")
-        state["in_flight"] += 1
         try:
-            loop = asyncio.get_running_loop()
-            attributes = _custom_attributes(request)
-            run = TASKS.get(attributes.get("task", "lines"))
-            if run is None:
-                raise ApiError(ErrorCode.INVALID_REQUEST, f"unknown task {attributes['task'][:40]!r}; "
-                                                          f"ask for one of {', '.join(TASKS)}")
-            work = loop.run_in_executor(request.app[EXECUTOR], run, engine, data, deadline, attributes)
-            # The slot is freed at the deadline even if the work is still running; the engine
-            # gives up at its next model call.
-            result, (width, height) = await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()))
+            data = await asyncio.wait_for(read_body(request, MAX_IMAGE_BYTES, image_too_large), timeout_s)
+        except asyncio.TimeoutError:  # the body did not arrive within the deadline
+            raise _timed_out(timeout_s) from None
+        record.update(bytes=len(data), lane=options.lane)
+        admission = request.app[ADMISSION]
+        admission.admit(options.lane)
+
+        async def admitted():
+            async with admission.worker(options.lane):
+                return await asyncio.get_running_loop().run_in_executor(
+                    request.app[EXECUTOR], TASKS[options.task], engine, data, deadline, options)
+
+        try:
+            # Waiting for a worker counts against the deadline too. At the deadline the worker is
+            # freed even if the work is still running; the engine gives up at its next model call.
+            result, (width, height) = await asyncio.wait_for(admitted(), max(0.0, deadline - time.monotonic()))
         except (asyncio.TimeoutError, DeadlineExceeded):
             raise _timed_out(timeout_s) from None
         finally:
-            state["in_flight"] -= 1
+            admission.leave(options.lane)
         record.update({"width": width, "height": height, "lines": len(result)})
         status = 200
         return web.json_response(result, headers={"X-Request-Id": request_id},
                                  dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
-    except asyncio.TimeoutError:  # the body did not arrive within the deadline
-        status = 504
-        record["error"] = ErrorCode.TIMEOUT.value
-        raise _timed_out(_timeout_s(request)) from None
     except ApiError as exc:
         status = exc.status
         record["error"] = exc.code.value
@@ -250,8 +242,9 @@ def create_app(config: EngineConfig | None = None, engine: OcrEngine | None = No
     install_json_protocol_errors()
     # read_body enforces the exact image limit as it reads.
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_IMAGE_BYTES + 65536)
-    app[STATE] = {"engine": engine, "in_flight": 0}
-    app[SETTINGS] = {"workers": workers, "max_in_flight": workers + queue, "timeout_s": timeout_s,
+    app[STATE] = {"engine": engine}
+    app[ADMISSION] = Admission(workers, queue)
+    app[SETTINGS] = {"workers": workers, "timeout_s": timeout_s,
                      "sagemaker_timeout_s": SAGEMAKER_TIMEOUT_S, "exit_on_load_failure": exit_on_load_failure}
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr")
     app.router.add_get("/ping", ping)

@@ -18,6 +18,7 @@ import base64
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -33,6 +34,12 @@ API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
 LAMBDA_MAX_PAYLOAD = 6 * 1024 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 INFERENCE_URL = web.AppKey("inference_url", str)
+LAMBDAS = web.AppKey("lambdas", ThreadPoolExecutor)
+# In AWS every request in flight has a Lambda of its own (up to the account's concurrency): here
+# each has a thread of its own, so that one slow request never waits behind another's. Document
+# renderers, the memory-heavy part, run one at a time per process (frontend/pages.py), keeping
+# this process and its children within what one Lambda has.
+LOCAL_LAMBDA_CONCURRENCY = 32
 ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
@@ -110,7 +117,7 @@ async def to_lambda(request: web.Request) -> web.Response:
         return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                                "the request is over Lambda's 6 MB payload limit (base64 images up to about 4.4 MB); send larger images by url"),
                       request_id)
-    work = asyncio.get_running_loop().run_in_executor(None, handler, event, LambdaContext())
+    work = asyncio.get_running_loop().run_in_executor(request.app[LAMBDAS], handler, event, LambdaContext())
     try:
         result = await asyncio.wait_for(asyncio.shield(work), API_GATEWAY_TIMEOUT_S)
     except asyncio.TimeoutError:
@@ -177,6 +184,12 @@ def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> we
     app = web.Application(middlewares=[json_errors, same_origin_only], client_max_size=API_GATEWAY_MAX_BODY + 1024 * 1024)
     app[INFERENCE_URL] = inference_url.rstrip("/")
     app[ALLOWED_HOSTS] = allowed_hosts(port, host)
+    app[LAMBDAS] = ThreadPoolExecutor(LOCAL_LAMBDA_CONCURRENCY, thread_name_prefix="lambda")
+
+    async def stop_lambdas(app: web.Application) -> None:
+        app[LAMBDAS].shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(stop_lambdas)
     for route in ROUTES:
         app.router.add_post(route, to_lambda)
     app.router.add_get("/ping", ping)

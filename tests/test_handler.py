@@ -191,7 +191,7 @@ def test_images_over_the_invoke_limit_are_shrunk_and_boxes_mapped_back(sagemaker
     assert INVOKE_LIMIT_BYTES < len(big) <= 10 * 1024 * 1024
     sent = {}
 
-    def fake_invoke(image, request_id, deadline=None, detail=False):
+    def fake_invoke(image, request_id, deadline=None, detail=False, **options):
         sent["image"] = image
         return json.dumps(ANSWER).encode()
 

@@ -6,7 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from inference.config import EngineConfig
-from inference.server import SETTINGS, STATE, create_app
+from inference.server import ADMISSION, SETTINGS, STATE, create_app
 from inference.images import decode_image
 from tests.conftest import EXPECTED, fixture_bytes, many_scan_jpeg, norm, png_header
 
@@ -174,7 +174,7 @@ def test_a_request_past_its_deadline_is_answered_504_and_frees_its_slot(engine, 
     async def scenario(client):
         r = await client.post("/invocations", data=real_size_images["page.png"], headers={"Content-Type": "image/png"})
         assert r.status == 504 and (await r.json())["error"]["code"] == "Timeout"
-        assert app[STATE]["in_flight"] == 0
+        assert app[ADMISSION].in_flight == 0
         # The engine gave up at its next model call: the one worker is free again.
         app[SETTINGS]["timeout_s"] = 60
         r = await client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})

@@ -124,11 +124,11 @@ def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
     return iter([Page(0, data, header.width, header.height)]), False
 
 
-def _read_page(page: Page, request_id: str, deadline: float, detail: bool) -> list[dict]:
+def _read_page(page: Page, request_id: str, deadline: float, detail: bool, document: bool) -> list[dict]:
     if page.error is not None:
         raise page.error
     assert page.image is not None
-    return read_image(page.image, request_id, deadline, detail=detail)
+    return read_image(page.image, request_id, deadline, detail=detail, lane="bulk" if document else "interactive")
 
 
 def _vertices(quad: layout.Quad) -> dict:
@@ -158,7 +158,7 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     record["bytes"] = len(data)
     pages, document = _pages(data, deadline)
     v2 = request["version"].upper() == "V2"
-    answers = read_parts(pages, lambda page, until: _read_page(page, request_id, until, v2), deadline)
+    answers = read_parts(pages, lambda page, until: _read_page(page, request_id, until, v2, document), deadline)
     record["pages"] = len(answers)
     failed = [answer for _, answer in answers if isinstance(answer, ApiError)]
     if failed and len(failed) == len(answers):  # no page was read: the request failed

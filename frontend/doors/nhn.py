@@ -98,7 +98,7 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     if cropping:
         header = inspect_image(image, max_side=LONG_IMAGE_MAX_SIDE_PX)
         lines, slices = read_long_image(
-            image, header, lambda data, until: read_image(data, request_id, until, detail=True), deadline)
+            image, header, lambda data, until, lane: read_image(data, request_id, until, detail=True, lane=lane), deadline)
     else:
         header = inspect_image(image)
         lines = read_image(image, request_id, deadline, detail=True, header=header)

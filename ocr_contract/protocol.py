@@ -1,0 +1,123 @@
+"""The Lambda <-> container protocol, written once (docs/architecture.md).
+
+The Lambda calls SageMaker's InvokeEndpoint with the image's bytes as the body
+(application/octet-stream) and these options in the `CustomAttributes` header (SageMaker passes
+it to the container as X-Amzn-SageMaker-Custom-Attributes: at most 1024 visible ASCII
+characters, `key=value` pairs joined by commas). The container answers 200 with a JSON array of
+Line (task lines) or Plate (task plates), or an error body of ocr_contract.errors with its
+status; SageMaker hands an error to the Lambda as ModelError carrying that status and body.
+
+Both sides build and parse the header with InvokeOptions, so a key cannot be spelt two ways.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+from .errors import ApiError, ErrorCode
+from .request import plate_country
+
+PROTOCOL_VERSION = 1
+# SageMaker's limit on the CustomAttributes header.
+CUSTOM_ATTRIBUTES_MAX_CHARS = 1024
+
+Task = Literal["lines", "plates"]
+TASKS: tuple[Task, ...] = ("lines", "plates")
+# The container's admission lane: `interactive` for a request's one image, `bulk` for the pages
+# and slices a request fans out. Bulk work may hold only part of the queue and runs after
+# waiting interactive work, so a single image is never starved behind other callers' documents.
+Lane = Literal["interactive", "bulk"]
+LANES: tuple[Lane, ...] = ("interactive", "bulk")
+
+
+class Location(TypedDict):
+    top: int
+    left: int
+    width: int
+    height: int
+
+
+class _LineRequired(TypedDict):
+    words: str
+    location: Location
+    score: float
+
+
+class Line(_LineRequired, total=False):
+    """One line of text. With `detail`: its 4 corners (`box`, clockwise from the top-left) and
+    each character's 4 corners (`chars`, one quad per character of `words`), in the image's
+    pixels."""
+    box: list[list[float]]
+    chars: list[list[list[float]]]
+
+
+class Plate(TypedDict):
+    """A licence plate: its text under the plate grammar, that reading's probability, and its
+    4 corners in the image's pixels."""
+    value: str
+    conf: float
+    box: list[list[float]]
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(ErrorCode.INVALID_REQUEST, message)
+
+
+@dataclass(frozen=True)
+class InvokeOptions:
+    request_id: str = ""
+    timeout_ms: int | None = None       # how long the caller waits; the container answers 504 first
+    detail: bool = False                # lines with `box` and `chars`
+    task: Task = "lines"
+    country: str | None = None          # task plates: read only this country's plates
+    lane: Lane = "interactive"
+    version: int = PROTOCOL_VERSION
+
+    def header(self) -> str:
+        """The CustomAttributes value."""
+        pairs = [("v", str(self.version))]
+        if self.request_id:
+            pairs.append(("requestId", _safe(self.request_id)))
+        if self.timeout_ms is not None:
+            pairs.append(("timeoutMs", str(int(self.timeout_ms))))
+        if self.detail:
+            pairs.append(("detail", "chars"))
+        if self.task != "lines":
+            pairs.append(("task", self.task))
+        if self.country:
+            pairs.append(("country", self.country))
+        if self.lane != "interactive":
+            pairs.append(("lane", self.lane))
+        value = ",".join(f"{key}={value}" for key, value in pairs)
+        if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS:
+            raise ValueError(f"CustomAttributes would be {len(value)} characters; SageMaker takes {CUSTOM_ATTRIBUTES_MAX_CHARS}")
+        return value
+
+    @classmethod
+    def parse(cls, header: str | None) -> "InvokeOptions":
+        """The options of a CustomAttributes value. Unknown keys are ignored (a newer Lambda may
+        send more); a known key with a wrong value is the caller's error."""
+        pairs: dict[str, str] = {}
+        for part in (header or "").split(","):
+            key, _, value = part.strip().partition("=")
+            if key and value:
+                pairs[key] = value
+        try:
+            timeout_ms = int(pairs["timeoutMs"]) if "timeoutMs" in pairs else None
+        except ValueError:
+            raise _invalid("timeoutMs must be a whole number of milliseconds") from None
+        task = pairs.get("task", "lines")
+        if task not in TASKS:
+            raise _invalid(f"unknown task {task[:40]!r}; ask for one of {', '.join(TASKS)}")
+        lane = pairs.get("lane", "interactive")
+        if lane not in LANES:
+            raise _invalid(f"unknown lane {lane[:40]!r}; use one of {', '.join(LANES)}")
+        return cls(request_id=_safe(pairs.get("requestId", "")), timeout_ms=timeout_ms,
+                   detail=pairs.get("detail") == "chars", task=task, country=plate_country(pairs.get("country")),  # type: ignore[arg-type]
+                   lane=lane,  # type: ignore[arg-type]
+                   version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION)
+
+
+def _safe(request_id: str) -> str:
+    """A request id as it may travel in the header: visible ASCII, no separators, 128 at most."""
+    return "".join(c for c in request_id[:128] if c.isascii() and c.isprintable() and c not in ",= ")

@@ -58,7 +58,8 @@ def invoke(image: bytes, request_id: str, deadline: float | None = None, detail:
     has (CustomAttributes timeoutMs), so that it answers its own 504 first. `detail` asks for
     each line's corners and its characters' too; `task=plates` for licence plates instead of
     lines (inference/server.py), `country` to read one country's plates only."""
-    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+    from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
     name = os.environ.get(ENDPOINT_NAME_ENV)
     if not name:

@@ -32,7 +32,7 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[bytes, str | N
                     chunks.append(bytes(event))
                 else:
                     segment = event
-            for event in parser.parse(b""):  # the end of the input
+            for _ in parser.parse(b""):  # the end of the input
                 pass
     except ParserLimitReached as exc:
         if str(exc) == "Maximum segment size exceeded":

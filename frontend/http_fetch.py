@@ -172,7 +172,7 @@ def _get_once(target: Target, deadline: float) -> tuple[int, str | None, bytes]:
         raise
     except _Deadline:
         raise _too_slow() from None
-    except socket.timeout:
+    except TimeoutError:
         if time.monotonic() >= deadline - 0.05:
             raise _too_slow() from None
         raise _fail(f"the URL was too slow: it sent nothing for {READ_TIMEOUT_S:.0f} s") from None

@@ -16,7 +16,7 @@ class Incoming:
     query: dict[str, str] = field(default_factory=dict)  # the query string's parameters
 
     @classmethod
-    def from_event(cls, event: dict) -> "Incoming":
+    def from_event(cls, event: dict) -> Incoming:
         headers = event.get("headers")
         headers = {k.lower(): v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)} \
             if isinstance(headers, dict) else {}

@@ -15,8 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
-from typing import Callable, Hashable, Sequence
 
 
 class BatcherClosed(RuntimeError):

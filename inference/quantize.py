@@ -93,9 +93,15 @@ def _without_preprocessing_advice():
 def quantize_recogniser(fp32_model: bytes) -> bytes:
     """The int8 (QDQ) recogniser built from the fp32 one. Takes ~15 s; cache the result."""
     import onnx
-    from onnx import version_converter
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnx import version_converter
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     model = version_converter.convert_version(onnx.load_from_string(fp32_model), 20)
     fused = _fuse_gelu(model)

@@ -109,7 +109,7 @@ async def errors_as_json(request: web.Request, handler):
         return web.json_response({"message": f"HTTP content length exceeded {SAGEMAKER_MAX_PAYLOAD} bytes."}, status=413)
     try:
         response = await asyncio.wait_for(_errors_as_json(request, handler), request.app[SETTINGS]["sagemaker_timeout_s"])
-    except asyncio.TimeoutError:
+    except TimeoutError:
         message = "Your invocation timed out while waiting for a response from container primary."
         return web.json_response({"message": message, "OriginalStatusCode": 0, "OriginalMessage": message},
                                  status=424, headers={"X-Amzn-ErrorType": "ModelError"})
@@ -204,7 +204,7 @@ async def invocations(request: web.Request) -> web.Response:
             # The slot is freed at the deadline even if the work is still running; the engine
             # gives up at its next model call.
             result, (width, height) = await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()))
-        except (asyncio.TimeoutError, DeadlineExceeded):
+        except (TimeoutError, DeadlineExceeded):
             raise _timed_out(timeout_s) from None
         finally:
             state["in_flight"] -= 1
@@ -212,7 +212,7 @@ async def invocations(request: web.Request) -> web.Response:
         status = 200
         return web.json_response(result, headers={"X-Request-Id": request_id},
                                  dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
-    except asyncio.TimeoutError:  # the body did not arrive within the deadline
+    except TimeoutError:  # the body did not arrive within the deadline
         status = 504
         record["error"] = ErrorCode.TIMEOUT.value
         raise _timed_out(_timeout_s(request)) from None

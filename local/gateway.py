@@ -113,7 +113,7 @@ async def to_lambda(request: web.Request) -> web.Response:
     work = asyncio.get_running_loop().run_in_executor(None, handler, event, LambdaContext())
     try:
         result = await asyncio.wait_for(asyncio.shield(work), API_GATEWAY_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         # What API Gateway answers when the integration takes longer (infra/ocr_api.py).
         return _error(ApiError(ErrorCode.TIMEOUT, f"the request took longer than {API_GATEWAY_TIMEOUT_S} s; try a smaller image"),
                       request_id)
@@ -123,10 +123,10 @@ async def to_lambda(request: web.Request) -> web.Response:
 async def ping(request: web.Request) -> web.Response:
     """The inference server's readiness, as seen through the gateway."""
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
-            async with session.get(request.app[INFERENCE_URL] + "/ping") as answer:
-                return web.json_response(await answer.json(content_type=None), status=answer.status)
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session, \
+                session.get(request.app[INFERENCE_URL] + "/ping") as answer:
+            return web.json_response(await answer.json(content_type=None), status=answer.status)
+    except (TimeoutError, aiohttp.ClientError, ValueError):
         return web.json_response({"status": "inference server unreachable"}, status=503)
 
 

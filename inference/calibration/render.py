@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # The sheet's layout is read back by quantize.calibration_batches: one place for it.
-from ..quantize import CALIBRATION_SHEET as SHEET, STRIP_WIDTH as WIDTH
+from ..quantize import CALIBRATION_SHEET as SHEET
+from ..quantize import STRIP_WIDTH as WIDTH
 from ..recognize import HEIGHT
 
 COUNT = 64

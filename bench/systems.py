@@ -107,8 +107,12 @@ class RapidOCR:
         self.engine = Engine(params=params)
 
     def read(self, path: str):
+        from rapidocr.utils.output import RapidOCROutput
+
         with open(path, "rb") as f:
             result = self.engine(f.read())
+        if not isinstance(result, RapidOCROutput):  # what it answers with det, cls and rec all on
+            raise TypeError(f"rapidocr answered a {type(result).__name__}")
         if result.txts is None or result.boxes is None:
             return []
         return [(t, b.tolist()) for t, b in zip(result.txts, result.boxes)]

@@ -60,9 +60,9 @@ def handler(event: dict, context) -> dict:
     if not isinstance(event, dict):
         event = {}
     request_id = _request_id(event, context)
-    record = {"requestId": request_id}
+    record: dict[str, object] = {"requestId": request_id}
     status = 500
-    path = event.get("path") if isinstance(event.get("path"), str) else ""
+    path = event["path"] if isinstance(event.get("path"), str) else ""
     # Errors are answered in the shape of the API that was called, from the first check on.
     matched = doors.door_for(path)
     door = matched or doors.general_ocr

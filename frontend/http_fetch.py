@@ -13,6 +13,7 @@ import io
 import socket
 import ssl
 import time
+from typing import cast
 from urllib.parse import urljoin
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode
@@ -63,7 +64,8 @@ class _DeadlineSocket:
 
     def makefile(self, mode: str = "rb", buffering: int | None = None):
         self._io_refs += 1
-        return io.BufferedReader(socket.SocketIO(self, "rb"), io.DEFAULT_BUFFER_SIZE)
+        # SocketIO needs only recv_into() and _decref_socketios(): we are a socket to it.
+        return io.BufferedReader(socket.SocketIO(cast(socket.socket, self), "rb"), io.DEFAULT_BUFFER_SIZE)
 
     def _decref_socketios(self) -> None:
         self._io_refs = max(0, self._io_refs - 1)

@@ -28,7 +28,7 @@ def upright_rgb(image: bytes):
     from PIL import Image, ImageOps
 
     try:
-        picture = Image.open(io.BytesIO(image), formats=sorted(SUPPORTED_FORMATS))
+        picture: Image.Image = Image.open(io.BytesIO(image), formats=sorted(SUPPORTED_FORMATS))
         picture = ImageOps.exif_transpose(picture)
         if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
             white = Image.new("RGBA", picture.size, (255, 255, 255, 255))
@@ -47,7 +47,7 @@ def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
     picture = upright_rgb(image)
     for quality, scale in ((95, 1.0), (90, 1.0), (85, 0.85), (80, 0.7), (75, 0.5)):
         frame = picture if scale == 1.0 else picture.resize(
-            (max(1, int(picture.width * scale)), max(1, int(picture.height * scale))), Image.LANCZOS)
+            (max(1, int(picture.width * scale)), max(1, int(picture.height * scale))), Image.Resampling.LANCZOS)
         out = io.BytesIO()
         frame.save(out, "JPEG", quality=quality, optimize=True)
         if out.tell() <= INVOKE_LIMIT_BYTES:

@@ -64,7 +64,7 @@ def _custom_attributes(request: web.Request) -> dict[str, str]:
 def _request_id(request: web.Request) -> str:
     """The caller's id when it sends one (the Lambda passes its own through SageMaker's
     CustomAttributes header), so one id follows a request through every log."""
-    given = _custom_attributes(request).get("requestId") or request.headers.get("X-Request-Id", "")
+    given = _custom_attributes(request).get("requestId") or request.headers.get("X-Request-Id") or ""
     given = "".join(c for c in given[:128] if c.isascii() and c.isprintable())
     return given or str(uuid.uuid4())
 

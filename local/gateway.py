@@ -105,7 +105,8 @@ async def to_lambda(request: web.Request) -> web.Response:
     if request.path == GENERAL_OCR and _img_over_schema_limit(body):
         # What API Gateway's schema validation answers (infra/ocr_api.py, BAD_REQUEST_BODY).
         return _error(ApiError(ErrorCode.INVALID_REQUEST, SCHEMA_ERROR_MESSAGE), request_id)
-    event = proxy_event(request, body, request_id, request.match_info.route.resource.canonical)
+    resource = request.match_info.route.resource
+    event = proxy_event(request, body, request_id, resource.canonical if resource else request.path)
     if len(json.dumps(event)) > LAMBDA_MAX_PAYLOAD:
         return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                                "the request is over Lambda's 6 MB payload limit (base64 images up to about 4.4 MB); send larger images by url"),

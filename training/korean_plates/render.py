@@ -180,11 +180,11 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
     rows, text = plate_text(rng, layout, commercial)
     face = int(rng.integers(fonts.plate_faces))
     digit_face = face if len(fonts.faces) == fonts.plate_faces or rng.random() < 0.5 else int(rng.integers(len(fonts.faces)))
-    face = (face, digit_face)
+    faces = (face, digit_face)
     if layout == "stacked":
         top_h, bottom_h = int(rng.uniform(30, 40)), int(rng.uniform(52, 62))
-        top_row = _set_row(fonts, face, rows[0], top_h, rng, distort)
-        bottom_row = _set_row(fonts, face, rows[1], bottom_h, rng, distort)
+        top_row = _set_row(fonts, faces, rows[0], top_h, rng, distort)
+        bottom_row = _set_row(fonts, faces, rows[1], bottom_h, rng, distort)
         width = int(max(top_row.shape[1], bottom_row.shape[1]) * rng.uniform(1.12, 1.3))
         height = int((top_h + bottom_h) * rng.uniform(1.3, 1.45))
         ink_mask = np.zeros((height, width), np.uint8)
@@ -193,7 +193,7 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
                  ((width - bottom_row.shape[1]) // 2, height - bottom_h - int((height - top_h - bottom_h) * 0.35), bottom_row)]
     else:
         row_h = 72
-        row = _set_row(fonts, face, rows[0], row_h, rng, distort)
+        row = _set_row(fonts, faces, rows[0], row_h, rng, distort)
         band = layout == "new" and background == WHITE and rng.random() < 0.6
         left = int(row_h * (0.75 if band else 0.25) * rng.uniform(0.8, 1.2))
         width = left + row.shape[1] + int(row_h * rng.uniform(0.2, 0.35))
@@ -205,7 +205,7 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
         ink_mask[y:y + glyphs.shape[0], x:x + glyphs.shape[1]] = np.maximum(
             ink_mask[y:y + glyphs.shape[0], x:x + glyphs.shape[1]], glyphs)
         boxes.append((x, y, x + glyphs.shape[1], y + glyphs.shape[0]))
-    plate = np.empty((height, width, 3), np.float32)
+    plate: np.ndarray = np.empty((height, width, 3), np.float32)
     plate[:] = np.array(background, np.float32) * rng.uniform(0.85, 1.05)
     alpha = ink_mask[..., None].astype(np.float32) / 255
     plate = plate * (1 - alpha) + np.array(ink, np.float32) * alpha
@@ -242,11 +242,11 @@ def _elastic(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _perspective(img: np.ndarray, boxes, rng, strength: float):
     h, w = img.shape[:2]
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    jitter = rng.uniform(-strength, strength, (4, 2)) * np.float32([w, h]) * np.float32([0.5, 1])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    jitter = rng.uniform(-strength, strength, (4, 2)) * np.array([w, h], np.float32) * np.array([0.5, 1], np.float32)
     angle = math.radians(rng.uniform(-4, 4))
-    centre = np.float32([w / 2, h / 2])
-    rot = np.float32([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    centre = np.array([w / 2, h / 2], np.float32)
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32)
     dst = (src - centre) @ rot.T + centre + jitter
     shift = dst.min(axis=0) - 4
     dst -= shift
@@ -256,7 +256,7 @@ def _perspective(img: np.ndarray, boxes, rng, strength: float):
     warped = cv2.warpPerspective(img, matrix, size, flags=cv2.INTER_LINEAR, borderValue=fill)
     moved = []
     for x0, y0, x1, y1 in boxes:
-        corners = cv2.perspectiveTransform(np.float32([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]), matrix)[0]
+        corners = cv2.perspectiveTransform(np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32), matrix)[0]
         moved.append((corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()))
     return warped, moved
 

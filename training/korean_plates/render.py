@@ -175,8 +175,9 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
     """A clean plate (RGB), the box of each row of text on it, and its answer. `distort`: glyphs
     elastically bent (training only: faces it has not seen draw each stroke a little differently)."""
     layout = str(rng.choice(["new", "new", "short", "short", "region", "stacked"]))
-    (background, ink) = COLOURS[layout][rng.integers(len(COLOURS[layout]))]
-    commercial = background == YELLOW
+    colours = COLOURS[layout][rng.integers(len(COLOURS[layout]))]
+    background, ink = colours
+    commercial = colours == YELLOW
     rows, text = plate_text(rng, layout, commercial)
     face = int(rng.integers(fonts.plate_faces))
     digit_face = face if len(fonts.faces) == fonts.plate_faces or rng.random() < 0.5 else int(rng.integers(len(fonts.faces)))
@@ -194,7 +195,7 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
     else:
         row_h = 72
         row = _set_row(fonts, faces, rows[0], row_h, rng, distort)
-        band = layout == "new" and background == WHITE and rng.random() < 0.6
+        band = layout == "new" and colours == WHITE and rng.random() < 0.6
         left = int(row_h * (0.75 if band else 0.25) * rng.uniform(0.8, 1.2))
         width = left + row.shape[1] + int(row_h * rng.uniform(0.2, 0.35))
         height = int(row_h * rng.uniform(1.3, 1.5))
@@ -213,7 +214,7 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
     draw = ImageDraw.Draw(img)
     border = max(1, int(height * rng.uniform(0.01, 0.04)))
     draw.rectangle((0, 0, width - 1, height - 1), outline=tuple(int(c) for c in ink), width=border)
-    if layout == "new" and background == WHITE and spots[0][0] > height * 0.5:
+    if layout == "new" and colours == WHITE and spots[0][0] > height * 0.5:
         # The blue band of 2020 plates: a flag mark and KOR, never read.
         band_w = int(spots[0][0] * 0.7)
         draw.rectangle((border, border, band_w, height - border), fill=(30, 60, 150))

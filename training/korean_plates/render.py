@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def plate_text(rng: np.random.Generator, layout: str, commercial: bool) -> tuple
 class Fonts:
     """Faces for whole plates, and faces for their digits only (none: the plate's own face)."""
 
-    def __init__(self, faces, digit_faces=()):
+    def __init__(self, faces: Sequence[tuple[str, int]], digit_faces: Sequence[tuple[str, int]] = ()) -> None:
         missing = [f for f, _ in list(faces) + list(digit_faces) if not (FONT_ROOT / f).is_file()]
         if missing:
             raise SystemExit("fonts missing (apt-get install fonts-nanum fonts-nanum-extra fonts-unfonts-core "

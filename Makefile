@@ -10,9 +10,10 @@ CDK := node_modules/.bin/cdk
 SERVE_STAMP := $(VENV)/.serve-installed
 STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
-	inference/requirements-models.txt frontend/requirements.txt
+	inference/requirements-models.txt frontend/requirements.txt frontend/requirements-bundle.txt \
+	constraints.txt inference/constraints.txt
 
-.PHONY: serve test bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
+.PHONY: serve test check bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +50,11 @@ serve: $(SERVE_STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Lint, format check and type check (settings in pyproject.toml). All three run; it fails if any does.
+check: $(STAMP)
+	$(PY) -m ruff check .; lint=$$?; $(PY) -m ruff format --check --output-format concise .; format=$$?; $(PY) -m mypy; types=$$?; \
+	exit $$(( lint || format || types ))
 
 # Both parts run; it fails if either does (an accuracy check, or errors under load).
 bench: $(STAMP)

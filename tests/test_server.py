@@ -109,7 +109,9 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
     app = create_app(engine=SlowEngine(), workers=1, queue=1)
 
     async def scenario(client):
-        post = lambda: client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})  # noqa: E731
+        def post():
+            return client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})
+
         first, second = asyncio.ensure_future(post()), asyncio.ensure_future(post())
         await asyncio.sleep(0.3)
         ping = await client.get("/ping")

@@ -13,9 +13,10 @@ SERVE_STAMP := $(VENV)/.serve-installed
 CDK_STAMP := $(VENV)/.cdk-installed
 STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
-	inference/requirements-models.txt frontend/requirements.txt
+	inference/requirements-models.txt frontend/requirements.txt frontend/requirements-bundle.txt \
+	constraints.txt inference/constraints.txt
 
-.PHONY: serve test bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
+.PHONY: serve test check bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,11 @@ serve: $(SERVE_STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Lint, format check and type check (settings in pyproject.toml). All three run; it fails if any does.
+check: $(STAMP)
+	$(PY) -m ruff check .; lint=$$?; $(PY) -m ruff format --check --output-format concise .; format=$$?; $(PY) -m mypy; types=$$?; \
+	exit $$(( lint || format || types ))
 
 # Both parts run; it fails if either does (an accuracy check, or errors under load).
 bench: $(STAMP)

@@ -221,8 +221,8 @@ def table(results: list[dict]) -> str:
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in results:
         s = r["sets"]
-        g = lambda k: s.get(k, {})  # noqa: E731
-        def n(k):
+        g = lambda k, s=s: s.get(k, {})  # noqa: E731
+        def n(k, s=s, g=g):
             return f" (n={g(k)['n']})" if k in s else ""
         lines.append(
             f"| {r['system']} "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import signal
 import socket
 import statistics
@@ -69,9 +68,8 @@ def main() -> int:
     args = parser.parse_args()
 
     port, inference_port = _free_port(), _free_port()
-    log = open(os.devnull, "w")
     stack = subprocess.Popen([sys.executable, "-m", "local", "--port", str(port), "--inference-port", str(inference_port)],
-                             cwd=ROOT, stdout=log, stderr=log)
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 180
         while True:

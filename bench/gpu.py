@@ -36,7 +36,10 @@ class Sampler:
     """GPU utilisation and memory (nvidia-smi) and the server's RSS, sampled every 0.5 s."""
 
     def __init__(self, pid: int | None):
-        self.pid, self.gpu, self.gpu_mem, self.rss = pid, [], [], []
+        self.pid = pid
+        self.gpu: list[float] = []
+        self.gpu_mem: list[float] = []
+        self.rss: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 

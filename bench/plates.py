@@ -42,7 +42,10 @@ KR_SEED = 7_340_001  # the held-out plates' seed; training uses training/korean_
 def _post(base: str, path: str | Path | None, data: bytes | None = None, query: str = "") -> dict:
     import urllib.request
 
-    data = Path(path).read_bytes() if data is None else data
+    if data is None:
+        if path is None:
+            raise ValueError("_post needs the plate's file or its bytes")
+        data = Path(path).read_bytes()
     name = Path(path).name if path else "plate.png"
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"

@@ -52,14 +52,15 @@ def _stamp(name: str, data: Path) -> None:
 
 def loose_and_tight(data: Path) -> tuple[Path, Path]:
     """Manifests of the loose and the tight crops of the same lines."""
-    cached = _fresh("loose", data), _fresh("tight", data)
-    if all(cached):
-        return cached
+    cached_loose, cached_tight = _fresh("loose", data), _fresh("tight", data)
+    if cached_loose and cached_tight:
+        return cached_loose, cached_tight
     from PIL import Image
 
     rng = random.Random(SEED)
     pages = [json.loads(line) for line in (data / "xfund_zh" / "pages.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    loose, tight = [], []
+    loose: list[dict] = []
+    tight: list[dict] = []
     for page_row in pages:
         page = Image.open(data / "xfund_zh" / page_row["image"]).convert("RGB")
         lines = [line for line in page_row["lines"] if _has_cjk(line["text"]) and not line.get("multiline_suspect")
@@ -107,22 +108,22 @@ def traditional(data: Path, count: int = 300) -> Path:
     texts = rng.sample(texts, min(count, len(texts)))
     rows = []
     for i, text in enumerate(texts):
-        path, index = fonts[i % len(fonts)]
+        font_path, index = fonts[i % len(fonts)]
         size = 36
-        font = ImageFont.truetype(path, size, index=index)
+        font = ImageFont.truetype(font_path, size, index=index)
         left, top, right, bottom = font.getbbox(text)
         margin = int(0.3 * size)
-        image = Image.new("RGB", (right + 2 * margin, bottom + 2 * margin), (250, 250, 245))
+        image = Image.new("RGB", (int(right) + 2 * margin, int(bottom) + 2 * margin), (250, 250, 245))
         ImageDraw.Draw(image).text((margin, margin), text, font=font, fill=(25, 25, 25))
         photo = i % 2 == 1
         if photo:
-            image = image.rotate(rng.uniform(-3, 3), resample=Image.BICUBIC, expand=True, fillcolor=(250, 250, 245))
-            pixels = np.asarray(image).astype(np.float32)
+            image = image.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(250, 250, 245))
+            pixels: np.ndarray = np.asarray(image).astype(np.float32)
             light = np.linspace(rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0), pixels.shape[1])[None, :, None]
             pixels = pixels * light + np.random.default_rng(SEED + i).normal(0, 8, pixels.shape)
             image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.2)))
             scale = rng.uniform(22, 30) / image.height
-            image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.BILINEAR)
+            image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.Resampling.BILINEAR)
             out = io.BytesIO()
             image.save(out, "JPEG", quality=rng.randint(40, 70))
             image = Image.open(out).convert("RGB")

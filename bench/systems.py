@@ -107,8 +107,12 @@ class RapidOCR:
         self.engine = Engine(params=params)
 
     def read(self, path: str):
+        from rapidocr.utils.output import RapidOCROutput
+
         with open(path, "rb") as f:
             result = self.engine(f.read())
+        if not isinstance(result, RapidOCROutput):  # what it answers with det, cls and rec all on
+            raise TypeError(f"rapidocr answered a {type(result).__name__}")
         if result.txts is None or result.boxes is None:
             return []
         return [(t, b.tolist()) for t, b in zip(result.txts, result.boxes)]
@@ -138,8 +142,8 @@ class Tesseract:
             lines.setdefault(key, []).append((cols[11], x, y, w, h))
         result = []
         for words in lines.values():
-            x0 = min(w[1] for w in words); y0 = min(w[2] for w in words)
-            x1 = max(w[1] + w[3] for w in words); y1 = max(w[2] + w[4] for w in words)
+            x0, y0 = min(w[1] for w in words), min(w[2] for w in words)
+            x1, y1 = max(w[1] + w[3] for w in words), max(w[2] + w[4] for w in words)
             result.append(("".join(w[0] for w in words), [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
         return result
 

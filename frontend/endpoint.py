@@ -60,7 +60,8 @@ def invoke(image: bytes, request_id: str, deadline: float | None = None, detail:
     each line's corners and its characters' too; `task=plates` for licence plates instead of
     lines (inference/server.py), `country` to read one country's plates only; `lane` bulk for
     the parts a request fans out (ocr_contract.protocol)."""
-    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+    from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
     name = os.environ.get(ENDPOINT_NAME_ENV)
     if not name:

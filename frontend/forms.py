@@ -12,7 +12,13 @@ MAX_HEADER_BYTES = 4096
 def parse_form(content_type: str, body: bytes) -> dict[str, tuple[bytes, str | None]]:
     """{field name: (content, filename or None)}, the first part of each name; ApiError when
     the body is not a well-formed, bounded multipart/form-data body."""
-    from multipart import MultipartError, ParserLimitReached, PushMultipartParser, parse_options_header
+    from multipart import (
+        MultipartError,
+        MultipartSegment,
+        ParserLimitReached,
+        PushMultipartParser,
+        parse_options_header,
+    )
 
     _, options = parse_options_header(content_type)
     boundary = options.get("boundary")
@@ -22,17 +28,18 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[bytes, str | N
     try:
         with PushMultipartParser(boundary, content_length=len(body), max_header_size=MAX_HEADER_BYTES,
                                  max_segment_count=MAX_PARTS, max_segment_size=MAX_IMAGE_BYTES) as parser:
-            segment, chunks = None, []
+            segment: MultipartSegment | None = None
+            chunks: list[bytes] = []
             for event in parser.parse(body):
-                if event is None:  # the end of a part
-                    if segment.name not in fields:
+                if event is None:  # the end of a part (the parser always began it with a segment)
+                    if segment is not None and segment.name not in fields:
                         fields[segment.name] = (b"".join(chunks), segment.filename)
                     segment, chunks = None, []
                 elif isinstance(event, (bytes, bytearray)):
                     chunks.append(bytes(event))
                 else:
                     segment = event
-            for event in parser.parse(b""):  # the end of the input
+            for _ in parser.parse(b""):  # the end of the input
                 pass
     except ParserLimitReached as exc:
         if str(exc) == "Maximum segment size exceeded":

@@ -60,7 +60,7 @@ def handler(event: dict, context) -> dict:
     if not isinstance(event, dict):
         event = {}
     request_id = _request_id(event, context)
-    record = {"requestId": request_id}
+    record: dict[str, object] = {"requestId": request_id}
     status = 500
     route = route_of(event)
     # Errors are answered in the shape of the API that was called, from the first check on.

@@ -13,6 +13,7 @@ import io
 import socket
 import ssl
 import time
+from typing import cast
 from urllib.parse import urljoin
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode
@@ -63,7 +64,8 @@ class _DeadlineSocket:
 
     def makefile(self, mode: str = "rb", buffering: int | None = None):
         self._io_refs += 1
-        return io.BufferedReader(socket.SocketIO(self, "rb"), io.DEFAULT_BUFFER_SIZE)
+        # SocketIO needs only recv_into() and _decref_socketios(): we are a socket to it.
+        return io.BufferedReader(socket.SocketIO(cast(socket.socket, self), "rb"), io.DEFAULT_BUFFER_SIZE)
 
     def _decref_socketios(self) -> None:
         self._io_refs = max(0, self._io_refs - 1)
@@ -172,7 +174,7 @@ def _get_once(target: Target, deadline: float) -> tuple[int, str | None, bytes]:
         raise
     except _Deadline:
         raise _too_slow() from None
-    except socket.timeout:
+    except TimeoutError:
         if time.monotonic() >= deadline - 0.05:
             raise _too_slow() from None
         raise _fail(f"the URL was too slow: it sent nothing for {READ_TIMEOUT_S:.0f} s") from None

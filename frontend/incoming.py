@@ -17,7 +17,7 @@ class Incoming:
     route: str = ""           # the API's route template (ocr_contract.routes) the request came in by
 
     @classmethod
-    def from_event(cls, event: dict) -> "Incoming":
+    def from_event(cls, event: dict) -> Incoming:
         headers = event.get("headers")
         headers = {k.lower(): v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)} \
             if isinstance(headers, dict) else {}

@@ -28,7 +28,7 @@ def upright_rgb(image: bytes):
     from PIL import Image, ImageOps
 
     try:
-        picture = Image.open(io.BytesIO(image), formats=sorted(SUPPORTED_FORMATS))
+        picture: Image.Image = Image.open(io.BytesIO(image), formats=sorted(SUPPORTED_FORMATS))
         picture = ImageOps.exif_transpose(picture)
         if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
             white = Image.new("RGBA", picture.size, (255, 255, 255, 255))

@@ -135,7 +135,7 @@ def resolve(host: str, port: int, timeout_s: float = DNS_TIMEOUT_S) -> list[str]
         raise ApiError(ErrorCode.URL_FETCH_FAILED, f"the host {host!r} could not be resolved in time") from None
     except (OSError, UnicodeError):
         raise ApiError(ErrorCode.URL_FETCH_FAILED, f"the host {host!r} could not be resolved") from None
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 # What a browser leaves alone in a URL's path and query: RFC 3986's unreserved and reserved

@@ -15,8 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
-from typing import Callable, Hashable, Sequence
 
 
 class BatcherClosed(RuntimeError):
@@ -26,7 +26,7 @@ class BatcherClosed(RuntimeError):
 class _Item:
     __slots__ = ("key", "value", "future", "since", "deadline")
 
-    def __init__(self, key, value, deadline):
+    def __init__(self, key: Hashable, value: object, deadline: float | None) -> None:
         self.key, self.value, self.deadline = key, value, deadline
         self.future: Future = Future()
         self.since = time.monotonic()

@@ -46,7 +46,7 @@ class EngineConfig:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
 
     @classmethod
-    def from_env(cls) -> "EngineConfig":
+    def from_env(cls) -> EngineConfig:
         return cls(
             provider=os.environ.get("OCR_PROVIDER", "cpu").strip().lower(),
             precision=os.environ.get("OCR_PRECISION", "auto").strip().lower(),

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -64,5 +64,6 @@ def install_json_protocol_errors() -> None:
         json_response.force_close()
         return json_response
 
-    RequestHandler.handle_error = handle_error
+    # Deliberate monkeypatch: aiohttp has no hook for the body of its own protocol errors.
+    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
     _installed = True

@@ -74,9 +74,9 @@ def prepared_model_bytes(path: Path) -> bytes:
 
 def int8_recogniser_bytes(prepared_rec: bytes) -> bytes:
     """The recogniser quantized to int8 (quantize.py), cached on disk like the prepared models."""
-    from . import quantize
-
     import onnxruntime
+
+    from . import quantize
 
     key = _digest(prepared_rec + quantize.CALIBRATION_SHEET.read_bytes()
                   + f"{quantize.RECIPE} onnxruntime {onnxruntime.__version__}".encode())

@@ -243,7 +243,7 @@ class PlateDecoder:
             blank, emit = new_blank, new_emit
             back.append(step_back)
 
-        best = (neg, None, None)
+        best: tuple[float, int | None, int] = (neg, None, -1)  # (score, state, cell)
         for q in self.grammar.accepting:
             if blank[q] > best[0]:
                 best = (blank[q], q, -1)

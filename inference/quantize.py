@@ -49,7 +49,7 @@ def calibration_batches() -> list[np.ndarray]:
 
 def _fuse_gelu(model) -> int:
     """Replace x * 0.5 * (1 + erf(x / sqrt 2)), as exported, by one Gelu node. Returns the count."""
-    from onnx import helper
+    from onnx import NodeProto, helper
 
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
@@ -62,7 +62,8 @@ def _fuse_gelu(model) -> int:
         users = consumers.get(node.output[0], [])
         return users[0] if len(users) == 1 and users[0].op_type == op_type else None
 
-    replaced, dropped = {}, set()
+    replaced: dict[int, NodeProto] = {}
+    dropped: set[int] = set()
     for erf in [n for n in graph.node if n.op_type == "Erf"]:
         div = producer.get(erf.input[0])
         add = only_consumer(erf, "Add")
@@ -93,9 +94,15 @@ def _without_preprocessing_advice():
 def quantize_recogniser(fp32_model: bytes) -> bytes:
     """The int8 (QDQ) recogniser built from the fp32 one. Takes ~15 s; cache the result."""
     import onnx
-    from onnx import version_converter
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnx import version_converter
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     model = version_converter.convert_version(onnx.load_from_string(fp32_model), 20)
     fused = _fuse_gelu(model)

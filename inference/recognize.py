@@ -42,7 +42,7 @@ def grey_unless_hue_only(strip: np.ndarray, keep: float = 0.5) -> np.ndarray:
     """
     # Every other pixel on both axes is plenty to compare two contrasts, and 4x cheaper.
     sample = strip[::2, ::2]
-    covariance, _ = cv2.calcCovarMatrix(
+    covariance, _ = cv2.calcCovarMatrix(  # type: ignore[call-overload]  # OpenCV takes None for the mean it outputs; its stubs do not
         sample.reshape(-1, 3), None, cv2.COVAR_NORMAL | cv2.COVAR_ROWS | cv2.COVAR_SCALE
     )
     colour_spread = math.sqrt(max(float(cv2.eigen(covariance)[1][0, 0]), 0.0) / 3)
@@ -95,7 +95,7 @@ def char_spans(runs: list[tuple[int, int]], lengths: list[int], steps: int, cont
     for (_, end), (start, _) in zip(runs, runs[1:]):
         edges.append((end + 1 + start) / 2 / steps / content)
     edges.append(1.0)
-    spans = []
+    spans: list[tuple[float, float]] = []
     for i, count in enumerate(lengths):
         a, b = min(max(edges[i], 0.0), 1.0), min(max(edges[i + 1], 0.0), 1.0)
         spans.extend((a + (b - a) * k / count, a + (b - a) * (k + 1) / count) for k in range(count))

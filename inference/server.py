@@ -107,7 +107,7 @@ async def errors_as_json(request: web.Request, handler):
         return web.json_response({"message": f"HTTP content length exceeded {SAGEMAKER_MAX_PAYLOAD} bytes."}, status=413)
     try:
         response = await asyncio.wait_for(_errors_as_json(request, handler), request.app[SETTINGS]["sagemaker_timeout_s"])
-    except asyncio.TimeoutError:
+    except TimeoutError:
         message = "Your invocation timed out while waiting for a response from container primary."
         return web.json_response({"message": message, "OriginalStatusCode": 0, "OriginalMessage": message},
                                  status=424, headers={"X-Amzn-ErrorType": "ModelError"})
@@ -185,7 +185,7 @@ async def invocations(request: web.Request) -> web.Response:
         deadline = time.monotonic() + timeout_s
         try:
             data = await asyncio.wait_for(read_body(request, MAX_IMAGE_BYTES, image_too_large), timeout_s)
-        except asyncio.TimeoutError:  # the body did not arrive within the deadline
+        except TimeoutError:  # the body did not arrive within the deadline
             raise _timed_out(timeout_s) from None
         record.update(bytes=len(data), lane=options.lane)
         admission = request.app[ADMISSION]
@@ -200,7 +200,7 @@ async def invocations(request: web.Request) -> web.Response:
             # Waiting for a worker counts against the deadline too. At the deadline the worker is
             # freed even if the work is still running; the engine gives up at its next model call.
             result, (width, height) = await asyncio.wait_for(admitted(), max(0.0, deadline - time.monotonic()))
-        except (asyncio.TimeoutError, DeadlineExceeded):
+        except (TimeoutError, DeadlineExceeded):
             raise _timed_out(timeout_s) from None
         finally:
             admission.leave(options.lane)

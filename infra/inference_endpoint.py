@@ -3,6 +3,7 @@ or serverless (CPU, scales to zero)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
@@ -88,7 +89,7 @@ class InferenceEndpoint(Construct):
                    "permissions; PutMetricData is limited to SageMaker's namespaces by a condition.")
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(log_group.node.default_child)}.Arn>:*]",
+            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(cast(logs.CfnLogGroup, log_group.node.default_child))}.Arn>:*]",
             "Log streams of the endpoint's own log group; SageMaker names them per instance at run time.")
 
         model = sagemaker.CfnModel(

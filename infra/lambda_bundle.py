@@ -14,12 +14,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("frontend", "ocr_contract")
 REQUIREMENTS = ROOT / "frontend" / "requirements-bundle.txt"
+# Where its versions are pinned (it names packages only): a new pin makes a new bundle.
+CONSTRAINTS = (ROOT / "constraints.txt", ROOT / "inference" / "constraints.txt")
 LAMBDA_PYTHON = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
 
 
 def _sources() -> list[Path]:
-    files = [REQUIREMENTS]
+    files = [REQUIREMENTS, *CONSTRAINTS]
     for package in PACKAGES:
         files += sorted(p for p in (ROOT / package).rglob("*.py") if "__pycache__" not in p.parts)
     return files

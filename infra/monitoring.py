@@ -23,9 +23,9 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         dims = {"EndpointName": endpoint_name, "VariantName": variant}
 
-        def endpoint(metric, statistic="Sum", namespace=INVOCATION_NAMESPACE, label=None, period=Duration.minutes(1)):
+        def endpoint(metric, statistic="Sum", namespace=INVOCATION_NAMESPACE, label=None, period=None):
             return cw.Metric(namespace=namespace, metric_name=metric, dimensions_map=dims, statistic=statistic,
-                             period=period, label=label or metric)
+                             period=period or Duration.minutes(1), label=label or metric)
 
         invocations = endpoint("Invocations")
         errors_5xx = endpoint("Invocation5XXErrors")

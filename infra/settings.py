@@ -78,7 +78,7 @@ class Settings:
     log_retention_days: int = 30
 
     @classmethod
-    def from_context(cls, scope: "Construct | dict") -> "Settings":
+    def from_context(cls, scope: Construct | dict) -> Settings:
         """From a CDK app's context, or a plain dict of the same keys (make doctor)."""
         lookup = scope.get if isinstance(scope, dict) else scope.node.try_get_context
 

@@ -77,7 +77,7 @@ def main() -> int:
 
     # Fail fast, before loading anything, when a port is taken.
     wanted = [("PORT", args.host, args.port)] + ([] if args.inference_url else [("INFERENCE_PORT", "127.0.0.1", inference_port)])
-    for name, host, port in wanted:
+    for _name, host, port in wanted:
         if not _port_is_free(host, port):
             print(f"error: port {port} on {host} is in use; choose others, e.g. `make serve PORT={args.port + 10}` "
                   f"(the inference server takes PORT+1, or set INFERENCE_PORT)", file=sys.stderr)

@@ -112,7 +112,8 @@ async def to_lambda(request: web.Request) -> web.Response:
     if request.path == GENERAL_OCR and _img_over_schema_limit(body):
         # What API Gateway's schema validation answers (infra/ocr_api.py, BAD_REQUEST_BODY).
         return _error(ApiError(ErrorCode.INVALID_REQUEST, SCHEMA_ERROR_MESSAGE), request_id)
-    event = proxy_event(request, body, request_id, request.match_info.route.resource.canonical)
+    resource = request.match_info.route.resource
+    event = proxy_event(request, body, request_id, resource.canonical if resource else request.path)
     if len(json.dumps(event)) > LAMBDA_MAX_PAYLOAD:
         return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                                "the request is over Lambda's 6 MB payload limit (base64 images up to about 4.4 MB); send larger images by url"),
@@ -120,7 +121,7 @@ async def to_lambda(request: web.Request) -> web.Response:
     work = asyncio.get_running_loop().run_in_executor(request.app[LAMBDAS], handler, event, LambdaContext())
     try:
         result = await asyncio.wait_for(asyncio.shield(work), API_GATEWAY_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         # What API Gateway answers when the integration takes longer (infra/ocr_api.py).
         return _error(ApiError(ErrorCode.TIMEOUT, f"the request took longer than {API_GATEWAY_TIMEOUT_S} s; try a smaller image"),
                       request_id)
@@ -130,10 +131,10 @@ async def to_lambda(request: web.Request) -> web.Response:
 async def ping(request: web.Request) -> web.Response:
     """The inference server's readiness, as seen through the gateway."""
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
-            async with session.get(request.app[INFERENCE_URL] + "/ping") as answer:
-                return web.json_response(await answer.json(content_type=None), status=answer.status)
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session, \
+                session.get(request.app[INFERENCE_URL] + "/ping") as answer:
+            return web.json_response(await answer.json(content_type=None), status=answer.status)
+    except (TimeoutError, aiohttp.ClientError, ValueError):
         return web.json_response({"status": "inference server unreachable"}, status=503)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 
 
-class ErrorCode(str, enum.Enum):
+class ErrorCode(enum.StrEnum):
     INVALID_REQUEST = "InvalidRequest"
     INVALID_IMAGE = "InvalidImage"
     UNSUPPORTED_IMAGE_FORMAT = "UnsupportedImageFormat"

@@ -93,7 +93,8 @@ class LocalStack:
         # Logs go to a file: an unread pipe fills up and blocks the servers' log writes.
         import tempfile
 
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="local-stack-", suffix=".log", delete=False)
+        # Open for the stack's lifetime (closed in stop()), so not a `with` block.
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="local-stack-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
             args + list(extra_args), env={**os.environ, "OCR_THREADS": "2", **(env or {})},
             stdout=self.log, stderr=subprocess.STDOUT, text=True,

@@ -5,6 +5,7 @@ import json
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -208,9 +209,9 @@ def test_serve_says_when_it_is_ready():
     stack = LocalStack()
     try:
         deadline = time.time() + 10
-        while "ready in" not in open(stack.log.name).read() and time.time() < deadline:
+        while "ready in" not in Path(stack.log.name).read_text() and time.time() < deadline:
             time.sleep(0.2)
-        assert "ready in" in open(stack.log.name).read()
+        assert "ready in" in Path(stack.log.name).read_text()
     finally:
         stack.stop()
 

@@ -109,8 +109,8 @@ def test_lines_come_in_reading_order_with_boxes_inside_the_image(engine):
         api = line.to_api()
         loc = api["location"]
         assert all(isinstance(v, int) for v in loc.values())
-        assert 0 <= loc["left"] and loc["left"] + loc["width"] <= width
-        assert 0 <= loc["top"] and loc["top"] + loc["height"] <= height
+        assert loc["left"] >= 0 and loc["left"] + loc["width"] <= width
+        assert loc["top"] >= 0 and loc["top"] + loc["height"] <= height
         assert 0.0 <= api["score"] <= 1.0
 
 
@@ -140,12 +140,12 @@ def test_full_size_4096_image(engine):
 
 def test_concurrent_requests_give_the_same_answers(engine):
     names = ["line.png", "receipt.png", "upside_down.png", "small_plate.png"] * 3
-    expected = {name: [l.to_api() for l in engine.read_bytes(fixture_bytes(name))] for name in set(names)}
+    expected = {name: [line.to_api() for line in engine.read_bytes(fixture_bytes(name))] for name in set(names)}
     results, errors = {}, []
 
     def work(i, name):
         try:
-            results[i] = [l.to_api() for l in engine.read_bytes(fixture_bytes(name))]
+            results[i] = [line.to_api() for line in engine.read_bytes(fixture_bytes(name))]
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -249,10 +249,10 @@ def test_lines_int8_is_unsure_of_are_read_again_in_fp32():
     never = OcrEngine(EngineConfig(threads=2, fp32_retry_below=0))
     assert always.rec_precision == never.rec_precision == "int8" and never.rec_fp32 is None
     again = always.read_bytes(image)
-    assert [l.text for l in again] == [l.text for l in fp32]
-    assert [l.score for l in again] == pytest.approx([l.score for l in fp32], abs=2e-4)
+    assert [line.text for line in again] == [line.text for line in fp32]
+    assert [line.score for line in again] == pytest.approx([line.score for line in fp32], abs=2e-4)
     int8_alone = never.read_bytes(image)
-    assert [l.score for l in int8_alone] != pytest.approx([l.score for l in fp32], abs=2e-4)  # int8 reads otherwise
+    assert [line.score for line in int8_alone] != pytest.approx([line.score for line in fp32], abs=2e-4)  # int8 reads otherwise
 
 
 def test_each_character_is_placed_in_reading_order_inside_its_line(engine):

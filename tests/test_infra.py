@@ -362,7 +362,7 @@ def test_api_logging_has_the_account_role_it_needs(default, iam_with_buckets):
         role_ref = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
         assert "apigateway.amazonaws.com" in json.dumps(raw[role_ref]["Properties"]["AssumeRolePolicyDocument"])
 
-        def depends_on(resource_id, target, seen=()):
+        def depends_on(resource_id, target, seen=(), raw=raw):
             deps = raw[resource_id].get("DependsOn", [])
             deps = [deps] if isinstance(deps, str) else deps
             return target in deps or any(depends_on(d, target, seen + (resource_id,)) for d in deps if d not in seen)

@@ -6,8 +6,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from inference.config import EngineConfig
-from inference.server import ADMISSION, SETTINGS, STATE, create_app
 from inference.images import decode_image
+from inference.server import ADMISSION, SETTINGS, STATE, create_app
 from tests.conftest import EXPECTED, fixture_bytes, many_scan_jpeg, norm, png_header
 
 
@@ -32,7 +32,7 @@ def test_ping_and_invocations(app):
             r = await client.post(path, data=fixture_bytes("receipt.png"), headers={"Content-Type": "image/png"})
             assert r.status == 200
             lines = await r.json()
-            assert [norm(l["words"]) for l in lines] == [norm(t) for t in EXPECTED["receipt.png"]]
+            assert [norm(line["words"]) for line in lines] == [norm(t) for t in EXPECTED["receipt.png"]]
             assert set(lines[0]) == {"words", "location", "score"}
             assert r.headers["X-Request-Id"]
     run(app, scenario)
@@ -109,7 +109,9 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
     app = create_app(engine=SlowEngine(), workers=1, queue=1)
 
     async def scenario(client):
-        post = lambda: client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})  # noqa: E731
+        def post():
+            return client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})
+
         first, second = asyncio.ensure_future(post()), asyncio.ensure_future(post())
         await asyncio.sleep(0.3)
         ping = await client.get("/ping")
@@ -163,7 +165,7 @@ def test_decode_bombs_are_refused_at_once_and_ordinary_requests_go_on(engine):
             assert (status, body["error"]["code"]) == (400, "InvalidImage") and "scans" in body["error"]["message"]
             assert elapsed < 10
         status, body, elapsed = results[3]
-        assert status == 200 and [norm(l["words"]) for l in body] == [norm(t) for t in EXPECTED["receipt.png"]]
+        assert status == 200 and [norm(line["words"]) for line in body] == [norm(t) for t in EXPECTED["receipt.png"]]
         assert elapsed < 10
     run(app, scenario)
 

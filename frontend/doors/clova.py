@@ -108,7 +108,7 @@ def _checked(message: dict, has_file: bool) -> dict:
             raise _invalid("images[0].url must be a string")
         if not data and not (url and url.strip()):
             raise _invalid("images[0] needs 'data' (base64) or 'url'")
-        if not data and len(url) > MAX_URL_LENGTH:
+        if not data and url and len(url) > MAX_URL_LENGTH:
             raise ApiError(ErrorCode.INVALID_URL, f"images[0].url is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted")
     return {"version": version, "requestId": request_id, "timestamp": timestamp, "tables": tables,
             "name": name, "data": data, "url": url}

@@ -19,8 +19,13 @@ SECRET_HEADER = "x-api-key"
 def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, list]:
     check_content_type(incoming.headers.get("content-type"))
     request = parse_request(incoming.body)
-    record["source"] = "img" if request.image is not None else request.url.split(":", 1)[0].lower()[:10]
-    image = request.image if request.image is not None else fetch_image(request.url, deadline)
+    if request.image is not None:
+        record["source"], image = "img", request.image
+    else:
+        url = request.url
+        assert url is not None, "parse_request answers exactly one of url and image"
+        record["source"] = url.split(":", 1)[0].lower()[:10]
+        image = fetch_image(url, deadline)
     record["bytes"] = len(image)
     return 200, read_image(image, request_id, deadline)
 

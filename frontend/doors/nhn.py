@@ -106,7 +106,7 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     groups = [[w for i in group for w in words_of[i]] for group in layout.blocks(lines)]
     groups = [g for g in groups if g]
     flat = [w for g in groups for w in g]
-    result = {
+    result: dict[str, object] = {
         "fileType": FILE_TYPES[header.format],
         # v2: words grouped by block
         "listOfInferTexts": [{"inferTexts": [{"value": w.text, "conf": round(w.score, 4)} for w in g]} for g in groups],

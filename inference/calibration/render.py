@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # The sheet's layout is read back by quantize.calibration_batches: one place for it.
-from ..quantize import CALIBRATION_SHEET as SHEET, STRIP_WIDTH as WIDTH
+from ..quantize import CALIBRATION_SHEET as SHEET
+from ..quantize import STRIP_WIDTH as WIDTH
 from ..recognize import HEIGHT
 
 COUNT = 64
@@ -57,14 +58,14 @@ def render_strip(rng: random.Random) -> Image.Image:
     text = rng.choice(LINES)
     margin = max(2, int(size * rng.uniform(0.1, 0.4)))
     left, top, right, bottom = font.getbbox(text)
-    image = Image.new("RGB", (right - left + 2 * margin, bottom - top + 2 * margin), bg)
+    image = Image.new("RGB", (int(right - left) + 2 * margin, int(bottom - top) + 2 * margin), bg)
     ImageDraw.Draw(image).text((margin - left, margin - top), text, font=font, fill=fg)
     if rng.random() < 0.3:
-        image = image.rotate(rng.uniform(-2, 2), resample=Image.BICUBIC, fillcolor=bg)
+        image = image.rotate(rng.uniform(-2, 2), resample=Image.Resampling.BICUBIC, fillcolor=bg)
     if rng.random() < 0.4:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
     # Lines longer than a tile are cut, not squeezed: the recogniser never sees squeezed text.
-    image = image.resize((max(1, round(image.width * HEIGHT / image.height)), HEIGHT), Image.BILINEAR)
+    image = image.resize((max(1, round(image.width * HEIGHT / image.height)), HEIGHT), Image.Resampling.BILINEAR)
     image = image.crop((0, 0, min(WIDTH, image.width), HEIGHT))
     pixels = np.asarray(image, np.float32)  # sensor noise on some strips
     pixels += np.random.default_rng(rng.randrange(1 << 30)).normal(0, rng.choice([0, 0, 0, 3]), pixels.shape)

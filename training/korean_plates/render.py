@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from inference.korean_plates import stack_rows
-from inference.plate_grammar import (DIGITS, KOREAN_COMMERCIAL_USES, KOREAN_PRIVATE_USES, KOREAN_REGIONS,
-                                     KOREAN_RENTAL_USES)
+from inference.plate_grammar import (
+    DIGITS,
+    KOREAN_COMMERCIAL_USES,
+    KOREAN_PRIVATE_USES,
+    KOREAN_REGIONS,
+    KOREAN_RENTAL_USES,
+)
 
 FONT_ROOT = Path("/usr/share/fonts")
 # (file under FONT_ROOT, face index in a collection). Training: every sans-serif, non-handwriting
@@ -108,7 +114,7 @@ def plate_text(rng: np.random.Generator, layout: str, commercial: bool) -> tuple
 class Fonts:
     """Faces for whole plates, and faces for their digits only (none: the plate's own face)."""
 
-    def __init__(self, faces, digit_faces=()):
+    def __init__(self, faces: Sequence[tuple[str, int]], digit_faces: Sequence[tuple[str, int]] = ()) -> None:
         missing = [f for f, _ in list(faces) + list(digit_faces) if not (FONT_ROOT / f).is_file()]
         if missing:
             raise SystemExit("fonts missing (apt-get install fonts-nanum fonts-nanum-extra fonts-unfonts-core "
@@ -170,16 +176,17 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
     """A clean plate (RGB), the box of each row of text on it, and its answer. `distort`: glyphs
     elastically bent (training only: faces it has not seen draw each stroke a little differently)."""
     layout = str(rng.choice(["new", "new", "short", "short", "region", "stacked"]))
-    (background, ink) = COLOURS[layout][rng.integers(len(COLOURS[layout]))]
-    commercial = background == YELLOW
+    colours = COLOURS[layout][rng.integers(len(COLOURS[layout]))]
+    background, ink = colours
+    commercial = colours == YELLOW
     rows, text = plate_text(rng, layout, commercial)
     face = int(rng.integers(fonts.plate_faces))
     digit_face = face if len(fonts.faces) == fonts.plate_faces or rng.random() < 0.5 else int(rng.integers(len(fonts.faces)))
-    face = (face, digit_face)
+    faces = (face, digit_face)
     if layout == "stacked":
         top_h, bottom_h = int(rng.uniform(30, 40)), int(rng.uniform(52, 62))
-        top_row = _set_row(fonts, face, rows[0], top_h, rng, distort)
-        bottom_row = _set_row(fonts, face, rows[1], bottom_h, rng, distort)
+        top_row = _set_row(fonts, faces, rows[0], top_h, rng, distort)
+        bottom_row = _set_row(fonts, faces, rows[1], bottom_h, rng, distort)
         width = int(max(top_row.shape[1], bottom_row.shape[1]) * rng.uniform(1.12, 1.3))
         height = int((top_h + bottom_h) * rng.uniform(1.3, 1.45))
         ink_mask = np.zeros((height, width), np.uint8)
@@ -188,8 +195,8 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
                  ((width - bottom_row.shape[1]) // 2, height - bottom_h - int((height - top_h - bottom_h) * 0.35), bottom_row)]
     else:
         row_h = 72
-        row = _set_row(fonts, face, rows[0], row_h, rng, distort)
-        band = layout == "new" and background == WHITE and rng.random() < 0.6
+        row = _set_row(fonts, faces, rows[0], row_h, rng, distort)
+        band = layout == "new" and colours == WHITE and rng.random() < 0.6
         left = int(row_h * (0.75 if band else 0.25) * rng.uniform(0.8, 1.2))
         width = left + row.shape[1] + int(row_h * rng.uniform(0.2, 0.35))
         height = int(row_h * rng.uniform(1.3, 1.5))
@@ -200,7 +207,7 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
         ink_mask[y:y + glyphs.shape[0], x:x + glyphs.shape[1]] = np.maximum(
             ink_mask[y:y + glyphs.shape[0], x:x + glyphs.shape[1]], glyphs)
         boxes.append((x, y, x + glyphs.shape[1], y + glyphs.shape[0]))
-    plate = np.empty((height, width, 3), np.float32)
+    plate: np.ndarray = np.empty((height, width, 3), np.float32)
     plate[:] = np.array(background, np.float32) * rng.uniform(0.85, 1.05)
     alpha = ink_mask[..., None].astype(np.float32) / 255
     plate = plate * (1 - alpha) + np.array(ink, np.float32) * alpha
@@ -208,7 +215,7 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
     draw = ImageDraw.Draw(img)
     border = max(1, int(height * rng.uniform(0.01, 0.04)))
     draw.rectangle((0, 0, width - 1, height - 1), outline=tuple(int(c) for c in ink), width=border)
-    if layout == "new" and background == WHITE and spots[0][0] > height * 0.5:
+    if layout == "new" and colours == WHITE and spots[0][0] > height * 0.5:
         # The blue band of 2020 plates: a flag mark and KOR, never read.
         band_w = int(spots[0][0] * 0.7)
         draw.rectangle((border, border, band_w, height - border), fill=(30, 60, 150))
@@ -237,11 +244,11 @@ def _elastic(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _perspective(img: np.ndarray, boxes, rng, strength: float):
     h, w = img.shape[:2]
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    jitter = rng.uniform(-strength, strength, (4, 2)) * np.float32([w, h]) * np.float32([0.5, 1])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    jitter = rng.uniform(-strength, strength, (4, 2)) * np.array([w, h], np.float32) * np.array([0.5, 1], np.float32)
     angle = math.radians(rng.uniform(-4, 4))
-    centre = np.float32([w / 2, h / 2])
-    rot = np.float32([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    centre = np.array([w / 2, h / 2], np.float32)
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32)
     dst = (src - centre) @ rot.T + centre + jitter
     shift = dst.min(axis=0) - 4
     dst -= shift
@@ -251,7 +258,7 @@ def _perspective(img: np.ndarray, boxes, rng, strength: float):
     warped = cv2.warpPerspective(img, matrix, size, flags=cv2.INTER_LINEAR, borderValue=fill)
     moved = []
     for x0, y0, x1, y1 in boxes:
-        corners = cv2.perspectiveTransform(np.float32([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]), matrix)[0]
+        corners = cv2.perspectiveTransform(np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32), matrix)[0]
         moved.append((corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()))
     return warped, moved
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ocr_contract.protocol import Line
+
 Quad = list[list[float]]  # 4 corners (x, y): top-left, top-right, bottom-right, bottom-left
 
 
@@ -15,7 +17,7 @@ class Word:
     last_in_line: bool
 
 
-def line_quad(line: dict) -> Quad:
+def line_quad(line: Line) -> Quad:
     """A line's 4 corners: the detected box when the endpoint sent it, else its location."""
     if line.get("box"):
         return [list(map(float, point)) for point in line["box"]]
@@ -25,7 +27,7 @@ def line_quad(line: dict) -> Quad:
     return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
 
 
-def words(line: dict) -> list[Word]:
+def words(line: Line) -> list[Word]:
     """The line's words, left to right: runs of non-space characters (a Chinese run with no
     spaces is one word). Each word's box runs from its first character's left edge to its last
     character's right edge (the endpoint's `chars`); without them the line is one word."""
@@ -59,7 +61,7 @@ BLOCK_GAP = 0.8
 BLOCK_HEIGHT_RATIO = 1.5
 
 
-def blocks(lines: list[dict]) -> list[list[int]]:
+def blocks(lines: list[Line]) -> list[list[int]]:
     """The lines (in reading order) grouped into blocks: each a list of line indices."""
     groups: list[list[int]] = []
     for i, line in enumerate(lines):

@@ -13,9 +13,11 @@ not see the line at all is the other slice's reading kept.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from ocr_contract import MAX_SIDE_PX, ApiError, ErrorCode
 from ocr_contract.image_header import ImageHeader, exif_orientation
+from ocr_contract.protocol import Lane, Line
 
 from .fanout import read_parts
 from .pages import Page, render
@@ -45,7 +47,8 @@ def plan_slices(length: int, short: int) -> list[tuple[int, int]]:
     return [(round(i * step), round(i * step) + size) for i in range(count)]
 
 
-def read_long_image(image: bytes, header: ImageHeader, read, deadline: float) -> tuple[list[dict], int]:
+def read_long_image(image: bytes, header: ImageHeader, read: Callable[[bytes, float, Lane], list[Line]],
+                    deadline: float) -> tuple[list[Line], int]:
     """(lines in the whole image's pixels, number of slices). `read(bytes, deadline, lane)`
     reads one slice (the shared pipeline; lane as in ocr_contract.protocol). Slices are cut in the bounded renderer (pages.py: a
     4096 x 16384 px image decoded in the Lambda's own process could take most of its memory)
@@ -63,15 +66,16 @@ def read_long_image(image: bytes, header: ImageHeader, read, deadline: float) ->
     slices = render(image, "slices", deadline - READ_RESERVE_S, spans=spans, tall=tall, format=header.format,
                     lossless=header.format != "JPEG", max_page_pixels=header.width * header.height)
 
-    def read_slice(piece: Page, until: float) -> list[dict]:
-        if piece.error is not None:
-            raise piece.error
+    def read_slice(piece: Page, until: float) -> list[Line]:
+        if piece.error is not None or piece.image is None:
+            raise piece.error or ApiError(ErrorCode.INTERNAL_ERROR, "a slice was not made")
         return read(piece.image, until, "bulk")
 
-    answers = [answer for _, answer in read_parts(slices, read_slice, deadline)]
-    for answer in answers:
+    answers: list[list[Line]] = []
+    for _, answer in read_parts(slices, read_slice, deadline):
         if isinstance(answer, ApiError):
             raise answer
+        answers.append(answer)
     for (a, _), lines in zip(spans, answers):
         for line in lines:
             _shift(line, a, tall)
@@ -94,7 +98,7 @@ def upright_size(header: ImageHeader, image: bytes) -> tuple[int, int]:
     return header.width, header.height
 
 
-def _owner(line: dict, spans: list[tuple[int, int]], length: int, tall: bool) -> int:
+def _owner(line: Line, spans: list[tuple[int, int]], length: int, tall: bool) -> int:
     """The slice whose share of the image holds the line's centre (shares split at the middle
     of each overlap)."""
     loc = line["location"]
@@ -105,7 +109,7 @@ def _owner(line: dict, spans: list[tuple[int, int]], length: int, tall: bool) ->
     return len(spans) - 1
 
 
-def _overlap(a: dict, b: dict) -> float:
+def _overlap(a: Line, b: Line) -> float:
     """The area two lines' boxes share, over the smaller box's."""
     la, lb = a["location"], b["location"]
     w = min(la["left"] + la["width"], lb["left"] + lb["width"]) - max(la["left"], lb["left"])
@@ -115,7 +119,7 @@ def _overlap(a: dict, b: dict) -> float:
     return w * h / max(min(la["width"] * la["height"], lb["width"] * lb["height"]), 1)
 
 
-def _shift(line: dict, offset: int, tall: bool) -> None:
+def _shift(line: Line, offset: int, tall: bool) -> None:
     """A slice's line moved into the whole image's pixels."""
     axis = 1 if tall else 0
     line["location"]["top" if tall else "left"] += offset

@@ -21,9 +21,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ocr_contract import MAX_SIDE_PX, ApiError, ErrorCode
 from ocr_contract.limits import (

@@ -66,7 +66,7 @@ def _rescale(lines: list[Line], scale: float) -> None:
     """Lines of a shrunk image mapped back to the original's pixels."""
     for line in lines:
         location = line["location"]
-        for key in location:
+        for key in ("top", "left", "width", "height"):
             location[key] = int(round(location[key] / scale))
         if "box" in line:
             line["box"] = _unscaled(line["box"], scale)

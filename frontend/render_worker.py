@@ -24,7 +24,8 @@ import os
 import resource
 import struct
 import sys
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 MIB = 1024 * 1024
 # Exit status after a page_error frame for the page it could not go past: the parent starts a

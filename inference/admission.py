@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.protocol import LANES, Lane

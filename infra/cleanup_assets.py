@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     # The account and region the assets were pushed to, found as the AWS CLI and cdk find them;
     # without credentials or a region, say what to do in two lines, not a traceback.
     session, problem = preflight_session(args.profile)
-    doctor = Doctor(None, session)
+    doctor = Doctor(None, session)  # type: ignore[arg-type]  # credentials() reads no settings
     if problem or not doctor.credentials():
         print((problem or doctor.findings[-1]).line(), file=sys.stderr)
         print("Nothing was deleted: `make destroy-assets` needs the credentials and region of the account the app was "

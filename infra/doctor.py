@@ -257,7 +257,7 @@ def credentials_only(profile: str | None, purpose: str) -> int:
     """Credentials and region alone, said in one or two lines: the preflight of `make destroy`
     and `make destroy-assets`, which need nothing else this checks."""
     session, problem = preflight_session(profile)
-    doctor = Doctor(None, session)
+    doctor = Doctor(None, session)  # type: ignore[arg-type]  # credentials() reads no settings
     if problem is None and doctor.credentials():
         print(doctor.findings[-1].line())
         return 0

@@ -11,7 +11,14 @@ import struct
 from dataclasses import dataclass
 
 from .errors import ApiError, ErrorCode
-from .limits import DOCUMENT_MAX_PAGES, LONG_IMAGE_MAX_SIDE_PX, MAX_IMAGE_BYTES, MAX_JPEG_SCANS, MAX_SIDE_PX, image_too_large
+from .limits import (
+    DOCUMENT_MAX_PAGES,
+    LONG_IMAGE_MAX_SIDE_PX,
+    MAX_IMAGE_BYTES,
+    MAX_JPEG_SCANS,
+    MAX_SIDE_PX,
+    image_too_large,
+)
 from .routes import CLOVA_GENERAL, NHN_CROPPING
 
 # Recognised but refused formats, by their leading bytes: a clearer answer than "not an image".

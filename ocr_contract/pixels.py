@@ -33,7 +33,8 @@ def to_rgb(picture: Image) -> Image:
     mode = picture.mode
     if mode.startswith("I;16") or mode == "I":
         wide = picture.convert("I") if mode != "I" else picture
-        high = wide.getextrema()[1]  # type: ignore[index]
+        extrema = wide.getextrema()
+        high = extrema[1] if isinstance(extrema[1], (int, float)) else 0
         if mode != "I" or high > 255:
             wide = wide.point(lambda value: value * SIXTEEN_TO_EIGHT)
         return wide.convert("L").convert("RGB")

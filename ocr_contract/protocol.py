@@ -94,7 +94,7 @@ class InvokeOptions:
         return value
 
     @classmethod
-    def parse(cls, header: str | None) -> "InvokeOptions":
+    def parse(cls, header: str | None) -> InvokeOptions:
         """The options of a CustomAttributes value. Unknown keys are ignored (a newer Lambda may
         send more); a known key with a wrong value is the caller's error."""
         pairs: dict[str, str] = {}
@@ -113,8 +113,8 @@ class InvokeOptions:
         if lane not in LANES:
             raise _invalid(f"unknown lane {lane[:40]!r}; use one of {', '.join(LANES)}")
         return cls(request_id=_safe(pairs.get("requestId", "")), timeout_ms=timeout_ms,
-                   detail=pairs.get("detail") == "chars", task=task, country=plate_country(pairs.get("country")),  # type: ignore[arg-type]
-                   lane=lane,  # type: ignore[arg-type]
+                   detail=pairs.get("detail") == "chars", task=task, country=plate_country(pairs.get("country")),
+                   lane=lane,
                    version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION)
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
+from ocr_contract.protocol import Line
 from ocr_contract.request import MAX_URL_LENGTH, decode_base64_image
 from ocr_contract.routes import CLOVA_GENERAL
 
@@ -124,7 +125,7 @@ def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
     return iter([Page(0, data, header.width, header.height)]), False
 
 
-def _read_page(page: Page, request_id: str, deadline: float, detail: bool, document: bool) -> list[dict]:
+def _read_page(page: Page, request_id: str, deadline: float, detail: bool, document: bool) -> list[Line]:
     if page.error is not None:
         raise page.error
     assert page.image is not None
@@ -135,7 +136,7 @@ def _vertices(quad: layout.Quad) -> dict:
     return {"vertices": [{"x": round(float(x), 1), "y": round(float(y), 1)} for x, y in quad]}
 
 
-def _fields(lines: list[dict], v2: bool) -> list[dict]:
+def _fields(lines: list[Line], v2: bool) -> list[dict]:
     if not v2:  # V1: one field per line
         return [{"valueType": "ALL", "boundingPoly": _vertices(layout.line_quad(line)), "inferText": line["words"],
                  "inferConfidence": round(line["score"], 4)} for line in lines]

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from frontend.authorizer import ERROR_BODY_HEAD
 from frontend.doors import secret_header
+from frontend.pages import RENDER_MEMORY_ENV
 from frontend.shrink import REAL_TIME_LIMIT_BYTES, SERVERLESS_LIMIT_BYTES
 from ocr_contract import ErrorCode
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
@@ -111,7 +112,7 @@ class OcrApi(Construct):
 
         self.function = _bundled_function(
             self, "Frontend", "frontend.handler.handler", role, function_logs,
-            memory_size=1024,   # CPU scales with memory: base64, JSON and the rare re-encode
+            memory_size=settings.frontend_memory_mb,  # CPU scales with it: base64, JSON, page rendering
             # A backstop under API Gateway's 29 s: the handler plans to answer within
             # FRONTEND_BUDGET_S, so the client gets our JSON 504, not the gateway's.
             timeout=Duration.seconds(FRONTEND_TIMEOUT_S),
@@ -126,6 +127,7 @@ class OcrApi(Construct):
                 "ALLOWED_BUCKETS": ",".join(settings.allowed_buckets),
                 "ALLOWED_URL_PORTS": ",".join(str(p) for p in settings.allowed_url_ports),
                 "LOG_LEVEL": "INFO",
+                RENDER_MEMORY_ENV: str(settings.render_memory_mb),
             },
             description="POST /general_ocr: validate, fetch, invoke the SageMaker endpoint",
         )

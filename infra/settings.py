@@ -47,6 +47,12 @@ def accelerator(instance_type: str) -> str:
     return "gpu" if family in ("g", "p") else "cpu"
 
 
+# What the frontend's handler keeps for itself (the request, its pages, boto3); the rest of the
+# Lambda's memory is the page renderer's cap.
+FRONTEND_HANDLER_MB = 512
+FRONTEND_MIN_MEMORY_MB = 1024
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_type: str = "ml.g4dn.xlarge"   # the endpoint's instances: a GPU type, or an x86 CPU type
@@ -74,6 +80,11 @@ class Settings:
     # Frontend Lambdas that may run at once; each waits up to 26 s on a slow URL, so without a
     # cap slow URLs could take the account's whole Lambda pool. 0 = the throttle's burst.
     frontend_reserved_concurrency: int = 0
+    # The frontend Lambda's memory (MB); it also buys CPU (1,769 MB = one vCPU). Documents are
+    # rendered in a child process capped at this less FRONTEND_HANDLER_MB (frontend/pages.py):
+    # 1,024 MB gives the renderer 512 MB, enough for a 4096 px page or a 4096 x 16384 px long
+    # image, and renders a scanned A4 page in ~0.2 s (docs/deploy.md, "Frontend memory").
+    frontend_memory_mb: int = 1024
     alarm_email: str = ""                   # subscribed to the alarms' SNS topic when set
     log_retention_days: int = 30
 
@@ -131,11 +142,17 @@ class Settings:
             throttle_burst=integer("throttleBurst", cls.throttle_burst),
             quota_per_day=integer("quotaPerDay", cls.quota_per_day),
             frontend_reserved_concurrency=integer("frontendReservedConcurrency", cls.frontend_reserved_concurrency),
+            frontend_memory_mb=integer("frontendMemoryMb", cls.frontend_memory_mb),
             alarm_email=str(get("alarmEmail", cls.alarm_email)).strip(),
             log_retention_days=integer("logRetentionDays", cls.log_retention_days),
         )
         settings.validate()
         return settings
+
+    @property
+    def render_memory_mb(self) -> int:
+        """The page renderer's address-space cap: the Lambda's memory less the handler's share."""
+        return self.frontend_memory_mb - FRONTEND_HANDLER_MB
 
     @property
     def reserved_concurrency(self) -> int:
@@ -155,6 +172,9 @@ class Settings:
             raise SettingsError("serverlessMaxConcurrency must be between 1 and 200 (SageMaker's range)")
         if not 1 <= self.min_instances <= self.max_instances:
             raise SettingsError("need 1 <= minInstances <= maxInstances (real-time endpoints cannot scale to zero)")
+        if not FRONTEND_MIN_MEMORY_MB <= self.frontend_memory_mb <= 10240:
+            raise SettingsError(f"frontendMemoryMb must be between {FRONTEND_MIN_MEMORY_MB} and 10240 (Lambda's most): "
+                                f"the page renderer needs {FRONTEND_MIN_MEMORY_MB - FRONTEND_HANDLER_MB} MB beside the handler")
         if self.auth not in ("apikey", "iam"):
             raise SettingsError(f"auth must be 'apikey' or 'iam', not {self.auth!r}")
         if self.log_retention_days not in _RETENTION:

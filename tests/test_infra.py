@@ -423,6 +423,8 @@ def test_destroy_leaves_nothing_behind_but_the_accounts_api_logging_role(default
     ({"serverless": "true", "serverlessMaxConcurrency": 201}, "serverlessMaxConcurrency"),
     ({"serverless": "yes"}, "serverless"),
     ({"logRetentionDays": 31}, "logRetentionDays"),
+    ({"frontendMemoryMb": 512}, "frontendMemoryMb"),     # no room for the page renderer
+    ({"frontendMemoryMb": 20480}, "frontendMemoryMb"),   # Lambda's most is 10,240 MB
 ])
 def test_bad_settings_are_refused_with_a_reason(context, message):
     from infra.settings import SettingsError
@@ -610,3 +612,19 @@ def test_serverless_option_scales_to_zero_within_sagemakers_serverless_rules(def
     default_function = next(f for f in resources(default[0], "AWS::Lambda::Function").values()
                             if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {}))
     assert default_function["Properties"]["Environment"]["Variables"]["OCR_INVOKE_LIMIT_BYTES"] == "6000000"
+
+
+def _frontend(template):
+    return next(f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()
+                if f["Properties"].get("Handler") == "frontend.handler.handler")
+
+
+def test_the_page_renderer_gets_the_lambdas_memory_less_the_handlers_share(default):
+    template, _ = default
+    frontend = _frontend(template)
+    cap = int(frontend["Environment"]["Variables"]["OCR_RENDER_MEMORY_MB"])
+    assert frontend["MemorySize"] == 1024 and 0 < cap <= frontend["MemorySize"] - 384
+    bigger, _ = synth(frontendMemoryMb=2048)
+    frontend = _frontend(bigger)
+    assert frontend["MemorySize"] == 2048
+    assert int(frontend["Environment"]["Variables"]["OCR_RENDER_MEMORY_MB"]) > cap  # more memory, a larger cap

@@ -69,7 +69,8 @@ check: $(STAMP)
 # Both parts run; it fails if either does (an accuracy check, or errors under load).
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS); accuracy=$$?; $(PY) -m bench.api $(BENCH_API_ARGS); load=$$?; \
-	exit $$(( accuracy || load ))
+	$(PY) -m bench.documents $(BENCH_DOCUMENTS_ARGS); documents=$$?; \
+	exit $$(( accuracy || load || documents ))
 
 # Throughput under load (pages/s at concurrency 1/8/32/64, GPU busy and memory when there is a
 # GPU, memory over 1,000 requests of 200 sizes): a container here (`BENCH_GPU_ARGS="--url ..."`

@@ -39,6 +39,19 @@ def png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
+# Tests that use these fixtures load the OCR models (`models`) or start the local stack as
+# processes (`e2e`); `make test-fast` leaves both out. Tests that load models on their own are
+# marked where they are written.
+_MARKS_BY_FIXTURE = {"engine": "models", "rapidocr": "models", "local_stack": "e2e"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, mark in _MARKS_BY_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, mark))
+
+
 def texts(lines) -> list[str]:
     return [norm(line.text if hasattr(line, "text") else line["words"]) for line in lines]
 
@@ -49,6 +62,15 @@ def engine():
     from inference.engine import OcrEngine
 
     return OcrEngine(EngineConfig(threads=2))
+
+
+@pytest.fixture(scope="session")
+def synthesized_app():
+    """(Template, cloud assembly) of the CDK app as cdk.json configures it, synthesized once for
+    the tests of the deployment (test_infra.py, test_cleanup_assets.py)."""
+    from tests.test_infra import synth
+
+    return synth()
 
 
 def free_port() -> int:

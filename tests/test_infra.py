@@ -16,6 +16,8 @@ from aws_cdk.assertions import Match, Template
 from ocr_contract import ErrorCode
 from tests.conftest import free_port, http
 
+pytestmark = pytest.mark.infra
+
 ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = json.loads((ROOT / "cdk.json").read_text())
 
@@ -32,8 +34,8 @@ def synth(tmp_path=None, **context):
 
 
 @pytest.fixture(scope="module")
-def default():
-    return synth()
+def default(synthesized_app):
+    return synthesized_app
 
 
 @pytest.fixture(scope="module")
@@ -448,11 +450,14 @@ def test_cfn_lint_finds_no_errors(default, iam_with_buckets):
     # passed without linting anything until it called the console script.)
     cfn_lint = shutil.which("cfn-lint") or str(Path(sys.executable).parent / "cfn-lint")
     serverless, cpu = synth(serverless="true"), synth(instanceType="ml.c7i.xlarge")
-    for _, assembly in (default, iam_with_buckets, serverless, cpu):
-        template_file = Path(assembly.directory) / "ZhOcrEndpoint.template.json"
-        result = subprocess.run([cfn_lint, str(template_file)], capture_output=True, text=True)
-        errors = [line for line in result.stdout.splitlines() if re.match(r"^E\d", line)]
-        assert result.returncode & ~(4 | 8) == 0 and not errors, result.stdout + result.stderr
+    # One run for the four templates (cfn-lint takes several; each start costs seconds). Each
+    # synth writes its own assembly directory, so the four files are distinct.
+    templates = [str(Path(assembly.directory) / "ZhOcrEndpoint.template.json")
+                 for _, assembly in (default, iam_with_buckets, serverless, cpu)]
+    assert len(set(templates)) == 4
+    result = subprocess.run([cfn_lint, *templates], capture_output=True, text=True)
+    errors = [line for line in result.stdout.splitlines() if re.match(r"^E\d", line)]
+    assert result.returncode & ~(4 | 8) == 0 and not errors, result.stdout + result.stderr
 
 
 def test_hadolint_passes_on_the_dockerfile():
@@ -484,6 +489,7 @@ def _dockerfile_command():
     return [sys.executable] + entrypoint[1:] + command  # what `docker run <image>` runs, with our Python
 
 
+@pytest.mark.models
 def test_container_entrypoint_serves_ping_on_cpu():
     port = free_port()
     env = {**os.environ, "OCR_PROVIDER": "cpu", "SAGEMAKER_BIND_TO_PORT": str(port), "OCR_THREADS": "2"}

@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inference/requirements-cpu.txt \
 	inference/requirements-models.txt frontend/requirements.txt
 
-.PHONY: serve test bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
+.PHONY: serve test test-fast bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ serve: $(SERVE_STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The tests that need no OCR models, no local stack and no CDK synth (under a minute on 2 cores);
+# the property tests run a tenth of their cases. `make test` runs everything.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e and not models and not infra" --hypothesis-profile=fast
 
 # Both parts run; it fails if either does (an accuracy check, or errors under load).
 bench: $(STAMP)

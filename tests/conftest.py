@@ -4,7 +4,11 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from PIL import Image
+
+# `pytest --hypothesis-profile=fast` (make test-fast): the property tests run a tenth of their cases.
+settings.register_profile("fast", max_examples=10)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "fixtures.json").read_text(encoding="utf-8"))

@@ -68,6 +68,18 @@ def engine():
     return OcrEngine(EngineConfig(threads=2))
 
 
+@pytest.fixture
+def fake_runtime(monkeypatch):
+    """The SageMaker endpoint replaced at the protocol (tests/fakes.py): no model, no AWS."""
+    from frontend import endpoint
+    from tests.fakes import FakeRuntime
+
+    fake = FakeRuntime()
+    monkeypatch.setenv("ENDPOINT_NAME", "ocr-endpoint")
+    monkeypatch.setattr(endpoint, "_runtime", lambda timeout: fake)
+    return fake
+
+
 @pytest.fixture(scope="session")
 def synthesized_app():
     """(Template, cloud assembly) of the CDK app as cdk.json configures it, synthesized once for

@@ -5,6 +5,7 @@ reference documents (/work/shared/reference: AWS AI Solution Kit General OCR, NH
 v1/v2/cropping, NHN Vehicle Plate OCR, CLOVA General OCR V1/V2), field by field."""
 import base64
 import io
+import itertools
 import json
 
 import numpy as np
@@ -111,6 +112,7 @@ def test_nhn_words_split_at_spaces_each_with_its_own_box(fake_runtime):
     line = line_for((100, 10, 200, 30), detail=True, text="ab cd")
     fake_runtime.lines = [line]
     status, body = form_upload(NHN, encoded(Image.new("L", (300, 50), 255)))
+    assert status == 200
     result = body["result"]
     assert [t["value"] for t in result["listOfInferTextList"]] == ["ab", "cd"]
     left, right = result["listOfBoundingBoxList"]
@@ -155,7 +157,7 @@ def long_lines():
     spans = plan_slices(LONG_SIZE[1], LONG_SIZE[0])
     assert len(spans) >= 4
     tops = [60]
-    for (a, b), (c, d) in zip(spans, spans[1:]):
+    for (_, b), (c, _) in itertools.pairwise(spans):
         tops += [c + 5, (c + b) // 2 - 15, b - 20]  # at the start, the middle and the end of each overlap
     tops.append(LONG_SIZE[1] - 80)
     return [(50, top, 150 + 7 * i, top + 30) for i, top in enumerate(tops)]
@@ -281,6 +283,7 @@ def test_clova_v2_words_mark_the_last_of_their_line(fake_runtime):
 
     fake_runtime.lines = [line_for((10, 10, 210, 40), True, "Hello world")]
     status, body = call(api_event(CLOVA, json.dumps(clova(data=base64.b64encode(encoded(Image.new("L", (300, 60), 255))).decode()))))
+    assert status == 200
     fields = body["images"][0]["fields"]
     assert [(f["inferText"], f["lineBreak"]) for f in fields] == [("Hello", False), ("world", True)]
 

@@ -235,9 +235,9 @@ def test_hostile_peers_are_cut_off_at_the_deadline(monkeypatch):
         outcome = fetch_code(server.base + path)
         return outcome, time.monotonic() - start
 
-    with ImageServer({"line.png": fixture_bytes("line.png")}, hop_delay=0.5, pace=0.1) as server:
-        with ThreadPoolExecutor(len(paths)) as pool:
-            results = dict(zip(paths, pool.map(timed, paths)))
+    with ImageServer({"line.png": fixture_bytes("line.png")}, hop_delay=0.5, pace=0.1) as server, \
+            ThreadPoolExecutor(len(paths)) as pool:
+        results = dict(zip(paths, pool.map(timed, paths)))
     for path, ((code, message), elapsed) in results.items():
         # The whole fetch's deadline ended it, not a read that waited too long.
         assert code == "UrlFetchFailed" and "did not arrive within" in message, (path, message)

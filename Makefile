@@ -16,7 +16,7 @@ SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inferenc
 	inference/requirements-models.txt frontend/requirements.txt frontend/requirements-bundle.txt \
 	constraints.txt inference/constraints.txt
 
-.PHONY: serve test check bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
+.PHONY: serve test test-fast check bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ test: $(STAMP)
 check: $(STAMP)
 	$(PY) -m ruff check .; lint=$$?; $(PY) -m ruff format --check --output-format concise .; format=$$?; $(PY) -m mypy; types=$$?; \
 	exit $$(( lint || format || types ))
+
+# The tests that need no OCR models, no local stack and no CDK synth (under a minute on 2 cores);
+# the property tests run a tenth of their cases. `make test` runs everything.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e and not models and not infra" --hypothesis-profile=fast
 
 # Both parts run; it fails if either does (an accuracy check, or errors under load).
 bench: $(STAMP)

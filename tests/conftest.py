@@ -4,7 +4,11 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from PIL import Image
+
+# `pytest --hypothesis-profile=fast` (make test-fast): the property tests run a tenth of their cases.
+settings.register_profile("fast", max_examples=10)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "fixtures.json").read_text(encoding="utf-8"))
@@ -39,6 +43,19 @@ def png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
+# Tests that use these fixtures load the OCR models (`models`) or start the local stack as
+# processes (`e2e`); `make test-fast` leaves both out. Tests that load models on their own are
+# marked where they are written.
+_MARKS_BY_FIXTURE = {"engine": "models", "rapidocr": "models", "local_stack": "e2e"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, mark in _MARKS_BY_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, mark))
+
+
 def texts(lines) -> list[str]:
     return [norm(line.text if hasattr(line, "text") else line["words"]) for line in lines]
 
@@ -49,6 +66,27 @@ def engine():
     from inference.engine import OcrEngine
 
     return OcrEngine(EngineConfig(threads=2))
+
+
+@pytest.fixture
+def fake_runtime(monkeypatch):
+    """The SageMaker endpoint replaced at the protocol (tests/fakes.py): no model, no AWS."""
+    from frontend import endpoint
+    from tests.fakes import FakeRuntime
+
+    fake = FakeRuntime()
+    monkeypatch.setenv("ENDPOINT_NAME", "ocr-endpoint")
+    monkeypatch.setattr(endpoint, "_runtime", lambda timeout: fake)
+    return fake
+
+
+@pytest.fixture(scope="session")
+def synthesized_app():
+    """(Template, cloud assembly) of the CDK app as cdk.json configures it, synthesized once for
+    the tests of the deployment (test_infra.py, test_cleanup_assets.py)."""
+    from tests.test_infra import synth
+
+    return synth()
 
 
 def free_port() -> int:

@@ -16,9 +16,10 @@ class ImageServer:
     (one header byte every 2 s), /continue-flood (endless `100 Continue`), /trickle-chunks (a
     chunk-size line a byte at a time), /slow-redirect/<n> (each hop answered after `hop_delay`
     seconds). /raw-location?to=... redirects with the Location's bytes sent raw (UTF-8).
-    `requests` counts the requests per path."""
+    `pace` scales the hostile peers' intervals (0.1: ten times as fast, for a deadline ten
+    times as short). `requests` counts the requests per path."""
 
-    def __init__(self, files: dict[str, bytes], hop_delay: float = 4.5):
+    def __init__(self, files: dict[str, bytes], hop_delay: float = 4.5, pace: float = 1.0):
         files_ = files
         counts = self.requests = {}
 
@@ -76,11 +77,11 @@ class ImageServer:
                 if parts[0] == "host":
                     return self._send(200, self.headers.get("Host", "").encode(), [("Content-Type", "text/plain")])
                 if parts[0] == "trickle-headers":
-                    return self._dribble(b"HTTP/1.1 200 OK\r\n", b"X", 2.0)
+                    return self._dribble(b"HTTP/1.1 200 OK\r\n", b"X", 2.0 * pace)
                 if parts[0] == "continue-flood":
-                    return self._dribble(b"", b"HTTP/1.1 100 Continue\r\n\r\n", 0.01)
+                    return self._dribble(b"", b"HTTP/1.1 100 Continue\r\n\r\n", 0.01 * pace)
                 if parts[0] == "trickle-chunks":
-                    return self._dribble(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"0", 1.0)
+                    return self._dribble(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"0", 1.0 * pace)
                 if parts[0] == "slow-redirect":
                     time.sleep(hop_delay)
                     hops = int(parts[1])
@@ -119,7 +120,8 @@ class ImageServer:
         self.httpd.handle_error = lambda request, address: None  # clients that hang up are the point
         self.port = self.httpd.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever's next poll: every 0.5 s by default, in each test's teardown.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def __enter__(self):
         self.thread.start()

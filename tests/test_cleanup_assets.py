@@ -33,15 +33,15 @@ def test_dry_run_deletes_nothing():
     assert all(line.startswith("would delete") for line in report) and len(report) == 2
 
 
-def test_real_manifest_names_the_inference_image():
+@pytest.mark.infra
+def test_real_manifest_names_the_inference_image(synthesized_app):
     # The manifest `make synth` writes: the image and the Lambda zip are in it.
     import json
     from pathlib import Path
 
     from infra.cleanup_assets import assets_of
-    from tests.test_infra import synth
 
-    _, assembly = synth()
+    _, assembly = synthesized_app
     manifest = json.loads((Path(assembly.directory) / "ZhOcrEndpoint.assets.json").read_text())
     images, files = assets_of(manifest, ACCOUNT, "eu-west-1")
     assert len(images) == 1 and images[0][0].startswith("cdk-hnb659fds-container-assets-")

@@ -8,25 +8,34 @@ from tests.conftest import EXPECTED, FIXTURES, norm
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.e2e
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-def test_demo_page_reads_a_chosen_image(local_stack, tmp_path):
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module's tests (each opens its own page)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         try:
-            page = browser.new_page()
-            page.goto(local_stack.base + "/")
-            page.set_input_files("#file", str(FIXTURES / "receipt.png"))
-            page.wait_for_selector("#lines li", timeout=60_000)
-            items = [norm(t) for t in page.locator("#lines li").all_inner_texts()]
-            status = page.locator("#status").inner_text()
-            canvas_size = page.evaluate("[document.getElementById('canvas').width, document.getElementById('canvas').height]")
-            page.screenshot(path=str(tmp_path / "demo-page.png"))
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_demo_page_reads_a_chosen_image(local_stack, browser, tmp_path):
+    page = browser.new_page()
+    try:
+        page.goto(local_stack.base + "/")
+        page.set_input_files("#file", str(FIXTURES / "receipt.png"))
+        page.wait_for_selector("#lines li", timeout=60_000)
+        items = [norm(t) for t in page.locator("#lines li").all_inner_texts()]
+        status = page.locator("#status").inner_text()
+        canvas_size = page.evaluate("[document.getElementById('canvas').width, document.getElementById('canvas').height]")
+        page.screenshot(path=str(tmp_path / "demo-page.png"))
+    finally:
+        page.close()
     expected = [norm(t) for t in EXPECTED["receipt.png"]]
     assert len(items) == len(expected)
     for got, want in zip(items, expected):
@@ -37,22 +46,19 @@ def test_demo_page_reads_a_chosen_image(local_stack, tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-def test_demo_page_says_what_to_do_about_an_error(local_stack, tmp_path):
+def test_demo_page_says_what_to_do_about_an_error(local_stack, browser, tmp_path):
     from PIL import Image
 
-    sync_api = pytest.importorskip("playwright.sync_api")
     gif = tmp_path / "picture.gif"
     Image.new("RGB", (40, 20), "white").save(gif, "GIF")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.goto(local_stack.base + "/")
-            page.set_input_files("#file", str(gif))
-            page.wait_for_selector("#status.error", timeout=60_000)
-            status = page.locator("#status").inner_text()
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.goto(local_stack.base + "/")
+        page.set_input_files("#file", str(gif))
+        page.wait_for_selector("#status.error", timeout=60_000)
+        status = page.locator("#status").inner_text()
+    finally:
+        page.close()
     assert "GIF images are not supported" in status and "Save it as jpg, png or bmp" in status
 
 
@@ -75,30 +81,27 @@ def test_the_pages_document_route_is_the_clova_route():
 
 @pytest.mark.e2e
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-def test_demo_page_reads_each_page_of_a_dropped_pdf(local_stack, tmp_path):
+def test_demo_page_reads_each_page_of_a_dropped_pdf(local_stack, browser, tmp_path):
     # A dropped PDF was sent to /general_ocr as a data URL, and answered "not valid standard
     # base64 ... damaged". It goes to the CLOVA route, which reads documents, page by page.
     from tests.conftest import fixture_image
 
-    sync_api = pytest.importorskip("playwright.sync_api")
     names = ("receipt.png", "line.png")
     pages = [fixture_image(n).convert("RGB") for n in names]
     pdf = tmp_path / "scan.pdf"
     pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:], resolution=72)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.goto(local_stack.base + "/")
-            page.set_input_files("#file", str(pdf))
-            page.wait_for_function("document.querySelectorAll('#pages ol').length > 0 || "
-                                   "document.getElementById('status').className === 'error'", timeout=120_000)
-            status = page.locator("#status").inner_text()
-            titles = page.locator("#pages h2").all_inner_texts()
-            lines = [[norm(t) for t in page.locator("#pages ol").nth(i).locator("li").all_inner_texts()]
-                     for i in range(page.locator("#pages ol").count())]
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.goto(local_stack.base + "/")
+        page.set_input_files("#file", str(pdf))
+        page.wait_for_function("document.querySelectorAll('#pages ol').length > 0 || "
+                               "document.getElementById('status').className === 'error'", timeout=120_000)
+        status = page.locator("#status").inner_text()
+        titles = page.locator("#pages h2").all_inner_texts()
+        lines = [[norm(t) for t in page.locator("#pages ol").nth(i).locator("li").all_inner_texts()]
+                 for i in range(page.locator("#pages ol").count())]
+    finally:
+        page.close()
     assert titles == ["Page 1", "Page 2"], status
     expected = [[norm(t) for t in EXPECTED[n]] for n in names]
     assert "".join(map("".join, lines)) == "".join(map("".join, expected))  # every page's text, in order

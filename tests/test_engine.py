@@ -171,6 +171,7 @@ def test_small_inputs_are_enlarged_and_large_ones_never():
         assert plan.out_h % 32 == 0 and plan.out_w % 32 == 0
 
 
+@pytest.mark.models
 def test_a_coarser_shape_step_pads_the_input_and_reads_the_same():
     # OCR_DET_SHAPE_STEP: fewer distinct detector input shapes (a GPU pays memory and a slow
     # first run for each); only the border grows, the scaled image is the same.
@@ -235,6 +236,7 @@ def test_fp32_recogniser_reads_the_fixtures_as_int8_does(engine):
         assert texts(fp32.read_bytes(fixture_bytes(name))) == texts(engine.read_bytes(fixture_bytes(name)))
 
 
+@pytest.mark.models
 def test_lines_int8_is_unsure_of_are_read_again_in_fp32():
     # On a CPU the recogniser runs in int8; a line it reads with confidence under
     # fp32_retry_below is read again by the fp32 model (at the strip's own width, where the

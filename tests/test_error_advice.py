@@ -11,7 +11,6 @@ import re
 import pytest
 from PIL import Image
 
-from frontend import endpoint
 from frontend.handler import handler
 from tests.conftest import png_header
 
@@ -23,23 +22,11 @@ class Context:
     aws_request_id = "lambda-req-1"
 
 
-class _Runtime:
-    """sagemaker-runtime that reads no text in any image, and counts the images."""
-
-    def __init__(self):
-        self.images = []
-
-    def invoke_endpoint(self, **request):
-        self.images.append(request["Body"])
-        return {"Body": io.BytesIO(b"[]"), "ContentType": "application/json"}
-
-
 @pytest.fixture
-def runtime(monkeypatch):
-    monkeypatch.setenv("ENDPOINT_NAME", "ocr-endpoint")
-    fake = _Runtime()
-    monkeypatch.setattr(endpoint, "_runtime", lambda timeout: fake)
-    return fake
+def runtime(fake_runtime):
+    """sagemaker-runtime that reads no text in any image (tests/fakes.py); `calls` are the images sent."""
+    fake_runtime.lines = []
+    return fake_runtime
 
 
 def call(path, body: bytes, content_type: str):
@@ -89,7 +76,7 @@ def test_a_long_image_refused_by_general_ocr_is_pointed_at_a_route_that_reads_it
         status, answer = call(route, form, content_type)
         assert status == 200 and answer["header"]["isSuccessful"] is True, (route, answer)
         assert answer["result"]["slicesImages"] >= 2
-    assert runtime.images  # the model was asked, once per slice
+    assert runtime.calls  # the model was asked, once per slice
 
 
 @pytest.mark.parametrize("size", [(5000, 5000), (750, 16385), (4097, 16000)])
@@ -99,7 +86,7 @@ def test_an_image_no_route_reads_is_pointed_nowhere(runtime, size):
     status, body = call("/general_ocr", general_ocr_img(png_header(*size)), "application/json")
     assert (status, body["error"]["code"]) == (400, "ImageTooLarge")
     assert routes_named(body["error"]["message"]) == []
-    assert not runtime.images
+    assert not runtime.calls
 
 
 def _pdf() -> bytes:

@@ -280,6 +280,7 @@ class _NeverAnswers:
 
         stub = self
         self.invocations = 0
+        self.release = threading.Event()  # set when the test is done: the handler threads end
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -288,20 +289,17 @@ class _NeverAnswers:
             def do_POST(self):
                 stub.invocations += 1
                 self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(40)
+                stub.release.wait(40)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.handle_error = lambda *a: None
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
 
-def test_an_endpoint_that_never_answers_is_called_once_and_answered_504_before_the_gateway_gives_up(monkeypatch):
-    # Lambda's real timeout (28 s) and API Gateway's 29 s: a JSON 504 of ours must come first,
-    # after exactly one invocation (a retry would make the GPU do the work twice).
-    from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S
-
+@pytest.fixture
+def never_answers(monkeypatch):
     stub = _NeverAnswers()
     monkeypatch.setenv("ENDPOINT_NAME", "ocr-endpoint")
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_URL", stub.url)
@@ -309,21 +307,49 @@ def test_an_endpoint_that_never_answers_is_called_once_and_answered_504_before_t
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
     monkeypatch.setattr(endpoint, "_clients", {})
+    yield stub
+    stub.release.set()
+    stub.httpd.shutdown()
 
-    class LambdaContext:
-        aws_request_id = "lambda-req-1"
-        deadline = time.monotonic() + FRONTEND_TIMEOUT_S
 
-        def get_remaining_time_in_millis(self):
-            return int(1000 * (self.deadline - time.monotonic()))
+class LambdaContext:
+    """Lambda's context: get_remaining_time_in_millis counts down to the function's timeout."""
+    aws_request_id = "lambda-req-1"
 
+    def __init__(self, timeout_s: float):
+        self.deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self):
+        return int(1000 * (self.deadline - time.monotonic()))
+
+
+def test_an_endpoint_that_never_answers_is_called_once_and_answered_504_before_the_lambda_times_out(never_answers):
+    # Lambda kills the function at its timeout and API Gateway answers its own 504 shortly after;
+    # a JSON 504 of ours must come first, after exactly one invocation (a retry would make the
+    # GPU do the work twice). A Lambda with 3 s left stands in for the real 28 s: the same rule,
+    # without waiting it out.
+    context = LambdaContext(timeout_s=3.0)
     start = time.monotonic()
-    status, body = answer(handler(event(LINE), LambdaContext()))
+    status, body = answer(handler(event(LINE), context))
     elapsed = time.monotonic() - start
     assert (status, body["error"]["code"]) == (504, "Timeout")
-    assert elapsed < API_GATEWAY_TIMEOUT_S - 1, elapsed
-    assert stub.invocations == 1
-    stub.httpd.shutdown()
+    assert context.get_remaining_time_in_millis() > 0, elapsed
+    assert never_answers.invocations == 1
+
+
+def test_the_handlers_own_budget_ends_the_wait_when_the_lambda_has_more_time(never_answers, monkeypatch):
+    # The Lambda has its real timeout (28 s) left; the handler's budget (FRONTEND_BUDGET_S, 26 s
+    # in production: API Gateway's 29 s less the time to answer; 1.5 s here) is what must end the wait.
+    from frontend import handler as handler_module
+    from ocr_contract.limits import FRONTEND_TIMEOUT_S
+
+    monkeypatch.setattr(handler_module, "FRONTEND_BUDGET_S", 1.5)
+    start = time.monotonic()
+    status, body = answer(handler(event(LINE), LambdaContext(timeout_s=FRONTEND_TIMEOUT_S)))
+    elapsed = time.monotonic() - start
+    assert (status, body["error"]["code"]) == (504, "Timeout")
+    assert elapsed < 1.5 + 0.5, elapsed
+    assert never_answers.invocations == 1
 
 
 @pytest.mark.parametrize("path, shape", [("/v1.0/appkeys/a/general", "header"), ("/custom/v1/1/s/general", "code"),

@@ -17,6 +17,8 @@ from infra.ocr_api import AUTHORIZER_ERROR_TEMPLATE
 from ocr_contract import ErrorCode
 from tests.conftest import free_port, http
 
+pytestmark = pytest.mark.infra
+
 ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = json.loads((ROOT / "cdk.json").read_text())
 
@@ -33,8 +35,8 @@ def synth(tmp_path=None, **context):
 
 
 @pytest.fixture(scope="module")
-def default():
-    return synth()
+def default(synthesized_app):
+    return synthesized_app
 
 
 @pytest.fixture(scope="module")
@@ -452,11 +454,14 @@ def test_cfn_lint_finds_no_errors(default, iam_with_buckets):
     # passed without linting anything until it called the console script.)
     cfn_lint = shutil.which("cfn-lint") or str(Path(sys.executable).parent / "cfn-lint")
     serverless, cpu = synth(serverless="true"), synth(instanceType="ml.c7i.xlarge")
-    for _, assembly in (default, iam_with_buckets, serverless, cpu):
-        template_file = Path(assembly.directory) / "ZhOcrEndpoint.template.json"
-        result = subprocess.run([cfn_lint, str(template_file)], capture_output=True, text=True)
-        errors = [line for line in result.stdout.splitlines() if re.match(r"^E\d", line)]
-        assert result.returncode & ~(4 | 8) == 0 and not errors, result.stdout + result.stderr
+    # One run for the four templates (cfn-lint takes several; each start costs seconds). Each
+    # synth writes its own assembly directory, so the four files are distinct.
+    templates = [str(Path(assembly.directory) / "ZhOcrEndpoint.template.json")
+                 for _, assembly in (default, iam_with_buckets, serverless, cpu)]
+    assert len(set(templates)) == 4
+    result = subprocess.run([cfn_lint, *templates], capture_output=True, text=True)
+    errors = [line for line in result.stdout.splitlines() if re.match(r"^E\d", line)]
+    assert result.returncode & ~(4 | 8) == 0 and not errors, result.stdout + result.stderr
 
 
 def test_hadolint_passes_on_the_dockerfile():
@@ -474,10 +479,15 @@ def test_container_requirements_resolve_for_linux_amd64_python_312(tmp_path):
     base = [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed", "--only-binary=:all:",
             "--implementation", "cp", "--python-version", "3.12", "--target", str(tmp_path),
             "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64"]
-    for extra in (["-r", str(ROOT / "inference" / "requirements-gpu.txt")], ["-r", str(ROOT / "inference" / "requirements-cpu.txt")],
-                  ["--no-deps", "-r", str(ROOT / "inference" / "requirements-models.txt")]):
-        result = subprocess.run(base + extra, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr[-3000:]
+    from concurrent.futures import ThreadPoolExecutor
+
+    extras = [["-r", str(ROOT / "inference" / "requirements-gpu.txt")], ["-r", str(ROOT / "inference" / "requirements-cpu.txt")],
+              ["--no-deps", "-r", str(ROOT / "inference" / "requirements-models.txt")]]
+    # The three resolutions at once: each mostly waits on the package index.
+    with ThreadPoolExecutor(len(extras)) as pool:
+        results = list(pool.map(lambda extra: subprocess.run(base + extra, capture_output=True, text=True), extras))
+    for extra, result in zip(extras, results):
+        assert result.returncode == 0, (extra[-1], result.stderr[-3000:])
 
 
 def _dockerfile_command():
@@ -488,6 +498,7 @@ def _dockerfile_command():
     return [sys.executable] + entrypoint[1:] + command  # what `docker run <image>` runs, with our Python
 
 
+@pytest.mark.models
 def test_container_entrypoint_serves_ping_on_cpu():
     port = free_port()
     env = {**os.environ, "OCR_PROVIDER": "cpu", "SAGEMAKER_BIND_TO_PORT": str(port), "OCR_THREADS": "2"}

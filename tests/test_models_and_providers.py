@@ -32,6 +32,7 @@ def test_corrupt_model_fails_at_start(tmp_path, monkeypatch):
         OcrEngine(EngineConfig())
 
 
+@pytest.mark.models
 def test_denormal_weights_are_zeroed_and_output_is_identical(tmp_path, monkeypatch):
     monkeypatch.setenv("OCR_CACHE_DIR", str(tmp_path))
     det = models.locate_models().det

@@ -148,6 +148,7 @@ def test_each_place_keeps_the_grammar_it_reads_best():
     assert [reading.text for reading, _ in found] == ["12가3456"]
 
 
+@pytest.mark.models
 def test_the_shipped_korean_model_answers_the_grammars_characters():
     # The weights and their classes travel together (ONNX metadata); every character the Korean
     # grammar allows must be one the model can answer, and the file stays small.

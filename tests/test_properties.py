@@ -1,6 +1,6 @@
 """Property-based tests: nothing a client sends yields a 5xx or a non-JSON error.
 
-Over 10,000 generated cases in all (hypothesis, derandomized so that CI is reproducible): the
+Over 10,000 generated cases in all (a tenth in `make test-fast`) (hypothesis, derandomized so that CI is reproducible): the
 request parser, the Lambda handler with API Gateway events of every shape, the URL guard, and
 the image decoder. DNS is answered by a stand-in (no network), mixing public and internal
 addresses; the model call is a stand-in that answers an empty result.
@@ -23,6 +23,13 @@ from ocr_contract import ApiError, ErrorCode, parse_request
 from tests.conftest import encode, fixture_image
 
 CODES = {code.value for code in ErrorCode}
+
+
+def examples(full: int) -> int:
+    """`full` cases under hypothesis's default profile (100 examples); scaled with the profile
+    in use: `make test-fast` runs `--hypothesis-profile=fast` (tests/conftest.py), a tenth."""
+    return max(10, full * settings.default.max_examples // 100)
+
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
                                        HealthCheck.function_scoped_fixture])
@@ -107,7 +114,7 @@ bodies = st.one_of(
 
 
 # -- properties --------------------------------------------------------------------------------
-@settings(max_examples=3000, **SETTINGS)
+@settings(max_examples=examples(3000), **SETTINGS)
 @given(bodies)
 def test_the_request_parser_never_fails_with_a_server_error(body):
     try:
@@ -116,7 +123,7 @@ def test_the_request_parser_never_fails_with_a_server_error(body):
         client_error(exc)
 
 
-@settings(max_examples=2500, **SETTINGS)
+@settings(max_examples=examples(2500), **SETTINGS)
 @given(urls)
 def test_the_url_guard_never_fails_with_a_server_error(url):
     try:
@@ -128,7 +135,7 @@ def test_the_url_guard_never_fails_with_a_server_error(url):
     assert target.address in ("8.8.8.8", "2606:4700::1111") and target.port in (80, 443)
 
 
-@settings(max_examples=2000, **SETTINGS)
+@settings(max_examples=examples(2000), **SETTINGS)
 @given(images)
 def test_the_image_decoder_never_fails_with_a_server_error(data):
     try:
@@ -157,7 +164,7 @@ events = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=3000, **SETTINGS)
+@settings(max_examples=examples(3000), **SETTINGS)
 @given(events)
 def test_the_lambda_handler_never_answers_a_server_error(event):
     response = handler_module.handler(event, None)
@@ -216,7 +223,7 @@ door_events = st.one_of(
 )
 
 
-@settings(max_examples=1500, **SETTINGS)
+@settings(max_examples=examples(1500), **SETTINGS)
 @given(door_events, st.booleans())
 def test_the_other_doors_never_answer_a_server_error(door_event, base64_body):
     path, content_type, body = door_event

@@ -11,6 +11,16 @@ from inference.server import ADMISSION, SETTINGS, create_app
 from tests.conftest import EXPECTED, fixture_bytes, many_scan_jpeg, norm, png_header
 
 
+async def until(condition, timeout: float = 10.0) -> None:
+    """Waits (without blocking the server's loop) until condition() is true."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        await asyncio.sleep(0.005)
+
+
 def run(app, scenario):
     async def main():
         async with TestClient(TestServer(app)) as client:
@@ -85,7 +95,7 @@ def test_models_not_loaded_yet(tmp_path, monkeypatch):
     app = create_app(EngineConfig())
 
     async def scenario(client):
-        await asyncio.sleep(0.3)
+        await until(lambda: app[STATE].get("failed"))  # loading has given up
         assert (await client.get("/ping")).status == 503
         r = await client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})
         assert r.status == 503 and (await r.json())["error"]["code"] == "ModelNotReady"
@@ -113,7 +123,7 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
             return client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})
 
         first, second = asyncio.ensure_future(post()), asyncio.ensure_future(post())
-        await asyncio.sleep(0.3)
+        await until(lambda: app[STATE]["in_flight"] == 2)  # one reading, one queued
         ping = await client.get("/ping")
         assert ping.status == 200                      # not blocked by inference
         third = await post()                           # 1 running + 1 queued: full

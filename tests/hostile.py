@@ -10,7 +10,7 @@ import io
 import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 
 def pdf(objects: dict[int, bytes], root: int = 1, size_hint: int | None = None) -> bytes:
@@ -161,7 +161,7 @@ def huge_tiff(side: int = 13000, group4: bool = False) -> bytes:
         return _tiff_of_one_strip(side, side, zlib.compress(b"\xff" * (3 * side), 9), 8, 8, 3, 2)
     row = io.BytesIO()
     Image.new("1", (side, 1), 1).save(row, "TIFF", compression="group4")
-    parsed = Image.open(io.BytesIO(row.getvalue()))
+    parsed = TiffImagePlugin.TiffImageFile(io.BytesIO(row.getvalue()))
     offset, length = parsed.tag_v2[273][0], parsed.tag_v2[279][0]
     return _tiff_of_one_strip(side, side, row.getvalue()[offset:offset + length], 4, 1, 1, parsed.tag_v2[262])
 

@@ -9,6 +9,7 @@ request; otherwise the bench says so and exits 1.
 
     python -m bench [--data ../shared/eval] [--threads 2] [--limit N] [--systems ours,...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -161,9 +162,16 @@ def _measure(engine, system: str, data: Path, sets: list[str], limit: int | None
 
 REFERENCE = "rapidocr max960"
 # For each set, the scores compared with the reference, and whether higher is better.
-COMPARED = {"crops": [("cer", False)], "loose": [("cer", False)], "tight": [("cer", False)],
-            "traditional": [("cer", False)], "pages": [("f1", True)], "td500": [("recall", True)],
-            "plates": [("exact", True)], "street": [("exact", True)]}
+COMPARED = {
+    "crops": [("cer", False)],
+    "loose": [("cer", False)],
+    "tight": [("cer", False)],
+    "traditional": [("cer", False)],
+    "pages": [("f1", True)],
+    "td500": [("recall", True)],
+    "plates": [("exact", True)],
+    "street": [("exact", True)],
+}
 
 
 def reference_check(results: list[dict]) -> list[str]:
@@ -200,12 +208,21 @@ def http_check(results: list[dict]) -> list[str]:
         problems.append(f"{http['errors']} request(s) over HTTP failed")
     if not ours:
         return problems
-    for name, key in (("crops", "cer"), ("crops", "exact"), ("loose", "cer"), ("tight", "cer"), ("traditional", "cer"),
-                      ("pages", "f1"), ("plates", "exact"), ("street", "exact")):
+    for name, key in (
+        ("crops", "cer"),
+        ("crops", "exact"),
+        ("loose", "cer"),
+        ("tight", "cer"),
+        ("traditional", "cer"),
+        ("pages", "f1"),
+        ("plates", "exact"),
+        ("street", "exact"),
+    ):
         a, b = ours["sets"].get(name, {}).get(key), http["sets"].get(name, {}).get(key)
         if a is not None and b is not None and abs(a - b) > HTTP_TOLERANCE:
             problems.append(f"{name} {key}: {b:.4f} over HTTP against {a:.4f} in-process")
     return problems
+
 
 def fmt(value, spec):
     return "n/a" if value is None else format(value, spec)
@@ -216,14 +233,18 @@ def pct(value):
 
 
 def table(results: list[dict]) -> str:
-    head = ("| system | crops CER | crops exact | loose CER (tight) | Traditional CER | pages F1 (P/R) | TD500 recall "
-            "| plates exact | street plates | page ms median/p95 | crop ms | plate ms | peak RSS MB |")
+    head = (
+        "| system | crops CER | crops exact | loose CER (tight) | Traditional CER | pages F1 (P/R) | TD500 recall "
+        "| plates exact | street plates | page ms median/p95 | crop ms | plate ms | peak RSS MB |"
+    )
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in results:
         s = r["sets"]
         g = lambda k, s=s: s.get(k, {})  # noqa: E731
+
         def n(k, s=s, g=g):
             return f" (n={g(k)['n']})" if k in s else ""
+
         lines.append(
             f"| {r['system']} "
             f"| {fmt(g('crops').get('cer') and 100 * g('crops')['cer'], '.2f')}%{n('crops')} "
@@ -270,8 +291,19 @@ def main() -> int:
     results = []
     for system in [s for s in args.systems.split(",") if s]:
         print(f"running {system} ...", file=sys.stderr, flush=True)
-        cmd = [sys.executable, "-m", "bench", "--worker", system, "--data", str(args.data),
-               "--threads", str(args.threads), "--sets", ",".join(sets)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench",
+            "--worker",
+            system,
+            "--data",
+            str(args.data),
+            "--threads",
+            str(args.threads),
+            "--sets",
+            ",".join(sets),
+        ]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -284,7 +316,9 @@ def main() -> int:
         args.json_out.write_text(json.dumps(results, indent=2))
     problems = http_check(results)
     if problems:
-        print("\n**FAIL: the user's path (HTTP) does not read as well as the engine in-process:** " + "; ".join(problems))
+        print(
+            "\n**FAIL: the user's path (HTTP) does not read as well as the engine in-process:** " + "; ".join(problems)
+        )
         return 1
     worse = reference_check(results)
     if worse:

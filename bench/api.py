@@ -6,6 +6,7 @@ inference server's /invocations. Prints errors, latency and the median overhead.
 
     python -m bench.api [--requests 200] [--concurrency 8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,12 @@ def main() -> int:
     args = parser.parse_args()
 
     port, inference_port = _free_port(), _free_port()
-    stack = subprocess.Popen([sys.executable, "-m", "local", "--port", str(port), "--inference-port", str(inference_port)],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "local", "--port", str(port), "--inference-port", str(inference_port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 180
         while True:

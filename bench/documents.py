@@ -10,6 +10,7 @@ renderers throughout (the inference server, SageMaker's part, is not counted).
 
     python -m bench.documents [--pages DIR]   (default: ../shared/eval/xfund_zh/pages)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,14 @@ def post(url: str, body: bytes) -> tuple[int, dict | list | None, float]:
 
 
 def clova_body(data: bytes, fmt: str) -> bytes:
-    return json.dumps({"version": "V2", "requestId": "bench", "timestamp": int(time.time() * 1000),
-                       "images": [{"format": fmt, "name": "doc", "data": base64.b64encode(data).decode()}]}).encode()
+    return json.dumps(
+        {
+            "version": "V2",
+            "requestId": "bench",
+            "timestamp": int(time.time() * 1000),
+            "images": [{"format": fmt, "name": "doc", "data": base64.b64encode(data).decode()}],
+        }
+    ).encode()
 
 
 class TreeMemory:
@@ -132,20 +139,29 @@ def documents_under_load(base: str, pages_dir: Path) -> dict:
         documents_done = [d.result() for d in documents]
         singles_done = [s.result() for s in singles]
         wall = time.perf_counter() - start
-    pages = [image["inferResult"] for status, body, _ in documents_done if status == 200 and isinstance(body, dict)
-             for image in body["images"]]
-    return {"documents": [(status, round(seconds, 1)) for status, _, seconds in documents_done],
-            "pages": {result: pages.count(result) for result in sorted(set(pages))},
-            "singles": [(status, round(seconds, 2)) for status, _, seconds in singles_done],
-            "503s": sum(1 for status, _, _ in documents_done + singles_done if status == 503), "wall_s": round(wall, 1)}
+    pages = [
+        image["inferResult"]
+        for status, body, _ in documents_done
+        if status == 200 and isinstance(body, dict)
+        for image in body["images"]
+    ]
+    return {
+        "documents": [(status, round(seconds, 1)) for status, _, seconds in documents_done],
+        "pages": {result: pages.count(result) for result in sorted(set(pages))},
+        "singles": [(status, round(seconds, 2)) for status, _, seconds in singles_done],
+        "503s": sum(1 for status, _, _ in documents_done + singles_done if status == 503),
+        "wall_s": round(wall, 1),
+    }
 
 
-HOSTILE = [("nested form XObjects (10^6 draws)", lambda: hostile.nested_xobjects_pdf(), "pdf"),
-           ("10 pages of nested form XObjects", lambda: hostile.nested_xobjects_pdf(7, 10, 10), "pdf"),
-           ("content stream listed 10 times", hostile.repeated_stream_pdf, "pdf"),
-           ("50 MB of inflated operators", hostile.inflated_operators_pdf, "pdf"),
-           ("10 pages of 20000 px fax images", hostile.fax_image_pdf, "pdf"),
-           ("13000 px Deflate TIFF", lambda: hostile.huge_tiff(13000), "tiff")]
+HOSTILE = [
+    ("nested form XObjects (10^6 draws)", lambda: hostile.nested_xobjects_pdf(), "pdf"),
+    ("10 pages of nested form XObjects", lambda: hostile.nested_xobjects_pdf(7, 10, 10), "pdf"),
+    ("content stream listed 10 times", hostile.repeated_stream_pdf, "pdf"),
+    ("50 MB of inflated operators", hostile.inflated_operators_pdf, "pdf"),
+    ("10 pages of 20000 px fax images", hostile.fax_image_pdf, "pdf"),
+    ("13000 px Deflate TIFF", lambda: hostile.huge_tiff(13000), "tiff"),
+]
 
 
 def hostile_beside_an_image(base: str) -> dict:
@@ -159,8 +175,11 @@ def hostile_beside_an_image(base: str) -> dict:
         results = []
         for name, future in answers:
             code, body, took = future.result()
-            what = body.get("code") if isinstance(body, dict) and code != 200 else (
-                ",".join(sorted({i["inferResult"] for i in body["images"]})) if isinstance(body, dict) else "?")
+            what = (
+                body.get("code")
+                if isinstance(body, dict) and code != 200
+                else (",".join(sorted({i["inferResult"] for i in body["images"]})) if isinstance(body, dict) else "?")
+            )
             results.append((name, code, what, round(took, 1)))
     return {"hostile": results, "single": (status, round(seconds, 2))}
 
@@ -173,8 +192,12 @@ def main() -> int:
         print(f"no page scans at {args.pages}; pass --pages DIR", file=sys.stderr)
         return 2
     port, inference_port = _free_port(), _free_port()
-    stack = subprocess.Popen([sys.executable, "-m", "local", "--port", str(port), "--inference-port", str(inference_port)],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "local", "--port", str(port), "--inference-port", str(inference_port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 180
@@ -206,8 +229,12 @@ def main() -> int:
         print(f"| {name} | {code} | {what} | {took} |")
     print(f"\nthe ordinary image: status {attack['single'][0]} in {attack['single'][1]} s")
     print(f"peak memory of the handler's process and its renderers: {peak:.0f} MB")
-    ok = (load["503s"] == 0 and all(s == 200 for s, _ in load["documents"]) and attack["single"][0] == 200
-          and all(code in (200, 400, 413, 504) and took < 29 for _, code, _, took in attack["hostile"]))
+    ok = (
+        load["503s"] == 0
+        and all(s == 200 for s, _ in load["documents"])
+        and attack["single"][0] == 200
+        and all(code in (200, 400, 413, 504) and took < 29 for _, code, _, took in attack["hostile"])
+    )
     return 0 if ok else 1
 
 

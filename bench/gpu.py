@@ -9,6 +9,7 @@ JSON with `--json-out`.
 
     python -m bench.gpu [--url http://host:8080] [--concurrency 1,8,32,64] [--requests 64]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,11 @@ class Sampler:
         smi = shutil.which("nvidia-smi")
         while not self._stop.wait(0.5):
             if smi:
-                out = subprocess.run([smi, "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"],
-                                     capture_output=True, text=True).stdout.split("\n")[0]
+                out = subprocess.run(
+                    [smi, "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"],
+                    capture_output=True,
+                    text=True,
+                ).stdout.split("\n")[0]
                 try:
                     busy, used = (float(v) for v in out.split(","))
                     self.gpu.append(busy)
@@ -101,7 +105,9 @@ def load(url: str, bodies: list[bytes], concurrency: int, pid: int | None) -> di
         wall = time.perf_counter() - start
     ok = sorted(t for s, t in results if s == 200)
     return {
-        "concurrency": concurrency, "requests": len(results), "errors": sum(1 for s, _ in results if s != 200),
+        "concurrency": concurrency,
+        "requests": len(results),
+        "errors": sum(1 for s, _ in results if s != 200),
         "pages_per_s": len(ok) / wall,
         "p50_ms": 1000 * statistics.median(ok) if ok else None,
         "p95_ms": 1000 * ok[int(0.95 * (len(ok) - 1))] if ok else None,
@@ -116,8 +122,13 @@ def start_local_server() -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {"OCR_MAX_QUEUE": "128", **os.environ}  # the load, not the queue limit, is measured
-    server = subprocess.Popen([sys.executable, "-m", "inference", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "inference", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
     while time.time() < deadline and server.poll() is None:
@@ -153,33 +164,46 @@ def main() -> int:
         bodies = pages(args.data)
         invoke = url + "/invocations"
         load(invoke, bodies[:4], 2, None)  # warm-up
-        levels = [load(invoke, [bodies[i % len(bodies)] for i in range(args.requests)], int(c), pid)
-                  for c in args.concurrency.split(",")]
+        levels = [
+            load(invoke, [bodies[i % len(bodies)] for i in range(args.requests)], int(c), pid)
+            for c in args.concurrency.split(",")
+        ]
         memory = None
         if args.memory_requests:
             varied = pages(args.data, sizes=200)
             first = load(invoke, [varied[i % len(varied)] for i in range(100)], 8, pid)
             rss_100 = rss_mb(pid) if pid else None
             rest = load(invoke, [varied[i % len(varied)] for i in range(100, args.memory_requests)], 8, pid)
-            memory = {"requests": args.memory_requests, "errors": first["errors"] + rest["errors"],
-                      "rss_after_100_mb": rss_100, "rss_after_all_mb": rss_mb(pid) if pid else None,
-                      "gpu_mem_after_100_mb": first["gpu_mem_mb"], "gpu_mem_after_all_mb": rest["gpu_mem_mb"]}
+            memory = {
+                "requests": args.memory_requests,
+                "errors": first["errors"] + rest["errors"],
+                "rss_after_100_mb": rss_100,
+                "rss_after_all_mb": rss_mb(pid) if pid else None,
+                "gpu_mem_after_100_mb": first["gpu_mem_mb"],
+                "gpu_mem_after_all_mb": rest["gpu_mem_mb"],
+            }
     finally:
         if server:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=60)
 
-    print(f"\nInference server on {info.get('provider')} ({info.get('precision')} recogniser), XFUND pages as JPEG, "
-          f"{args.requests} requests per level\n")
+    print(
+        f"\nInference server on {info.get('provider')} ({info.get('precision')} recogniser), XFUND pages as JPEG, "
+        f"{args.requests} requests per level\n"
+    )
     print("| concurrency | errors | pages/s | p50 ms | p95 ms | GPU busy % | GPU memory MB | server RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in levels:
-        print(f"| {r['concurrency']} | {r['errors']} | {r['pages_per_s']:.2f} | {fmt(r['p50_ms'], '.0f')} | {fmt(r['p95_ms'], '.0f')} "
-              f"| {fmt(r['gpu_busy_pct'], '.0f')} | {fmt(r['gpu_mem_mb'], '.0f')} | {fmt(r['rss_mb'], '.0f')} |")
+        print(
+            f"| {r['concurrency']} | {r['errors']} | {r['pages_per_s']:.2f} | {fmt(r['p50_ms'], '.0f')} | {fmt(r['p95_ms'], '.0f')} "
+            f"| {fmt(r['gpu_busy_pct'], '.0f')} | {fmt(r['gpu_mem_mb'], '.0f')} | {fmt(r['rss_mb'], '.0f')} |"
+        )
     if memory:
-        print(f"\nMemory over {memory['requests']} requests of 200 page sizes ({memory['errors']} errors): "
-              f"RSS {fmt(memory['rss_after_100_mb'], '.0f')} MB after 100, {fmt(memory['rss_after_all_mb'], '.0f')} MB after all; "
-              f"GPU memory {fmt(memory['gpu_mem_after_100_mb'], '.0f')} -> {fmt(memory['gpu_mem_after_all_mb'], '.0f')} MB")
+        print(
+            f"\nMemory over {memory['requests']} requests of 200 page sizes ({memory['errors']} errors): "
+            f"RSS {fmt(memory['rss_after_100_mb'], '.0f')} MB after 100, {fmt(memory['rss_after_all_mb'], '.0f')} MB after all; "
+            f"GPU memory {fmt(memory['gpu_mem_after_100_mb'], '.0f')} -> {fmt(memory['gpu_mem_after_all_mb'], '.0f')} MB"
+        )
     if args.json_out:
         args.json_out.write_text(json.dumps({"server": info, "levels": levels, "memory": memory}, indent=2))
     return 0 if all(r["errors"] == 0 for r in levels) else 1

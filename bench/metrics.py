@@ -1,4 +1,5 @@
 """Scoring helpers, as ../shared/eval/README.md advises: NFKC, whitespace stripped."""
+
 from __future__ import annotations
 
 import unicodedata

@@ -20,6 +20,7 @@ Starts the local stack (`make serve`'s), sends each image as NHN's documents sho
 
     python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,kr,kr-false] [--kr-count 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,10 +49,20 @@ def _post(base: str, path: str | Path | None, data: bytes | None = None, query: 
         data = Path(path).read_bytes()
     name = Path(path).name if path else "plate.png"
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(base + ROUTE + query, data=body, method="POST", headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": "bench"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        base + ROUTE + query,
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": "bench"},
+    )
     with urllib.request.urlopen(request, timeout=120) as answer:
         return json.loads(answer.read())["result"]
 
@@ -90,10 +101,12 @@ def _chinese(base: str, args) -> list[str]:
         else:
             localisation += 1
     photo_ms = 1000 * (time.perf_counter() - start) / len(photos)
-    return [f"| plates_cn_lprnet crops | {len(crops)} | {100 * exact / len(crops):.1f}% | {len(crops) - exact} (not split: "
-            f"each image is the plate) | {crop_ms:.0f} |",
-            f"| plates_cn_easypr photos, main plate | {len(photos)} | {100 * read / len(photos):.1f}% | "
-            f"{localisation} localisation / {recognition} recognition | {photo_ms:.0f} |"]
+    return [
+        f"| plates_cn_lprnet crops | {len(crops)} | {100 * exact / len(crops):.1f}% | {len(crops) - exact} (not split: "
+        f"each image is the plate) | {crop_ms:.0f} |",
+        f"| plates_cn_easypr photos, main plate | {len(photos)} | {100 * read / len(photos):.1f}% | "
+        f"{localisation} localisation / {recognition} recognition | {photo_ms:.0f} |",
+    ]
 
 
 def _korean(base: str, count: int) -> list[str]:
@@ -120,10 +133,12 @@ def _korean(base: str, count: int) -> list[str]:
     readings = [decoder.decode(m) for m in reader.probabilities([s.image for s in samples])]
     rec_ms = 1000 * (time.perf_counter() - start) / count
     model_exact = sum(r is not None and r.text == s.text for r, s in zip(readings, samples))
-    return [f"| kr held-out (synthetic), route | {count} | {100 * exact / count:.1f}% | {count - exact} "
-            f"({nothing} with no plate answered) | {route_ms:.0f} |",
-            f"| kr held-out (synthetic), recogniser | {count} | {100 * model_exact / count:.1f}% | "
-            f"{count - model_exact} (rows given: no localisation) | {rec_ms:.1f} (in-process) |"]
+    return [
+        f"| kr held-out (synthetic), route | {count} | {100 * exact / count:.1f}% | {count - exact} "
+        f"({nothing} with no plate answered) | {route_ms:.0f} |",
+        f"| kr held-out (synthetic), recogniser | {count} | {100 * model_exact / count:.1f}% | "
+        f"{count - model_exact} (rows given: no localisation) | {rec_ms:.1f} (in-process) |",
+    ]
 
 
 def _false_korean(base: str, args) -> list[str]:
@@ -139,8 +154,10 @@ def _false_korean(base: str, args) -> list[str]:
         answered += [(row["image"], v["value"]) for v in _post(base, row["path"], query="?country=kr")["values"]]
     ms = 1000 * (time.perf_counter() - start) / len(rows)
     shown = ", ".join(f"{value} ({image})" for image, value in answered[:4])
-    return [f"| Chinese plates, photos and pages read with ?country=kr | {len(rows)} | (none to read) | "
-            f"{len(answered)} false Korean plates answered{': ' + shown if shown else ''} | {ms:.0f} |"]
+    return [
+        f"| Chinese plates, photos and pages read with ?country=kr | {len(rows)} | (none to read) | "
+        f"{len(answered)} false Korean plates answered{': ' + shown if shown else ''} | {ms:.0f} |"
+    ]
 
 
 def main() -> int:
@@ -151,8 +168,11 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sets", default="cn,kr,kr-false",
-                        help="cn (the eval sets), kr (synthetic held-out Korean plates), kr-false (Chinese material read as Korean)")
+    parser.add_argument(
+        "--sets",
+        default="cn,kr,kr-false",
+        help="cn (the eval sets), kr (synthetic held-out Korean plates), kr-false (Chinese material read as Korean)",
+    )
     parser.add_argument("--kr-count", type=int, default=1000)
     args = parser.parse_args()
     sets = args.sets.split(",")

@@ -12,6 +12,7 @@
 Everything is seeded and written under .bench/sets/ (never committed: XFUND is CC BY-NC-SA).
 The Traditional set needs Debian's fonts-noto-cjk and the dev-only opencc package.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench" / "sets"
 SEED = 20261121
-FONTS = [("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 3),   # Noto Sans CJK TC
-         ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 3)]  # Noto Serif CJK TC
+FONTS = [
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 3),  # Noto Sans CJK TC
+    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 3),
+]  # Noto Serif CJK TC
 VERSION = 1  # bump when a generator changes, so caches are rebuilt
 
 
@@ -58,13 +61,23 @@ def loose_and_tight(data: Path) -> tuple[Path, Path]:
     from PIL import Image
 
     rng = random.Random(SEED)
-    pages = [json.loads(line) for line in (data / "xfund_zh" / "pages.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    pages = [
+        json.loads(line)
+        for line in (data / "xfund_zh" / "pages.jsonl").read_text(encoding="utf-8").splitlines()
+        if line
+    ]
     loose: list[dict] = []
     tight: list[dict] = []
     for page_row in pages:
         page = Image.open(data / "xfund_zh" / page_row["image"]).convert("RGB")
-        lines = [line for line in page_row["lines"] if _has_cjk(line["text"]) and not line.get("multiline_suspect")
-                 and not line.get("vertical_suspect") and max(p[1] for p in line["points"]) - min(p[1] for p in line["points"]) >= 8]
+        lines = [
+            line
+            for line in page_row["lines"]
+            if _has_cjk(line["text"])
+            and not line.get("multiline_suspect")
+            and not line.get("vertical_suspect")
+            and max(p[1] for p in line["points"]) - min(p[1] for p in line["points"]) >= 8
+        ]
         for line in rng.sample(lines, min(8, len(lines))):
             xs, ys = [p[0] for p in line["points"]], [p[1] for p in line["points"]]
             x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
@@ -75,7 +88,12 @@ def loose_and_tight(data: Path) -> tuple[Path, Path]:
                 (loose, "loose", (x0 - margins[0], y0 - margins[1], x1 + margins[2], y1 + margins[3])),
                 (tight, "tight", (x0 - 2, y0 - 2, x1 + 2, y1 + 2)),
             ):
-                clipped = (max(0, round(box[0])), max(0, round(box[1])), min(page.width, round(box[2])), min(page.height, round(box[3])))
+                clipped = (
+                    max(0, round(box[0])),
+                    max(0, round(box[1])),
+                    min(page.width, round(box[2])),
+                    min(page.height, round(box[3])),
+                )
                 page.crop(clipped).save(CACHE / folder / name)
                 rows.append({"image": name, "text": line["text"]})
     paths = _write("loose", loose), _write("tight", tight)
@@ -117,13 +135,19 @@ def traditional(data: Path, count: int = 300) -> Path:
         ImageDraw.Draw(image).text((margin, margin), text, font=font, fill=(25, 25, 25))
         photo = i % 2 == 1
         if photo:
-            image = image.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(250, 250, 245))
+            image = image.rotate(
+                rng.uniform(-3, 3), resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(250, 250, 245)
+            )
             pixels: np.ndarray = np.asarray(image).astype(np.float32)
             light = np.linspace(rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0), pixels.shape[1])[None, :, None]
             pixels = pixels * light + np.random.default_rng(SEED + i).normal(0, 8, pixels.shape)
-            image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.2)))
+            image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).filter(
+                ImageFilter.GaussianBlur(rng.uniform(0.5, 1.2))
+            )
             scale = rng.uniform(22, 30) / image.height
-            image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.Resampling.BILINEAR)
+            image = image.resize(
+                (max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.Resampling.BILINEAR
+            )
             out = io.BytesIO()
             image.save(out, "JPEG", quality=rng.randint(40, 70))
             image = Image.open(out).convert("RGB")

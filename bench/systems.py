@@ -1,4 +1,5 @@
 """The OCR systems under comparison, each behind one call: image path -> [(text, 4-point box)]."""
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,11 @@ class OursOverHttp:
         self.port = free_port()
         self.stack = subprocess.Popen(
             [sys.executable, "-m", "local", "--port", str(self.port), "--inference-port", str(free_port())],
-            cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "OCR_THREADS": str(threads)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "OCR_THREADS": str(threads)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 300
         while time.time() < deadline:
             try:
@@ -70,8 +74,12 @@ class OursOverHttp:
 
         with open(path, "rb") as f:
             body = json.dumps({"img": base64.b64encode(f.read()).decode()}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/general_ocr", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/general_ocr",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=120) as answer:
                 lines = json.loads(answer.read())
@@ -130,7 +138,10 @@ class Tesseract:
         # TSV gives words with boxes; words of one line are joined, one entry per line.
         out = subprocess.run(
             ["tesseract", path, "stdout", "-l", "chi_sim", "--psm", "3", "tsv"],
-            capture_output=True, text=True, env=self.env, timeout=300,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=300,
         ).stdout
         lines: dict[tuple, list] = {}
         for row in out.splitlines()[1:]:

@@ -8,6 +8,7 @@ body in the called API's own error shape (the ACCESS_DENIED gateway response pri
 API Gateway caches each answer per header value (infra/ocr_api.py), so this runs once per key
 every few minutes, not per request.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -35,8 +36,9 @@ def _known_keys() -> tuple[str, ...]:
         import boto3
 
         pages = boto3.client("apigateway").get_paginator("get_api_keys").paginate(includeValues=True)
-        _keys["values"] = tuple(key["value"] for page in pages for key in page.get("items", [])
-                                if key.get("enabled") and key.get("value"))
+        _keys["values"] = tuple(
+            key["value"] for page in pages for key in page.get("items", []) if key.get("enabled") and key.get("value")
+        )
         _keys["at"] = time.monotonic()
     return _keys["values"]
 
@@ -44,8 +46,10 @@ def _known_keys() -> tuple[str, ...]:
 def _policy(effect: str, method_arn: str) -> dict:
     # The answer is cached per key for every route of this authorizer: allow the whole stage.
     stage_arn = "/".join(method_arn.split("/", 2)[:2]) + "/*" if "/" in method_arn else method_arn
-    return {"Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": stage_arn}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": stage_arn}],
+    }
 
 
 # The deny's body, in the called API's shape, is cached by API Gateway with the deny for every
@@ -72,5 +76,8 @@ def handler(event: dict, context) -> dict:
         return {"principalId": "api-key", "policyDocument": _policy("Allow", method_arn), "usageIdentifierKey": key}
     log.info(json.dumps({"denied": door.__name__.rsplit(".", 1)[-1], "path": path[:200]}))
     error = ApiError(ErrorCode.FORBIDDEN, f"the {door.SECRET_HEADER} header is not a key of this API")
-    return {"principalId": "unknown", "policyDocument": _policy("Deny", method_arn),
-            "context": {ERROR_BODY_HEAD: error_body_head(door.error_body(error, "-"))}}
+    return {
+        "principalId": "unknown",
+        "policyDocument": _policy("Deny", method_arn),
+        "context": {ERROR_BODY_HEAD: error_body_head(door.error_body(error, "-"))},
+    }

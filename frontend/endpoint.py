@@ -3,6 +3,7 @@
 A container's 4xx/5xx comes back from SageMaker as ModelError, carrying the original status
 and body: the client gets that status and the container's own error, not a generic 500.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,19 +42,31 @@ def _runtime(read_timeout_s: int):
             # One attempt, never retried: a retry after a read timeout makes the GPU do the
             # work twice and runs past API Gateway's 29 s, so the client would get the
             # gateway's 504 instead of ours.
-            config=Config(connect_timeout=min(3, read_timeout_s), read_timeout=read_timeout_s,
-                          retries={"mode": "standard", "total_max_attempts": 1}),
+            config=Config(
+                connect_timeout=min(3, read_timeout_s),
+                read_timeout=read_timeout_s,
+                retries={"mode": "standard", "total_max_attempts": 1},
+            ),
         )
     return client
 
 
 def _timed_out(request_id: str) -> ApiError:
-    return ApiError(ErrorCode.TIMEOUT, f"the OCR model did not answer in time; retry, or send a smaller image "
-                                       f"(requestId {request_id})")
+    return ApiError(
+        ErrorCode.TIMEOUT,
+        f"the OCR model did not answer in time; retry, or send a smaller image (requestId {request_id})",
+    )
 
 
-def invoke(image: bytes, request_id: str, deadline: float | None = None, detail: bool = False,
-           task: Task = "lines", country: str | None = None, lane: Lane = "interactive") -> bytes:
+def invoke(
+    image: bytes,
+    request_id: str,
+    deadline: float | None = None,
+    detail: bool = False,
+    task: Task = "lines",
+    country: str | None = None,
+    lane: Lane = "interactive",
+) -> bytes:
     """The container's JSON answer (bytes) for an image, or an ApiError. The call is made once
     and waits at most until `deadline` (time.monotonic()); the container is told how long it
     has (CustomAttributes timeoutMs), so that it answers its own 504 first. `detail` asks for
@@ -76,8 +89,14 @@ def invoke(image: bytes, request_id: str, deadline: float | None = None, detail:
             Body=image,
             ContentType="application/octet-stream",
             Accept="application/json",
-            CustomAttributes=InvokeOptions(request_id=request_id, timeout_ms=int(1000 * read_timeout), detail=detail,
-                                           task=task, country=country, lane=lane).header(),
+            CustomAttributes=InvokeOptions(
+                request_id=request_id,
+                timeout_ms=int(1000 * read_timeout),
+                detail=detail,
+                task=task,
+                country=country,
+                lane=lane,
+            ).header(),
         )
         return response["Body"].read()
     except ClientError as exc:
@@ -88,7 +107,9 @@ def invoke(image: bytes, request_id: str, deadline: float | None = None, detail:
         raise ApiError(ErrorCode.MODEL_NOT_READY, "the OCR endpoint cannot be reached yet; retry shortly") from None
     except BotoCoreError as exc:
         log.error("invoke failed: %r", exc)
-        raise ApiError(ErrorCode.INTERNAL_ERROR, f"the OCR model could not be called; quote requestId {request_id}") from None
+        raise ApiError(
+            ErrorCode.INTERNAL_ERROR, f"the OCR model could not be called; quote requestId {request_id}"
+        ) from None
 
 
 def _from_client_error(exc, request_id: str) -> ApiError:
@@ -106,10 +127,13 @@ def _from_client_error(exc, request_id: str) -> ApiError:
             log.error("container answered %s with a body we cannot read: %.500s", status, original)
             return ApiError(ErrorCode.INTERNAL_ERROR, f"the OCR model failed; quote requestId {request_id}")
     if code == "413":  # SageMaker's invoke limit; fit_invoke_limit keeps us under it
-        return ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                        f"the image is over the OCR endpoint's {ENDPOINT_LIMIT_BYTES / 1e6:g} MB limit; send a smaller image")
+        return ApiError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the image is over the OCR endpoint's {ENDPOINT_LIMIT_BYTES / 1e6:g} MB limit; send a smaller image",
+        )
     if code in ("ThrottlingException", "ServiceUnavailable", "ModelNotReadyException") or (
-        code == "ValidationError" and ("not found" in message or "InService" in message or "not in service" in message.lower())
+        code == "ValidationError"
+        and ("not found" in message or "InService" in message or "not in service" in message.lower())
     ):
         log.warning("endpoint not ready: %s %s", code, message)
         return ApiError(ErrorCode.MODEL_NOT_READY, "the OCR endpoint is not in service yet; retry shortly")

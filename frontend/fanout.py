@@ -8,6 +8,7 @@ endpoint, so that each part succeeds or fails alone.
 - A part that still fails comes back as its ApiError, in its place; the caller decides what a
   failed part means in its API's answer.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,13 @@ def concurrency() -> int:
     return max(1, int(os.environ.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY))
 
 
-def with_retries(read: Callable[[Part, float], Answer], part: Part, deadline: float,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> Answer:
+def with_retries(
+    read: Callable[[Part, float], Answer],
+    part: Part,
+    deadline: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Answer:
     """read(part, deadline), tried again while it answers a retryable error and the deadline
     leaves room for another call after the pause."""
     attempt = 0
@@ -47,16 +53,20 @@ def with_retries(read: Callable[[Part, float], Answer], part: Part, deadline: fl
         except ApiError as error:
             if error.code not in RETRYABLE:
                 raise
-            pause = min(LONGEST_PAUSE_S, FIRST_PAUSE_S * 2 ** attempt) * random.uniform(0.5, 1.0)
+            pause = min(LONGEST_PAUSE_S, FIRST_PAUSE_S * 2**attempt) * random.uniform(0.5, 1.0)
             if clock() + pause + MIN_INVOKE_S > deadline:
                 raise
             sleep(pause)
             attempt += 1
 
 
-def read_parts(parts: Iterable[Part], read: Callable[[Part, float], Answer], deadline: float,
-               workers: int | None = None, sleep: Callable[[float], None] = time.sleep,
-               ) -> list[tuple[Part, Answer | ApiError]]:
+def read_parts(
+    parts: Iterable[Part],
+    read: Callable[[Part, float], Answer],
+    deadline: float,
+    workers: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[tuple[Part, Answer | ApiError]]:
     """(part, its answer or its ApiError) for each part, in the parts' order. `parts` may be a generator
     that makes them as it goes (pages being rendered): each is read as soon as it comes, while
     the next is made. Errors the generator raises itself (the whole file is unreadable) are

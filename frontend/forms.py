@@ -1,5 +1,6 @@
 """multipart/form-data bodies (the NHN and CLOVA doors' uploads), parsed with `multipart`
 (a small, pure-Python, maintained parser), bounded in parts, headers and sizes."""
+
 from __future__ import annotations
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode
@@ -26,8 +27,13 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[bytes, str | N
         raise ApiError(ErrorCode.INVALID_REQUEST, "the multipart/form-data Content-Type has no boundary")
     fields: dict[str, tuple[bytes, str | None]] = {}
     try:
-        with PushMultipartParser(boundary, content_length=len(body), max_header_size=MAX_HEADER_BYTES,
-                                 max_segment_count=MAX_PARTS, max_segment_size=MAX_IMAGE_BYTES) as parser:
+        with PushMultipartParser(
+            boundary,
+            content_length=len(body),
+            max_header_size=MAX_HEADER_BYTES,
+            max_segment_count=MAX_PARTS,
+            max_segment_size=MAX_IMAGE_BYTES,
+        ) as parser:
             segment: MultipartSegment | None = None
             chunks: list[bytes] = []
             for event in parser.parse(body):
@@ -43,10 +49,13 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[bytes, str | N
                 pass
     except ParserLimitReached as exc:
         if str(exc) == "Maximum segment size exceeded":
-            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                           f"a file in the form is over {MAX_IMAGE_BYTES} bytes (10 MiB)") from None
-        raise ApiError(ErrorCode.INVALID_REQUEST,
-                       f"the multipart form is too complex (at most {MAX_PARTS} parts, headers up to {MAX_HEADER_BYTES} bytes)") from None
+            raise ApiError(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"a file in the form is over {MAX_IMAGE_BYTES} bytes (10 MiB)"
+            ) from None
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"the multipart form is too complex (at most {MAX_PARTS} parts, headers up to {MAX_HEADER_BYTES} bytes)",
+        ) from None
     except MultipartError:
         raise ApiError(ErrorCode.INVALID_REQUEST, "the multipart/form-data body is malformed or incomplete") from None
     return fields

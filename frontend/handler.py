@@ -5,6 +5,7 @@
 Every answer is JSON with a request id, in the shape of the API that was called; nothing a
 client sends can surface a stack trace.
 """
+
 from __future__ import annotations
 
 import json

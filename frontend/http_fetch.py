@@ -6,6 +6,7 @@ peer can stretch a fetch by trickling its status line or headers a byte at a tim
 `100 Continue` responses, dribbling chunk-size lines, or spacing out redirects. DNS lookups
 wait for it too (url_guard.resolve).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -22,7 +23,7 @@ from ocr_contract.limits import URL_FETCH_TIMEOUT_S
 from .url_guard import Target, check_http_url, percent_encode
 
 CONNECT_TIMEOUT_S = 3.0
-READ_TIMEOUT_S = 5.0      # longest wait for any single read or write
+READ_TIMEOUT_S = 5.0  # longest wait for any single read or write
 TOTAL_TIMEOUT_S = float(URL_FETCH_TIMEOUT_S)  # the whole fetch, every hop included
 MAX_REDIRECTS = 3
 USER_AGENT = "zh-ocr-endpoint/1.0 (+image fetcher)"
@@ -148,9 +149,15 @@ def _get_once(target: Target, deadline: float) -> tuple[int, str | None, bytes]:
     conn_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     conn = conn_class(target, deadline)
     try:
-        conn.request("GET", target.path, headers={
-            "User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity",
-        })
+        conn.request(
+            "GET",
+            target.path,
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "image/*",
+                "Accept-Encoding": "identity",
+            },
+        )
         response = conn.getresponse()
         if response.status in _REDIRECTS:
             return response.status, response.getheader("Location"), b""
@@ -159,7 +166,9 @@ def _get_once(target: Target, deadline: float) -> tuple[int, str | None, bytes]:
             raise _fail(f"the URL answered HTTP {response.status} {reason}".rstrip())
         declared = (response.getheader("Content-Length") or "").strip()
         if declared.isascii() and declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
-            raise _fail(f"the image at the URL is {declared} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted")
+            raise _fail(
+                f"the image at the URL is {declared} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted"
+            )
         chunks, size = [], 0
         while True:
             chunk = response.read1(_CHUNK)

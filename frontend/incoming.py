@@ -1,4 +1,5 @@
 """A request as API Gateway's REST proxy integration hands it to the Lambda, read once."""
+
 from __future__ import annotations
 
 import base64
@@ -10,17 +11,20 @@ from ocr_contract import ApiError, ErrorCode
 @dataclass(frozen=True)
 class Incoming:
     method: str
-    path: str                 # as the client sent it (behind a custom domain, with its base path)
-    headers: dict[str, str]   # names lower-cased
+    path: str  # as the client sent it (behind a custom domain, with its base path)
+    headers: dict[str, str]  # names lower-cased
     body: str | bytes | None  # bytes when the gateway passed it base64-encoded (binary media types)
     query: dict[str, str] = field(default_factory=dict)  # the query string's parameters
-    route: str = ""           # the API's route template (ocr_contract.routes) the request came in by
+    route: str = ""  # the API's route template (ocr_contract.routes) the request came in by
 
     @classmethod
     def from_event(cls, event: dict) -> Incoming:
         headers = event.get("headers")
-        headers = {k.lower(): v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)} \
-            if isinstance(headers, dict) else {}
+        headers = (
+            {k.lower(): v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)}
+            if isinstance(headers, dict)
+            else {}
+        )
         body = event.get("body")
         if body is not None and event.get("isBase64Encoded"):
             try:
@@ -29,9 +33,19 @@ class Incoming:
                 raise ApiError(ErrorCode.INVALID_REQUEST, "the request body could not be decoded") from None
         path = event.get("path")
         query = event.get("queryStringParameters")
-        query = {k: v for k, v in query.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(query, dict) else {}
-        return cls(str(event.get("httpMethod", "POST")), path if isinstance(path, str) else "", headers, body, query,
-                   route_of(event))
+        query = (
+            {k: v for k, v in query.items() if isinstance(k, str) and isinstance(v, str)}
+            if isinstance(query, dict)
+            else {}
+        )
+        return cls(
+            str(event.get("httpMethod", "POST")),
+            path if isinstance(path, str) else "",
+            headers,
+            body,
+            query,
+            route_of(event),
+        )
 
     @property
     def media_type(self) -> str:
@@ -50,8 +64,11 @@ def route_of(event: dict) -> str:
     path only when neither is there (a hand-made event). The path is not the route behind a
     custom domain: a base path mapping puts its prefix in front (`/ocr/general_ocr`)."""
     context = event.get("requestContext")
-    for candidate in (event.get("resource"), context.get("resourcePath") if isinstance(context, dict) else None,
-                      event.get("path")):
+    for candidate in (
+        event.get("resource"),
+        context.get("resourcePath") if isinstance(context, dict) else None,
+        event.get("path"),
+    ):
         if isinstance(candidate, str) and candidate:
             return candidate
     return ""

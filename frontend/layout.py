@@ -1,5 +1,6 @@
 """Lines into the units other APIs answer: words (split at spaces, each with its own box from
 the characters' positions) and blocks (paragraphs of lines)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ def words(line: Line) -> list[Word]:
     out = []
     for n, (first, last) in enumerate(runs):
         a, b = chars[first], chars[last]
-        out.append(Word(text[first:last + 1], line["score"], [a[0], b[1], b[2], a[3]], n == len(runs) - 1))
+        out.append(Word(text[first : last + 1], line["score"], [a[0], b[1], b[2], a[3]], n == len(runs) - 1))
     return out
 
 

@@ -10,6 +10,7 @@ read whole in one slice and cut in the next is answered once, from the slice whe
 whole (a cut piece's centre lies past the middle, on the far side). Only when that slice did
 not see the line at all is the other slice's reading kept.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,14 +42,18 @@ def plan_slices(length: int, short: int) -> list[tuple[int, int]]:
     overlap = min(max(int(size * OVERLAP), MIN_OVERLAP_PX), size // 2)
     count = math.ceil((length - overlap) / (size - overlap))
     if count > MAX_SLICES:
-        raise ApiError(ErrorCode.IMAGE_TOO_LARGE, f"the image would need {count} slices; at most {MAX_SLICES} are read "
-                                                  "(send a shorter image, or one cut in parts)")
+        raise ApiError(
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"the image would need {count} slices; at most {MAX_SLICES} are read "
+            "(send a shorter image, or one cut in parts)",
+        )
     step = (length - size) / (count - 1)
     return [(round(i * step), round(i * step) + size) for i in range(count)]
 
 
-def read_long_image(image: bytes, header: ImageHeader, read: Callable[[bytes, float, Lane], list[Line]],
-                    deadline: float) -> tuple[list[Line], int]:
+def read_long_image(
+    image: bytes, header: ImageHeader, read: Callable[[bytes, float, Lane], list[Line]], deadline: float
+) -> tuple[list[Line], int]:
     """(lines in the whole image's pixels, number of slices). `read(bytes, deadline, lane)`
     reads one slice (the shared pipeline; lane as in ocr_contract.protocol). Slices are cut in the bounded renderer (pages.py: a
     4096 x 16384 px image decoded in the Lambda's own process could take most of its memory)
@@ -63,8 +68,16 @@ def read_long_image(image: bytes, header: ImageHeader, read: Callable[[bytes, fl
     tall = height >= width
     length, short = (height, width) if tall else (width, height)
     spans = plan_slices(length, short)
-    slices = render(image, "slices", deadline - READ_RESERVE_S, spans=spans, tall=tall, format=header.format,
-                    lossless=header.format != "JPEG", max_page_pixels=header.width * header.height)
+    slices = render(
+        image,
+        "slices",
+        deadline - READ_RESERVE_S,
+        spans=spans,
+        tall=tall,
+        format=header.format,
+        lossless=header.format != "JPEG",
+        max_page_pixels=header.width * header.height,
+    )
 
     def read_slice(piece: Page, until: float) -> list[Line]:
         if piece.error is not None or piece.image is None:

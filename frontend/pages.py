@@ -10,6 +10,7 @@ PDF pages are rendered with PDFium (pypdfium2) at RENDER_DPI, a TIFF's frames de
 Pillow; every page is brought within MAX_SIDE_PX and under the endpoint's invoke limit. At most
 MAX_PAGES pages are read, the first ones, as CLOVA does.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,8 @@ _slots = threading.BoundedSemaphore(max(1, int(os.environ.get(RENDER_SLOTS_ENV) 
 
 @dataclass(frozen=True)
 class Page:
-    index: int                  # 0-based page (or slice) number in the document
-    image: bytes | None         # PNG or JPEG, None when the page could not be made
+    index: int  # 0-based page (or slice) number in the document
+    image: bytes | None  # PNG or JPEG, None when the page could not be made
     width: int = 0
     height: int = 0
     error: ApiError | None = None
@@ -76,10 +77,18 @@ class _Worker:
 
     def __init__(self, job: dict, data: bytes, deadline: float):
         self.deadline = deadline
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-               "PYTHONPATH": os.pathsep.join(p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)}
-        self.process = subprocess.Popen([sys.executable, "-m", "frontend.render_worker"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=env, cwd=PACKAGE_ROOT)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": os.pathsep.join(p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "frontend.render_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=PACKAGE_ROOT,
+        )
         self._buffer = bytearray()
         # Written from a thread, so that a worker that dies early cannot block us past the deadline.
         threading.Thread(target=self._feed, args=(json.dumps(job).encode() + b"\n", data), daemon=True).start()
@@ -153,8 +162,9 @@ def render(data: bytes, kind: str, deadline: float, *, max_pages: int = MAX_PAGE
     of time before its first page)."""
     memory_mb = _memory_mb()
     if not _slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-        raise ApiError(ErrorCode.TIMEOUT, "the document could not be rendered in time: other documents were being "
-                                          "rendered; retry")
+        raise ApiError(
+            ErrorCode.TIMEOUT, "the document could not be rendered in time: other documents were being rendered; retry"
+        )
     try:
         yield from _render(data, kind, deadline, max_pages, memory_mb, job_options)
     finally:
@@ -164,9 +174,17 @@ def render(data: bytes, kind: str, deadline: float, *, max_pages: int = MAX_PAGE
 def _render(data: bytes, kind: str, deadline: float, max_pages: int, memory_mb: int, options: dict) -> Iterator[Page]:
     first, pixels_used, restarts, count = 0, 0, 0, None
     what = "long image" if kind == "slices" else kind.upper()
-    job = {"kind": kind, "max_pages": max_pages, "dpi": RENDER_DPI, "max_side": MAX_SIDE_PX,
-           "max_page_pixels": MAX_PAGE_PIXELS, "max_output_bytes": INVOKE_LIMIT_BYTES,
-           "max_document_pixels": MAX_DOCUMENT_PIXELS, "memory_mb": memory_mb, **options}
+    job = {
+        "kind": kind,
+        "max_pages": max_pages,
+        "dpi": RENDER_DPI,
+        "max_side": MAX_SIDE_PX,
+        "max_page_pixels": MAX_PAGE_PIXELS,
+        "max_output_bytes": INVOKE_LIMIT_BYTES,
+        "max_document_pixels": MAX_DOCUMENT_PIXELS,
+        "memory_mb": memory_mb,
+        **options,
+    }
     while True:
         job.update(first_page=first, pixels_used=pixels_used, cpu_s=max(1, int(deadline - time.monotonic()) + 1))
         worker = _Worker(job, data, deadline)
@@ -196,26 +214,38 @@ def _render(data: bytes, kind: str, deadline: float, max_pages: int, memory_mb: 
         if count is None:  # nothing came out: the file itself is the problem
             if code is None:
                 raise ApiError(ErrorCode.TIMEOUT, f"the {what} could not be opened in time; send a simpler file")
-            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"the {what} needs more than {memory_mb} MB of memory to open; "
-                                                        "send a simpler file")
+            raise ApiError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"the {what} needs more than {memory_mb} MB of memory to open; send a simpler file",
+            )
         if first >= count or code == 0:
             return
         if code is None or code in (-signal.SIGXCPU, -signal.SIGKILL):
             for index in range(first, count):
-                yield _failed(index, ErrorCode.TIMEOUT, f"page {index + 1} could not be rendered in time; "
-                                                        "send fewer or simpler pages")
+                yield _failed(
+                    index,
+                    ErrorCode.TIMEOUT,
+                    f"page {index + 1} could not be rendered in time; send fewer or simpler pages",
+                )
             return
         # The worker died on page `first` (past its memory cap, or a decoder crashed), having
         # reported it (exit 3) or not: that page is lost, the ones after it are tried again.
         if code != REPORTED_AND_STOPPED:
-            yield _failed(first, ErrorCode.PAYLOAD_TOO_LARGE, f"page {first + 1} needs more than {memory_mb} MB of "
-                                                              "memory to render; send it at a lower resolution")
+            yield _failed(
+                first,
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"page {first + 1} needs more than {memory_mb} MB of memory to render; send it at a lower resolution",
+            )
             first += 1
         restarts += 1
         if restarts > MAX_RESTARTS:
             for index in range(first, count):
-                yield _failed(index, ErrorCode.PAYLOAD_TOO_LARGE, f"page {index + 1} was not rendered: earlier pages "
-                                                                  "exhausted the renderer; send them in another request")
+                yield _failed(
+                    index,
+                    ErrorCode.PAYLOAD_TOO_LARGE,
+                    f"page {index + 1} was not rendered: earlier pages "
+                    "exhausted the renderer; send them in another request",
+                )
             return
 
 

@@ -5,6 +5,7 @@ A door (frontend/doors/) turns its API's request into these calls and the lines 
 API's answer; the guards (URL guard, sizes, formats, decode cost, deadlines) live here and in
 ocr_contract, once.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,14 @@ def fetch_image(url: str, deadline: float) -> bytes:
     raise ApiError(ErrorCode.INVALID_URL, f"URL scheme {scheme or '(none)'!r} is not supported; use http, https or s3")
 
 
-def read_image(image: bytes, request_id: str, deadline: float, detail: bool = False,
-               header: ImageHeader | None = None, lane: Lane = "interactive") -> list[Line]:
+def read_image(
+    image: bytes,
+    request_id: str,
+    deadline: float,
+    detail: bool = False,
+    header: ImageHeader | None = None,
+    lane: Lane = "interactive",
+) -> list[Line]:
     """The lines the endpoint reads in an image: the main API's items, and with `detail` each
     line's corners (`box`) and its characters' (`chars`), all in the image's own pixels.
     `lane` bulk for a page or slice of a larger request (ocr_contract.protocol)."""
@@ -40,8 +47,9 @@ def read_image(image: bytes, request_id: str, deadline: float, detail: bool = Fa
     return lines
 
 
-def read_plates(image: bytes, request_id: str, deadline: float, header: ImageHeader | None = None,
-                country: str | None = None) -> list[Plate]:
+def read_plates(
+    image: bytes, request_id: str, deadline: float, header: ImageHeader | None = None, country: str | None = None
+) -> list[Plate]:
     """The licence plates the endpoint reads in an image: [{"value", "conf", "box"}], most
     confident first, boxes in the image's own pixels; `country` ("cn", "kr") reads only its plates."""
     plates, scale = _invoke_checked(image, request_id, deadline, header, task="plates", country=country)

@@ -16,6 +16,7 @@ Output (stdout): frames of a 4-byte big-endian length, a JSON header, and `size`
     {"type": "page_error", "index": i, "code", "message"}  this page alone could not be made
     {"type": "error", "code", "message"}                   the whole file could not be read
 """
+
 from __future__ import annotations
 
 import io
@@ -65,8 +66,9 @@ def _encode(picture, limit_bytes: int, max_side: int, lossless: bool = True):
     longest = max(picture.size)
     if longest > max_side:
         scale = max_side / longest
-        picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                                 Image.Resampling.LANCZOS)
+        picture = picture.resize(
+            (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), Image.Resampling.LANCZOS
+        )
     return encode_within(picture, limit_bytes, lossless_first=lossless)
 
 
@@ -77,7 +79,9 @@ def pdf_pages(data: bytes, job: dict) -> Iterator:
         document = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         reason = "protected by a password" if "password" in str(exc).lower() else "corrupt or not a PDF"
-        raise PageFailed("InvalidImage", f"the PDF could not be opened ({reason}); send an unprotected, valid PDF") from None
+        raise PageFailed(
+            "InvalidImage", f"the PDF could not be opened ({reason}); send an unprotected, valid PDF"
+        ) from None
     count = len(document)
     yield count
     for index in range(job["first_page"], min(count, job["max_pages"])):
@@ -90,8 +94,10 @@ def pdf_pages(data: bytes, job: dict) -> Iterator:
             scale = min(job["dpi"] / 72, job["max_side"] / max(width, height))
             bitmap = page.render(scale=scale, may_draw_forms=True)
         except pdfium.PdfiumError:
-            yield PageFailed("InvalidImage", f"page {index + 1} could not be loaded: the PDF's page tree or the page "
-                                             "itself is broken")
+            yield PageFailed(
+                "InvalidImage",
+                f"page {index + 1} could not be loaded: the PDF's page tree or the page itself is broken",
+            )
             continue
         picture = bitmap.to_pil().convert("RGB")
         bitmap.close()
@@ -120,9 +126,11 @@ def tiff_pages(data: bytes, job: dict) -> Iterator:
         pixels = frame.width * frame.height
         if pixels > job["max_page_pixels"]:
             # From the frame's header: nothing has been decoded yet.
-            yield PageFailed("ImageTooLarge",
-                             f"page {index + 1} is {frame.width}x{frame.height} px; a page may have at most "
-                             f"{job['max_page_pixels'] / 1e6:g} million pixels (scan it at 600 dpi or less)")
+            yield PageFailed(
+                "ImageTooLarge",
+                f"page {index + 1} is {frame.width}x{frame.height} px; a page may have at most "
+                f"{job['max_page_pixels'] / 1e6:g} million pixels (scan it at 600 dpi or less)",
+            )
             continue
         try:
             frame.load()
@@ -145,10 +153,14 @@ def long_image_slices(data: bytes, job: dict) -> Iterator:
             picture.load()
             ImageOps.exif_transpose(picture, in_place=True)  # a copy would double the memory
     except MemoryError:
-        raise PageFailed("PayloadTooLarge", f"the image needs more than {job['memory_mb']} MB of memory to decode; "
-                                            "send a smaller one") from None
+        raise PageFailed(
+            "PayloadTooLarge",
+            f"the image needs more than {job['memory_mb']} MB of memory to decode; send a smaller one",
+        ) from None
     except Exception:
-        raise PageFailed("InvalidImage", "the image data is corrupt or truncated; send a decodable jpg, png or bmp") from None
+        raise PageFailed(
+            "InvalidImage", "the image data is corrupt or truncated; send a decodable jpg, png or bmp"
+        ) from None
     if picture.width * picture.height > job["max_page_pixels"]:
         raise PageFailed("ImageTooLarge", f"the image is {picture.width}x{picture.height} px; too large to read")
     spans = job["spans"]
@@ -160,8 +172,10 @@ def long_image_slices(data: bytes, job: dict) -> Iterator:
 
 
 def too_costly(index: int, memory_mb: int) -> str:
-    return (f"page {index + 1} needs more than {memory_mb} MB of memory to render; "
-            "send it at a lower resolution, or as an image")
+    return (
+        f"page {index + 1} needs more than {memory_mb} MB of memory to render; "
+        "send it at a lower resolution, or as an image"
+    )
 
 
 KINDS = {"pdf": pdf_pages, "tiff": tiff_pages, "slices": long_image_slices}
@@ -185,9 +199,16 @@ def run(job: dict, data: bytes, out: BinaryIO) -> int:
             else:
                 budget -= page.width * page.height
                 if budget < 0:
-                    _send(out, {"type": "page_error", "index": index, "code": "PayloadTooLarge",
-                                "message": f"the document's pages are over {job['max_document_pixels'] / 1e6:g} million "
-                                           f"pixels in all by page {index + 1}; send the rest in another request"})
+                    _send(
+                        out,
+                        {
+                            "type": "page_error",
+                            "index": index,
+                            "code": "PayloadTooLarge",
+                            "message": f"the document's pages are over {job['max_document_pixels'] / 1e6:g} million "
+                            f"pixels in all by page {index + 1}; send the rest in another request",
+                        },
+                    )
                     return 0
                 encoded, sent = _encode(page, job["max_output_bytes"], job["max_side"], job.get("lossless", True))
                 del page
@@ -195,16 +216,30 @@ def run(job: dict, data: bytes, out: BinaryIO) -> int:
         except StopIteration:
             return 0
         except MemoryError:
-            _send(out, {"type": "page_error", "index": index, "code": "PayloadTooLarge",
-                        "message": too_costly(index, job["memory_mb"])})
+            _send(
+                out,
+                {
+                    "type": "page_error",
+                    "index": index,
+                    "code": "PayloadTooLarge",
+                    "message": too_costly(index, job["memory_mb"]),
+                },
+            )
             return REPORTED_AND_STOPPED
         except PageFailed as failed:  # the whole file, before its first page (corrupt)
             _send(out, {"type": "error", "code": failed.code, "message": failed.message})
             return 0
         except Exception as exc:  # a decoder's failure on this page; the generator cannot go on
             print(f"render_worker: page {index + 1}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            _send(out, {"type": "page_error", "index": index, "code": "InvalidImage",
-                        "message": f"page {index + 1} could not be rendered: its data is corrupt"})
+            _send(
+                out,
+                {
+                    "type": "page_error",
+                    "index": index,
+                    "code": "InvalidImage",
+                    "message": f"page {index + 1} could not be rendered: its data is corrupt",
+                },
+            )
             return REPORTED_AND_STOPPED
         index += 1
 

@@ -8,6 +8,7 @@ to fail there. The caller has already checked the header (format, size, decode c
 ocr_contract.image_header), so only an accepted image reaches Pillow. Pillow is imported here
 only, so ordinary requests and cold starts never pay for it.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,7 +16,7 @@ import os
 
 from ocr_contract import SUPPORTED_FORMATS, ApiError, ErrorCode
 
-REAL_TIME_LIMIT_BYTES = 6_000_000   # SageMaker's InvokeEndpoint payload limits
+REAL_TIME_LIMIT_BYTES = 6_000_000  # SageMaker's InvokeEndpoint payload limits
 SERVERLESS_LIMIT_BYTES = 4_000_000
 ENDPOINT_LIMIT_BYTES = int(os.environ.get("OCR_INVOKE_LIMIT_BYTES") or REAL_TIME_LIMIT_BYTES)
 INVOKE_LIMIT_BYTES = ENDPOINT_LIMIT_BYTES - 64 * 1024  # with room to spare
@@ -35,7 +36,9 @@ def upright_rgb(image: bytes):
             picture = Image.alpha_composite(white, picture.convert("RGBA"))
         return picture.convert("RGB")
     except Exception:
-        raise ApiError(ErrorCode.INVALID_IMAGE, "the image data is corrupt or truncated; send a decodable jpg, png or bmp") from None
+        raise ApiError(
+            ErrorCode.INVALID_IMAGE, "the image data is corrupt or truncated; send a decodable jpg, png or bmp"
+        ) from None
 
 
 def encode_within(picture, limit_bytes: int, lossless_first: bool = True):
@@ -50,15 +53,22 @@ def encode_within(picture, limit_bytes: int, lossless_first: bool = True):
         if out.tell() <= limit_bytes:
             return out.getvalue(), picture
     for quality, scale in ((95, 1.0), (90, 1.0), (85, 0.85), (80, 0.7), (75, 0.5)):
-        frame = picture if scale == 1.0 else picture.resize(
-            (max(1, int(picture.width * scale)), max(1, int(picture.height * scale))), Image.Resampling.LANCZOS)
+        frame = (
+            picture
+            if scale == 1.0
+            else picture.resize(
+                (max(1, int(picture.width * scale)), max(1, int(picture.height * scale))), Image.Resampling.LANCZOS
+            )
+        )
         out = io.BytesIO()
         frame.save(out, "JPEG", quality=quality, optimize=True)
         if out.tell() <= limit_bytes:
             return out.getvalue(), frame
-    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                   f"the image could not be brought under the OCR endpoint's {ENDPOINT_LIMIT_BYTES / 1e6:g} MB limit; "
-                   f"send one under {limit_bytes} bytes")
+    raise ApiError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"the image could not be brought under the OCR endpoint's {ENDPOINT_LIMIT_BYTES / 1e6:g} MB limit; "
+        f"send one under {limit_bytes} bytes",
+    )
 
 
 def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:

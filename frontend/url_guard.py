@@ -13,6 +13,7 @@ Refusals never name the address a host resolved to: the fetcher must not tell a 
 an internal name resolves to, or which internal ports answer. Only ports 80 and 443 are
 fetched unless the deployment allows more (ALLOWED_URL_PORTS).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -33,37 +34,43 @@ DEFAULT_PORTS = frozenset({80, 443})
 
 # IANA IPv4 Special-Purpose Address Registry, every entry, plus multicast and the rest of
 # 240/4: none of them hosts a public image.
-_IPV4_SPECIAL = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8",          # "this network"
-    "10.0.0.0/8",         # private
-    "100.64.0.0/10",      # shared address space (carrier-grade NAT)
-    "127.0.0.0/8",        # loopback
-    "169.254.0.0/16",     # link-local: the instance metadata service, ECS credentials
-    "172.16.0.0/12",      # private
-    "192.0.0.0/24",       # IETF protocol assignments
-    "192.0.2.0/24",       # documentation (TEST-NET-1)
-    "192.31.196.0/24",    # AS112-v4
-    "192.52.193.0/24",    # AMT
-    "192.88.99.0/24",     # deprecated 6to4 relay anycast
-    "192.168.0.0/16",     # private
-    "192.175.48.0/24",    # direct delegation AS112 service
-    "198.18.0.0/15",      # benchmarking
-    "198.51.100.0/24",    # documentation (TEST-NET-2)
-    "203.0.113.0/24",     # documentation (TEST-NET-3)
-    "224.0.0.0/4",        # multicast
-    "240.0.0.0/4",        # reserved, and 255.255.255.255 broadcast
-))
+_IPV4_SPECIAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",  # private
+        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local: the instance metadata service, ECS credentials
+        "172.16.0.0/12",  # private
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # documentation (TEST-NET-1)
+        "192.31.196.0/24",  # AS112-v4
+        "192.52.193.0/24",  # AMT
+        "192.88.99.0/24",  # deprecated 6to4 relay anycast
+        "192.168.0.0/16",  # private
+        "192.175.48.0/24",  # direct delegation AS112 service
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation (TEST-NET-2)
+        "203.0.113.0/24",  # documentation (TEST-NET-3)
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, and 255.255.255.255 broadcast
+    )
+)
 # IANA IPv6 Special-Purpose Address Registry, plus what lies outside global unicast 2000::/3
 # (unique-local, link-local, site-local, multicast...). Addresses that embed an IPv4 address
 # (mapped, NAT64) are judged by that address instead, see _embedded_ipv4.
 _IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
-_IPV6_SPECIAL = tuple(ipaddress.ip_network(n) for n in (
-    "2001::/23",          # IETF protocol assignments: Teredo, benchmarking, ORCHID, AMT...
-    "2001:db8::/32",      # documentation
-    "2002::/16",          # 6to4
-    "2620:4f:8000::/48",  # AS112-v6
-    "3fff::/20",          # documentation
-))
+_IPV6_SPECIAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "2001::/23",  # IETF protocol assignments: Teredo, benchmarking, ORCHID, AMT...
+        "2001:db8::/32",  # documentation
+        "2002::/16",  # 6to4
+        "2620:4f:8000::/48",  # AS112-v6
+        "3fff::/20",  # documentation
+    )
+)
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -77,11 +84,11 @@ _NOT_PUBLIC = "is not a public address; only public http(s) addresses may be fet
 
 @dataclass(frozen=True)
 class Target:
-    scheme: str        # http | https
-    host: str          # ASCII (IDNA) form, for the Host header, SNI and certificate checks
+    scheme: str  # http | https
+    host: str  # ASCII (IDNA) form, for the Host header, SNI and certificate checks
     port: int
-    path: str          # path and query, percent-encoded, as sent on the request line
-    address: str       # the checked IP address to connect to
+    path: str  # path and query, percent-encoded, as sent on the request line
+    address: str  # the checked IP address to connect to
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -155,7 +162,9 @@ def _ascii_host(host: str) -> str:
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ApiError(ErrorCode.INVALID_URL, "the URL's host name is not a valid internationalised domain name") from None
+        raise ApiError(
+            ErrorCode.INVALID_URL, "the URL's host name is not a valid internationalised domain name"
+        ) from None
 
 
 def check_http_url(url: str, timeout_s: float = DNS_TIMEOUT_S) -> Target:
@@ -170,7 +179,9 @@ def check_http_url(url: str, timeout_s: float = DNS_TIMEOUT_S) -> Target:
         raise ApiError(ErrorCode.INVALID_URL, f"the URL is malformed ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise ApiError(ErrorCode.INVALID_URL, f"URL scheme {parts.scheme or '(none)'!r} is not supported; use http, https or s3")
+        raise ApiError(
+            ErrorCode.INVALID_URL, f"URL scheme {parts.scheme or '(none)'!r} is not supported; use http, https or s3"
+        )
     if not host:
         raise ApiError(ErrorCode.INVALID_URL, "the URL has no host")
     if parts.username is not None or parts.password is not None:
@@ -180,8 +191,10 @@ def check_http_url(url: str, timeout_s: float = DNS_TIMEOUT_S) -> Target:
     host = _ascii_host(host)
     port = port or (443 if scheme == "https" else 80)
     port_allowed = port in allowed_ports()
-    refused_port = ApiError(ErrorCode.URL_NOT_ALLOWED, f"port {port} may not be fetched; use port 80 or 443 "
-                                                       "(the deployment's allowedUrlPorts setting adds others)")
+    refused_port = ApiError(
+        ErrorCode.URL_NOT_ALLOWED,
+        f"port {port} may not be fetched; use port 80 or 443 (the deployment's allowedUrlPorts setting adds others)",
+    )
     if not port_allowed and not _loopback_allowed():
         raise refused_port  # before any DNS query or connection
     addresses = resolve(host, port, timeout_s)

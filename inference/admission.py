@@ -10,6 +10,7 @@ documents:
 - a freed worker goes to the interactive request that has waited longest, and to bulk work only
   when no interactive request waits.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +26,7 @@ class Admission:
     def __init__(self, workers: int, queue: int):
         self.workers = workers
         self.limits: dict[str, int] = {"interactive": workers + queue, "bulk": workers + queue // 2}
-        self.held: dict[str, int] = {lane: 0 for lane in LANES}   # running or waiting, per lane
+        self.held: dict[str, int] = {lane: 0 for lane in LANES}  # running or waiting, per lane
         self.running = 0
         self._waiting: dict[str, deque[asyncio.Future]] = {lane: deque() for lane in LANES}
 
@@ -36,8 +37,9 @@ class Admission:
     def admit(self, lane: Lane) -> None:
         """Take a place in `lane`, or raise ServerBusy when the lane is full."""
         if self.in_flight >= self.limits["interactive"] or self.held[lane] >= self.limits[lane]:
-            raise ApiError(ErrorCode.SERVER_BUSY, f"the server is busy ({self.in_flight} requests in progress); "
-                                                  "retry shortly")
+            raise ApiError(
+                ErrorCode.SERVER_BUSY, f"the server is busy ({self.in_flight} requests in progress); retry shortly"
+            )
         self.held[lane] += 1
 
     def leave(self, lane: Lane) -> None:

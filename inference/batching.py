@@ -10,6 +10,7 @@ A batch that fails is run again item by item, so one bad input fails only its ow
 Items whose deadline has passed are failed without running. `close()` runs what is queued,
 then stops.
 """
+
 from __future__ import annotations
 
 import threading
@@ -35,8 +36,15 @@ class _Item:
 class MicroBatcher:
     """`run(key, values) -> results` (one result per value, in order) runs one batch."""
 
-    def __init__(self, run: Callable[[Hashable, Sequence], Sequence], max_batch: int, max_wait_s: float,
-                 expired: Callable[[], Exception] = TimeoutError, name: str = "batcher", workers: int = 1):
+    def __init__(
+        self,
+        run: Callable[[Hashable, Sequence], Sequence],
+        max_batch: int,
+        max_wait_s: float,
+        expired: Callable[[], Exception] = TimeoutError,
+        name: str = "batcher",
+        workers: int = 1,
+    ):
         """`workers` batches may run at once (a CPU's cores; one for a GPU's single stream)."""
         self._run, self.max_batch, self.max_wait_s, self._expired = run, max_batch, max_wait_s, expired
         self._queues: dict[Hashable, deque[_Item]] = {}

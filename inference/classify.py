@@ -1,4 +1,5 @@
 """The 0/180 degree angle classifier (PP-OCR mobile v2.0 cls): upside-down lines are turned."""
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,9 @@ def _windows(strip: np.ndarray, most: int) -> list[np.ndarray]:
     return [strip[:, x : x + window] for x in starts]
 
 
-def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4,
-            mapper=map) -> tuple[list[np.ndarray], list[bool]]:
+def upright(
+    session, strips: list[np.ndarray], batch_size: int, windows: int = 4, mapper=map
+) -> tuple[list[np.ndarray], list[bool]]:
     """The strips, each turned 180 degrees where the classifier says it is upside down, and
     which were turned.
 
@@ -47,10 +49,14 @@ def upright(session, strips: list[np.ndarray], batch_size: int, windows: int = 4
             pieces.append(_normalise(piece))
             owner.append(index)
     input_name = session.get_inputs()[0].name
-    probs = np.concatenate(list(mapper(
-        lambda start: session.run(None, {input_name: np.stack(pieces[start : start + batch_size])})[0],
-        range(0, len(pieces), batch_size),
-    )))
+    probs = np.concatenate(
+        list(
+            mapper(
+                lambda start: session.run(None, {input_name: np.stack(pieces[start : start + batch_size])})[0],
+                range(0, len(pieces), batch_size),
+            )
+        )
+    )
     votes = np.zeros(len(strips))
     counts = np.zeros(len(strips))
     np.add.at(votes, owner, probs[:, 1])

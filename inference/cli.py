@@ -2,6 +2,7 @@
 
 `python -m inference serve` starts the inference server instead, as SageMaker does.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,18 +51,28 @@ def main(argv: list[str] | None = None) -> int:
         "'python -m inference --prepare-models' prepares and caches the models.",
     )
     parser.add_argument("images", nargs="+", type=Path, help="jpg/png/bmp files")
-    parser.add_argument("--draw", type=Path, metavar="OUT.png",
-                        help="also write the image with boxes and text drawn on it "
-                        "(with several images, OUT-<name>.png each)")
+    parser.add_argument(
+        "--draw",
+        type=Path,
+        metavar="OUT.png",
+        help="also write the image with boxes and text drawn on it (with several images, OUT-<name>.png each)",
+    )
     parser.add_argument("--provider", choices=["cpu", "cuda", "auto"], help="default: $OCR_PROVIDER or cpu")
     parser.add_argument("--threads", type=int, help="CPU cores to use (default: $OCR_THREADS or all)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "int8"],
-                        help="recogniser weights (default: $OCR_PRECISION or auto: int8 on the CPU, fp32 on a GPU)")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "int8"],
+        help="recogniser weights (default: $OCR_PRECISION or auto: int8 on the CPU, fp32 on a GPU)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     config = EngineConfig.from_env()
-    overrides = {k: v for k, v in (("provider", args.provider), ("threads", args.threads), ("precision", args.precision)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("provider", args.provider), ("threads", args.threads), ("precision", args.precision))
+        if v is not None
+    }
     engine = OcrEngine(EngineConfig(**{**config.__dict__, **overrides}))
     status = 0
     for path in args.images:

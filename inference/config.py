@@ -1,4 +1,5 @@
 """Engine settings, from the environment (the container is configured by SageMaker env vars)."""
+
 from __future__ import annotations
 
 import os
@@ -26,23 +27,23 @@ def _batch_wait_ms(value: str) -> float:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    provider: str = "cpu"       # cpu | cuda | auto (sessions.PROVIDER_CHOICES)
-    precision: str = "auto"     # recogniser weights: auto (int8 on the CPU, fp32 on a GPU) | fp32 | int8
-    threads: int = 0            # CPU cores: the detector's onnxruntime threads, and cls/rec batches run
-                                # at once (one thread each, see engine.py); 0 = all cores
-    rec_batch: int = 8          # recognition strips per model call
-    rec_min_width: int = 128    # narrowest recognition input, px (PaddleOCR uses 320)
-    rec_side_pad: float = 0.3   # strips at the image's edge widened by this fraction of their height
+    provider: str = "cpu"  # cpu | cuda | auto (sessions.PROVIDER_CHOICES)
+    precision: str = "auto"  # recogniser weights: auto (int8 on the CPU, fp32 on a GPU) | fp32 | int8
+    threads: int = 0  # CPU cores: the detector's onnxruntime threads, and cls/rec batches run
+    # at once (one thread each, see engine.py); 0 = all cores
+    rec_batch: int = 8  # recognition strips per model call
+    rec_min_width: int = 128  # narrowest recognition input, px (PaddleOCR uses 320)
+    rec_side_pad: float = 0.3  # strips at the image's edge widened by this fraction of their height
     cls_batch: int = 16
-    use_cls: bool = True        # 0/180 degree classification of each line
-    text_score: float = 0.5     # lines read with lower confidence are dropped
+    use_cls: bool = True  # 0/180 degree classification of each line
+    text_score: float = 0.5  # lines read with lower confidence are dropped
     fp32_retry_below: float = 0.5  # int8 reads whose least certain character is under this
-                                   # probability are read again in fp32 (0 = never)
+    # probability are read again in fp32 (0 = never)
     edge_fragment_ratio: float = 0.7  # lines cut by the top/bottom edge and thinner than this share
-                                      # of the thickest whole line are dropped (crops.edge_fragments)
+    # of the thickest whole line are dropped (crops.edge_fragments)
     batch_wait_ms: float = -1.0  # > 0: recognition strips of all in-flight requests are batched
-                                 # together, a partial batch waiting at most this long (batching.py);
-                                 # 0: off; < 0 (auto): 5 ms on a GPU, off on a CPU (make bench-gpu)
+    # together, a partial batch waiting at most this long (batching.py);
+    # 0: off; < 0 (auto): 5 ms on a GPU, off on a CPU (make bench-gpu)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
 
     @classmethod
@@ -57,6 +58,8 @@ class EngineConfig:
             fp32_retry_below=float(os.environ.get("OCR_FP32_RETRY_BELOW", "0.5")),
             edge_fragment_ratio=float(os.environ.get("OCR_EDGE_FRAGMENT_RATIO", "0.7")),
             batch_wait_ms=_batch_wait_ms(os.environ.get("OCR_BATCH_WAIT_MS", "auto")),
-            detection=DetectionConfig(max_side=max(64, _env_int("OCR_DET_MAX_SIDE", 960)),
-                                      shape_step=max(32, _env_int("OCR_DET_SHAPE_STEP", 32))),
+            detection=DetectionConfig(
+                max_side=max(64, _env_int("OCR_DET_MAX_SIDE", 960)),
+                shape_step=max(32, _env_int("OCR_DET_SHAPE_STEP", 32)),
+            ),
         )

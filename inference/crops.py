@@ -1,4 +1,5 @@
 """Cutting each detected line out of the image as an upright, straightened strip."""
+
 from __future__ import annotations
 
 import cv2
@@ -14,9 +15,7 @@ def crop_line(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     width, height = _warp_size(box)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(box.astype(np.float32), target)
-    strip = cv2.warpPerspective(
-        image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
-    )
+    strip = cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
     if is_vertical(box):
         strip = np.ascontiguousarray(np.rot90(strip))  # top to bottom becomes left to right
     return strip

@@ -5,6 +5,7 @@ upscaled for nothing, which is what makes us several times faster than rapidocr'
 `min 736` policy) and small inputs are enlarged until text has enough pixels to be found
 (a 94x24 plate crop holds characters ~15 px high, under what the detector was trained on).
 """
+
 from __future__ import annotations
 
 import math
@@ -16,25 +17,25 @@ import numpy as np
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    max_side: int = 960          # longest side fed to the detector
-    min_side: int = 96           # shorter side of small images is enlarged to at least this
-    thresh: float = 0.3          # probability above which a pixel is text
-    box_thresh: float = 0.5      # mean probability a box must reach
-    unclip_ratio: float = 1.7    # how far the shrunk DB kernels are grown back; rapidocr's 1.6 measured
-                                 # worse on all four sets of `make bench` (TD500 0.946 against 0.951)
+    max_side: int = 960  # longest side fed to the detector
+    min_side: int = 96  # shorter side of small images is enlarged to at least this
+    thresh: float = 0.3  # probability above which a pixel is text
+    box_thresh: float = 0.5  # mean probability a box must reach
+    unclip_ratio: float = 1.7  # how far the shrunk DB kernels are grown back; rapidocr's 1.6 measured
+    # worse on all four sets of `make bench` (TD500 0.946 against 0.951)
     max_candidates: int = 1000
-    pad: int = 16                # border added around small images; text touching the edge is missed
-    shape_step: int = 32         # input sides are padded to a multiple of this: 32 is what the
-                                 # network needs; a larger step gives fewer distinct input shapes
+    pad: int = 16  # border added around small images; text touching the edge is missed
+    shape_step: int = 32  # input sides are padded to a multiple of this: 32 is what the
+    # network needs; a larger step gives fewer distinct input shapes
 
 
 @dataclass(frozen=True)
 class Resize:
-    scale: float   # detector pixels per original pixel, the same on both axes
-    pad: int       # border on the top and left (right and bottom also get what reaches a multiple of 32)
-    inner_h: int   # the scaled image inside the border
+    scale: float  # detector pixels per original pixel, the same on both axes
+    pad: int  # border on the top and left (right and bottom also get what reaches a multiple of 32)
+    inner_h: int  # the scaled image inside the border
     inner_w: int
-    out_h: int     # detector input size, multiples of 32 as the network needs
+    out_h: int  # detector input size, multiples of 32 as the network needs
     out_w: int
 
 

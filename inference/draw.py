@@ -1,4 +1,5 @@
 """Drawing recognised lines over the image, for people who would rather look than read."""
+
 from __future__ import annotations
 
 import glob

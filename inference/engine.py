@@ -3,6 +3,7 @@
 One engine serves concurrent requests: onnxruntime sessions are thread-safe, and nothing a
 request does changes the engine's state (there are no per-request options to mutate).
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,17 +55,18 @@ class OcrLine:
 
 class Cut(NamedTuple):
     """The lines of an image, detected and cut out upright, in reading order."""
-    boxes: np.ndarray        # each line's detected quad, original pixels
-    cut_from: list           # the quad each strip was cut from (the whole image for a one-line crop)
-    cut_widths: list[int]    # each strip's width before side padding
+
+    boxes: np.ndarray  # each line's detected quad, original pixels
+    cut_from: list  # the quad each strip was cut from (the whole image for a one-line crop)
+    cut_widths: list[int]  # each strip's width before side padding
     strips: list[np.ndarray]  # upright, side-padded where the line touches the image's edge
-    flipped: list[bool]      # turned half round by the classifier
+    flipped: list[bool]  # turned half round by the classifier
     unless_sure: np.ndarray  # dropped unless read surely (crops.edge_fragments)
 
     def unpadded_strips(self) -> list[np.ndarray]:
         """The strips as cut, without the side padding (it is even: pad_sides, then at most a
         half turn)."""
-        return [s[:, (s.shape[1] - w) // 2:(s.shape[1] - w) // 2 + w] for s, w in zip(self.strips, self.cut_widths)]
+        return [s[:, (s.shape[1] - w) // 2 : (s.shape[1] - w) // 2 + w] for s, w in zip(self.strips, self.cut_widths)]
 
 
 def _rounded(points) -> list[list[float]]:
@@ -135,7 +137,9 @@ class OcrEngine:
         batch_threads = 1 if on_cpu else c.threads
         self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="ocr-batch") if self.lanes > 1 else None
         self._map = self._pool.map if self._pool else map
-        self.cls = create_session(prepared_model_bytes(files.cls), "cls", c.provider, batch_threads) if c.use_cls else None
+        self.cls = (
+            create_session(prepared_model_bytes(files.cls), "cls", c.provider, batch_threads) if c.use_cls else None
+        )
         self.rec_precision = recogniser_precision(c.precision, on_cpu)
         rec_model = prepared_model_bytes(files.rec)
         # int8 reads most lines as fp32 does, but not the ones the model hesitates on (degraded
@@ -158,9 +162,14 @@ class OcrEngine:
         wait_ms = c.batch_wait_ms if c.batch_wait_ms >= 0 else (0.0 if on_cpu else AUTO_GPU_BATCH_WAIT_MS)
         self.rec_batcher = None
         if wait_ms > 0:
-            self.rec_batcher = MicroBatcher(recognize.batch_runner(self.rec, self.charset), max_batch=c.rec_batch,
-                                            max_wait_s=wait_ms / 1000, expired=DeadlineExceeded,
-                                            name="rec-batch", workers=self.lanes)
+            self.rec_batcher = MicroBatcher(
+                recognize.batch_runner(self.rec, self.charset),
+                max_batch=c.rec_batch,
+                max_wait_s=wait_ms / 1000,
+                expired=DeadlineExceeded,
+                name="rec-batch",
+                workers=self.lanes,
+            )
 
     def close(self) -> None:
         """Finish queued work and stop the batcher's threads."""
@@ -179,6 +188,7 @@ class OcrEngine:
     def _guards(self, deadline: float | None):
         """`check()` raises DeadlineExceeded past the deadline; `mapper` runs batches on the
         engine's lanes, checking it before each."""
+
         def check():
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded()
@@ -187,7 +197,9 @@ class OcrEngine:
             def checked(item):
                 check()
                 return fn(item)
+
             return self._map(checked, items)
+
         return check, mapper
 
     def _cut_lines(self, image: np.ndarray, check, mapper, drop_slivers: bool = True) -> Cut | None:
@@ -247,8 +259,15 @@ class OcrEngine:
             # unsure line is the one padding can tip (make bench: TD500 recall 0.951 -> 0.957, a
             # stylised sign line of 142 px read at 0.22 padded to 192; the other sets within 0.002).
             if unsure:
-                again = recognize.read_lines(self.rec_fp32, self.charset, [strips[i] for i in unsure], cfg.rec_batch,
-                                             cfg.rec_min_width, mapper, exact=True)
+                again = recognize.read_lines(
+                    self.rec_fp32,
+                    self.charset,
+                    [strips[i] for i in unsure],
+                    cfg.rec_batch,
+                    cfg.rec_min_width,
+                    mapper,
+                    exact=True,
+                )
                 for i, reading in zip(unsure, again):
                     texts[i] = reading
         lines = []
@@ -256,7 +275,9 @@ class OcrEngine:
             if reading.score < (SURE_READING if maybe_piece else cfg.text_score) or not reading.text.strip():
                 continue
             top, left, w, h = _axis_aligned(box, height, width)
-            chars = _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i]) if detail else ()
+            chars = (
+                _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i]) if detail else ()
+            )
             lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
         return lines
 
@@ -278,7 +299,9 @@ class OcrEngine:
             # fp32 where there is one: int8 loses more of the tiny province characters (on 300
             # plate crops 88.3% exact against 89.7%, grey only).
             session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
-            lines = recognize.line_probabilities(session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper)
+            lines = recognize.line_probabilities(
+                session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper
+            )
             readers.append((self.plate_decoder, lines, plates.joined(lines, pairs)))
         if country in (None, "kr"):
             check()
@@ -289,6 +312,8 @@ class OcrEngine:
             strips = cut.unpadded_strips()
             stacked = [stack_rows([strips[top], strips[bottom]]) for top, bottom in pairs]
             matrices = self.korean_plates.probabilities(strips + stacked)
-            readers.append((self.korean_decoder, matrices[:len(strips)], matrices[len(strips):]))
-        return [{"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
-                for reading, box in plates.read(readers, cut.boxes, pairs)]
+            readers.append((self.korean_decoder, matrices[: len(strips)], matrices[len(strips) :]))
+        return [
+            {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
+            for reading, box in plates.read(readers, cut.boxes, pairs)
+        ]

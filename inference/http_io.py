@@ -5,6 +5,7 @@
   reading, so an over-long body is refused without being held in memory.
 - Every answer is JSON, the ones aiohttp writes itself for malformed HTTP included.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,10 @@ async def read_body(request: web.Request, limit: int, too_large: Callable[[int],
             chunks.append(chunk)
     except (HttpProcessingError, RequestPayloadError, ValueError) as exc:
         # A body aiohttp cannot decode (a bad Content-Encoding, broken chunk framing).
-        raise ApiError(ErrorCode.INVALID_REQUEST, f"the request body could not be read ({type(exc).__name__}); "
-                                                  "send it plainly, without Content-Encoding") from None
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"the request body could not be read ({type(exc).__name__}); send it plainly, without Content-Encoding",
+        ) from None
     return b"".join(chunks)
 
 
@@ -59,8 +62,9 @@ def install_json_protocol_errors() -> None:
         status = response.status
         default = _MALFORMED if status < 500 else (ErrorCode.INTERNAL_ERROR, "internal error")
         code, text = _PROTOCOL_ERRORS.get(status, default)
-        json_response = web.Response(status=status, text=json.dumps(error_body(code, text, None)),
-                                     content_type="application/json")
+        json_response = web.Response(
+            status=status, text=json.dumps(error_body(code, text, None)), content_type="application/json"
+        )
         json_response.force_close()
         return json_response
 

@@ -6,6 +6,7 @@ a real file may carry (grey, palette, alpha, 16-bit, CMYK) ends up as 8-bit BGR,
 PP-OCR models were trained on, with EXIF orientation applied (the conversion is
 ocr_contract.pixels, shared with the frontend's document pages).
 """
+
 from __future__ import annotations
 
 import io
@@ -49,7 +50,9 @@ def decode_image(data: bytes) -> np.ndarray:
     except ApiError:
         raise
     except Exception as exc:  # truncated data, corrupt chunks, bad palettes: Pillow raises many kinds
-        raise ApiError(ErrorCode.INVALID_IMAGE, f"the image data is corrupt or truncated ({type(exc).__name__})") from exc
+        raise ApiError(
+            ErrorCode.INVALID_IMAGE, f"the image data is corrupt or truncated ({type(exc).__name__})"
+        ) from exc
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 

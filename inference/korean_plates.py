@@ -7,6 +7,7 @@ A two-row plate's rows are read side by side (`stack_rows`), in training and at 
 set travels inside the ONNX file (metadata `charset`), so the weights and the classes they
 answer cannot drift apart. Decoding is plate_grammar.py's, under the Korean grammar.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,16 @@ from .sessions import create_session
 
 MODEL_PATH = Path(__file__).parent / "weights" / "korean_plates.onnx"
 INPUT_HEIGHT = 32
-INPUT_WIDTH = 224      # 56 time steps: room for the longest plate, 서울12가3456, cut loosely
-ROW_GAP = 8            # pixels of background between stacked rows
+INPUT_WIDTH = 224  # 56 time steps: room for the longest plate, 서울12가3456, cut loosely
+ROW_GAP = 8  # pixels of background between stacked rows
 
 
 def _to_height(grey: np.ndarray) -> np.ndarray:
     h, w = grey.shape
     width = max(1, round(w * INPUT_HEIGHT / max(h, 1)))
-    return cv2.resize(grey, (width, INPUT_HEIGHT), interpolation=cv2.INTER_AREA if h > INPUT_HEIGHT else cv2.INTER_LINEAR)
+    return cv2.resize(
+        grey, (width, INPUT_HEIGHT), interpolation=cv2.INTER_AREA if h > INPUT_HEIGHT else cv2.INTER_LINEAR
+    )
 
 
 def _background(grey: np.ndarray) -> int:
@@ -55,7 +58,7 @@ def model_input(strips: list[np.ndarray]) -> np.ndarray:
         if grey.shape[1] > INPUT_WIDTH:
             grey = cv2.resize(grey, (INPUT_WIDTH, INPUT_HEIGHT), interpolation=cv2.INTER_AREA)
         padded = np.full((INPUT_HEIGHT, INPUT_WIDTH), _background(grey), np.uint8)
-        padded[:, :grey.shape[1]] = grey
+        padded[:, : grey.shape[1]] = grey
         batch[i, 0] = padded.astype(np.float32) / 127.5 - 1.0
     return batch
 
@@ -73,7 +76,7 @@ class KoreanPlateReader:
         """One (time steps, classes) softmax matrix per strip."""
         out = []
         for start in range(0, len(strips), batch):
-            logits = self.session.run(None, {self.input_name: model_input(strips[start:start + batch])})[0]
+            logits = self.session.run(None, {self.input_name: model_input(strips[start : start + batch])})[0]
             e = np.exp(logits - logits.max(axis=2, keepdims=True))
             out.extend(e / e.sum(axis=2, keepdims=True))
         return out

@@ -4,6 +4,7 @@ The weights ship inside the rapidocr==3.10.0 wheel; nothing is ever downloaded. 
 located with importlib's finder, which does not import it (rapidocr's own import pulls in many
 dependencies the container does not have). OCR_MODEL_DIR overrides the location.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -78,8 +79,11 @@ def int8_recogniser_bytes(prepared_rec: bytes) -> bytes:
 
     from . import quantize
 
-    key = _digest(prepared_rec + quantize.CALIBRATION_SHEET.read_bytes()
-                  + f"{quantize.RECIPE} onnxruntime {onnxruntime.__version__}".encode())
+    key = _digest(
+        prepared_rec
+        + quantize.CALIBRATION_SHEET.read_bytes()
+        + f"{quantize.RECIPE} onnxruntime {onnxruntime.__version__}".encode()
+    )
     return _cached(f"rec.{key}.int8.onnx", lambda: quantize.quantize_recogniser(prepared_rec))
 
 

@@ -21,6 +21,7 @@ likeliest legal string even when an illegal one is likelier, with `conf`: the ge
 over time steps, of the probabilities along that path (1.0 when the model is certain of every
 step; illegal strings the model preferred lower it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,25 @@ KOREAN_COMMERCIAL_USES = "아바사자배"
 KOREAN_RENTAL_USES = "하허호"
 KOREAN_USES = KOREAN_PRIVATE_USES + KOREAN_COMMERCIAL_USES + KOREAN_RENTAL_USES
 # The region names of plates issued before 2006 (and of commercial plates until 2013).
-KOREAN_REGIONS = ("서울", "부산", "대구", "인천", "광주", "대전", "울산", "세종", "경기", "강원",
-                  "충북", "충남", "전북", "전남", "경북", "경남", "제주")
+KOREAN_REGIONS = (
+    "서울",
+    "부산",
+    "대구",
+    "인천",
+    "광주",
+    "대전",
+    "울산",
+    "세종",
+    "경기",
+    "강원",
+    "충북",
+    "충남",
+    "전북",
+    "전남",
+    "경북",
+    "경남",
+    "제주",
+)
 KOREAN_CHARSET = sorted(set(DIGITS + KOREAN_USES + "".join(KOREAN_REGIONS)))
 
 
@@ -51,9 +69,10 @@ class Grammar:
     """A plate grammar as a small automaton: state -> [(next state, characters)]; state 0 starts.
     A reading is answered when its path's conf reaches `min_conf` and each of its characters'
     probability `min_char_prob`: text that is no plate has no likely legal path."""
+
     edges: dict
     accepting: frozenset
-    separators: str = ""   # read between parts of the plate, left out of the answer
+    separators: str = ""  # read between parts of the plate, left out of the answer
     min_conf: float = 0.5
     min_char_prob: float = 0.0
 
@@ -67,17 +86,17 @@ def _chinese() -> Grammar:
     edge(0, 1, PROVINCES)
     edge(1, 2, LETTERS)
     edge(2, 3, SEPARATORS)
-    for start in (2, 3):                  # the serial, after the letter or the separator
-        edge(start, 10, SERIAL)           # ordinary: 5 characters
-        edge(start, 20, NEW_ENERGY)       # small new-energy: D/F, then 5
+    for start in (2, 3):  # the serial, after the letter or the separator
+        edge(start, 10, SERIAL)  # ordinary: 5 characters
+        edge(start, 20, NEW_ENERGY)  # small new-energy: D/F, then 5
     edge(10, 11, SERIAL)
     edge(11, 12, SERIAL)
     edge(12, 13, SERIAL)
-    edge(13, 14, SERIAL)                  # 5th: accepting
-    edge(13, 15, ENDINGS)                 # 4 + 学/警/...: accepting
-    edge(14, 16, NEW_ENERGY)              # large new-energy: 5, then D/F: accepting
+    edge(13, 14, SERIAL)  # 5th: accepting
+    edge(13, 15, ENDINGS)  # 4 + 学/警/...: accepting
+    edge(14, 16, NEW_ENERGY)  # large new-energy: 5, then D/F: accepting
     for a, b in ((20, 21), (21, 22), (22, 23), (23, 24), (24, 25)):
-        edge(a, b, SERIAL)                # 25: accepting
+        edge(a, b, SERIAL)  # 25: accepting
     # 0.5: chosen on the EasyPR street photos (README, "Vehicle plates").
     return Grammar(edges, frozenset({14, 15, 16, 25}), SEPARATORS, min_conf=0.5)
 
@@ -93,16 +112,16 @@ def _korean() -> Grammar:
     for k, first in enumerate(firsts):
         edge(0, 100 + k, first)
         edge(100 + k, 1, "".join(sorted({name[1] for name in KOREAN_REGIONS if name[0] == first})))
-    for start in (0, 1):                  # the class number, with or without a region before it
+    for start in (0, 1):  # the class number, with or without a region before it
         edge(start, 2, DIGITS)
-    edge(2, 3, DIGITS)                    # 2 digits ...
-    edge(3, 4, DIGITS)                    # ... or 3 (plates from 2019)
+    edge(2, 3, DIGITS)  # 2 digits ...
+    edge(3, 4, DIGITS)  # ... or 3 (plates from 2019)
     for start in (3, 4):
         edge(start, 5, KOREAN_USES)
     edge(5, 6, DIGITS)
     edge(6, 7, DIGITS)
     edge(7, 8, DIGITS)
-    edge(8, 9, DIGITS)                    # 9: accepting
+    edge(8, 9, DIGITS)  # 9: accepting
     # Our Korean model is sure of the plates it reads, and forced through this grammar it reads
     # Chinese text as plates too, less surely: README, "Korean plates", has the measurement.
     return Grammar(edges, frozenset({9}), min_conf=KOREAN_MIN_CONF, min_char_prob=KOREAN_MIN_CHAR_PROB)
@@ -115,7 +134,7 @@ def _fewest_chars(grammar: Grammar) -> int:
     """The fewest characters of an accepted plate, separators not counted."""
     fewest = {0: 0}
     changed = True
-    while changed:   # shortest paths by relaxation: the automata have a few dozen edges
+    while changed:  # shortest paths by relaxation: the automata have a few dozen edges
         changed = False
         for a, out in grammar.edges.items():
             for b, chars in out:
@@ -131,9 +150,9 @@ KOREAN = _korean()
 
 @dataclass(frozen=True)
 class PlateReading:
-    text: str               # the plate, separator left out
-    conf: float             # geometric mean of the path's per-step probabilities
-    char_probs: tuple       # each character's highest probability on its time steps
+    text: str  # the plate, separator left out
+    conf: float  # geometric mean of the path's per-step probabilities
+    char_probs: tuple  # each character's highest probability on its time steps
 
     def answered(self, grammar: Grammar) -> bool:
         return self.conf >= grammar.min_conf and min(self.char_probs, default=0.0) >= grammar.min_char_prob
@@ -185,7 +204,8 @@ class PlateDecoder:
         if np.exp(ceiling / probs.shape[0]) < grammar.min_conf * (1 - 1e-9):
             return None
         if grammar.min_char_prob > 0 and (
-                (probs[:, self.plate_classes] >= grammar.min_char_prob).any(axis=1).sum() < self.fewest_chars):
+            (probs[:, self.plate_classes] >= grammar.min_char_prob).any(axis=1).sum() < self.fewest_chars
+        ):
             return None
         reading = self.decode(probs)
         return reading if reading is not None and reading.answered(grammar) else None
@@ -196,7 +216,7 @@ class PlateDecoder:
         steps = probs.shape[0]
         logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
         neg = -np.inf
-        blank = {q: neg for q in self.states}   # best score in q, last step blank (or nothing yet)
+        blank = {q: neg for q in self.states}  # best score in q, last step blank (or nothing yet)
         blank[0] = 0.0
         emit = {q: np.full(len(self.symbols[q]), neg) for q in self.states}  # last step emitted symbols[q][i]
         back = []  # per step: for each state, how each cell was reached
@@ -215,7 +235,7 @@ class PlateDecoder:
                 # merge the two).
                 symbols = self.symbols[q]
                 scores = emit[q] + lp[symbols] if len(symbols) else emit[q]
-                from_state = np.full(len(symbols), -1)   # -1: the same character continues
+                from_state = np.full(len(symbols), -1)  # -1: the same character continues
                 from_cell = np.full(len(symbols), 0)
                 for p, positions, classes in self.entries[q]:
                     # The best way to be in p before this step, unless p's last step emitted the

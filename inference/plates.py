@@ -7,6 +7,7 @@ shorter one just above a longer one, centred over it; the pair is read as one pl
 first (joined() for a recogniser that reads each row alone; the Korean one reads the two rows
 side by side, as it was trained).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,13 @@ def stacked_rows(boxes: np.ndarray) -> list[tuple[int, int]]:
             h1, h2 = b1 - t1, b2 - t2
             centre = (l1 + r1) / 2
             apart = (t2 + b2) / 2 - (t1 + b1) / 2
-            if (r1 - l1 <= 1.05 * (r2 - l2) and l2 <= centre <= r2 and 0.3 * h2 <= h1 <= 1.2 * h2
-                    and apart >= 0.25 * (h1 + h2) / 2 and t2 - b1 <= 0.6 * h2):
+            if (
+                r1 - l1 <= 1.05 * (r2 - l2)
+                and l2 <= centre <= r2
+                and 0.3 * h2 <= h1 <= 1.2 * h2
+                and apart >= 0.25 * (h1 + h2) / 2
+                and t2 - b1 <= 0.6 * h2
+            ):
                 pairs.append((i, j))
     return pairs
 
@@ -64,16 +70,20 @@ def joined(matrices: list[np.ndarray], pairs: list[tuple[int, int]]) -> list[np.
     return out
 
 
-def read(readers: list[tuple[PlateDecoder, list[np.ndarray], list[np.ndarray]]], boxes: np.ndarray,
-         pairs: list[tuple[int, int]]) -> list[tuple[PlateReading, np.ndarray]]:
+def read(
+    readers: list[tuple[PlateDecoder, list[np.ndarray], list[np.ndarray]]],
+    boxes: np.ndarray,
+    pairs: list[tuple[int, int]],
+) -> list[tuple[PlateReading, np.ndarray]]:
     """The plates among the lines: `readers` are (a grammar's decoder, each line's CTC matrix
     from that grammar's recogniser in the order of `boxes`, each of `pairs`' (stacked_rows) in
     theirs). Most confident first, one per place (a two-row pair and its rows are one place; a
     place read under two grammars keeps its more confident reading)."""
     readings = []
     for decoder, lines, paired in readers:
-        candidates = list(zip(boxes, lines)) + [(_union(boxes[top], boxes[bottom]), matrix)
-                                                for (top, bottom), matrix in zip(pairs, paired)]
+        candidates = list(zip(boxes, lines)) + [
+            (_union(boxes[top], boxes[bottom]), matrix) for (top, bottom), matrix in zip(pairs, paired)
+        ]
         for box, matrix in candidates:
             reading = decoder.answer(matrix)
             if reading is not None:

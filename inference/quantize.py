@@ -16,6 +16,7 @@ The recipe, and why each step:
   where min/max gave 1.27%). The CTC head's MatMul stays fp32: its logits become the scores,
   and uint8 logits would coarsen them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -131,7 +132,9 @@ def quantize_recogniser(fp32_model: bytes) -> bytes:
         # that the model was not pre-processed, which it was, above.
         with contextlib.redirect_stdout(io.StringIO()), _without_preprocessing_advice():
             quantize_static(
-                str(pre), str(out), Strips(),
+                str(pre),
+                str(out),
+                Strips(),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=QuantType.QUInt8,
@@ -141,6 +144,9 @@ def quantize_recogniser(fp32_model: bytes) -> bytes:
                 calibrate_method=CalibrationMethod.Percentile,
                 extra_options={"WeightSymmetric": True, "CalibPercentile": 99.99, "CalibTensorRangeSymmetric": False},
             )
-        log.info("quantized the recogniser to int8 (%d Gelu fused, %d calibration strips)",
-                 fused, sum(len(b) for b in batches))
+        log.info(
+            "quantized the recogniser to int8 (%d Gelu fused, %d calibration strips)",
+            fused,
+            sum(len(b) for b in batches),
+        )
         return out.read_bytes()

@@ -1,4 +1,5 @@
 """Text recognition (PP-OCRv6 rec, SVTR-based, CTC head) with width-sorted batches."""
+
 from __future__ import annotations
 
 import math
@@ -72,11 +73,11 @@ def normalise(strip: np.ndarray, width: int, colour: bool = False) -> np.ndarray
 
 class Reading(NamedTuple):
     text: str
-    score: float     # mean probability of the characters read (the API's `score`)
-    weakest: float   # probability of the least certain character: one doubtful character in a
-                     # long line barely moves the mean
+    score: float  # mean probability of the characters read (the API's `score`)
+    weakest: float  # probability of the least certain character: one doubtful character in a
+    # long line barely moves the mean
     spans: tuple = ()  # per character of `text`: (start, end) as fractions of the strip's width,
-                       # in reading order (char_spans)
+    # in reading order (char_spans)
 
 
 def char_spans(runs: list[tuple[int, int]], lengths: list[int], steps: int, content: float) -> tuple:
@@ -124,8 +125,14 @@ def ctc_decode(probs: np.ndarray, charset: list[str], content: list[float] | Non
             runs.append((int(start), int(end)))
         kept = confidence[keep]
         spans = char_spans(runs, [len(t) for t in tokens], steps, content[row] if content else 1.0)
-        results.append(Reading("".join(tokens), float(kept.mean()) if keep.any() else 0.0,
-                               float(kept.min()) if keep.any() else 0.0, spans))
+        results.append(
+            Reading(
+                "".join(tokens),
+                float(kept.mean()) if keep.any() else 0.0,
+                float(kept.min()) if keep.any() else 0.0,
+                spans,
+            )
+        )
     return results
 
 
@@ -150,7 +157,7 @@ def _batches(widths: list[int], batch_size: int):
         members = [i for i, w in enumerate(widths) if w == width]
         step = max(1, min(batch_size, budget // width))
         for first in range(0, len(members), step):
-            yield members[first:first + step], width
+            yield members[first : first + step], width
 
 
 def _prepared(strip: np.ndarray, width: int, colour: bool = False) -> tuple[np.ndarray, float]:
@@ -169,7 +176,12 @@ def _in_batches(strips: list[np.ndarray], widths: list[int], batch_size: int, ma
 
 
 def read_lines(
-    session, charset: list[str], strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map,
+    session,
+    charset: list[str],
+    strips: list[np.ndarray],
+    batch_size: int,
+    min_width: int,
+    mapper=map,
     exact: bool = False,
 ) -> list[Reading]:
     """Recognise every strip, each padded to its width bucket (bucket_width) and batched with the
@@ -185,7 +197,9 @@ def read_lines(
     """
     if not strips:
         return []
-    widths = [max(min_width, scaled_width(strip, 1 << 20)) if exact else bucket_width(strip, min_width) for strip in strips]
+    widths = [
+        max(min_width, scaled_width(strip, 1 << 20)) if exact else bucket_width(strip, min_width) for strip in strips
+    ]
     input_name = session.get_inputs()[0].name
 
     def read(chunk: list[int], width: int) -> list[Reading]:
@@ -195,7 +209,9 @@ def read_lines(
     return _in_batches(strips, widths, batch_size, mapper, read)
 
 
-def line_probabilities(session, strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map) -> list[np.ndarray]:
+def line_probabilities(
+    session, strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map
+) -> list[np.ndarray]:
     """Each strip's CTC output (time steps x classes, softmax), the steps over its padding cut
     off: what a constrained decoder (plate_grammar.py) searches instead of the greedy path.
 
@@ -210,7 +226,7 @@ def line_probabilities(session, strips: list[np.ndarray], batch_size: int, min_w
             inputs, content = zip(*(_prepared(strips[i], width, colour) for i in chunk))
             views.append(session.run(None, {input_name: np.stack(inputs)})[0])
         probs = (views[0] + views[1]) / 2
-        return [probs[k, :max(1, math.ceil(probs.shape[1] * share))] for k, share in enumerate(content)]
+        return [probs[k, : max(1, math.ceil(probs.shape[1] * share))] for k, share in enumerate(content)]
 
     return _in_batches(strips, [bucket_width(strip, min_width) for strip in strips], batch_size, mapper, read)
 
@@ -226,7 +242,9 @@ def batch_runner(session, charset: list[str]):
     return run
 
 
-def read_lines_batched(batcher, strips: list[np.ndarray], min_width: int, deadline: float | None = None) -> list[Reading]:
+def read_lines_batched(
+    batcher, strips: list[np.ndarray], min_width: int, deadline: float | None = None
+) -> list[Reading]:
     """Every strip read through the shared batcher, each padded to its width bucket."""
     widths = [bucket_width(strip, min_width) for strip in strips]
     futures = [batcher.submit(width, _prepared(strip, width), deadline) for strip, width in zip(strips, widths)]

@@ -16,6 +16,7 @@ or less when the caller says how long it will wait (the Lambda sends `timeoutMs=
 CustomAttributes). Past it the request is answered 504 Timeout and its slot is freed; the
 engine stops at its next model call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ def _request_id(request: web.Request) -> str:
         given = _options(request).request_id
     except ApiError:
         given = ""
-    given = given or "".join(c for c in request.headers.get("X-Request-Id", "")[:128] if c.isascii() and c.isprintable())
+    given = given or "".join(
+        c for c in request.headers.get("X-Request-Id", "")[:128] if c.isascii() and c.isprintable()
+    )
     return given or str(uuid.uuid4())
 
 
@@ -87,9 +90,15 @@ def _as_sagemaker_model_error(response: web.Response) -> web.Response:
     boto3 clients pointed here see exactly what they see in AWS."""
     original = response.text or ""
     return web.json_response(
-        {"message": f"Received client error ({response.status}) from primary with message \"{original}\"",
-         "OriginalStatusCode": response.status, "OriginalMessage": original, "LogStreamArn": ""},
-        status=424, headers={"X-Amzn-ErrorType": "ModelError", "X-Request-Id": response.headers.get("X-Request-Id", "")})
+        {
+            "message": f'Received client error ({response.status}) from primary with message "{original}"',
+            "OriginalStatusCode": response.status,
+            "OriginalMessage": original,
+            "LogStreamArn": "",
+        },
+        status=424,
+        headers={"X-Amzn-ErrorType": "ModelError", "X-Request-Id": response.headers.get("X-Request-Id", "")},
+    )
 
 
 # SageMaker's runtime API limits, emulated on /endpoints/... so that the local stack meets them
@@ -104,13 +113,20 @@ async def errors_as_json(request: web.Request, handler):
         return await _errors_as_json(request, handler)
     if (request.content_length or 0) > SAGEMAKER_MAX_PAYLOAD:
         # What the runtime API answers (botocore reads it as a ClientError with code "413").
-        return web.json_response({"message": f"HTTP content length exceeded {SAGEMAKER_MAX_PAYLOAD} bytes."}, status=413)
+        return web.json_response(
+            {"message": f"HTTP content length exceeded {SAGEMAKER_MAX_PAYLOAD} bytes."}, status=413
+        )
     try:
-        response = await asyncio.wait_for(_errors_as_json(request, handler), request.app[SETTINGS]["sagemaker_timeout_s"])
+        response = await asyncio.wait_for(
+            _errors_as_json(request, handler), request.app[SETTINGS]["sagemaker_timeout_s"]
+        )
     except TimeoutError:
         message = "Your invocation timed out while waiting for a response from container primary."
-        return web.json_response({"message": message, "OriginalStatusCode": 0, "OriginalMessage": message},
-                                 status=424, headers={"X-Amzn-ErrorType": "ModelError"})
+        return web.json_response(
+            {"message": message, "OriginalStatusCode": 0, "OriginalMessage": message},
+            status=424,
+            headers={"X-Amzn-ErrorType": "ModelError"},
+        )
     if response.status >= 400:
         return _as_sagemaker_model_error(response)
     return response
@@ -127,9 +143,13 @@ async def _errors_as_json(request: web.Request, handler):
     except web.HTTPNotFound:
         return _error(ApiError(ErrorCode.NOT_FOUND, f"no such path: {request.path}"), request_id)
     except web.HTTPMethodNotAllowed as exc:
-        return _error(ApiError(ErrorCode.METHOD_NOT_ALLOWED,
-                               f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}"),
-                      request_id)
+        return _error(
+            ApiError(
+                ErrorCode.METHOD_NOT_ALLOWED,
+                f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}",
+            ),
+            request_id,
+        )
     except web.HTTPException:
         raise
     except Exception:
@@ -152,7 +172,9 @@ def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, options: InvokeOpt
     return [line.to_api(options.detail) for line in lines], (image.shape[1], image.shape[0])
 
 
-def _run_plates(engine: OcrEngine, data: bytes, deadline: float, options: InvokeOptions) -> tuple[list, tuple[int, int]]:
+def _run_plates(
+    engine: OcrEngine, data: bytes, deadline: float, options: InvokeOptions
+) -> tuple[list, tuple[int, int]]:
     image = decode_image(data)  # `country=kr`: only Korean plates
     return engine.read_plates(image, deadline=deadline, country=options.country), (image.shape[1], image.shape[0])
 
@@ -162,8 +184,11 @@ TASKS = {"lines": _run_ocr, "plates": _run_plates}
 
 
 def _timed_out(timeout_s: float) -> ApiError:
-    return ApiError(ErrorCode.TIMEOUT, f"the image could not be read within {timeout_s:.1f} s; "
-                                       "send a smaller image or retry when the service is less busy")
+    return ApiError(
+        ErrorCode.TIMEOUT,
+        f"the image could not be read within {timeout_s:.1f} s; "
+        "send a smaller image or retry when the service is less busy",
+    )
 
 
 async def invocations(request: web.Request) -> web.Response:
@@ -174,8 +199,10 @@ async def invocations(request: web.Request) -> web.Response:
     try:
         content_type = request.headers.get("Content-Type", "application/octet-stream").lower()
         if not content_type.startswith(ACCEPTED_TYPES):
-            raise ApiError(ErrorCode.INVALID_REQUEST,
-                           f"Content-Type {content_type!r} is not accepted; send the raw image bytes as image/* or application/octet-stream")
+            raise ApiError(
+                ErrorCode.INVALID_REQUEST,
+                f"Content-Type {content_type!r} is not accepted; send the raw image bytes as image/* or application/octet-stream",
+            )
         state = request.app[STATE]
         engine = state.get("engine")
         if engine is None:
@@ -194,7 +221,8 @@ async def invocations(request: web.Request) -> web.Response:
         async def admitted():
             async with admission.worker(options.lane):
                 return await asyncio.get_running_loop().run_in_executor(
-                    request.app[EXECUTOR], TASKS[options.task], engine, data, deadline, options)
+                    request.app[EXECUTOR], TASKS[options.task], engine, data, deadline, options
+                )
 
         try:
             # Waiting for a worker counts against the deadline too. At the deadline the worker is
@@ -206,8 +234,9 @@ async def invocations(request: web.Request) -> web.Response:
             admission.leave(options.lane)
         record.update({"width": width, "height": height, "lines": len(result)})
         status = 200
-        return web.json_response(result, headers={"X-Request-Id": request_id},
-                                 dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+        return web.json_response(
+            result, headers={"X-Request-Id": request_id}, dumps=lambda obj: json.dumps(obj, ensure_ascii=False)
+        )
     except ApiError as exc:
         status = exc.status
         record["error"] = exc.code.value
@@ -223,8 +252,12 @@ def _load_engine(app: web.Application, config: EngineConfig) -> None:
         engine = OcrEngine(config)
         engine.warm_up()
         state["engine"] = engine
-        log.info("models loaded, provider %s, recogniser %s, %d worker(s)",
-                 engine.provider, engine.rec_precision, app[SETTINGS]["workers"])
+        log.info(
+            "models loaded, provider %s, recogniser %s, %d worker(s)",
+            engine.provider,
+            engine.rec_precision,
+            app[SETTINGS]["workers"],
+        )
     except Exception:
         state["failed"] = True
         log.exception("the models could not be loaded; /ping stays 503")
@@ -232,9 +265,14 @@ def _load_engine(app: web.Application, config: EngineConfig) -> None:
             os._exit(3)  # a container that cannot serve must not look alive
 
 
-def create_app(config: EngineConfig | None = None, engine: OcrEngine | None = None,
-               workers: int | None = None, queue: int | None = None, timeout_s: float | None = None,
-               exit_on_load_failure: bool = False) -> web.Application:
+def create_app(
+    config: EngineConfig | None = None,
+    engine: OcrEngine | None = None,
+    workers: int | None = None,
+    queue: int | None = None,
+    timeout_s: float | None = None,
+    exit_on_load_failure: bool = False,
+) -> web.Application:
     config = config or EngineConfig.from_env()
     workers = workers or int(os.environ.get("OCR_WORKERS", "2"))
     queue = queue if queue is not None else int(os.environ.get("OCR_MAX_QUEUE", "16"))
@@ -244,8 +282,12 @@ def create_app(config: EngineConfig | None = None, engine: OcrEngine | None = No
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_IMAGE_BYTES + 65536)
     app[STATE] = {"engine": engine}
     app[ADMISSION] = Admission(workers, queue)
-    app[SETTINGS] = {"workers": workers, "timeout_s": timeout_s,
-                     "sagemaker_timeout_s": SAGEMAKER_TIMEOUT_S, "exit_on_load_failure": exit_on_load_failure}
+    app[SETTINGS] = {
+        "workers": workers,
+        "timeout_s": timeout_s,
+        "sagemaker_timeout_s": SAGEMAKER_TIMEOUT_S,
+        "exit_on_load_failure": exit_on_load_failure,
+    }
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr")
     app.router.add_get("/ping", ping)
     app.router.add_post("/invocations", invocations)

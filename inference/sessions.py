@@ -4,6 +4,7 @@ onnxruntime-gpu silently falls back to the CPU when CUDA or cuDNN libraries are 
 would turn a GPU endpoint into a slow, expensive CPU one. So the providers a session really got
 are checked, and `cuda` fails loudly when CUDA is not among them.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -56,7 +57,9 @@ def keep_freed_memory_for_reuse() -> bool:
     except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * MALLOC_KEEP_BYTES))
+    return bool(mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEP_BYTES)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, 2 * MALLOC_KEEP_BYTES)
+    )
 
 
 class ProviderError(RuntimeError):

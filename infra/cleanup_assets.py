@@ -9,6 +9,7 @@ those, CDK's `cdk gc` removes every asset no stack uses any more.
 
     python -m infra.cleanup_assets [--stack ZhOcrEndpoint] [--dry-run]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def assets_of(manifest: dict, account: str, region: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """([(repository, tag)], [(bucket, key)]) that a deploy of this manifest uploaded."""
+
     def fill(text: str) -> str:
-        return text.replace("${AWS::AccountId}", account).replace("${AWS::Region}", region).replace("${AWS::Partition}", "aws")
+        return (
+            text.replace("${AWS::AccountId}", account)
+            .replace("${AWS::Region}", region)
+            .replace("${AWS::Partition}", "aws")
+        )
 
     images, files = [], []
     for asset in manifest.get("dockerImages", {}).values():
@@ -73,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = ROOT / "cdk.out" / f"{args.stack}.assets.json"
     if not path.is_file():
-        print(f"no {path.relative_to(ROOT)}: run `make synth` first (from the same tree that was deployed)", file=sys.stderr)
+        print(
+            f"no {path.relative_to(ROOT)}: run `make synth` first (from the same tree that was deployed)",
+            file=sys.stderr,
+        )
         return 2
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -85,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     doctor = Doctor(None, session)  # type: ignore[arg-type]  # credentials() reads no settings
     if problem or not doctor.credentials():
         print((problem or doctor.findings[-1]).line(), file=sys.stderr)
-        print("Nothing was deleted: `make destroy-assets` needs the credentials and region of the account the app was "
-              "deployed to; `make doctor` checks them.", file=sys.stderr)
+        print(
+            "Nothing was deleted: `make destroy-assets` needs the credentials and region of the account the app was "
+            "deployed to; `make doctor` checks them.",
+            file=sys.stderr,
+        )
         return 1
     try:
         for line in delete_assets(session, json.loads(path.read_text()), args.dry_run):

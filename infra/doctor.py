@@ -12,6 +12,7 @@ instance type; Lambda concurrency for the frontend's reservation; API Gateway's 
 role; Docker, and whether it can build linux/amd64 images; Node.js. Exit status 1 when any
 check fails (warnings do not fail).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,14 +28,14 @@ from .settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
-MIN_BOOTSTRAP_VERSION = 6        # what CDK v2 deploys need
+MIN_BOOTSTRAP_VERSION = 6  # what CDK v2 deploys need
 MIN_NODE_MAJOR = 22
-LAMBDA_MIN_UNRESERVED = 100      # Lambda keeps this many executions unreserved in every account
+LAMBDA_MIN_UNRESERVED = 100  # Lambda keeps this many executions unreserved in every account
 
 
 @dataclass
 class Finding:
-    status: str   # OK | WARN | FAIL
+    status: str  # OK | WARN | FAIL
     check: str
     detail: str
 
@@ -67,8 +68,11 @@ def preflight_session(profile: str | None = None):
     try:
         return aws_session(profile), None
     except BotoCoreError as exc:  # ProfileNotFound: AWS_PROFILE or --profile names no profile
-        return None, Finding("FAIL", "credentials", f"{exc}: run `aws configure --profile NAME` (or `aws configure "
-                                                     "sso`), or unset AWS_PROFILE")
+        return None, Finding(
+            "FAIL",
+            "credentials",
+            f"{exc}: run `aws configure --profile NAME` (or `aws configure sso`), or unset AWS_PROFILE",
+        )
 
 
 def _client_error_code(exc) -> str:
@@ -99,7 +103,9 @@ class Doctor:
         try:
             identity = self.client("sts").get_caller_identity()
         except (ClientError, BotoCoreError) as exc:
-            self._add("FAIL", "credentials", f"no usable AWS credentials ({_client_error_code(exc)}): {CREDENTIALS_ADVICE}")
+            self._add(
+                "FAIL", "credentials", f"no usable AWS credentials ({_client_error_code(exc)}): {CREDENTIALS_ADVICE}"
+            )
             return False
         self.account = identity["Account"]
         self._add("OK", "credentials", f"account {identity['Account']} as {identity['Arn']}, region {region}")
@@ -115,7 +121,9 @@ class Doctor:
             if _client_error_code(exc) == "ParameterNotFound":
                 self._add("FAIL", "CDK bootstrap", f"this account/region is not bootstrapped: run `{command}`")
             else:
-                self._add("WARN", "CDK bootstrap", f"could not read {BOOTSTRAP_VERSION_PARAMETER} ({_client_error_code(exc)})")
+                self._add(
+                    "WARN", "CDK bootstrap", f"could not read {BOOTSTRAP_VERSION_PARAMETER} ({_client_error_code(exc)})"
+                )
             return
         except BotoCoreError as exc:
             self._add("WARN", "CDK bootstrap", f"could not be checked ({type(exc).__name__})")
@@ -139,23 +147,37 @@ class Doctor:
             pages = self.client("service-quotas").get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker")
             quota = next((q for page in pages for q in page["Quotas"] if q["QuotaName"] == name), None)
         except (ClientError, BotoCoreError) as exc:
-            self._add("WARN", "endpoint quota", f"could not read Service Quotas ({_client_error_code(exc)}); check "
-                                                f"'{name}' >= {needed} in the console (Service Quotas > Amazon SageMaker)")
+            self._add(
+                "WARN",
+                "endpoint quota",
+                f"could not read Service Quotas ({_client_error_code(exc)}); check "
+                f"'{name}' >= {needed} in the console (Service Quotas > Amazon SageMaker)",
+            )
             return
         if quota is None and self.settings.serverless:
-            self._add("WARN", "endpoint quota", f"no quota named '{name}' here; check that serverless endpoints are "
-                                                "offered in this region")
+            self._add(
+                "WARN",
+                "endpoint quota",
+                f"no quota named '{name}' here; check that serverless endpoints are offered in this region",
+            )
             return
         if quota is None:
-            self._add("FAIL", "endpoint quota", f"no quota named '{name}' in this region: {instance_type} may not be "
-                                                "offered here; choose another region or -c instanceType=...")
+            self._add(
+                "FAIL",
+                "endpoint quota",
+                f"no quota named '{name}' in this region: {instance_type} may not be "
+                "offered here; choose another region or -c instanceType=...",
+            )
             return
         value = int(quota["Value"])
         if value < needed:
-            self._add("FAIL", "endpoint quota",
-                      f"'{name}' is {value}, the settings need {needed}; the deploy would fail after ~10 minutes with "
-                      f"ResourceLimitExceeded. Request it: aws service-quotas request-service-quota-increase "
-                      f"--service-code sagemaker --quota-code {quota['QuotaCode']} --desired-value {needed}")
+            self._add(
+                "FAIL",
+                "endpoint quota",
+                f"'{name}' is {value}, the settings need {needed}; the deploy would fail after ~10 minutes with "
+                f"ResourceLimitExceeded. Request it: aws service-quotas request-service-quota-increase "
+                f"--service-code sagemaker --quota-code {quota['QuotaCode']} --desired-value {needed}",
+            )
         else:
             self._add("OK", "endpoint quota", f"'{name}' is {value} (needed: {needed})")
 
@@ -170,12 +192,15 @@ class Doctor:
             return
         unreserved = limits["UnreservedConcurrentExecutions"]
         if unreserved - reserved < LAMBDA_MIN_UNRESERVED:
-            self._add("FAIL", "Lambda concurrency",
-                      f"the account has {limits['ConcurrentExecutions']} concurrent executions ({unreserved} unreserved); "
-                      f"reserving {reserved} for the frontend would leave under the {LAMBDA_MIN_UNRESERVED} Lambda keeps "
-                      f"unreserved. Request more (Service Quotas > AWS Lambda > Concurrent executions), or deploy with "
-                      f"-c frontendReservedConcurrency=N (N <= {max(0, unreserved - LAMBDA_MIN_UNRESERVED)}) and a "
-                      f"lower -c throttleBurst")
+            self._add(
+                "FAIL",
+                "Lambda concurrency",
+                f"the account has {limits['ConcurrentExecutions']} concurrent executions ({unreserved} unreserved); "
+                f"reserving {reserved} for the frontend would leave under the {LAMBDA_MIN_UNRESERVED} Lambda keeps "
+                f"unreserved. Request more (Service Quotas > AWS Lambda > Concurrent executions), or deploy with "
+                f"-c frontendReservedConcurrency=N (N <= {max(0, unreserved - LAMBDA_MIN_UNRESERVED)}) and a "
+                f"lower -c throttleBurst",
+            )
         else:
             self._add("OK", "Lambda concurrency", f"{unreserved} unreserved; the frontend reserves {reserved}")
 
@@ -188,8 +213,11 @@ class Doctor:
             self._add("WARN", "API Gateway logging role", f"could not be read ({_client_error_code(exc)})")
             return
         if role:
-            self._add("OK", "API Gateway logging role", f"set ({role}); the stack points it at a role of its own, "
-                                                         "kept after destroy")
+            self._add(
+                "OK",
+                "API Gateway logging role",
+                f"set ({role}); the stack points it at a role of its own, kept after destroy",
+            )
         else:
             self._add("OK", "API Gateway logging role", "not set yet; the stack sets it (access logs need it)")
 
@@ -205,8 +233,11 @@ class Doctor:
         code, out = self._output(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
         if code != 0:
             why = "not installed" if code == 127 else "not running (or this user may not use it)"
-            self._add("FAIL", "Docker", f"{why}: CDK builds the inference image with Docker; start Docker Desktop "
-                                        "or the docker service")
+            self._add(
+                "FAIL",
+                "Docker",
+                f"{why}: CDK builds the inference image with Docker; start Docker Desktop or the docker service",
+            )
             return
         platform = out.strip().splitlines()[-1] if out.strip() else ""
         if platform == "linux/amd64":
@@ -216,8 +247,12 @@ class Doctor:
         if code == 0 and "linux/amd64" in out:
             self._add("OK", "Docker", f"running on {platform}, builds linux/amd64 through buildx emulation (slower)")
         else:
-            self._add("FAIL", "Docker", f"running on {platform} and cannot build linux/amd64 images: install QEMU "
-                                        "emulation (docker run --privileged --rm tonistiigi/binfmt --install amd64)")
+            self._add(
+                "FAIL",
+                "Docker",
+                f"running on {platform} and cannot build linux/amd64 images: install QEMU "
+                "emulation (docker run --privileged --rm tonistiigi/binfmt --install amd64)",
+            )
 
     def node(self) -> None:
         code, out = self._output(["node", "--version"])
@@ -225,7 +260,11 @@ class Doctor:
         if not match:
             self._add("FAIL", "Node.js", f"not found: the CDK needs Node.js {MIN_NODE_MAJOR} or newer")
         elif int(match.group(1)) < MIN_NODE_MAJOR:
-            self._add("FAIL", "Node.js", f"{out.strip()} is past its end of life for the CDK: install Node.js {MIN_NODE_MAJOR}+")
+            self._add(
+                "FAIL",
+                "Node.js",
+                f"{out.strip()} is past its end of life for the CDK: install Node.js {MIN_NODE_MAJOR}+",
+            )
         else:
             self._add("OK", "Node.js", out.strip())
 
@@ -262,8 +301,10 @@ def credentials_only(profile: str | None, purpose: str) -> int:
         print(doctor.findings[-1].line())
         return 0
     print((problem or doctor.findings[-1]).line(), file=sys.stderr)
-    print(f"`{purpose}` needs AWS credentials and a region; `make doctor` checks them (and what a deploy needs).",
-          file=sys.stderr)
+    print(
+        f"`{purpose}` needs AWS credentials and a region; `make doctor` checks them (and what a deploy needs).",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -271,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.doctor", description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--profile", help="the AWS profile, as cdk's --profile (default: AWS_PROFILE, or default)")
-    parser.add_argument("--credentials-only", action="store_true",
-                        help="check credentials and region only (make destroy's preflight)")
+    parser.add_argument(
+        "--credentials-only", action="store_true", help="check credentials and region only (make destroy's preflight)"
+    )
     parser.add_argument("--for", dest="purpose", default="python -m infra.doctor", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(argv)  # make passes CDK_ARGS, which may hold other cdk flags
     if args.credentials_only:

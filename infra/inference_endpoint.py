@@ -1,5 +1,6 @@
 """The SageMaker endpoint running the inference container: on GPU or CPU instances, autoscaled,
 or serverless (CPU, scales to zero)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,13 +52,14 @@ class InferenceEndpoint(Construct):
         # serverless endpoint has its own: SageMaker cannot turn an instance endpoint into a
         # serverless one (or back) by an update, so switching replaces the endpoint instead.
         suffix = "-ocr-serverless" if settings.serverless else "-ocr"
-        self.endpoint_name = f"{stack.stack_name[:63 - len(suffix)]}{suffix}"
+        self.endpoint_name = f"{stack.stack_name[: 63 - len(suffix)]}{suffix}"
         self.accelerator = settings.accelerator
 
         # Built from the repository root (the image needs inference/ and ocr_contract/), with
         # the root .dockerignore letting in nothing else.
         image = ecr_assets.DockerImageAsset(
-            self, "Image",
+            self,
+            "Image",
             directory=str(ROOT),
             file="inference/Dockerfile",
             platform=ecr_assets.Platform.LINUX_AMD64,
@@ -65,35 +67,50 @@ class InferenceEndpoint(Construct):
         )
 
         log_group = logs.LogGroup(
-            self, "EndpointLogs",
+            self,
+            "EndpointLogs",
             log_group_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
             retention=retention(settings.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
 
-        role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-                        description="SageMaker OCR endpoint: pull its image, write its logs and metrics")
+        role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="SageMaker OCR endpoint: pull its image, write its logs and metrics",
+        )
         image.repository.grant_pull(role)
         # CreateLogGroup too: SageMaker's agent calls it at start, and the stack's own group
         # already exists, so granting it on that group alone lets nothing new be created.
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"]))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AWS/SageMaker"]}}))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AWS/SageMaker"]}},
+            )
+        )
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
             "ecr:GetAuthorizationToken and cloudwatch:PutMetricData do not support resource-level "
-                   "permissions; PutMetricData is limited to SageMaker's namespaces by a condition.")
+            "permissions; PutMetricData is limited to SageMaker's namespaces by a condition.",
+        )
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(cast(logs.CfnLogGroup, log_group.node.default_child))}.Arn>:*]",
-            "Log streams of the endpoint's own log group; SageMaker names them per instance at run time.")
+            "Log streams of the endpoint's own log group; SageMaker names them per instance at run time.",
+        )
 
         model = sagemaker.CfnModel(
-            self, "Model",
+            self,
+            "Model",
             execution_role_arn=role.role_arn,
             # The container never reaches the network. Serverless Inference does not offer
             # network isolation (README, "Choosing the instance"); the container still makes no
@@ -131,19 +148,26 @@ class InferenceEndpoint(Construct):
             )
         config = sagemaker.CfnEndpointConfig(self, "Config", production_variants=[variant])
         endpoint = sagemaker.CfnEndpoint(
-            self, "Endpoint", endpoint_config_name=config.attr_endpoint_config_name, endpoint_name=self.endpoint_name,
+            self,
+            "Endpoint",
+            endpoint_config_name=config.attr_endpoint_config_name,
+            endpoint_name=self.endpoint_name,
             # A redeploy keeps the instance count autoscaling has set, instead of resetting it to
             # minInstances (which would drop capacity under load). A serverless variant has no
             # count, and a new memory size must reach it.
-            retain_all_variant_properties=not settings.serverless)
+            retain_all_variant_properties=not settings.serverless,
+        )
         endpoint.node.add_dependency(log_group)
         self.endpoint = endpoint
-        self.endpoint_arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/{self.endpoint_name.lower()}"
+        self.endpoint_arn = (
+            f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/{self.endpoint_name.lower()}"
+        )
         if settings.serverless:
             return  # SageMaker scales serverless endpoints itself (to zero, up to max_concurrency)
 
         target = autoscaling.ScalableTarget(
-            self, "Scaling",
+            self,
+            "Scaling",
             service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"endpoint/{self.endpoint_name}/variant/{self.variant}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
@@ -160,4 +184,3 @@ class InferenceEndpoint(Construct):
             scale_out_cooldown=Duration.minutes(1),
             scale_in_cooldown=Duration.minutes(10),
         )
-

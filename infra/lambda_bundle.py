@@ -3,6 +3,7 @@
 The folder is named by a hash of its inputs, so an unchanged frontend is not rebuilt (or
 re-uploaded) and a changed one always is.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,9 +42,24 @@ def build_lambda_bundle(out_root: Path | None = None) -> Path:
     staging.mkdir(parents=True)
     for package in PACKAGES:
         shutil.copytree(ROOT / package, staging / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--implementation", "cp", "--python-version", LAMBDA_PYTHON, "--target", str(staging),
-               "--no-compile", "-r", str(REQUIREMENTS)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        LAMBDA_PYTHON,
+        "--target",
+        str(staging),
+        "--no-compile",
+        "-r",
+        str(REQUIREMENTS),
+    ]
     for platform in LAMBDA_PLATFORMS:
         command += ["--platform", platform]
     result = subprocess.run(command, capture_output=True, text=True)

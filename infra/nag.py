@@ -1,4 +1,5 @@
 """Acknowledging cdk-nag findings: each one on the construct it concerns, with its reason."""
+
 from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 

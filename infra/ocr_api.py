@@ -1,4 +1,5 @@
 """The public front door: a regional REST API, the Lambda frontend, and their guard rails."""
+
 from __future__ import annotations
 
 import json
@@ -31,23 +32,71 @@ from .settings import Settings, retention
 # values and parses it.
 GATEWAY_ERRORS = {
     apigw.ResponseType.BAD_REQUEST_BODY: (ErrorCode.INVALID_REQUEST, 400, SCHEMA_ERROR_MESSAGE),
-    apigw.ResponseType.BAD_REQUEST_PARAMETERS: (ErrorCode.INVALID_REQUEST, 400, "the request's parameters are not valid"),
-    apigw.ResponseType.REQUEST_TOO_LARGE: (ErrorCode.PAYLOAD_TOO_LARGE, 413, "the request body is over 10 MB; send large images by url"),
-    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (ErrorCode.UNSUPPORTED_MEDIA_TYPE, 415, "send the JSON body with Content-Type: application/json"),
+    apigw.ResponseType.BAD_REQUEST_PARAMETERS: (
+        ErrorCode.INVALID_REQUEST,
+        400,
+        "the request's parameters are not valid",
+    ),
+    apigw.ResponseType.REQUEST_TOO_LARGE: (
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        413,
+        "the request body is over 10 MB; send large images by url",
+    ),
+    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        415,
+        "send the JSON body with Content-Type: application/json",
+    ),
     apigw.ResponseType.RESOURCE_NOT_FOUND: (ErrorCode.NOT_FOUND, 404, "no such path; call POST /general_ocr"),
-    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (ErrorCode.FORBIDDEN, 403, "no such route or no credentials; call POST /general_ocr with your x-api-key header (or SigV4 with auth=iam)"),
-    apigw.ResponseType.INVALID_API_KEY: (ErrorCode.FORBIDDEN, 403, "the x-api-key header is missing or not a key of this API"),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (
+        ErrorCode.FORBIDDEN,
+        403,
+        "no such route or no credentials; call POST /general_ocr with your x-api-key header (or SigV4 with auth=iam)",
+    ),
+    apigw.ResponseType.INVALID_API_KEY: (
+        ErrorCode.FORBIDDEN,
+        403,
+        "the x-api-key header is missing or not a key of this API",
+    ),
     apigw.ResponseType.ACCESS_DENIED: (ErrorCode.FORBIDDEN, 403, "access denied: the caller may not invoke this API"),
-    apigw.ResponseType.UNAUTHORIZED: (ErrorCode.FORBIDDEN, 401, "no API key: send it in x-api-key (POST /general_ocr), Authorization (the NHN routes) or X-OCR-SECRET (the CLOVA route)"),
-    apigw.ResponseType.INVALID_SIGNATURE: (ErrorCode.FORBIDDEN, 403, "the request's SigV4 signature does not match; sign it for execute-api in this region"),
+    apigw.ResponseType.UNAUTHORIZED: (
+        ErrorCode.FORBIDDEN,
+        401,
+        "no API key: send it in x-api-key (POST /general_ocr), Authorization (the NHN routes) or X-OCR-SECRET (the CLOVA route)",
+    ),
+    apigw.ResponseType.INVALID_SIGNATURE: (
+        ErrorCode.FORBIDDEN,
+        403,
+        "the request's SigV4 signature does not match; sign it for execute-api in this region",
+    ),
     apigw.ResponseType.EXPIRED_TOKEN: (ErrorCode.FORBIDDEN, 403, "the request's credentials have expired"),
-    apigw.ResponseType.WAF_FILTERED: (ErrorCode.FORBIDDEN, 403, "the request was blocked by the web application firewall"),
+    apigw.ResponseType.WAF_FILTERED: (
+        ErrorCode.FORBIDDEN,
+        403,
+        "the request was blocked by the web application firewall",
+    ),
     apigw.ResponseType.THROTTLED: (ErrorCode.TOO_MANY_REQUESTS, 429, "too many requests; slow down and retry"),
     apigw.ResponseType.QUOTA_EXCEEDED: (ErrorCode.TOO_MANY_REQUESTS, 429, "this API key's daily quota is used up"),
-    apigw.ResponseType.INTEGRATION_TIMEOUT: (ErrorCode.TIMEOUT, 504, f"the request took longer than {API_GATEWAY_TIMEOUT_S} s; try a smaller image"),
-    apigw.ResponseType.INTEGRATION_FAILURE: (ErrorCode.INTERNAL_ERROR, None, "the OCR service failed; quote requestId $context.requestId"),
-    apigw.ResponseType.DEFAULT_4_XX: (ErrorCode.INVALID_REQUEST, None, "the request was refused; quote requestId $context.requestId"),
-    apigw.ResponseType.DEFAULT_5_XX: (ErrorCode.INTERNAL_ERROR, None, "internal error; quote requestId $context.requestId"),
+    apigw.ResponseType.INTEGRATION_TIMEOUT: (
+        ErrorCode.TIMEOUT,
+        504,
+        f"the request took longer than {API_GATEWAY_TIMEOUT_S} s; try a smaller image",
+    ),
+    apigw.ResponseType.INTEGRATION_FAILURE: (
+        ErrorCode.INTERNAL_ERROR,
+        None,
+        "the OCR service failed; quote requestId $context.requestId",
+    ),
+    apigw.ResponseType.DEFAULT_4_XX: (
+        ErrorCode.INVALID_REQUEST,
+        None,
+        "the request was refused; quote requestId $context.requestId",
+    ),
+    apigw.ResponseType.DEFAULT_5_XX: (
+        ErrorCode.INTERNAL_ERROR,
+        None,
+        "internal error; quote requestId $context.requestId",
+    ),
 }
 
 
@@ -57,18 +106,20 @@ GATEWAY_ERRORS = {
 AUTHORIZER_ERROR_TEMPLATE = f'$context.authorizer.{ERROR_BODY_HEAD}, "requestId": "$context.requestId"}}'
 
 
-
 def gateway_template(code: ErrorCode, message: str) -> str:
     """The gateway response body: our error shape, with $context.requestId left for API Gateway."""
-    return json.dumps({"error": {"code": code.value, "message": message}, "requestId": "$context.requestId"},
-                      ensure_ascii=True)
+    return json.dumps(
+        {"error": {"code": code.value, "message": message}, "requestId": "$context.requestId"}, ensure_ascii=True
+    )
 
 
-def _bundled_function(scope: Construct, construct_id: str, handler: str, role: iam.Role, log_group: logs.LogGroup,
-                      **options) -> lambda_.Function:
+def _bundled_function(
+    scope: Construct, construct_id: str, handler: str, role: iam.Role, log_group: logs.LogGroup, **options
+) -> lambda_.Function:
     """A Lambda function running our frontend code bundle (infra/lambda_bundle.py) on arm64."""
     return lambda_.Function(
-        scope, construct_id,
+        scope,
+        construct_id,
         runtime=lambda_.Runtime.PYTHON_3_14,
         architecture=lambda_.Architecture.ARM_64,
         handler=handler,
@@ -80,38 +131,57 @@ def _bundled_function(scope: Construct, construct_id: str, handler: str, role: i
 
 
 class OcrApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, endpoint_name: str, endpoint_arn: str):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: Settings, endpoint_name: str, endpoint_arn: str
+    ):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
-        function_logs = logs.LogGroup(self, "FrontendLogs", retention=retention(settings.log_retention_days),
-                                      removal_policy=RemovalPolicy.DESTROY)
-        role = iam.Role(self, "FrontendRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description="OCR frontend: invoke one endpoint, read allowed buckets, write its own logs")
+        function_logs = logs.LogGroup(
+            self, "FrontendLogs", retention=retention(settings.log_retention_days), removal_policy=RemovalPolicy.DESTROY
+        )
+        role = iam.Role(
+            self,
+            "FrontendRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="OCR frontend: invoke one endpoint, read allowed buckets, write its own logs",
+        )
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
         bucket_owner = settings.bucket_owner or Aws.ACCOUNT_ID
         if settings.allowed_buckets:
             # Only objects in buckets the expected account owns: a bucket name that was deleted
             # and registered again by a stranger is not read (s3:ResourceAccount here, and
             # ExpectedBucketOwner on every GetObject in frontend/s3_fetch.py).
-            role.add_to_policy(iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[f"arn:{stack.partition}:s3:::{bucket}/*" for bucket in settings.allowed_buckets],
-                conditions={"StringEquals": {"s3:ResourceAccount": bucket_owner}}))
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{stack.partition}:s3:::{bucket}/*" for bucket in settings.allowed_buckets],
+                    conditions={"StringEquals": {"s3:ResourceAccount": bucket_owner}},
+                )
+            )
             for bucket in settings.allowed_buckets:
                 acknowledge(
                     role,
                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
-                    "The deployer listed this bucket in allowedBuckets: any object in it may be read.")
+                    "The deployer listed this bucket in allowedBuckets: any object in it may be read.",
+                )
         if settings.kms_key_arns:
             # SSE-KMS buckets: decrypt with these keys, and only on S3's behalf.
-            role.add_to_policy(iam.PolicyStatement(
-                actions=["kms:Decrypt"], resources=list(settings.kms_key_arns),
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}))
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=list(settings.kms_key_arns),
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+                )
+            )
         function_logs.grant_write(role)
 
         self.function = _bundled_function(
-            self, "Frontend", "frontend.handler.handler", role, function_logs,
+            self,
+            "Frontend",
+            "frontend.handler.handler",
+            role,
+            function_logs,
             memory_size=settings.frontend_memory_mb,  # CPU scales with it: base64, JSON, page rendering
             # A backstop under API Gateway's 29 s: the handler plans to answer within
             # FRONTEND_BUDGET_S, so the client gets our JSON 504, not the gateway's.
@@ -132,11 +202,13 @@ class OcrApi(Construct):
             description="POST /general_ocr: validate, fetch, invoke the SageMaker endpoint",
         )
 
-        access_logs = logs.LogGroup(self, "AccessLogs", retention=retention(settings.log_retention_days),
-                                    removal_policy=RemovalPolicy.DESTROY)
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=retention(settings.log_retention_days), removal_policy=RemovalPolicy.DESTROY
+        )
         iam_auth = settings.auth == "iam"
         self.api = apigw.RestApi(
-            self, "Api",
+            self,
+            "Api",
             rest_api_name=f"{stack.stack_name}-api",
             description="Chinese OCR: POST /general_ocr, and the NHN and CLOVA OCR APIs",
             endpoint_types=[apigw.EndpointType.REGIONAL],
@@ -153,8 +225,16 @@ class OcrApi(Construct):
                 stage_name="prod",
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
-                    resource_path=True, response_length=True, status=True, user=True),
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
                 throttling_rate_limit=settings.throttle_rate,
                 throttling_burst_limit=settings.throttle_burst,
                 metrics_enabled=True,
@@ -183,30 +263,38 @@ class OcrApi(Construct):
                 properties={
                     "url": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=MAX_URL_LENGTH),
                     # Longer would make the Lambda's event exceed its 6 MB payload limit.
-                    "img": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=IMG_MAX_BASE64_CHARS),
+                    "img": apigw.JsonSchema(
+                        type=apigw.JsonSchemaType.STRING, min_length=1, max_length=IMG_MAX_BASE64_CHARS
+                    ),
                 },
                 additional_properties=False,
                 one_of=[apigw.JsonSchema(required=["url"]), apigw.JsonSchema(required=["img"])],
             ),
         )
         # Parameters too (none are declared, so none may be required): cdk-nag APIG2 asks for both.
-        validator = self.api.add_request_validator("RequestValidator", validate_request_body=True,
-                                                   validate_request_parameters=True)
+        validator = self.api.add_request_validator(
+            "RequestValidator", validate_request_body=True, validate_request_parameters=True
+        )
         authorizers = {} if iam_auth else self._authorizers(settings)
-        integration = apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(API_GATEWAY_TIMEOUT_S))
+        integration = apigw.LambdaIntegration(
+            self.function, proxy=True, timeout=Duration.seconds(API_GATEWAY_TIMEOUT_S)
+        )
         self.methods = {}
         for route in ROUTES:
             resource = self.api.root
             for part in route.strip("/").split("/"):
                 resource = resource.get_resource(part) or resource.add_resource(part)
             self.methods[route] = resource.add_method(
-                "POST", integration,
+                "POST",
+                integration,
                 request_validator=validator,
                 # $default: bodies of every other Content-Type are checked against the same schema
                 # (API Gateway validates only the types listed), so none reaches the Lambda unchecked
                 # or over its 6 MB; the Lambda answers 415 for a non-JSON type. The other APIs take
                 # forms and their own JSON: their doors check them (frontend/doors/).
-                request_models={"application/json": body_model, "$default": body_model} if route == GENERAL_OCR else None,
+                request_models={"application/json": body_model, "$default": body_model}
+                if route == GENERAL_OCR
+                else None,
                 api_key_required=not iam_auth,
                 authorization_type=apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.CUSTOM,
                 authorizer=authorizers.get(secret_header(route)),
@@ -220,7 +308,9 @@ class OcrApi(Construct):
                 "UsagePlan",
                 description="Throttle and daily quota per API key",
                 throttle=apigw.ThrottleSettings(rate_limit=settings.throttle_rate, burst_limit=settings.throttle_burst),
-                quota=apigw.QuotaSettings(limit=settings.quota_per_day, period=apigw.Period.DAY) if settings.quota_per_day else None,
+                quota=apigw.QuotaSettings(limit=settings.quota_per_day, period=apigw.Period.DAY)
+                if settings.quota_per_day
+                else None,
             )
             plan.add_api_key(self.api_key)
             plan.add_api_stage(stage=self.api.deployment_stage)
@@ -228,50 +318,72 @@ class OcrApi(Construct):
                 self.api,
                 "AwsSolutions-APIG4",
                 "Callers authenticate with an API key bound to a usage plan (throttle + quota); "
-                       "deploy with -c auth=iam for SigV4 (IAM) authorization instead.")
+                "deploy with -c auth=iam for SigV4 (IAM) authorization instead.",
+            )
         acknowledge(
-            self.api,
-            "AwsSolutions-COG4",
-            "This is a machine-to-machine API: API keys or IAM, not Cognito user pools.")
+            self.api, "AwsSolutions-COG4", "This is a machine-to-machine API: API keys or IAM, not Cognito user pools."
+        )
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",
             "WAF is left to the deployer (it bills per web ACL and rule); throttling, quotas, body "
-                   "validation and the frontend's own input limits apply without it.")
+            "validation and the frontend's own input limits apply without it.",
+        )
         acknowledge(
             self.api,
             "AwsSolutions-APIG6",
             "Execution logs go to a log group API Gateway creates outside the stack (never expiring, "
-                   "left after destroy); access logs are on, and the Lambda logs every request as JSON.")
+            "left after destroy); access logs are on, and the Lambda logs every request as JSON.",
+        )
         acknowledge(
             self.api,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's account-wide logging role: AWS's managed policy is the documented one for it.")
+            "API Gateway's account-wide logging role: AWS's managed policy is the documented one for it.",
+        )
 
         self.url = f"{self.api.url}general_ocr"
 
     def _authorizers(self, settings: Settings) -> dict:
         """One REQUEST authorizer per secret header, all run by one small function."""
         stack = Stack.of(self)
-        logs_group = logs.LogGroup(self, "AuthorizerLogs", retention=retention(settings.log_retention_days),
-                                   removal_policy=RemovalPolicy.DESTROY)
-        role = iam.Role(self, "AuthorizerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description="OCR API authorizer: list the region's API keys, write its own logs")
+        logs_group = logs.LogGroup(
+            self,
+            "AuthorizerLogs",
+            retention=retention(settings.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            "AuthorizerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="OCR API authorizer: list the region's API keys, write its own logs",
+        )
         # GetApiKeys: the only way to tell whether a secret is a key, by its value.
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["apigateway:GET"], resources=[f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys"]))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["apigateway:GET"], resources=[f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys"]
+            )
+        )
         logs_group.grant_write(role)
         function = _bundled_function(
-            self, "Authorizer", "frontend.authorizer.handler", role, logs_group,
+            self,
+            "Authorizer",
+            "frontend.authorizer.handler",
+            role,
+            logs_group,
             memory_size=256,
             timeout=Duration.seconds(10),
             environment={"LOG_LEVEL": "INFO"},
             description="OCR API: each API's secret header (x-api-key, Authorization, X-OCR-SECRET) as the usage plan's key",
         )
         headers = sorted({secret_header(route) for route in ROUTES})
-        return {header: apigw.RequestAuthorizer(
-                    self, f"Authorizer{''.join(p.title() for p in header.split('-'))}",
-                    handler=function,
-                    identity_sources=[apigw.IdentitySource.header(header)],
-                    results_cache_ttl=Duration.minutes(5))
-                for header in headers}
+        return {
+            header: apigw.RequestAuthorizer(
+                self,
+                f"Authorizer{''.join(p.title() for p in header.split('-'))}",
+                handler=function,
+                identity_sources=[apigw.IdentitySource.header(header)],
+                results_cache_ttl=Duration.minutes(5),
+            )
+            for header in headers
+        }

@@ -3,6 +3,7 @@
 Imports nothing from the CDK at module level: `make doctor` reads the same settings without
 starting the CDK's Node.js bridge.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,15 +36,21 @@ def accelerator(instance_type: str) -> str:
     the generation: c7g, m6gd, g5g) and Inferentia/Trainium (inf, trn: AWS Neuron)."""
     match = _INSTANCE.match(instance_type)
     if not match:
-        raise SettingsError(f"instanceType {instance_type!r} is not a SageMaker instance type (ml.<family>.<size>, "
-                            "e.g. ml.g4dn.xlarge or ml.c7i.xlarge)")
+        raise SettingsError(
+            f"instanceType {instance_type!r} is not a SageMaker instance type (ml.<family>.<size>, "
+            "e.g. ml.g4dn.xlarge or ml.c7i.xlarge)"
+        )
     family, options = match["family"], match["options"]
     if "g" in options:
-        raise SettingsError(f"instanceType {instance_type!r} is Graviton (arm64); the inference image is built for "
-                            "x86_64: choose an x86 type (ml.c7i, ml.m7i) or a GPU (ml.g4dn, ml.g5, ml.g6)")
+        raise SettingsError(
+            f"instanceType {instance_type!r} is Graviton (arm64); the inference image is built for "
+            "x86_64: choose an x86 type (ml.c7i, ml.m7i) or a GPU (ml.g4dn, ml.g5, ml.g6)"
+        )
     if family in ("inf", "trn", "dl"):
-        raise SettingsError(f"instanceType {instance_type!r} needs AWS Neuron models; the image runs onnxruntime on "
-                            "CUDA or the CPU: choose ml.g4dn/g5/g6 or ml.c7i/m7i")
+        raise SettingsError(
+            f"instanceType {instance_type!r} needs AWS Neuron models; the image runs onnxruntime on "
+            "CUDA or the CPU: choose ml.g4dn/g5/g6 or ml.c7i/m7i"
+        )
     return "gpu" if family in ("g", "p") else "cpu"
 
 
@@ -55,28 +62,28 @@ FRONTEND_MIN_MEMORY_MB = 1024
 
 @dataclass(frozen=True)
 class Settings:
-    instance_type: str = "ml.g4dn.xlarge"   # the endpoint's instances: a GPU type, or an x86 CPU type
+    instance_type: str = "ml.g4dn.xlarge"  # the endpoint's instances: a GPU type, or an x86 CPU type
     # SageMaker's host image for GPU types: the container's CUDA 13 needs its NVIDIA driver 580.
     inference_ami_version: str = "al2023-ami-sagemaker-inference-gpu-4-1"
     # SageMaker Serverless Inference instead of instances: CPU only, scales to zero, 4 MB per
     # call, 60 s per request; instance_type, min/max_instances and the AMI are then unused.
     serverless: bool = False
     serverless_memory_mb: int = 6144
-    serverless_max_concurrency: int = 10     # a new account may run 10 at once in all (a quota)
-    min_instances: int = 1                  # real-time endpoints cannot scale to zero
+    serverless_max_concurrency: int = 10  # a new account may run 10 at once in all (a quota)
+    min_instances: int = 1  # real-time endpoints cannot scale to zero
     max_instances: int = 2
     # Target tracking on requests in flight per instance (SageMaker's high-resolution
     # ConcurrentRequestsPerModel): it follows GPU load whatever the image size, where
     # invocations per minute do not (a 4096 px page costs ~100x a plate crop).
     concurrency_per_instance_target: float = 4.0
-    auth: str = "apikey"                    # apikey (usage plan) | iam (SigV4)
-    allowed_buckets: tuple[str, ...] = ()   # buckets that s3:// URLs may name; none by default
-    bucket_owner: str = ""                  # account that must own them; "" = the deploying account
-    kms_key_arns: tuple[str, ...] = ()      # KMS keys of SSE-KMS buckets the Lambda may decrypt with
+    auth: str = "apikey"  # apikey (usage plan) | iam (SigV4)
+    allowed_buckets: tuple[str, ...] = ()  # buckets that s3:// URLs may name; none by default
+    bucket_owner: str = ""  # account that must own them; "" = the deploying account
+    kms_key_arns: tuple[str, ...] = ()  # KMS keys of SSE-KMS buckets the Lambda may decrypt with
     allowed_url_ports: tuple[int, ...] = (80, 443)  # ports http(s) URLs may name
-    throttle_rate: float = 50               # requests per second, steady (stage and usage plan)
+    throttle_rate: float = 50  # requests per second, steady (stage and usage plan)
     throttle_burst: int = 100
-    quota_per_day: int = 1_000_000          # per API key; 0 = no quota
+    quota_per_day: int = 1_000_000  # per API key; 0 = no quota
     # Frontend Lambdas that may run at once; each waits up to 26 s on a slow URL, so without a
     # cap slow URLs could take the account's whole Lambda pool. 0 = the throttle's burst.
     frontend_reserved_concurrency: int = 0
@@ -85,7 +92,7 @@ class Settings:
     # 1,024 MB gives the renderer 512 MB, enough for a 4096 px page or a 4096 x 16384 px long
     # image, and renders a scanned A4 page in ~0.2 s (docs/deploy.md, "Frontend memory").
     frontend_memory_mb: int = 1024
-    alarm_email: str = ""                   # subscribed to the alarms' SNS topic when set
+    alarm_email: str = ""  # subscribed to the alarms' SNS topic when set
     log_retention_days: int = 30
 
     @classmethod
@@ -173,12 +180,16 @@ class Settings:
         if not 1 <= self.min_instances <= self.max_instances:
             raise SettingsError("need 1 <= minInstances <= maxInstances (real-time endpoints cannot scale to zero)")
         if not FRONTEND_MIN_MEMORY_MB <= self.frontend_memory_mb <= 10240:
-            raise SettingsError(f"frontendMemoryMb must be between {FRONTEND_MIN_MEMORY_MB} and 10240 (Lambda's most): "
-                                f"the page renderer needs {FRONTEND_MIN_MEMORY_MB - FRONTEND_HANDLER_MB} MB beside the handler")
+            raise SettingsError(
+                f"frontendMemoryMb must be between {FRONTEND_MIN_MEMORY_MB} and 10240 (Lambda's most): "
+                f"the page renderer needs {FRONTEND_MIN_MEMORY_MB - FRONTEND_HANDLER_MB} MB beside the handler"
+            )
         if self.auth not in ("apikey", "iam"):
             raise SettingsError(f"auth must be 'apikey' or 'iam', not {self.auth!r}")
         if self.log_retention_days not in _RETENTION:
-            raise SettingsError(f"logRetentionDays {self.log_retention_days} is not a period CloudWatch offers: {sorted(_RETENTION)}")
+            raise SettingsError(
+                f"logRetentionDays {self.log_retention_days} is not a period CloudWatch offers: {sorted(_RETENTION)}"
+            )
         for bucket in self.allowed_buckets:
             if bucket == "*" or "/" in bucket or ":" in bucket:
                 raise SettingsError(f"allowedBuckets takes bucket names only, not {bucket!r}")
@@ -195,7 +206,9 @@ class Settings:
         if self.concurrency_per_instance_target <= 0:
             raise SettingsError("concurrencyPerInstanceTarget must be positive")
         if self.quota_per_day < 0 or self.frontend_reserved_concurrency < 0:
-            raise SettingsError("quotaPerDay and frontendReservedConcurrency may not be negative (0 = none / from the throttle)")
+            raise SettingsError(
+                "quotaPerDay and frontendReservedConcurrency may not be negative (0 = none / from the throttle)"
+            )
         if self.alarm_email and ("@" not in self.alarm_email or " " in self.alarm_email):
             raise SettingsError(f"alarmEmail {self.alarm_email!r} is not an email address")
 
@@ -210,21 +223,39 @@ class Settings:
             warnings.append(
                 f"the throttle ({self.throttle_rate:g} requests/s) keeps about {in_flight:.1f} requests in flight, over "
                 f"serverlessMaxConcurrency={self.serverless_max_concurrency}: SageMaker would refuse the excess; raise "
-                "serverlessMaxConcurrency or lower throttleRate")
-        elif not self.serverless and in_flight < self.concurrency_per_instance_target * (self.max_instances - 1) + 1e-9 and self.max_instances > 1:
+                "serverlessMaxConcurrency or lower throttleRate"
+            )
+        elif (
+            not self.serverless
+            and in_flight < self.concurrency_per_instance_target * (self.max_instances - 1) + 1e-9
+            and self.max_instances > 1
+        ):
             warnings.append(
                 f"autoscaling cannot reach maxInstances={self.max_instances}: the throttle ({self.throttle_rate:g} requests/s) "
                 f"keeps about {in_flight:.1f} requests in flight, under the target of {self.concurrency_per_instance_target:g} "
-                f"per instance x {self.max_instances - 1}; raise throttleRate or lower concurrencyPerInstanceTarget")
+                f"per instance x {self.max_instances - 1}; raise throttleRate or lower concurrencyPerInstanceTarget"
+            )
         if self.quota_per_day and self.quota_per_day < self.throttle_rate * 3600:
             warnings.append(f"quotaPerDay={self.quota_per_day} is used up in under an hour at the throttle's rate")
         return warnings
 
 
 _RETENTION = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
 }
 
 

@@ -8,6 +8,7 @@ The inference server runs as a child process on INFERENCE_PORT (default PORT+1),
 in the container; the Lambda handler reaches it through boto3's sagemaker-runtime client.
 Prints a `ready` line once the models answer. Ctrl-C stops both.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,9 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _watch(server: subprocess.Popen | None, inference_url: str, api: str, started: float,
-           stopping: threading.Event) -> None:
+def _watch(
+    server: subprocess.Popen | None, inference_url: str, api: str, started: float, stopping: threading.Event
+) -> None:
     """Print `ready` once the models answer; stop everything if the inference server dies, so
     that the gateway never goes on answering 500s for a server that is gone. Once we stop it
     ourselves (`stopping`), its exit is expected: a second SIGINT then would interrupt the wait
@@ -46,8 +48,11 @@ def _watch(server: subprocess.Popen | None, inference_url: str, api: str, starte
     announced = False
     while not stopping.is_set():
         if server is not None and server.poll() is not None and not stopping.is_set():
-            print(f"error: the inference server exited (code {server.returncode}); see its messages above. Stopping.",
-                  file=sys.stderr, flush=True)
+            print(
+                f"error: the inference server exited (code {server.returncode}); see its messages above. Stopping.",
+                file=sys.stderr,
+                flush=True,
+            )
             os.kill(os.getpid(), signal.SIGINT)
             return
         if not announced:
@@ -68,19 +73,27 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--inference-port", type=int, default=int(os.environ.get("INFERENCE_PORT", "0")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--inference-url", default=os.environ.get("INFERENCE_URL"),
-                        help="use an inference server that already runs there (a container, say) instead of starting one")
+    parser.add_argument(
+        "--inference-url",
+        default=os.environ.get("INFERENCE_URL"),
+        help="use an inference server that already runs there (a container, say) instead of starting one",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     inference_port = args.inference_port or args.port + 1
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     # Fail fast, before loading anything, when a port is taken.
-    wanted = [("PORT", args.host, args.port)] + ([] if args.inference_url else [("INFERENCE_PORT", "127.0.0.1", inference_port)])
+    wanted = [("PORT", args.host, args.port)] + (
+        [] if args.inference_url else [("INFERENCE_PORT", "127.0.0.1", inference_port)]
+    )
     for _name, host, port in wanted:
         if not _port_is_free(host, port):
-            print(f"error: port {port} on {host} is in use; choose others, e.g. `make serve PORT={args.port + 10}` "
-                  f"(the inference server takes PORT+1, or set INFERENCE_PORT)", file=sys.stderr)
+            print(
+                f"error: port {port} on {host} is in use; choose others, e.g. `make serve PORT={args.port + 10}` "
+                f"(the inference server takes PORT+1, or set INFERENCE_PORT)",
+                file=sys.stderr,
+            )
             return 2
 
     inference_url = args.inference_url or f"http://127.0.0.1:{inference_port}"
@@ -98,15 +111,23 @@ def main() -> int:
     else:
         child_env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(inference_port), "OCR_HOST": "127.0.0.1"}
         server = subprocess.Popen([sys.executable, "-m", "inference", "serve"], env=child_env)
-        print(f"inference server (pid {server.pid}) starting on {inference_url}, "
-              f"provider {os.environ.get('OCR_PROVIDER', 'cpu')}; loading models...", flush=True)
+        print(
+            f"inference server (pid {server.pid}) starting on {inference_url}, "
+            f"provider {os.environ.get('OCR_PROVIDER', 'cpu')}; loading models...",
+            flush=True,
+        )
     api = f"http://{args.host}:{args.port}"
     print(f"API:  POST {api}/general_ocr   demo: {api}/   (Ctrl-C stops both)", flush=True)
     stopping = threading.Event()
     threading.Thread(target=_watch, args=(server, inference_url, api, started, stopping), daemon=True).start()
     try:
-        web.run_app(create_gateway(inference_url, args.port, args.host), host=args.host, port=args.port,
-                    access_log=None, print=None)
+        web.run_app(
+            create_gateway(inference_url, args.port, args.host),
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            print=None,
+        )
     finally:
         stopping.set()
         if server is not None and server.poll() is None:

@@ -11,6 +11,7 @@ Unlike API Gateway it runs on a developer's laptop, next to their browser, so it
 requests addressed to it by a loopback name (no DNS rebinding) and refuses other sites'
 pages (no cross-site requests): a page elsewhere cannot use it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -80,8 +81,13 @@ def proxy_event(request: web.Request, body: bytes, request_id: str, resource: st
         "queryStringParameters": dict(request.query) or None,
         "body": text if body else None,
         "isBase64Encoded": is_base64,
-        "requestContext": {"requestId": request_id, "stage": "local", "httpMethod": request.method,
-                           "resourcePath": resource, "identity": {"sourceIp": request.remote}},
+        "requestContext": {
+            "requestId": request_id,
+            "stage": "local",
+            "httpMethod": request.method,
+            "resourcePath": resource,
+            "identity": {"sourceIp": request.remote},
+        },
     }
 
 
@@ -95,12 +101,16 @@ def _img_over_schema_limit(body: bytes) -> bool:
         payload = json.loads(body)
     except (ValueError, RecursionError):
         return False
-    return isinstance(payload, dict) and isinstance(payload.get("img"), str) and len(payload["img"]) > IMG_MAX_BASE64_CHARS
+    return (
+        isinstance(payload, dict) and isinstance(payload.get("img"), str) and len(payload["img"]) > IMG_MAX_BASE64_CHARS
+    )
 
 
 def _too_large(size: int) -> ApiError:
-    return ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                    f"the request body is {size} bytes, over API Gateway's 10 MB limit; send large images by url")
+    return ApiError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"the request body is {size} bytes, over API Gateway's 10 MB limit; send large images by url",
+    )
 
 
 async def to_lambda(request: web.Request) -> web.Response:
@@ -115,24 +125,34 @@ async def to_lambda(request: web.Request) -> web.Response:
     resource = request.match_info.route.resource
     event = proxy_event(request, body, request_id, resource.canonical if resource else request.path)
     if len(json.dumps(event)) > LAMBDA_MAX_PAYLOAD:
-        return _error(ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                               "the request is over Lambda's 6 MB payload limit (base64 images up to about 4.4 MB); send larger images by url"),
-                      request_id)
+        return _error(
+            ApiError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                "the request is over Lambda's 6 MB payload limit (base64 images up to about 4.4 MB); send larger images by url",
+            ),
+            request_id,
+        )
     work = asyncio.get_running_loop().run_in_executor(request.app[LAMBDAS], handler, event, LambdaContext())
     try:
         result = await asyncio.wait_for(asyncio.shield(work), API_GATEWAY_TIMEOUT_S)
     except TimeoutError:
         # What API Gateway answers when the integration takes longer (infra/ocr_api.py).
-        return _error(ApiError(ErrorCode.TIMEOUT, f"the request took longer than {API_GATEWAY_TIMEOUT_S} s; try a smaller image"),
-                      request_id)
-    return web.Response(status=result["statusCode"], headers=result.get("headers") or {}, body=result["body"].encode("utf-8"))
+        return _error(
+            ApiError(ErrorCode.TIMEOUT, f"the request took longer than {API_GATEWAY_TIMEOUT_S} s; try a smaller image"),
+            request_id,
+        )
+    return web.Response(
+        status=result["statusCode"], headers=result.get("headers") or {}, body=result["body"].encode("utf-8")
+    )
 
 
 async def ping(request: web.Request) -> web.Response:
     """The inference server's readiness, as seen through the gateway."""
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session, \
-                session.get(request.app[INFERENCE_URL] + "/ping") as answer:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session,
+            session.get(request.app[INFERENCE_URL] + "/ping") as answer,
+        ):
             return web.json_response(await answer.json(content_type=None), status=answer.status)
     except (TimeoutError, aiohttp.ClientError, ValueError):
         return web.json_response({"status": "inference server unreachable"}, status=503)
@@ -149,9 +169,14 @@ async def json_errors(request: web.Request, handler):
     except ApiError as exc:
         return _error(exc, str(uuid.uuid4()))
     except web.HTTPNotFound:
-        return _error(ApiError(ErrorCode.NOT_FOUND, f"no such path: {request.path}; use POST /general_ocr"), str(uuid.uuid4()))
+        return _error(
+            ApiError(ErrorCode.NOT_FOUND, f"no such path: {request.path}; use POST /general_ocr"), str(uuid.uuid4())
+        )
     except web.HTTPMethodNotAllowed:
-        return _error(ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {request.path}"), str(uuid.uuid4()))
+        return _error(
+            ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {request.path}"),
+            str(uuid.uuid4()),
+        )
 
 
 @web.middleware
@@ -162,12 +187,22 @@ async def same_origin_only(request: web.Request, handler):
     allowed = request.app[ALLOWED_HOSTS]
     host = request.headers.get("Host", "").lower()
     if host not in allowed:
-        return _error(ApiError(ErrorCode.FORBIDDEN, "the Host header must be this server's loopback address "
-                                                    f"(one of {', '.join(sorted(allowed))})"), str(uuid.uuid4()))
+        return _error(
+            ApiError(
+                ErrorCode.FORBIDDEN,
+                f"the Host header must be this server's loopback address (one of {', '.join(sorted(allowed))})",
+            ),
+            str(uuid.uuid4()),
+        )
     origin = request.headers.get("Origin")
     if origin is not None and origin.lower() not in {f"http://{h}" for h in allowed}:
-        return _error(ApiError(ErrorCode.FORBIDDEN, "cross-site requests are refused; call the API from a program, "
-                                                    "or use the demo page this server serves"), str(uuid.uuid4()))
+        return _error(
+            ApiError(
+                ErrorCode.FORBIDDEN,
+                "cross-site requests are refused; call the API from a program, or use the demo page this server serves",
+            ),
+            str(uuid.uuid4()),
+        )
     return await handler(request)
 
 
@@ -182,7 +217,9 @@ def allowed_hosts(port: int, host: str = "127.0.0.1") -> frozenset:
 def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> web.Application:
     install_json_protocol_errors()
     # read_body enforces the body limit, so that the answer is our JSON error.
-    app = web.Application(middlewares=[json_errors, same_origin_only], client_max_size=API_GATEWAY_MAX_BODY + 1024 * 1024)
+    app = web.Application(
+        middlewares=[json_errors, same_origin_only], client_max_size=API_GATEWAY_MAX_BODY + 1024 * 1024
+    )
     app[INFERENCE_URL] = inference_url.rstrip("/")
     app[ALLOWED_HOSTS] = allowed_hosts(port, host)
     app[LAMBDAS] = ThreadPoolExecutor(LOCAL_LAMBDA_CONCURRENCY, thread_name_prefix="lambda")

@@ -1,4 +1,5 @@
 """Error codes, their HTTP statuses and the JSON error body every part of the system answers."""
+
 from __future__ import annotations
 
 import enum

@@ -5,6 +5,7 @@ a decode bomb) before it pays for a SageMaker call, and the container can refuse
 image parser sees the bytes. Only the three accepted formats are parsed; everything else is
 named (for a clear message) or refused as not an image.
 """
+
 from __future__ import annotations
 
 import struct
@@ -45,7 +46,7 @@ _STANDALONE = {0x01} | set(range(0xD0, 0xD8))  # TEM and RST0-7 carry no length
 
 @dataclass(frozen=True)
 class ImageHeader:
-    format: str   # JPEG | PNG | BMP, as Pillow names them
+    format: str  # JPEG | PNG | BMP, as Pillow names them
     width: int
     height: int
     scans: int = 1  # JPEG: scans in the first frame (a baseline file has 1, progressive ~10)
@@ -89,21 +90,28 @@ def inspect_image(data: bytes, max_side: int = MAX_SIDE_PX, max_short_side: int 
     else:
         other = other_format(data)
         if other in _DOCUMENT_FORMATS:
-            raise ApiError(ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
-                           f"{other} files are not read here; send jpg/jpeg, png or bmp. Documents (PDF, TIFF, up to "
-                           f"{DOCUMENT_MAX_PAGES} pages) are read by the CLOVA route POST {CLOVA_GENERAL}")
+            raise ApiError(
+                ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
+                f"{other} files are not read here; send jpg/jpeg, png or bmp. Documents (PDF, TIFF, up to "
+                f"{DOCUMENT_MAX_PAGES} pages) are read by the CLOVA route POST {CLOVA_GENERAL}",
+            )
         if other:
-            raise ApiError(ErrorCode.UNSUPPORTED_IMAGE_FORMAT, f"{other} images are not supported; send jpg/jpeg, png or bmp")
+            raise ApiError(
+                ErrorCode.UNSUPPORTED_IMAGE_FORMAT, f"{other} images are not supported; send jpg/jpeg, png or bmp"
+            )
         raise _invalid()
     if header.width < 1 or header.height < 1:
         raise _invalid(f"image has no pixels ({header.width}x{header.height})")
     long_side, short_side = max(header.width, header.height), min(header.width, header.height)
     if long_side > max_side or short_side > max_short_side:
         limit = f"the longest side may be at most {max_side} px" + (
-            f" and the shortest {max_short_side} px" if max_short_side < max_side else "")
+            f" and the shortest {max_short_side} px" if max_short_side < max_side else ""
+        )
         if max_side < long_side <= LONG_IMAGE_MAX_SIDE_PX and short_side <= min(max_short_side, MAX_SIDE_PX):
-            limit += (f". Long images (tall screenshots, receipts) up to {LONG_IMAGE_MAX_SIDE_PX} px long are read by "
-                      f"the NHN cropping route POST {NHN_CROPPING}")
+            limit += (
+                f". Long images (tall screenshots, receipts) up to {LONG_IMAGE_MAX_SIDE_PX} px long are read by "
+                f"the NHN cropping route POST {NHN_CROPPING}"
+            )
         raise ApiError(ErrorCode.IMAGE_TOO_LARGE, f"image is {header.width}x{header.height} px; {limit}")
     return header
 
@@ -152,10 +160,10 @@ def _jpeg(data: bytes) -> ImageHeader:
             continue
         if pos + 2 > end:
             break
-        (length,) = struct.unpack(">H", data[pos:pos + 2])
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
         if length < 2:
             raise _invalid("the JPEG data is corrupt (a segment length is under 2)")
-        segment = data[pos + 2:pos + length]
+        segment = data[pos + 2 : pos + length]
         pos += length
         if marker in _SOF:
             if size is not None:
@@ -171,8 +179,10 @@ def _jpeg(data: bytes) -> ImageHeader:
                 raise _invalid("the JPEG has a scan before its frame header")
             scans += 1
             if scans > MAX_JPEG_SCANS:
-                raise _invalid(f"the JPEG has over {MAX_JPEG_SCANS} progressive scans (real encoders write about 10) "
-                               "and would take minutes to decode; save it again as an ordinary jpg or png")
+                raise _invalid(
+                    f"the JPEG has over {MAX_JPEG_SCANS} progressive scans (real encoders write about 10) "
+                    "and would take minutes to decode; save it again as an ordinary jpg or png"
+                )
             pos = _end_of_entropy_data(data, pos)
     if size is None:
         raise _invalid("the JPEG is truncated or has no frame header")
@@ -201,9 +211,9 @@ def exif_orientation(data: bytes) -> int:
         pos = 2
         while pos + 4 <= len(data) and data[pos] == 0xFF:
             marker = data[pos + 1]
-            (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-            if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\x00\x00":
-                exif = data[pos + 10:pos + 2 + length]
+            (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+            if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+                exif = data[pos + 10 : pos + 2 + length]
                 break
             if marker in (0xDA, 0xD9) or length < 2:  # the image data starts: no EXIF before it
                 break
@@ -211,9 +221,9 @@ def exif_orientation(data: bytes) -> int:
     elif data.startswith(_PNG_SIGNATURE):
         pos = 8
         while pos + 8 <= len(data):
-            length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+            length, kind = struct.unpack(">I4s", data[pos : pos + 8])
             if kind == b"eXIf":
-                exif = data[pos + 8:pos + 8 + length]
+                exif = data[pos + 8 : pos + 8 + length]
                 break
             if kind in (b"IDAT", b"IEND"):
                 break
@@ -223,9 +233,9 @@ def exif_orientation(data: bytes) -> int:
     order = "<" if exif[:2] == b"II" else ">"
     try:
         (ifd,) = struct.unpack(order + "I", exif[4:8])
-        (count,) = struct.unpack(order + "H", exif[ifd:ifd + 2])
+        (count,) = struct.unpack(order + "H", exif[ifd : ifd + 2])
         for n in range(min(count, 256)):
-            entry = exif[ifd + 2 + 12 * n:ifd + 14 + 12 * n]
+            entry = exif[ifd + 2 + 12 * n : ifd + 14 + 12 * n]
             tag, kind, _, value = struct.unpack(order + "HHIH", entry[:10])
             if tag == 0x0112 and kind == 3:
                 return value if 1 <= value <= 8 else 1

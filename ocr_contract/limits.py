@@ -1,4 +1,5 @@
 """Documented limits of the API (see DESIGN.md, "Image rules")."""
+
 from .errors import ApiError, ErrorCode
 
 # Longest side of an accepted image, in pixels.
@@ -33,8 +34,9 @@ IMG_MAX_BASE64_CHARS = 6_000_000
 
 def image_too_large(size: int) -> ApiError:
     """The error for an image of `size` bytes, over MAX_IMAGE_BYTES."""
-    return ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                    f"image is {size} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted")
+    return ApiError(
+        ErrorCode.PAYLOAD_TOO_LARGE, f"image is {size} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted"
+    )
 
 
 # The time budget of one request (README, "Time budget"). API Gateway gives its integration

@@ -5,6 +5,7 @@ Used by the container (inference/images.py) and by the frontend's document rende
 read alike. Pillow only (the Lambda bundle has no numpy); it is imported by the caller, never
 by ocr_contract's other modules, which stay standard-library only.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -40,8 +41,11 @@ def to_rgb(picture: Image) -> Image:
         return wide.convert("L").convert("RGB")
     if mode == "F":
         return picture.convert("L").convert("RGB")
-    if mode in ALPHA_MODES or (mode == "P" and "transparency" in picture.info) or \
-            (mode in ("L", "RGB") and "transparency" in picture.info):
+    if (
+        mode in ALPHA_MODES
+        or (mode == "P" and "transparency" in picture.info)
+        or (mode in ("L", "RGB") and "transparency" in picture.info)
+    ):
         # Pasted through its own alpha onto white: the same pixels as compositing over opaque
         # white, with one RGB copy instead of three RGBA ones (long images are 67 M px).
         rgba = picture if picture.mode == "RGBA" else picture.convert("RGBA")

@@ -9,6 +9,7 @@ status; SageMaker hands an error to the Lambda as ModelError carrying that statu
 
 Both sides build and parse the header with InvokeOptions, so a key cannot be spelt two ways.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Line(_LineRequired, total=False):
     """One line of text. With `detail`: its 4 corners (`box`, clockwise from the top-left) and
     each character's 4 corners (`chars`, one quad per character of `words`), in the image's
     pixels."""
+
     box: list[list[float]]
     chars: list[list[list[float]]]
 
@@ -54,6 +56,7 @@ class Line(_LineRequired, total=False):
 class Plate(TypedDict):
     """A licence plate: its text under the plate grammar, that reading's probability, and its
     4 corners in the image's pixels."""
+
     value: str
     conf: float
     box: list[list[float]]
@@ -66,10 +69,10 @@ def _invalid(message: str) -> ApiError:
 @dataclass(frozen=True)
 class InvokeOptions:
     request_id: str = ""
-    timeout_ms: int | None = None       # how long the caller waits; the container answers 504 first
-    detail: bool = False                # lines with `box` and `chars`
+    timeout_ms: int | None = None  # how long the caller waits; the container answers 504 first
+    detail: bool = False  # lines with `box` and `chars`
     task: Task = "lines"
-    country: str | None = None          # task plates: read only this country's plates
+    country: str | None = None  # task plates: read only this country's plates
     lane: Lane = "interactive"
     version: int = PROTOCOL_VERSION
 
@@ -90,7 +93,9 @@ class InvokeOptions:
             pairs.append(("lane", self.lane))
         value = ",".join(f"{key}={value}" for key, value in pairs)
         if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS:
-            raise ValueError(f"CustomAttributes would be {len(value)} characters; SageMaker takes {CUSTOM_ATTRIBUTES_MAX_CHARS}")
+            raise ValueError(
+                f"CustomAttributes would be {len(value)} characters; SageMaker takes {CUSTOM_ATTRIBUTES_MAX_CHARS}"
+            )
         return value
 
     @classmethod
@@ -112,10 +117,15 @@ class InvokeOptions:
         lane = pairs.get("lane", "interactive")
         if lane not in LANES:
             raise _invalid(f"unknown lane {lane[:40]!r}; use one of {', '.join(LANES)}")
-        return cls(request_id=_safe(pairs.get("requestId", "")), timeout_ms=timeout_ms,
-                   detail=pairs.get("detail") == "chars", task=task, country=plate_country(pairs.get("country")),
-                   lane=lane,
-                   version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION)
+        return cls(
+            request_id=_safe(pairs.get("requestId", "")),
+            timeout_ms=timeout_ms,
+            detail=pairs.get("detail") == "chars",
+            task=task,
+            country=plate_country(pairs.get("country")),
+            lane=lane,
+            version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION,
+        )
 
 
 def _safe(request_id: str) -> str:

@@ -1,4 +1,5 @@
 """Parsing and validating the JSON body of POST /general_ocr."""
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,8 @@ MAX_URL_LENGTH = 2048
 SCHEMA_ERROR_MESSAGE = (
     "the request body must be a JSON object with exactly one of 'url' (a string of at most "
     f"{MAX_URL_LENGTH} characters) or 'img' (standard base64, at most {IMG_MAX_BASE64_CHARS:,} characters, "
-    "about 4.5 MB of image; send larger images by url)")
+    "about 4.5 MB of image; send larger images by url)"
+)
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
 _BASE64_WHITESPACE = re.compile(rb"[\r\n\t ]+")
 
@@ -39,8 +41,10 @@ def check_content_type(content_type: str | None) -> None:
         shown = str(content_type)[:100].encode("ascii", "replace").decode()
         advice = "send the JSON body with Content-Type: application/json"
         if media_type == "multipart/form-data":
-            advice = (f"file uploads (multipart field 'image') are taken by the NHN routes POST {NHN_GENERAL} and "
-                      f"POST {NHN_CROPPING}; here, {advice} ({{\"img\": \"<base64>\"}} or {{\"url\": \"...\"}})")
+            advice = (
+                f"file uploads (multipart field 'image') are taken by the NHN routes POST {NHN_GENERAL} and "
+                f'POST {NHN_CROPPING}; here, {advice} ({{"img": "<base64>"}} or {{"url": "..."}})'
+            )
         raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Content-Type {shown!r} is not accepted; {advice}")
 
 
@@ -49,23 +53,33 @@ def parse_request(body: str | bytes | None) -> OcrRequest:
     if body is not None and not isinstance(body, (str, bytes)):
         raise ApiError(ErrorCode.INVALID_REQUEST, "the request body must be JSON text")
     if body is None or body == "" or body == b"":
-        raise ApiError(ErrorCode.INVALID_REQUEST, 'the request body is empty; send {"url": "..."} or {"img": "<base64>"}')
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST, 'the request body is empty; send {"url": "..."} or {"img": "<base64>"}'
+        )
     if len(body) > MAX_BODY_BYTES:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                       f"the request body is {len(body)} bytes; images may be at most {MAX_IMAGE_BYTES} bytes (10 MiB) before base64")
+        raise ApiError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the request body is {len(body)} bytes; images may be at most {MAX_IMAGE_BYTES} bytes (10 MiB) before base64",
+        )
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(ErrorCode.INVALID_REQUEST, "the request body is not valid JSON") from None
     except RecursionError:  # [[[[... nested deeper than the parser's stack
-        raise ApiError(ErrorCode.INVALID_REQUEST, "the request body is nested too deeply; send a flat JSON object") from None
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST, "the request body is nested too deeply; send a flat JSON object"
+        ) from None
     if not isinstance(payload, dict):
-        raise ApiError(ErrorCode.INVALID_REQUEST,
-                       f'the request body must be a JSON object, not {type(payload).__name__}; send {{"url": "..."}} or {{"img": "<base64>"}}')
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f'the request body must be a JSON object, not {type(payload).__name__}; send {{"url": "..."}} or {{"img": "<base64>"}}',
+        )
     unknown = sorted(set(payload) - {"url", "img"})
     if unknown:
-        raise ApiError(ErrorCode.INVALID_REQUEST,
-                       f"unknown field(s) {', '.join(map(repr, unknown))}; the body takes exactly one of 'url' or 'img'")
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"unknown field(s) {', '.join(map(repr, unknown))}; the body takes exactly one of 'url' or 'img'",
+        )
     if ("url" in payload) == ("img" in payload):
         which = "both" if "url" in payload else "neither"
         raise ApiError(ErrorCode.INVALID_REQUEST, f"send exactly one of 'url' or 'img', not {which}")
@@ -77,7 +91,9 @@ def parse_request(body: str | bytes | None) -> OcrRequest:
         if not url:
             raise ApiError(ErrorCode.INVALID_URL, "'url' is empty")
         if len(url) > MAX_URL_LENGTH:
-            raise ApiError(ErrorCode.INVALID_URL, f"'url' is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted")
+            raise ApiError(
+                ErrorCode.INVALID_URL, f"'url' is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted"
+            )
         return OcrRequest(url=url)
     img = payload["img"]
     if not isinstance(img, str):
@@ -102,8 +118,15 @@ def decode_base64_image(text: str, field: str = "'img'") -> bytes:
 
 
 def _json_type(value) -> str:
-    return {dict: "an object", list: "an array", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null", str: "a string"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "an array",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+        str: "a string",
+    }.get(type(value), type(value).__name__)
 
 
 # The plate door's `country` hint (our addition to NHN's API): which grammar and recogniser read
@@ -117,6 +140,8 @@ def plate_country(value: str | None) -> str | None:
         return None
     country = value.strip().lower()
     if country not in PLATE_COUNTRIES:
-        raise ApiError(ErrorCode.INVALID_REQUEST,
-                       f"country {value[:20]!r} is not read; give one of {', '.join(PLATE_COUNTRIES)}, or leave it out")
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"country {value[:20]!r} is not read; give one of {', '.join(PLATE_COUNTRIES)}, or leave it out",
+        )
     return country

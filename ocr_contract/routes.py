@@ -1,6 +1,7 @@
 """The API's routes, written once: API Gateway's resources (infra/ocr_api.py) and the local
 gateway's (local/gateway.py) are made from this list. Each is answered by a door in
 frontend/doors/, which names the routes it answers."""
+
 import re
 
 GENERAL_OCR = "/general_ocr"

@@ -39,8 +39,11 @@ def png_header(width: int, height: int) -> bytes:
 
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 # Tests that use these fixtures load the OCR models (`models`) or start the local stack as
@@ -102,7 +105,9 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 60, 
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=body, method=method, headers=headers or {"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, raw, hdrs = response.status, response.read(), response.headers
@@ -134,9 +139,13 @@ class LocalStack:
         # Open for the stack's lifetime (closed in stop()), so not a `with` block.
         self.log = tempfile.NamedTemporaryFile("w+", prefix="local-stack-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
-            args + list(extra_args), env={**os.environ, "OCR_THREADS": "2", **(env or {})},
-            stdout=self.log, stderr=subprocess.STDOUT, text=True,
-            cwd=str(Path(__file__).resolve().parent.parent))
+            args + list(extra_args),
+            env={**os.environ, "OCR_THREADS": "2", **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=str(Path(__file__).resolve().parent.parent),
+        )
         deadline = time.time() + 180
         while time.time() < deadline:
             if self.process.poll() is not None:

@@ -9,6 +9,7 @@ line also has its corners and one quad per character, spread evenly across the l
 
 `api_event` builds the event API Gateway's REST proxy integration hands the Lambda.
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,13 +42,23 @@ def dark_rectangles(image: Image.Image) -> list[tuple[int, int, int, int]]:
 def line_for(rect: tuple[int, int, int, int], detail: bool, text: str | None = None) -> dict:
     left, top, right, bottom = rect
     text = text or f"rect{right - left}"
-    line = {"words": text, "location": {"top": top, "left": left, "width": right - left, "height": bottom - top},
-            "score": 0.9}
+    line = {
+        "words": text,
+        "location": {"top": top, "left": left, "width": right - left, "height": bottom - top},
+        "score": 0.9,
+    }
     if detail:
         line["box"] = [[left, top], [right, top], [right, bottom], [left, bottom]]
         step = (right - left) / len(text)
-        line["chars"] = [[[left + i * step, top], [left + (i + 1) * step, top], [left + (i + 1) * step, bottom],
-                          [left + i * step, bottom]] for i in range(len(text))]
+        line["chars"] = [
+            [
+                [left + i * step, top],
+                [left + (i + 1) * step, top],
+                [left + (i + 1) * step, bottom],
+                [left + i * step, bottom],
+            ]
+            for i in range(len(text))
+        ]
     return line
 
 
@@ -74,28 +85,47 @@ class FakeRuntime:
         return {"Body": io.BytesIO(json.dumps(answer).encode()), "ContentType": "application/json"}
 
 
-def api_event(path: str, body: bytes | str | None, content_type: str | None = "application/json",
-              method: str = "POST", headers: dict | None = None, query: dict | None = None) -> dict:
+def api_event(
+    path: str,
+    body: bytes | str | None,
+    content_type: str | None = "application/json",
+    method: str = "POST",
+    headers: dict | None = None,
+    query: dict | None = None,
+) -> dict:
     """An API Gateway REST proxy event for `path`; binary bodies (multipart, the API's binary
     media type) base64-encoded, as the gateway passes them."""
     binary = isinstance(body, bytes)
     all_headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
-    return {"httpMethod": method, "resource": path, "path": path, "headers": all_headers,
-            "queryStringParameters": query, "requestContext": {"requestId": "api-req-1"},
-            "body": base64.b64encode(body).decode() if binary else body, "isBase64Encoded": binary}
+    return {
+        "httpMethod": method,
+        "resource": path,
+        "path": path,
+        "headers": all_headers,
+        "queryStringParameters": query,
+        "requestContext": {"requestId": "api-req-1"},
+        "body": base64.b64encode(body).decode() if binary else body,
+        "isBase64Encoded": binary,
+    }
 
 
-def multipart(fields: dict[str, tuple[str | None, bytes, str | None]], boundary: str = "----unit-test-boundary") -> tuple[bytes, str]:
+def multipart(
+    fields: dict[str, tuple[str | None, bytes, str | None]], boundary: str = "----unit-test-boundary"
+) -> tuple[bytes, str]:
     """(body, Content-Type) of a multipart/form-data form: {name: (filename, content, content type)}."""
     parts = []
     for name, (filename, content, content_type) in fields.items():
         disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n" + (f"Content-Type: {content_type}\r\n" if content_type else "")
+        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n" + (
+            f"Content-Type: {content_type}\r\n" if content_type else ""
+        )
         parts.append(head.encode() + b"\r\n" + content + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def page_with_rectangles(size: tuple[int, int], rects: list[tuple[int, int, int, int]], mode: str = "RGB") -> Image.Image:
+def page_with_rectangles(
+    size: tuple[int, int], rects: list[tuple[int, int, int, int]], mode: str = "RGB"
+) -> Image.Image:
     """A white image with black rectangles (left, top, right, bottom): lines for FakeRuntime."""
     image = Image.new("RGB", size, "white")
     for left, top, right, bottom in rects:

@@ -4,6 +4,7 @@ Each is what an attacker (or a broken scanner) can send in a few KB: PDFs whose 
 multiplies (nested form XObjects, one huge content stream listed many times, inflated
 operators, fax images of 20000 px), TIFFs that declare 13000 x 13000 px, page trees that lie.
 """
+
 from __future__ import annotations
 
 import io
@@ -47,7 +48,11 @@ def _pages(page_refs: list[int], count: int | None = None) -> bytes:
 
 def _page(contents: bytes, resources: bytes = b"<< >>", parent: int = 2, size: bytes = b"0 0 595 842") -> bytes:
     return b"<< /Type /Page /Parent %d 0 R /MediaBox [%s] /Resources %s /Contents %s >>" % (
-        parent, size, resources, contents)
+        parent,
+        size,
+        resources,
+        contents,
+    )
 
 
 def nested_xobjects_pdf(depth: int = 7, fanout: int = 10, pages: int = 1) -> bytes:
@@ -59,8 +64,10 @@ def nested_xobjects_pdf(depth: int = 7, fanout: int = 10, pages: int = 1) -> byt
     for level in range(1, depth):
         draws = b" ".join(b"q 1 0 0 1 %d %d cm /X Do Q" % (i, i) for i in range(fanout))
         objects[first_form + level] = stream(
-            draws, b" /Type /XObject /Subtype /Form /BBox [0 0 595 842] /Resources << /XObject << /X %d 0 R >> >>"
-            % (first_form + level - 1))
+            draws,
+            b" /Type /XObject /Subtype /Form /BBox [0 0 595 842] /Resources << /XObject << /X %d 0 R >> >>"
+            % (first_form + level - 1),
+        )
     top = first_form + depth - 1
     page_ids = []
     for n in range(pages):
@@ -82,8 +89,9 @@ def repeated_stream_pdf(megabytes: int = 50, times: int = 10) -> bytes:
 def inflated_operators_pdf(megabytes: int = 50) -> bytes:
     """A content stream that inflates to `megabytes` of path operators (a block of 1,000 varied
     lines, repeated: it compresses about 500 times)."""
-    block = b"".join(b"%d %d m %d %d l S\n" % (i % 595, (i * 7) % 842, (i * 13) % 595, (i * 3) % 842)
-                     for i in range(1000))
+    block = b"".join(
+        b"%d %d m %d %d l S\n" % (i % 595, (i * 7) % 842, (i * 13) % 595, (i * 3) % 842) for i in range(1000)
+    )
     operators = block * (megabytes * 1024 * 1024 // len(block))
     return pdf({1: b"<< /Type /Catalog /Pages 2 0 R >>", 2: _pages([3]), 3: _page(b"4 0 R"), 4: stream(operators)})
 
@@ -94,9 +102,12 @@ def fax_image_pdf(pages: int = 10, side: int = 20000) -> bytes:
     assert side % 8 == 0
     g4 = b"\xff" * (side // 8) + b"\x00\x10\x01"  # one V0 per row, then EOFB
     objects: dict[int, bytes] = {1: b"<< /Type /Catalog /Pages 2 0 R >>"}
-    objects[5] = stream(g4, b" /Type /XObject /Subtype /Image /Width %d /Height %d /BitsPerComponent 1 /ColorSpace "
-                            b"/DeviceGray /Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns %d /Rows %d >>"
-                        % (side, side, side, side), compress=False)
+    objects[5] = stream(
+        g4,
+        b" /Type /XObject /Subtype /Image /Width %d /Height %d /BitsPerComponent 1 /ColorSpace "
+        b"/DeviceGray /Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns %d /Rows %d >>" % (side, side, side, side),
+        compress=False,
+    )
     page_ids = []
     for n in range(pages):
         page_id, content_id = 100 + 2 * n, 101 + 2 * n
@@ -109,34 +120,58 @@ def fax_image_pdf(pages: int = 10, side: int = 20000) -> bytes:
 
 def lying_page_count_pdf() -> bytes:
     """/Count says 10 pages; the tree holds one."""
-    return pdf({1: b"<< /Type /Catalog /Pages 2 0 R >>", 2: _pages([3], count=10), 3: _page(b"4 0 R"),
-                4: stream(b"BT /F1 24 Tf 72 700 Td (Hello) Tj ET")})
+    return pdf(
+        {
+            1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: _pages([3], count=10),
+            3: _page(b"4 0 R"),
+            4: stream(b"BT /F1 24 Tf 72 700 Td (Hello) Tj ET"),
+        }
+    )
 
 
 def broken_kids_pdf() -> bytes:
     """/Kids points at objects that are not pages (and one that does not exist)."""
-    return pdf({1: b"<< /Type /Catalog /Pages 2 0 R >>",
-                2: b"<< /Type /Pages /Kids [3 0 R 4 0 R 99 0 R] /Count 3 >>",
-                3: _page(b"5 0 R"), 4: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-                5: stream(b"0 0 10 10 re f")})
+    return pdf(
+        {
+            1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R 4 0 R 99 0 R] /Count 3 >>",
+            3: _page(b"5 0 R"),
+            4: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            5: stream(b"0 0 10 10 re f"),
+        }
+    )
 
 
 def page_tree_cycle_pdf() -> bytes:
     """A /Pages node whose kid is itself (through a second node)."""
-    return pdf({1: b"<< /Type /Catalog /Pages 2 0 R >>",
-                2: b"<< /Type /Pages /Kids [3 0 R] /Count 5 >>",
-                3: b"<< /Type /Pages /Parent 2 0 R /Kids [2 0 R] /Count 5 >>"})
+    return pdf(
+        {
+            1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 5 >>",
+            3: b"<< /Type /Pages /Parent 2 0 R /Kids [2 0 R] /Count 5 >>",
+        }
+    )
 
 
-def _tiff_of_one_strip(width: int, height: int, strip: bytes, compression: int, bits: int, samples: int,
-                       photometric: int) -> bytes:
+def _tiff_of_one_strip(
+    width: int, height: int, strip: bytes, compression: int, bits: int, samples: int, photometric: int
+) -> bytes:
     """A little-endian TIFF whose `height` one-row strips all point at the same encoded row:
     a page of any size from a few KB, made without ever holding its pixels."""
     import struct
 
-    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, bits), (259, 3, 1, compression),
-               (262, 3, 1, photometric), (273, 4, height, None), (277, 3, 1, samples), (278, 4, 1, 1),
-               (279, 4, height, None)]
+    entries = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, bits),
+        (259, 3, 1, compression),
+        (262, 3, 1, photometric),
+        (273, 4, height, None),
+        (277, 3, 1, samples),
+        (278, 4, 1, 1),
+        (279, 4, height, None),
+    ]
     ifd_size = 2 + 12 * len(entries) + 4
     strip_at = 8 + ifd_size
     offsets_at = strip_at + len(strip)
@@ -163,7 +198,7 @@ def huge_tiff(side: int = 13000, group4: bool = False) -> bytes:
     Image.new("1", (side, 1), 1).save(row, "TIFF", compression="group4")
     parsed = TiffImagePlugin.TiffImageFile(io.BytesIO(row.getvalue()))
     offset, length = parsed.tag_v2[273][0], parsed.tag_v2[279][0]
-    return _tiff_of_one_strip(side, side, row.getvalue()[offset:offset + length], 4, 1, 1, parsed.tag_v2[262])
+    return _tiff_of_one_strip(side, side, row.getvalue()[offset : offset + length], 4, 1, 1, parsed.tag_v2[262])
 
 
 def sixteen_bit_tiff(picture: Image.Image) -> bytes:

@@ -1,4 +1,5 @@
 """A small image server on 127.0.0.1 for the URL-fetching tests (threads, stdlib only)."""
+
 from __future__ import annotations
 
 import threading
@@ -71,7 +72,9 @@ class ImageServer:
                     return None
                 if parts[0] == "odd-length":  # a Content-Length of a non-ASCII digit, then the image
                     body = files_["line.png"]
-                    self.wfile.write("HTTP/1.1 200 OK\r\nContent-Length: ²\r\nConnection: close\r\n\r\n".encode() + body)
+                    self.wfile.write(
+                        "HTTP/1.1 200 OK\r\nContent-Length: ²\r\nConnection: close\r\n\r\n".encode() + body
+                    )
                     self.close_connection = True
                     return None
                 if parts[0] == "host":
@@ -85,7 +88,9 @@ class ImageServer:
                 if parts[0] == "slow-redirect":
                     time.sleep(hop_delay)
                     hops = int(parts[1])
-                    return self._send(302, headers=[("Location", f"/slow-redirect/{hops - 1}" if hops > 1 else "/file/line.png")])
+                    return self._send(
+                        302, headers=[("Location", f"/slow-redirect/{hops - 1}" if hops > 1 else "/file/line.png")]
+                    )
                 if parts[0] == "slow":
                     self.send_response(200)
                     self.send_header("Content-Type", "image/png")

@@ -1,4 +1,5 @@
 """The cross-request micro-batcher: ordering, partial batches, failure isolation, deadlines, shutdown."""
+
 import threading
 import time
 

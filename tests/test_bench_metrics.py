@@ -1,4 +1,5 @@
 """The benchmark's scoring: a wrong metric would misstate every system's accuracy."""
+
 import pytest
 
 from bench import metrics
@@ -61,12 +62,17 @@ def test_cost_per_page_follows_price_throughput_and_use(tmp_path, capsys):
     assert cost.cost_per_1000(0.72, 2.0, 1.0) == pytest.approx(0.10)
     assert cost.cost_per_1000(0.72, 2.0, 0.5) == pytest.approx(0.20)
     # Serverless bills seconds x GB: 10,000 pages of 0.5 s at 6 GB is 30,000 GB-s.
-    assert cost.serverless_monthly(10_000, 0.5) == pytest.approx(30_000 * cost.SERVERLESS_USD_PER_GB_SECOND
-                                                                 + 10_000 * 0.5 / 1024 * cost.SERVERLESS_USD_PER_GB_DATA)
-    run = {"server": {}, "levels": [
-        {"concurrency": 1, "errors": 0, "pages_per_s": 2.0, "p50_ms": 500},
-        {"concurrency": 8, "errors": 0, "pages_per_s": 2.4, "p50_ms": 3000},
-        {"concurrency": 64, "errors": 3, "pages_per_s": 2.6, "p50_ms": 9000}]}  # errors: not a throughput
+    assert cost.serverless_monthly(10_000, 0.5) == pytest.approx(
+        30_000 * cost.SERVERLESS_USD_PER_GB_SECOND + 10_000 * 0.5 / 1024 * cost.SERVERLESS_USD_PER_GB_DATA
+    )
+    run = {
+        "server": {},
+        "levels": [
+            {"concurrency": 1, "errors": 0, "pages_per_s": 2.0, "p50_ms": 500},
+            {"concurrency": 8, "errors": 0, "pages_per_s": 2.4, "p50_ms": 3000},
+            {"concurrency": 64, "errors": 3, "pages_per_s": 2.6, "p50_ms": 9000},
+        ],
+    }  # errors: not a throughput
     (tmp_path / "cpu.json").write_text(json.dumps(run))
     assert cost.main(["--measured", f"cpu-2vcpu={tmp_path / 'cpu.json'}"]) == 0
     table = capsys.readouterr().out

@@ -1,4 +1,5 @@
 """`make destroy-assets`: exactly this app's uploads leave CDK's bootstrap storage."""
+
 import pytest
 
 from infra.cleanup_assets import delete_assets
@@ -6,10 +7,23 @@ from tests.test_doctor import ACCOUNT, StubbedSession
 
 IDENTITY = {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev", "UserId": "AIDAEXAMPLE"}
 MANIFEST = {
-    "dockerImages": {"abc": {"destinations": {"d": {
-        "repositoryName": "cdk-hnb659fds-container-assets-${AWS::AccountId}-${AWS::Region}", "imageTag": "abc123"}}}},
-    "files": {"zip": {"destinations": {"d": {
-        "bucketName": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}", "objectKey": "89ce.zip"}}}},
+    "dockerImages": {
+        "abc": {
+            "destinations": {
+                "d": {
+                    "repositoryName": "cdk-hnb659fds-container-assets-${AWS::AccountId}-${AWS::Region}",
+                    "imageTag": "abc123",
+                }
+            }
+        }
+    },
+    "files": {
+        "zip": {
+            "destinations": {
+                "d": {"bucketName": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}", "objectKey": "89ce.zip"}
+            }
+        }
+    },
 }
 
 
@@ -17,11 +31,19 @@ def test_deletes_the_image_and_the_lambda_zip_of_this_app():
     session = StubbedSession()
     session.stub("sts").add_response("get_caller_identity", IDENTITY)
     repository = f"cdk-hnb659fds-container-assets-{ACCOUNT}-us-east-1"
-    session.stub("ecr").add_response("batch_delete_image", {"imageIds": [{"imageTag": "abc123"}], "failures": []},
-                                     {"repositoryName": repository, "imageIds": [{"imageTag": "abc123"}]})
-    session.stub("s3").add_response("delete_object", {}, {"Bucket": f"cdk-hnb659fds-assets-{ACCOUNT}-us-east-1", "Key": "89ce.zip"})
+    session.stub("ecr").add_response(
+        "batch_delete_image",
+        {"imageIds": [{"imageTag": "abc123"}], "failures": []},
+        {"repositoryName": repository, "imageIds": [{"imageTag": "abc123"}]},
+    )
+    session.stub("s3").add_response(
+        "delete_object", {}, {"Bucket": f"cdk-hnb659fds-assets-{ACCOUNT}-us-east-1", "Key": "89ce.zip"}
+    )
     report = delete_assets(session, MANIFEST)
-    assert report == [f"deleted image {repository}:abc123", f"deleted s3://cdk-hnb659fds-assets-{ACCOUNT}-us-east-1/89ce.zip"]
+    assert report == [
+        f"deleted image {repository}:abc123",
+        f"deleted s3://cdk-hnb659fds-assets-{ACCOUNT}-us-east-1/89ce.zip",
+    ]
     for stub in session.stubs.values():
         stub.assert_no_pending_responses()
 
@@ -94,7 +116,9 @@ def test_assets_are_deleted_in_the_region_aws_region_names(tmp_path, monkeypatch
     from infra.cleanup_assets import main
 
     _manifest_in(tmp_path, monkeypatch)
-    _environment(tmp_path, monkeypatch, AWS_REGION="eu-west-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    _environment(
+        tmp_path, monkeypatch, AWS_REGION="eu-west-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
+    )
     with mock_aws():
         assert main(["--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -1,4 +1,5 @@
 """The request contract, shared by the Lambda and the local stack."""
+
 import base64
 import json
 
@@ -24,26 +25,29 @@ def test_url_and_img_requests():
     assert parse_request(json.dumps({"img": wrapped})).image == data * 40
 
 
-@pytest.mark.parametrize("body,code", [
-    (None, "InvalidRequest"),
-    ("", "InvalidRequest"),
-    ("{not json", "InvalidRequest"),
-    ("[1, 2]", "InvalidRequest"),
-    ('"url"', "InvalidRequest"),
-    ("{}", "InvalidRequest"),
-    ('{"url": "https://a/b", "img": "AAAA"}', "InvalidRequest"),
-    ('{"url": 5}', "InvalidRequest"),
-    ('{"img": ["AAAA"]}', "InvalidRequest"),
-    ('{"img": null}', "InvalidRequest"),
-    ('{"image": "AAAA"}', "InvalidRequest"),
-    ('{"url": "https://a/b", "extra": 1}', "InvalidRequest"),
-    ('{"url": ""}', "InvalidUrl"),
-    ('{"url": "https://a/' + "x" * 3000 + '"}', "InvalidUrl"),
-    ('{"img": "***not base64***"}', "InvalidImage"),
-    ('{"img": "QUJ"}', "InvalidImage"),
-    ('{"img": ""}', "InvalidImage"),
-    ('{"img": "5Lit5paH"}', None),  # valid: decoding is the container's job, not the parser's
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (None, "InvalidRequest"),
+        ("", "InvalidRequest"),
+        ("{not json", "InvalidRequest"),
+        ("[1, 2]", "InvalidRequest"),
+        ('"url"', "InvalidRequest"),
+        ("{}", "InvalidRequest"),
+        ('{"url": "https://a/b", "img": "AAAA"}', "InvalidRequest"),
+        ('{"url": 5}', "InvalidRequest"),
+        ('{"img": ["AAAA"]}', "InvalidRequest"),
+        ('{"img": null}', "InvalidRequest"),
+        ('{"image": "AAAA"}', "InvalidRequest"),
+        ('{"url": "https://a/b", "extra": 1}', "InvalidRequest"),
+        ('{"url": ""}', "InvalidUrl"),
+        ('{"url": "https://a/' + "x" * 3000 + '"}', "InvalidUrl"),
+        ('{"img": "***not base64***"}', "InvalidImage"),
+        ('{"img": "QUJ"}', "InvalidImage"),
+        ('{"img": ""}', "InvalidImage"),
+        ('{"img": "5Lit5paH"}', None),  # valid: decoding is the container's job, not the parser's
+    ],
+)
 def test_bad_requests(body, code):
     if code is None:
         assert parse_request(body).image
@@ -58,9 +62,18 @@ def test_oversized_image_is_413():
 
 
 def test_every_code_has_its_documented_status():
-    documented = {"InvalidRequest": 400, "InvalidImage": 400, "UnsupportedImageFormat": 400, "ImageTooLarge": 400,
-                  "PayloadTooLarge": 413, "InvalidUrl": 400, "UrlNotAllowed": 403, "UrlFetchFailed": 400,
-                  "InternalError": 500, "ModelNotReady": 503}
+    documented = {
+        "InvalidRequest": 400,
+        "InvalidImage": 400,
+        "UnsupportedImageFormat": 400,
+        "ImageTooLarge": 400,
+        "PayloadTooLarge": 413,
+        "InvalidUrl": 400,
+        "UrlNotAllowed": 403,
+        "UrlFetchFailed": 400,
+        "InternalError": 500,
+        "ModelNotReady": 503,
+    }
     for code, status in documented.items():
         assert error_status(code) == status
     body = ApiError(ErrorCode.IMAGE_TOO_LARGE, "too big").body("req-1")

@@ -1,4 +1,5 @@
 """The demo page at / in headless Chromium: drop an image, see its text and boxes."""
+
 import shutil
 
 import pytest
@@ -13,9 +14,17 @@ def browser():
     """One headless Chromium for the module's tests (each opens its own page)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         try:
             yield browser
         finally:
@@ -32,7 +41,9 @@ def test_demo_page_reads_a_chosen_image(local_stack, browser, tmp_path):
         page.wait_for_selector("#lines li", timeout=60_000)
         items = [norm(t) for t in page.locator("#lines li").all_inner_texts()]
         status = page.locator("#status").inner_text()
-        canvas_size = page.evaluate("[document.getElementById('canvas').width, document.getElementById('canvas').height]")
+        canvas_size = page.evaluate(
+            "[document.getElementById('canvas').width, document.getElementById('canvas').height]"
+        )
         page.screenshot(path=str(tmp_path / "demo-page.png"))
     finally:
         page.close()
@@ -94,12 +105,17 @@ def test_demo_page_reads_each_page_of_a_dropped_pdf(local_stack, browser, tmp_pa
     try:
         page.goto(local_stack.base + "/")
         page.set_input_files("#file", str(pdf))
-        page.wait_for_function("document.querySelectorAll('#pages ol').length > 0 || "
-                               "document.getElementById('status').className === 'error'", timeout=120_000)
+        page.wait_for_function(
+            "document.querySelectorAll('#pages ol').length > 0 || "
+            "document.getElementById('status').className === 'error'",
+            timeout=120_000,
+        )
         status = page.locator("#status").inner_text()
         titles = page.locator("#pages h2").all_inner_texts()
-        lines = [[norm(t) for t in page.locator("#pages ol").nth(i).locator("li").all_inner_texts()]
-                 for i in range(page.locator("#pages ol").count())]
+        lines = [
+            [norm(t) for t in page.locator("#pages ol").nth(i).locator("li").all_inner_texts()]
+            for i in range(page.locator("#pages ol").count())
+        ]
     finally:
         page.close()
     assert titles == ["Page 1", "Page 2"], status

@@ -1,5 +1,6 @@
 """`make doctor`: each preflight check against AWS's answers (botocore Stubber) and this
 machine's tools (a stand-in for subprocess.run)."""
+
 import os
 import subprocess
 import sys
@@ -26,8 +27,9 @@ class StubbedSession:
 
     def client(self, name):
         if name not in self.clients:
-            self.clients[name] = boto3.client(name, region_name=self.region_name, aws_access_key_id="x",
-                                              aws_secret_access_key="x")
+            self.clients[name] = boto3.client(
+                name, region_name=self.region_name, aws_access_key_id="x", aws_secret_access_key="x"
+            )
             self.stubs[name] = Stubber(self.clients[name])
             self.stubs[name].activate()
         return self.clients[name]
@@ -50,27 +52,50 @@ def machine(docker="linux/amd64", node="v22.11.0", buildx=""):
                 raise FileNotFoundError("node")
             return subprocess.CompletedProcess(command, 0, node + "\n", "")
         raise AssertionError(command)
+
     return run
 
 
 def aws(session, quota=4, bootstrap="28", unreserved=1000, role=None, serverless_quota=None):
-    session.stub("sts").add_response("get_caller_identity", {
-        "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev", "UserId": "AIDA"})
+    session.stub("sts").add_response(
+        "get_caller_identity", {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev", "UserId": "AIDA"}
+    )
     if bootstrap is None:
-        session.stub("ssm").add_client_error("get_parameter", service_error_code="ParameterNotFound", http_status_code=400)
+        session.stub("ssm").add_client_error(
+            "get_parameter", service_error_code="ParameterNotFound", http_status_code=400
+        )
     else:
-        session.stub("ssm").add_response("get_parameter", {"Parameter": {"Name": "/cdk-bootstrap/hnb659fds/version",
-                                                                          "Type": "String", "Value": bootstrap}})
+        session.stub("ssm").add_response(
+            "get_parameter",
+            {"Parameter": {"Name": "/cdk-bootstrap/hnb659fds/version", "Type": "String", "Value": bootstrap}},
+        )
     quotas = [{"QuotaName": "ml.g5.xlarge for endpoint usage", "QuotaCode": "L-1", "Value": 8.0}]
     if quota is not None:
-        quotas.append({"QuotaName": "ml.g4dn.xlarge for endpoint usage", "QuotaCode": "L-1D5E8F2A", "Value": float(quota)})
+        quotas.append(
+            {"QuotaName": "ml.g4dn.xlarge for endpoint usage", "QuotaCode": "L-1D5E8F2A", "Value": float(quota)}
+        )
     if serverless_quota is not None:
-        quotas.append({"QuotaName": "Maximum total concurrency that can be allocated across all serverless endpoints",
-                       "QuotaCode": "L-S1", "Value": float(serverless_quota)})
+        quotas.append(
+            {
+                "QuotaName": "Maximum total concurrency that can be allocated across all serverless endpoints",
+                "QuotaCode": "L-S1",
+                "Value": float(serverless_quota),
+            }
+        )
     session.stub("service-quotas").add_response("list_service_quotas", {"Quotas": quotas})
-    session.stub("lambda").add_response("get_account_settings", {
-        "AccountLimit": {"ConcurrentExecutions": unreserved, "UnreservedConcurrentExecutions": unreserved,
-                         "TotalCodeSize": 1, "CodeSizeUnzipped": 1, "CodeSizeZipped": 1}, "AccountUsage": {}})
+    session.stub("lambda").add_response(
+        "get_account_settings",
+        {
+            "AccountLimit": {
+                "ConcurrentExecutions": unreserved,
+                "UnreservedConcurrentExecutions": unreserved,
+                "TotalCodeSize": 1,
+                "CodeSizeUnzipped": 1,
+                "CodeSizeZipped": 1,
+            },
+            "AccountUsage": {},
+        },
+    )
     session.stub("apigateway").add_response("get_account", {"cloudwatchRoleArn": role} if role else {})
 
 
@@ -83,8 +108,15 @@ def test_a_ready_account_and_machine():
     aws(session)
     findings = Doctor(Settings(), session, machine()).check()
     assert all(f.status == "OK" for f in findings), [f.line() for f in findings]
-    assert {"credentials", "CDK bootstrap", "endpoint quota", "Lambda concurrency", "API Gateway logging role",
-            "Docker", "Node.js"} <= set(statuses(findings))
+    assert {
+        "credentials",
+        "CDK bootstrap",
+        "endpoint quota",
+        "Lambda concurrency",
+        "API Gateway logging role",
+        "Docker",
+        "Node.js",
+    } <= set(statuses(findings))
 
 
 def test_a_fresh_account_with_no_gpu_quota_no_bootstrap_and_little_lambda_concurrency():
@@ -95,8 +127,14 @@ def test_a_fresh_account_with_no_gpu_quota_no_bootstrap_and_little_lambda_concur
     findings = {f.check: f for f in Doctor(Settings(), session, machine()).check()}
     assert findings["endpoint quota"].status == "FAIL"
     assert "--quota-code L-1D5E8F2A --desired-value 2" in findings["endpoint quota"].detail
-    assert findings["CDK bootstrap"].status == "FAIL" and f"cdk bootstrap aws://{ACCOUNT}/us-east-1" in findings["CDK bootstrap"].detail
-    assert findings["Lambda concurrency"].status == "FAIL" and "frontendReservedConcurrency" in findings["Lambda concurrency"].detail
+    assert (
+        findings["CDK bootstrap"].status == "FAIL"
+        and f"cdk bootstrap aws://{ACCOUNT}/us-east-1" in findings["CDK bootstrap"].detail
+    )
+    assert (
+        findings["Lambda concurrency"].status == "FAIL"
+        and "frontendReservedConcurrency" in findings["Lambda concurrency"].detail
+    )
 
 
 def test_an_instance_type_not_offered_in_the_region():
@@ -106,11 +144,14 @@ def test_an_instance_type_not_offered_in_the_region():
     assert findings["endpoint quota"].status == "FAIL" and "not be offered here" in findings["endpoint quota"].detail
 
 
-@pytest.mark.parametrize("docker,buildx,status", [
-    (None, "", "FAIL"),                                   # not running
-    ("linux/arm64", "default linux/arm64", "FAIL"),       # Apple silicon without amd64 emulation
-    ("linux/arm64", "default linux/arm64, linux/amd64", "OK"),
-])
+@pytest.mark.parametrize(
+    "docker,buildx,status",
+    [
+        (None, "", "FAIL"),  # not running
+        ("linux/arm64", "default linux/arm64", "FAIL"),  # Apple silicon without amd64 emulation
+        ("linux/arm64", "default linux/arm64, linux/amd64", "OK"),
+    ],
+)
 def test_docker_must_run_and_build_linux_amd64(docker, buildx, status):
     session = StubbedSession()
     aws(session)
@@ -132,7 +173,9 @@ def test_no_region_and_no_credentials():
     session = StubbedSession()
     session.stub("sts").add_client_error("get_caller_identity", service_error_code="ExpiredToken", http_status_code=403)
     findings = Doctor(Settings(), session, machine()).check()
-    assert statuses(findings)["credentials"] == "FAIL" and "ExpiredToken" in next(f.detail for f in findings if f.check == "credentials")
+    assert statuses(findings)["credentials"] == "FAIL" and "ExpiredToken" in next(
+        f.detail for f in findings if f.check == "credentials"
+    )
 
 
 def test_settings_come_from_cdk_json_and_the_same_c_flags_as_deploy():
@@ -158,6 +201,7 @@ def test_serverless_checks_the_accounts_serverless_concurrency_quota():
 
 # ---- Region and credentials as the AWS CLI finds them --------------------------------------
 
+
 def aws_environment(tmp_path, region_in_profile=None, **variables) -> dict:
     """An environment with no AWS settings but `variables`: config and credentials files of
     our own (a profile region if asked), and no instance metadata to wait for."""
@@ -165,21 +209,28 @@ def aws_environment(tmp_path, region_in_profile=None, **variables) -> dict:
     config.write_text(f"[default]\nregion = {region_in_profile}\n" if region_in_profile else "")
     credentials.write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(credentials), AWS_EC2_METADATA_DISABLED="true",
-               **variables)
+    env.update(
+        AWS_CONFIG_FILE=str(config),
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_EC2_METADATA_DISABLED="true",
+        **variables,
+    )
     return env
 
 
 # The AWS CLI v2's order (its documentation, "Environment variables to configure the AWS CLI"):
 # AWS_REGION overrides AWS_DEFAULT_REGION, which overrides the profile's `region`.
-@pytest.mark.parametrize("variables, profile_region, expected", [
-    ({"AWS_REGION": "eu-west-1"}, None, "eu-west-1"),
-    ({"AWS_DEFAULT_REGION": "ap-northeast-2"}, None, "ap-northeast-2"),
-    ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "ap-northeast-2"}, "us-west-2", "eu-west-1"),
-    ({"AWS_DEFAULT_REGION": "ap-northeast-2"}, "us-west-2", "ap-northeast-2"),
-    ({}, "us-west-2", "us-west-2"),
-    ({}, None, None),
-])
+@pytest.mark.parametrize(
+    "variables, profile_region, expected",
+    [
+        ({"AWS_REGION": "eu-west-1"}, None, "eu-west-1"),
+        ({"AWS_DEFAULT_REGION": "ap-northeast-2"}, None, "ap-northeast-2"),
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "ap-northeast-2"}, "us-west-2", "eu-west-1"),
+        ({"AWS_DEFAULT_REGION": "ap-northeast-2"}, "us-west-2", "ap-northeast-2"),
+        ({}, "us-west-2", "us-west-2"),
+        ({}, None, None),
+    ],
+)
 def test_the_region_is_the_one_the_aws_cli_would_use(tmp_path, monkeypatch, variables, profile_region, expected):
     from infra.doctor import aws_session
 
@@ -193,8 +244,15 @@ def test_the_region_is_the_one_the_aws_cli_would_use(tmp_path, monkeypatch, vari
 
 def run_module(args, env):
     """`python -m ...` as make runs it, from the repository root."""
-    return subprocess.run([sys.executable, "-m", *args], check=False, env=env, capture_output=True, text=True, timeout=120,
-                          cwd=str(Path(__file__).resolve().parent.parent))
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
 
 
 def test_doctor_never_asks_for_the_region_it_was_given(tmp_path):
@@ -205,10 +263,14 @@ def test_doctor_never_asks_for_the_region_it_was_given(tmp_path):
     assert "FAIL  credentials" in result.stdout and "aws configure" in result.stdout
 
 
-@pytest.mark.parametrize("variables", [{}, {"AWS_REGION": "us-east-1"}, {"AWS_REGION": "us-east-1", "AWS_PROFILE": "nope"}])
+@pytest.mark.parametrize(
+    "variables", [{}, {"AWS_REGION": "us-east-1"}, {"AWS_REGION": "us-east-1", "AWS_PROFILE": "nope"}]
+)
 def test_credentials_only_says_what_to_do_in_two_lines(tmp_path, variables):
     # `make destroy`'s preflight, with no region, then no credentials, then a profile that is not there.
-    result = run_module(["infra.doctor", "--credentials-only", "--for", "make destroy"], aws_environment(tmp_path, **variables))
+    result = run_module(
+        ["infra.doctor", "--credentials-only", "--for", "make destroy"], aws_environment(tmp_path, **variables)
+    )
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert 1 <= len(lines) <= 2 and "Traceback" not in result.stderr, result.stderr

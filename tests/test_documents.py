@@ -5,6 +5,7 @@ budget and without the Lambda's memory, and one page's failure is that page's al
 The stand-in reads no text; what is checked is what reaches it (pages, in order, how many at
 once) and what the client gets back.
 """
+
 import base64
 import io
 import json
@@ -45,8 +46,10 @@ def busy_error() -> ClientError:
     """What sagemaker-runtime raises when the container answers 503 ServerBusy: ModelError (424)
     carrying the container's status and JSON body."""
     body = json.dumps({"error": {"code": "ServerBusy", "message": "the server is busy; retry shortly"}})
-    return ClientError({"Error": {"Code": "ModelError", "Message": body}, "OriginalStatusCode": 503,
-                        "OriginalMessage": body}, "InvokeEndpoint")
+    return ClientError(
+        {"Error": {"Code": "ModelError", "Message": body}, "OriginalStatusCode": 503, "OriginalMessage": body},
+        "InvokeEndpoint",
+    )
 
 
 class Runtime:
@@ -76,8 +79,11 @@ class Runtime:
                     raise busy_error()
                 self.images.append(image)
                 self.attributes.append(request["CustomAttributes"])
-            line = {"words": f"{size[0]}x{size[1]}", "location": {"top": 0, "left": 0, "width": size[0], "height": size[1]},
-                    "score": 0.99}
+            line = {
+                "words": f"{size[0]}x{size[1]}",
+                "location": {"top": 0, "left": 0, "width": size[0], "height": size[1]},
+                "score": 0.99,
+            }
             return {"Body": io.BytesIO(json.dumps([line]).encode()), "ContentType": "application/json"}
         finally:
             with self.lock:
@@ -93,11 +99,21 @@ def runtime(monkeypatch):
 
 
 def clova(data: bytes, fmt: str = "pdf", context: Context | None = None) -> tuple[int, dict]:
-    message = {"version": "V2", "requestId": "r-1", "timestamp": 1722225600000,
-               "images": [{"format": fmt, "name": "doc", "data": base64.b64encode(data).decode()}]}
-    event = {"httpMethod": "POST", "resource": CLOVA, "path": "/custom/v1/1/sig/general",
-             "headers": {"Content-Type": "application/json"}, "body": json.dumps(message),
-             "isBase64Encoded": False, "requestContext": {"requestId": "api-1", "resourcePath": CLOVA}}
+    message = {
+        "version": "V2",
+        "requestId": "r-1",
+        "timestamp": 1722225600000,
+        "images": [{"format": fmt, "name": "doc", "data": base64.b64encode(data).decode()}],
+    }
+    event = {
+        "httpMethod": "POST",
+        "resource": CLOVA,
+        "path": "/custom/v1/1/sig/general",
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(message),
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "api-1", "resourcePath": CLOVA},
+    }
     response = handler(event, context or Context())
     return response["statusCode"], json.loads(response["body"])
 
@@ -148,10 +164,13 @@ def test_a_page_that_stays_busy_fails_alone(monkeypatch):
     assert body["images"][0]["fields"] and body["images"][2]["fields"]
 
 
-@pytest.mark.parametrize("make, readable", [
-    (hostile.lying_page_count_pdf, 1),   # /Count 10, one page
-    (hostile.broken_kids_pdf, 1),        # a font and a missing object among the pages
-])
+@pytest.mark.parametrize(
+    "make, readable",
+    [
+        (hostile.lying_page_count_pdf, 1),  # /Count 10, one page
+        (hostile.broken_kids_pdf, 1),  # a font and a missing object among the pages
+    ],
+)
 def test_a_page_tree_that_lies_fails_only_its_missing_pages(runtime, make, readable):
     status, body = clova(make())
     assert status == 200
@@ -192,7 +211,9 @@ def test_rendering_stops_at_the_deadline_and_says_which_pages(runtime):
     if status == 200:
         results = [image["inferResult"] for image in body["images"]]
         assert "ERROR" in results
-        assert all(image["message"].startswith("Timeout") for image in body["images"] if image["inferResult"] == "ERROR")
+        assert all(
+            image["message"].startswith("Timeout") for image in body["images"] if image["inferResult"] == "ERROR"
+        )
     else:
         assert (status, body["code"]) == (504, "Timeout")
 
@@ -200,12 +221,24 @@ def test_rendering_stops_at_the_deadline_and_says_which_pages(runtime):
 def test_a_transparent_long_image_is_cut_into_slices_outside_the_lambdas_memory(runtime):
     image = hostile.transparent_long_png(4096, 16384)
     boundary = "b0undary"
-    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"long.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
+    form = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="long.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     # NHN's multipart upload, base64-encoded by API Gateway (a binary media type).
-    event = {"httpMethod": "POST", "resource": CROPPING, "path": "/v1.0/appkeys/k/general/cropping",
-             "headers": {"Content-Type": f"multipart/form-data; boundary={boundary}"},
-             "body": base64.b64encode(form).decode(), "isBase64Encoded": True, "requestContext": {"requestId": "r"}}
+    event = {
+        "httpMethod": "POST",
+        "resource": CROPPING,
+        "path": "/v1.0/appkeys/k/general/cropping",
+        "headers": {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        "body": base64.b64encode(form).decode(),
+        "isBase64Encoded": True,
+        "requestContext": {"requestId": "r"},
+    }
     response = handler(event, Context())
     body = json.loads(response["body"])
     assert response["statusCode"] == 200, body
@@ -238,14 +271,17 @@ print(json.dumps({{"status": status, "body": body, "elapsed": elapsed, "self_mb"
 """
 
 
-@pytest.mark.parametrize("name, args", [
-    ("nested_xobjects_pdf", ()),              # 10^6 drawn forms: 1.73 GB before
-    ("huge_tiff", (13000,)),                  # 1.60 GB before
-    ("repeated_stream_pdf", ()),              # 1.04 GB before
-    ("inflated_operators_pdf", ()),           # 1.03 GB before
-    ("fax_image_pdf", (10,)),                 # 10 pages of 20000 px fax images: 27.7 s before
-    ("nested_xobjects_pdf", (7, 10, 10)),     # ten such pages: each past the memory cap
-])
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("nested_xobjects_pdf", ()),  # 10^6 drawn forms: 1.73 GB before
+        ("huge_tiff", (13000,)),  # 1.60 GB before
+        ("repeated_stream_pdf", ()),  # 1.04 GB before
+        ("inflated_operators_pdf", ()),  # 1.03 GB before
+        ("fax_image_pdf", (10,)),  # 10 pages of 20000 px fax images: 27.7 s before
+        ("nested_xobjects_pdf", (7, 10, 10)),  # ten such pages: each past the memory cap
+    ],
+)
 def test_hostile_documents_stay_within_the_lambdas_memory_and_time(name, args):
     script = MEMORY_SCRIPT.format(root=str(ROOT), name=name, args=args)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)

@@ -1,6 +1,7 @@
 """The NHN and CLOVA doors, end to end over HTTP through the local stack (gateway -> the real
 Lambda handler -> the real inference server), with requests built as their users build them:
 multipart by `requests`, JSON as in the documents' curl examples."""
+
 import base64
 import io
 import json
@@ -44,18 +45,27 @@ def nhn_result(answer, file_type: str) -> dict:
 
 # ---- NHN General OCR -----------------------------------------------------------------------
 
+
 def test_nhn_multipart_upload_answers_both_result_shapes(local_stack):
-    answer = requests.post(local_stack.base + NHN, files={"image": ("receipt.png", fixture_bytes("receipt.png"), "image/png")},
-                           headers={"Authorization": "secret"}, timeout=60)
+    answer = requests.post(
+        local_stack.base + NHN,
+        files={"image": ("receipt.png", fixture_bytes("receipt.png"), "image/png")},
+        headers={"Authorization": "secret"},
+        timeout=60,
+    )
     result = nhn_result(answer, "png")
     # v2: words grouped by block; v1: the same words, flat; one box per word in both.
     flat = [t["value"] for t in result["listOfInferTextList"]]
     assert words_of_nhn(result) == flat
     assert joined(flat) == joined(EXPECTED["receipt.png"])
-    assert [len(g["boundingBoxes"]) for g in result["listOfBoundingBoxes"]] == [len(g["inferTexts"]) for g in result["listOfInferTexts"]]
+    assert [len(g["boundingBoxes"]) for g in result["listOfBoundingBoxes"]] == [
+        len(g["inferTexts"]) for g in result["listOfInferTexts"]
+    ]
     assert len(result["listOfBoundingBoxList"]) == len(flat)
     for box in result["listOfBoundingBoxList"]:
-        assert set(box) == {"x1", "y1", "x2", "y2", "x3", "y3", "x4", "y4"} and all(isinstance(v, int) for v in box.values())
+        assert set(box) == {"x1", "y1", "x2", "y2", "x3", "y3", "x4", "y4"} and all(
+            isinstance(v, int) for v in box.values()
+        )
         # Clockwise from the top-left, in image coordinates (y down).
         assert box["x1"] < box["x2"] and box["y2"] < box["y3"] and box["x3"] > box["x4"] and box["y4"] > box["y1"]
     assert all(0 < t["conf"] <= 1 for t in result["listOfInferTextList"])
@@ -64,22 +74,29 @@ def test_nhn_multipart_upload_answers_both_result_shapes(local_stack):
 @pytest.mark.parametrize("route", [NHN, NHN + "/cropping"])
 def test_nhn_json_image_url_as_in_the_documents_curl(local_stack, images, route):
     body = json.dumps({"imageUrl": images.base + "/file/receipt.png"})
-    answer = requests.post(local_stack.base + route, data=body, timeout=60,
-                           headers={"Authorization": "secret", "Content-Type": "application/json"})
+    answer = requests.post(
+        local_stack.base + route,
+        data=body,
+        timeout=60,
+        headers={"Authorization": "secret", "Content-Type": "application/json"},
+    )
     assert answer.status_code == 200 and answer.json()["header"]["isSuccessful"] is True
     result = answer.json()["result"]
     assert joined(t["value"] for t in result["listOfInferTextList"]) == joined(EXPECTED["receipt.png"])
     assert result.get("slicesImages") == (1 if route.endswith("/cropping") else None)
 
 
-@pytest.mark.parametrize("send, status, code", [
-    ({"data": b"imageUrl=x", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, -41),
-    ({"json": {"imageUrl": "ftp://example.com/a.png"}}, 400, -42),
-    ({"json": {"imageUrl": "http://169.254.169.254/latest/meta-data/"}}, 403, -43),
-    ({"json": {"url": "https://example.com/a.png"}}, 400, -40),
-    ({"files": {"image": ("a.gif", b"GIF89a" + b"\0" * 20, "image/gif")}}, 400, -46),
-    ({"files": {"picture": ("a.png", b"\x89PNG", "image/png")}}, 400, -40),
-])
+@pytest.mark.parametrize(
+    "send, status, code",
+    [
+        ({"data": b"imageUrl=x", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, -41),
+        ({"json": {"imageUrl": "ftp://example.com/a.png"}}, 400, -42),
+        ({"json": {"imageUrl": "http://169.254.169.254/latest/meta-data/"}}, 403, -43),
+        ({"json": {"url": "https://example.com/a.png"}}, 400, -40),
+        ({"files": {"image": ("a.gif", b"GIF89a" + b"\0" * 20, "image/gif")}}, 400, -46),
+        ({"files": {"picture": ("a.png", b"\x89PNG", "image/png")}}, 400, -40),
+    ],
+)
 def test_nhn_errors_keep_nhns_shape_and_our_status(local_stack, send, status, code):
     answer = requests.post(local_stack.base + NHN, timeout=60, **send)
     assert answer.status_code == status
@@ -101,8 +118,9 @@ def long_capture() -> Image.Image:
 def test_nhn_cropping_reads_each_line_of_a_long_image_once(local_stack):
     out = io.BytesIO()
     long_capture().save(out, "PNG")
-    answer = requests.post(local_stack.base + NHN + "/cropping", files={"image": ("long.png", out.getvalue(), "image/png")},
-                           timeout=120)
+    answer = requests.post(
+        local_stack.base + NHN + "/cropping", files={"image": ("long.png", out.getvalue(), "image/png")}, timeout=120
+    )
     assert answer.status_code == 200, answer.text
     result = answer.json()["result"]
     assert result["slicesImages"] >= 2
@@ -121,13 +139,20 @@ def test_nhn_cropping_slices_a_phone_photo_as_it_is_shown(local_stack):
     exif[0x0112] = 6
     out = io.BytesIO()
     sideways.save(out, "JPEG", quality=95, exif=exif)
-    answer = requests.post(local_stack.base + NHN + "/cropping", files={"image": ("photo.jpg", out.getvalue(), "image/jpeg")},
-                           timeout=120)
+    answer = requests.post(
+        local_stack.base + NHN + "/cropping", files={"image": ("photo.jpg", out.getvalue(), "image/jpeg")}, timeout=120
+    )
     assert answer.status_code == 200, answer.text
     result = answer.json()["result"]
     assert result["slicesImages"] >= 2
-    assert joined(t["value"] for t in result["listOfInferTextList"]) == "".join(norm(t) for n in LONG_NAMES for t in EXPECTED[n])
-    assert max(b["y3"] for b in result["listOfBoundingBoxList"]) > 8000 >= max(b["x2"] for b in result["listOfBoundingBoxList"])
+    assert joined(t["value"] for t in result["listOfInferTextList"]) == "".join(
+        norm(t) for n in LONG_NAMES for t in EXPECTED[n]
+    )
+    assert (
+        max(b["y3"] for b in result["listOfBoundingBoxList"])
+        > 8000
+        >= max(b["x2"] for b in result["listOfBoundingBoxList"])
+    )
 
 
 def test_nhn_cropping_accepts_long_sides_up_to_16384_px_only_there(local_stack):
@@ -142,9 +167,15 @@ def test_nhn_cropping_accepts_long_sides_up_to_16384_px_only_there(local_stack):
 
 # ---- CLOVA General OCR ---------------------------------------------------------------------
 
+
 def clova_message(version="V2", **image):
-    return {"version": version, "requestId": "1234", "timestamp": 1722225600000, "lang": "ko",
-            "images": [{"format": "png", "name": "demo", **image}]}
+    return {
+        "version": version,
+        "requestId": "1234",
+        "timestamp": 1722225600000,
+        "lang": "ko",
+        "images": [{"format": "png", "name": "demo", **image}],
+    }
 
 
 def test_clova_v2_answers_words_left_to_right_with_their_own_boxes(local_stack):
@@ -153,15 +184,17 @@ def test_clova_v2_answers_words_left_to_right_with_their_own_boxes(local_stack):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["version"], body["requestId"], body["timestamp"]) == ("V2", "1234", 1722225600000)
-    image, = body["images"]
+    (image,) = body["images"]
     assert image["inferResult"] == "SUCCESS" and image["validationResult"] == {"result": "NO_REQUESTED"}
     assert image["name"] == "demo" and image["uid"] and "convertedImageInfo" not in image
     fields = image["fields"]
     assert [f["inferText"] for f in fields] == ["Hello", "world", "08215563"]
     assert [f["lineBreak"] for f in fields] == [False, False, True]
     assert all(f["type"] == "NORMAL" and f["valueType"] == "ALL" and 0 < f["inferConfidence"] <= 1 for f in fields)
-    spans = [(min(v["x"] for v in f["boundingPoly"]["vertices"]), max(v["x"] for v in f["boundingPoly"]["vertices"]))
-             for f in fields]
+    spans = [
+        (min(v["x"] for v in f["boundingPoly"]["vertices"]), max(v["x"] for v in f["boundingPoly"]["vertices"]))
+        for f in fields
+    ]
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # left to right, no overlap
 
 
@@ -169,7 +202,7 @@ def test_clova_v1_answers_lines_without_v2_fields(local_stack):
     message = clova_message("V1", data=base64.b64encode(fixture_bytes("receipt.png")).decode())
     message["enableTableDetection"] = True
     body = requests.post(local_stack.base + CLOVA, json=message, timeout=60).json()
-    image, = body["images"]
+    (image,) = body["images"]
     assert [norm(f["inferText"]) for f in image["fields"]] == [norm(t) for t in EXPECTED["receipt.png"]]
     assert all(set(f) == {"valueType", "boundingPoly", "inferText", "inferConfidence"} for f in image["fields"])
     assert image["tables"] == []  # asked for; tables are not detected yet
@@ -179,9 +212,17 @@ def test_clova_multipart_pdf_gives_one_entry_per_page_in_order(local_stack):
     pages = [fixture_image(n).convert("RGB") for n in ("line.png", "receipt.png", "hello_world.png")]
     pdf = io.BytesIO()
     pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:], resolution=72)
-    message = {"version": "V2", "requestId": "r-1", "timestamp": 1722225600000, "images": [{"format": "pdf", "name": "doc"}]}
-    answer = requests.post(local_stack.base + CLOVA, timeout=120,
-                           files={"message": (None, json.dumps(message)), "file": ("doc.pdf", pdf.getvalue(), "application/pdf")})
+    message = {
+        "version": "V2",
+        "requestId": "r-1",
+        "timestamp": 1722225600000,
+        "images": [{"format": "pdf", "name": "doc"}],
+    }
+    answer = requests.post(
+        local_stack.base + CLOVA,
+        timeout=120,
+        files={"message": (None, json.dumps(message)), "file": ("doc.pdf", pdf.getvalue(), "application/pdf")},
+    )
     assert answer.status_code == 200, answer.text
     images = answer.json()["images"]
     assert [i["convertedImageInfo"]["pageIndex"] for i in images] == [0, 1, 2]
@@ -189,13 +230,18 @@ def test_clova_multipart_pdf_gives_one_entry_per_page_in_order(local_stack):
         assert joined(f["inferText"] for f in image["fields"]) == joined(EXPECTED[name])
         info = image["convertedImageInfo"]
         assert isinstance(info["longImage"], bool) and max(info["width"], info["height"]) <= 4096
-        assert all(0 <= v["x"] <= info["width"] and 0 <= v["y"] <= info["height"]
-                   for f in image["fields"] for v in f["boundingPoly"]["vertices"])
+        assert all(
+            0 <= v["x"] <= info["width"] and 0 <= v["y"] <= info["height"]
+            for f in image["fields"]
+            for v in f["boundingPoly"]["vertices"]
+        )
 
 
 def test_clova_two_page_group4_tiff(local_stack):
-    pages = [fixture_image(n).convert("L").point(lambda v: 255 if v > 128 else 0).convert("1")
-             for n in ("receipt.png", "line.png")]
+    pages = [
+        fixture_image(n).convert("L").point(lambda v: 255 if v > 128 else 0).convert("1")
+        for n in ("receipt.png", "line.png")
+    ]
     tiff = io.BytesIO()
     pages[0].save(tiff, "TIFF", compression="group4", save_all=True, append_images=pages[1:])
     message = clova_message(data=base64.b64encode(tiff.getvalue()).decode())
@@ -208,14 +254,17 @@ def test_clova_two_page_group4_tiff(local_stack):
     assert joined(f["inferText"] for f in images[1]["fields"]) == joined(EXPECTED["line.png"])
 
 
-@pytest.mark.parametrize("change, status, code", [
-    ({"version": "V3"}, 400, "InvalidRequest"),
-    ({"timestamp": "yesterday"}, 400, "InvalidRequest"),
-    ({"images": []}, 400, "InvalidRequest"),
-    ({"images": [{"format": "gif", "name": "a", "data": "R0lGODlh"}]}, 400, "UnsupportedImageFormat"),
-    ({"images": [{"format": "png", "name": "a", "url": "http://10.0.0.1/a.png"}]}, 403, "UrlNotAllowed"),
-    ({"images": [{"format": "png", "name": "a", "data": "not base64!"}]}, 400, "InvalidImage"),
-])
+@pytest.mark.parametrize(
+    "change, status, code",
+    [
+        ({"version": "V3"}, 400, "InvalidRequest"),
+        ({"timestamp": "yesterday"}, 400, "InvalidRequest"),
+        ({"images": []}, 400, "InvalidRequest"),
+        ({"images": [{"format": "gif", "name": "a", "data": "R0lGODlh"}]}, 400, "UnsupportedImageFormat"),
+        ({"images": [{"format": "png", "name": "a", "url": "http://10.0.0.1/a.png"}]}, 403, "UrlNotAllowed"),
+        ({"images": [{"format": "png", "name": "a", "data": "not base64!"}]}, 400, "InvalidImage"),
+    ],
+)
 def test_clova_errors(local_stack, change, status, code):
     message = {**clova_message(data=base64.b64encode(fixture_bytes("line.png")).decode()), **change}
     answer = requests.post(local_stack.base + CLOVA, json=message, timeout=60)
@@ -243,8 +292,12 @@ def _street_photo() -> bytes:
 
 
 def test_nhn_plate_multipart_upload_reads_the_plate_in_a_photo(local_stack):
-    answer = requests.post(local_stack.base + PLATE, files={"image": ("car.jpg", _street_photo(), "image/jpeg")},
-                           headers={"Authorization": "secret"}, timeout=60)
+    answer = requests.post(
+        local_stack.base + PLATE,
+        files={"image": ("car.jpg", _street_photo(), "image/jpeg")},
+        headers={"Authorization": "secret"},
+        timeout=60,
+    )
     result = nhn_result(answer, "jpg")
     # The sign's text is no plate: only the plate is answered, with its box on the bumper.
     assert [v["value"] for v in result["values"]] == ["皖A12345"]
@@ -253,12 +306,22 @@ def test_nhn_plate_multipart_upload_reads_the_plate_in_a_photo(local_stack):
     assert 200 <= box["x1"] < box["x2"] <= 420 and 220 <= box["y1"] < box["y4"] <= 300
 
 
-@pytest.mark.parametrize("name, plate", [("two_row_plate.png", "粤B12345"), ("two_row_plate_cut_over_top_row.png", "粤B12345"),
-                                         ("tilted_plate.png", "粤B7K2M9")])
+@pytest.mark.parametrize(
+    "name, plate",
+    [
+        ("two_row_plate.png", "粤B12345"),
+        ("two_row_plate_cut_over_top_row.png", "粤B12345"),
+        ("tilted_plate.png", "粤B7K2M9"),
+    ],
+)
 def test_nhn_plate_json_image_url_reads_plate_crops(local_stack, name, plate):
     with ImageServer({name: fixture_bytes(name)}) as server:
-        answer = requests.post(local_stack.base + PLATE, json={"imageUrl": f"{server.base}/file/{name}"},
-                               headers={"Authorization": "secret"}, timeout=60)
+        answer = requests.post(
+            local_stack.base + PLATE,
+            json={"imageUrl": f"{server.base}/file/{name}"},
+            headers={"Authorization": "secret"},
+            timeout=60,
+        )
     assert answer.status_code == 200
     result = answer.json()["result"]
     # A two-row (yellow) plate reads as one, also cut tight over its top row (which touches the
@@ -268,8 +331,12 @@ def test_nhn_plate_json_image_url_reads_plate_crops(local_stack, name, plate):
 
 
 def test_nhn_plate_reads_a_korean_plate_in_a_photo_uploaded_as_multipart(local_stack):
-    answer = requests.post(local_stack.base + PLATE, files={"image": ("car.png", fixture_bytes("korean_plate_photo.png"), "image/png")},
-                           headers={"Authorization": "secret"}, timeout=60)
+    answer = requests.post(
+        local_stack.base + PLATE,
+        files={"image": ("car.png", fixture_bytes("korean_plate_photo.png"), "image/png")},
+        headers={"Authorization": "secret"},
+        timeout=60,
+    )
     result = nhn_result(answer, "png")
     # The parking sign is Korean text but no plate: only the plate is answered, on the car.
     assert [v["value"] for v in result["values"]] == EXPECTED["korean_plate_photo.png"]
@@ -278,12 +345,24 @@ def test_nhn_plate_reads_a_korean_plate_in_a_photo_uploaded_as_multipart(local_s
     assert 160 <= box["x1"] < box["x2"] <= 320 and 200 <= box["y1"] < box["y4"] <= 246
 
 
-@pytest.mark.parametrize("name", ["korean_plate.png", "korean_two_row_plate.png", "korean_two_row_plate_close.png",
-                                  "korean_two_row_plate_cut_over_top_row.png", "korean_plate_tight_crop.png"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "korean_plate.png",
+        "korean_two_row_plate.png",
+        "korean_two_row_plate_close.png",
+        "korean_two_row_plate_cut_over_top_row.png",
+        "korean_plate_tight_crop.png",
+    ],
+)
 def test_nhn_plate_json_image_url_reads_korean_plate_crops(local_stack, name):
     with ImageServer({name: fixture_bytes(name)}) as server:
-        answer = requests.post(local_stack.base + PLATE, json={"imageUrl": f"{server.base}/file/{name}"},
-                               headers={"Authorization": "secret"}, timeout=60)
+        answer = requests.post(
+            local_stack.base + PLATE,
+            json={"imageUrl": f"{server.base}/file/{name}"},
+            headers={"Authorization": "secret"},
+            timeout=60,
+        )
     # A 2019 plate, two-row plates with their region on top (the second with its rows set
     # close, seen small; the third cut over its top row), each read as one value, and a small
     # plate cropped tightly, its frame on the image's edge.
@@ -292,9 +371,12 @@ def test_nhn_plate_json_image_url_reads_korean_plate_crops(local_stack, name):
 
 def test_nhn_plate_country_hint_reads_only_that_countrys_plates(local_stack):
     def values(name, country):
-        answer = requests.post(local_stack.base + PLATE + f"?country={country}",
-                               files={"image": (name, fixture_bytes(name), "image/png")},
-                               headers={"Authorization": "secret"}, timeout=60)
+        answer = requests.post(
+            local_stack.base + PLATE + f"?country={country}",
+            files={"image": (name, fixture_bytes(name), "image/png")},
+            headers={"Authorization": "secret"},
+            timeout=60,
+        )
         return [v["value"] for v in nhn_result(answer, "png")["values"]]
 
     assert values("korean_plate.png", "KR") == EXPECTED["korean_plate.png"]
@@ -304,23 +386,34 @@ def test_nhn_plate_country_hint_reads_only_that_countrys_plates(local_stack):
 
 
 def test_nhn_plate_an_unknown_country_is_the_clients_error(local_stack):
-    answer = requests.post(local_stack.base + PLATE + "?country=jp",
-                           files={"image": ("plate.png", fixture_bytes("korean_plate.png"), "image/png")},
-                           headers={"Authorization": "secret"}, timeout=60)
+    answer = requests.post(
+        local_stack.base + PLATE + "?country=jp",
+        files={"image": ("plate.png", fixture_bytes("korean_plate.png"), "image/png")},
+        headers={"Authorization": "secret"},
+        timeout=60,
+    )
     assert answer.status_code == 400
     header = answer.json()["header"]
     assert header["isSuccessful"] is False and "kr" in header["resultMessage"]
 
 
 def test_nhn_plate_a_photo_with_no_plate_is_a_success_with_empty_lists(local_stack):
-    answer = requests.post(local_stack.base + PLATE, files={"image": ("receipt.png", fixture_bytes("receipt.png"), "image/png")},
-                           headers={"Authorization": "secret"}, timeout=60)
+    answer = requests.post(
+        local_stack.base + PLATE,
+        files={"image": ("receipt.png", fixture_bytes("receipt.png"), "image/png")},
+        headers={"Authorization": "secret"},
+        timeout=60,
+    )
     assert answer.status_code == 200
     assert answer.json()["result"] == {"fileType": "png", "values": [], "boxes": [], "resolution": "low"}
 
 
 def test_nhn_plate_errors_keep_nhns_shape(local_stack):
-    answer = requests.post(local_stack.base + PLATE, json={"imageUrl": "http://169.254.169.254/latest/meta-data/"},
-                           headers={"Authorization": "secret"}, timeout=60)
+    answer = requests.post(
+        local_stack.base + PLATE,
+        json={"imageUrl": "http://169.254.169.254/latest/meta-data/"},
+        headers={"Authorization": "secret"},
+        timeout=60,
+    )
     assert answer.status_code == 403
     assert answer.json()["header"]["resultCode"] == -43 and answer.json()["header"]["isSuccessful"] is False

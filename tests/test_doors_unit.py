@@ -3,6 +3,7 @@
 models, no processes but the page renderer: the answers' shapes are checked against the
 reference documents (/work/shared/reference: AWS AI Solution Kit General OCR, NHN General OCR
 v1/v2/cropping, NHN Vehicle Plate OCR, CLOVA General OCR V1/V2), field by field."""
+
 import base64
 import io
 import itertools
@@ -60,6 +61,7 @@ TWO_LINES = [(40, 30, 240, 60), (40, 70, 400, 100)]  # two lines of one paragrap
 
 # ---- ours: AWS AI Solution Kit General OCR ------------------------------------------------------
 
+
 def test_general_ocr_answers_the_solution_kits_items(fake_runtime):
     image = encoded(page_with_rectangles((500, 200), TWO_LINES))
     status, body = call(api_event("/general_ocr", json.dumps({"img": base64.b64encode(image).decode()})))
@@ -72,6 +74,7 @@ def test_general_ocr_answers_the_solution_kits_items(fake_runtime):
 
 
 # ---- NHN General OCR: v1 and v2 in one answer ----------------------------------------------------
+
 
 def test_nhn_answers_v1_and_v2_fields_with_their_documented_types(fake_runtime):
     image = encoded(page_with_rectangles((500, 200), TWO_LINES))
@@ -97,8 +100,9 @@ def test_nhn_answers_v1_and_v2_fields_with_their_documented_types(fake_runtime):
     assert "slicesImages" not in result  # the cropping API's field only
 
 
-@pytest.mark.parametrize("size, resolution", [((1280, 720), "normal"), ((720, 1280), "normal"), ((1279, 720), "low"),
-                                              ((1920, 700), "low")])
+@pytest.mark.parametrize(
+    "size, resolution", [((1280, 720), "normal"), ((720, 1280), "normal"), ((1279, 720), "low"), ((1920, 700), "low")]
+)
 def test_nhn_resolution_is_normal_from_hd_up(fake_runtime, size, resolution):
     # NHN: "normal: the resolution is the recommended resolution (HD 1280*720px) or above".
     status, body = form_upload(NHN, encoded(Image.new("L", size, 255)))
@@ -129,13 +133,16 @@ def test_nhn_json_image_url_is_fetched(fake_runtime, monkeypatch):
     assert len(body["result"]["listOfInferTextList"]) == 1
 
 
-@pytest.mark.parametrize("event, status, code", [
-    (api_event(NHN, "imageUrl=x", "application/x-www-form-urlencoded"), 415, -41),
-    (api_event(NHN, json.dumps({"imageUrl": "ftp://example.com/a.png"})), 400, -42),
-    (api_event(NHN, json.dumps({"imageUrl": "http://169.254.169.254/latest/meta-data/"})), 403, -43),
-    (api_event(NHN, json.dumps({"url": "https://example.com/a.png"})), 400, -40),
-    (api_event(NHN, "{}", method="GET"), 405, -50),
-])
+@pytest.mark.parametrize(
+    "event, status, code",
+    [
+        (api_event(NHN, "imageUrl=x", "application/x-www-form-urlencoded"), 415, -41),
+        (api_event(NHN, json.dumps({"imageUrl": "ftp://example.com/a.png"})), 400, -42),
+        (api_event(NHN, json.dumps({"imageUrl": "http://169.254.169.254/latest/meta-data/"})), 403, -43),
+        (api_event(NHN, json.dumps({"url": "https://example.com/a.png"})), 400, -40),
+        (api_event(NHN, "{}", method="GET"), 405, -50),
+    ],
+)
 def test_nhn_errors_keep_nhns_header(fake_runtime, event, status, code):
     got, body = call(event)
     assert got == status
@@ -212,6 +219,7 @@ def test_nhn_cropping_a_slice_the_endpoint_fails_fails_the_request(fake_runtime,
 
 # ---- NHN Vehicle Plate OCR ----------------------------------------------------------------------
 
+
 def test_plate_answers_values_and_boxes_as_nhn_documents(fake_runtime):
     fake_runtime.plates = [{"value": "123가4567", "conf": 0.93, "box": [[340, 31], [523, 31], [523, 97], [340, 97]]}]
     status, body = form_upload(PLATE, encoded(Image.new("RGB", (800, 400), "grey"), "JPEG"), "car.jpg", "image/jpeg")
@@ -237,9 +245,15 @@ def test_plate_country_is_passed_on_and_checked_first(fake_runtime):
 
 # ---- CLOVA General OCR --------------------------------------------------------------------------
 
+
 def clova(version="V2", **image):
-    return {"version": version, "requestId": "1234", "timestamp": 1722225600000, "lang": "ko",
-            "images": [{"format": "png", "name": "demo", **image}]}
+    return {
+        "version": version,
+        "requestId": "1234",
+        "timestamp": 1722225600000,
+        "lang": "ko",
+        "images": [{"format": "png", "name": "demo", **image}],
+    }
 
 
 def check_clova_image(image, v2: bool, document: bool):
@@ -255,12 +269,16 @@ def check_clova_image(image, v2: bool, document: bool):
         assert all(isinstance(info[k], int) for k in ("width", "height", "pageIndex"))
         assert isinstance(info["longImage"], bool)
     for field in image["fields"]:
-        expected = {"valueType", "boundingPoly", "inferText", "inferConfidence"} | ({"type", "lineBreak"} if v2 else set())
+        expected = {"valueType", "boundingPoly", "inferText", "inferConfidence"} | (
+            {"type", "lineBreak"} if v2 else set()
+        )
         assert set(field) == expected
         assert field["valueType"] in ("ALL", "NUMERIC") and isinstance(field["inferText"], str)
         assert is_number(field["inferConfidence"]) and 0 <= field["inferConfidence"] <= 1
         vertices = field["boundingPoly"]["vertices"]
-        assert len(vertices) == 4 and all(set(v) == {"x", "y"} and is_number(v["x"]) and is_number(v["y"]) for v in vertices)
+        assert len(vertices) == 4 and all(
+            set(v) == {"x", "y"} and is_number(v["x"]) and is_number(v["y"]) for v in vertices
+        )
         if v2:
             assert field["type"] in ("NORMAL", "MULTI_BOX", "CHECKBOX") and isinstance(field["lineBreak"], bool)
 
@@ -282,7 +300,9 @@ def test_clova_v2_words_mark_the_last_of_their_line(fake_runtime):
     from tests.fakes import line_for
 
     fake_runtime.lines = [line_for((10, 10, 210, 40), True, "Hello world")]
-    status, body = call(api_event(CLOVA, json.dumps(clova(data=base64.b64encode(encoded(Image.new("L", (300, 60), 255))).decode()))))
+    status, body = call(
+        api_event(CLOVA, json.dumps(clova(data=base64.b64encode(encoded(Image.new("L", (300, 60), 255))).decode())))
+    )
     assert status == 200
     fields = body["images"][0]["fields"]
     assert [(f["inferText"], f["lineBreak"]) for f in fields] == [("Hello", False), ("world", True)]
@@ -297,8 +317,9 @@ def test_clova_pdf_of_n_pages_answers_n_images_in_page_order(fake_runtime):
     sizes = [(300, 400), (500, 300), (400, 400), (350, 600)]
     message = clova(format="pdf")
     message["images"][0]["name"] = "demo"
-    body, ctype = multipart({"message": (None, json.dumps(message).encode(), None),
-                             "file": ("doc.pdf", pdf_of(sizes), "application/pdf")})
+    body, ctype = multipart(
+        {"message": (None, json.dumps(message).encode(), None), "file": ("doc.pdf", pdf_of(sizes), "application/pdf")}
+    )
     status, answer = call(api_event(CLOVA, body, ctype))
     assert status == 200, answer
     images = answer["images"]
@@ -309,11 +330,15 @@ def test_clova_pdf_of_n_pages_answers_n_images_in_page_order(fake_runtime):
         info = entry["convertedImageInfo"]
         widths.append(info["width"] / info["height"])
         (field,) = entry["fields"]
-        assert all(0 <= v["x"] <= info["width"] and 0 <= v["y"] <= info["height"] for v in field["boundingPoly"]["vertices"])
+        assert all(
+            0 <= v["x"] <= info["width"] and 0 <= v["y"] <= info["height"] for v in field["boundingPoly"]["vertices"]
+        )
     # Each page's shape, and its own bar (40 pt longer on each page): the pages in their order.
     assert widths == pytest.approx([w / h for w, h in sizes], rel=0.02)
-    bars = [max(v["x"] for v in e["fields"][0]["boundingPoly"]["vertices"]) / e["convertedImageInfo"]["width"] * w
-            for e, (w, _) in zip(images, sizes)]
+    bars = [
+        max(v["x"] for v in e["fields"][0]["boundingPoly"]["vertices"]) / e["convertedImageInfo"]["width"] * w
+        for e, (w, _) in zip(images, sizes)
+    ]
     assert bars == pytest.approx([20 + 40 * (i + 1) for i in range(len(sizes))], abs=2)
 
 
@@ -345,14 +370,17 @@ def test_clova_a_16_bit_tiff_is_not_read_blank(fake_runtime):
     assert (vertices[2]["x"] / scale, vertices[2]["y"] / scale) == pytest.approx((240, 80), abs=2)
 
 
-@pytest.mark.parametrize("change, status, code", [
-    ({"version": "V3"}, 400, "InvalidRequest"),
-    ({"timestamp": "yesterday"}, 400, "InvalidRequest"),
-    ({"images": []}, 400, "InvalidRequest"),
-    ({"images": [{"format": "gif", "name": "a", "data": "R0lGODlh"}]}, 400, "UnsupportedImageFormat"),
-    ({"images": [{"format": "png", "name": "a", "url": "http://10.0.0.1/a.png"}]}, 403, "UrlNotAllowed"),
-    ({"images": [{"format": "png", "name": "a", "data": "not base64!"}]}, 400, "InvalidImage"),
-])
+@pytest.mark.parametrize(
+    "change, status, code",
+    [
+        ({"version": "V3"}, 400, "InvalidRequest"),
+        ({"timestamp": "yesterday"}, 400, "InvalidRequest"),
+        ({"images": []}, 400, "InvalidRequest"),
+        ({"images": [{"format": "gif", "name": "a", "data": "R0lGODlh"}]}, 400, "UnsupportedImageFormat"),
+        ({"images": [{"format": "png", "name": "a", "url": "http://10.0.0.1/a.png"}]}, 403, "UrlNotAllowed"),
+        ({"images": [{"format": "png", "name": "a", "data": "not base64!"}]}, 400, "InvalidImage"),
+    ],
+)
 def test_clova_errors(fake_runtime, change, status, code):
     message = {**clova(data=base64.b64encode(encoded(Image.new("L", (10, 10), 255))).decode()), **change}
     got, body = call(api_event(CLOVA, json.dumps(message)))

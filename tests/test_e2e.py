@@ -1,5 +1,6 @@
 """End to end over HTTP: the local gateway -> the real Lambda handler -> boto3 -> the real
 inference server. Every row of the error table, malformed input, and concurrency."""
+
 import base64
 import json
 import random
@@ -66,7 +67,10 @@ def error_rows(images_base):
 def test_every_client_error_row(local_stack, images):
     for payload, status, code in error_rows(images.base):
         got_status, body, headers = local_stack.post(payload)
-        assert (got_status, body["error"]["code"]) == (status, code), (payload if not isinstance(payload, dict) else list(payload), body)
+        assert (got_status, body["error"]["code"]) == (status, code), (
+            payload if not isinstance(payload, dict) else list(payload),
+            body,
+        )
         assert body["error"]["message"] and body["requestId"] == headers["X-Request-Id"]
 
 
@@ -94,8 +98,18 @@ def mutated_inputs(seed: int, count: int, images_base: str):
     rng = random.Random(seed)
     png, jpeg = fixture_bytes("line.png"), encode(fixture_image("line.png").convert("RGB"), "JPEG")
     bomb = png_header(60000, 60000)
-    loopbacks = ["http://127.0.0.1/", "http://localhost:8080/", "http://2130706433/", "http://0x7f000001/", "http://127.1/",
-                 "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://0177.0.0.1/", "http://0/", "http://169.254.169.254/"]
+    loopbacks = [
+        "http://127.0.0.1/",
+        "http://localhost:8080/",
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://127.1/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0177.0.0.1/",
+        "http://0/",
+        "http://169.254.169.254/",
+    ]
     for i in range(count):
         kind = i % 6
         if kind == 0:  # flipped bytes
@@ -111,10 +125,24 @@ def mutated_inputs(seed: int, count: int, images_base: str):
         elif kind == 3:  # broken JSON
             text = json.dumps({"img": b64(png[:200])})
             cut = rng.randrange(1, len(text))
-            yield (text[:cut] + rng.choice(["", "}", "\x00", "\\", "\"", "]"])).encode()
+            yield (text[:cut] + rng.choice(["", "}", "\x00", "\\", '"', "]"])).encode()
         elif kind == 4:  # wrong types and shapes
-            yield rng.choice([[], [1], "img", 1.5, None, {"img": None}, {"url": ["x"]}, {"img": {"a": 1}},
-                              {"url": True}, {"img": "", "url": ""}, {"URL": "http://a"}, {"img": 10 ** 30}])
+            yield rng.choice(
+                [
+                    [],
+                    [1],
+                    "img",
+                    1.5,
+                    None,
+                    {"img": None},
+                    {"url": ["x"]},
+                    {"img": {"a": 1}},
+                    {"url": True},
+                    {"img": "", "url": ""},
+                    {"URL": "http://a"},
+                    {"img": 10**30},
+                ]
+            )
         else:  # loopback and metadata URLs in every spelling
             yield {"url": rng.choice(loopbacks) + "x.png"}
 
@@ -131,7 +159,9 @@ def test_malformed_and_mutated_inputs_never_5xx(local_stack, images):
 
 
 def test_concurrent_requests(local_stack):
-    payloads = [{"img": b64(fixture_bytes(n))} for n in ("line.png", "receipt.png", "upside_down.png", "small_plate.png")] * 4
+    payloads = [
+        {"img": b64(fixture_bytes(n))} for n in ("line.png", "receipt.png", "upside_down.png", "small_plate.png")
+    ] * 4
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(local_stack.post, payloads))
     for payload, (status, body, _) in zip(payloads, results):
@@ -170,12 +200,15 @@ def test_a_url_with_a_chinese_file_name(local_stack):
     assert status == 200 and [norm(line["words"]) for line in body] == [norm(EXPECTED["line.png"][0])]
 
 
-@pytest.mark.parametrize("raw", [
-    b"GARBAGE\r\n\r\n",
-    b"POST /general_ocr HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \xd9\xa1\r\n\r\n1",
-    b"POST /general_ocr HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-    b"Content-Length: 9\r\nConnection: close\r\n\r\nnot gzip!",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /general_ocr HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \xd9\xa1\r\n\r\n1",
+        b"POST /general_ocr HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: 9\r\nConnection: close\r\n\r\nnot gzip!",
+    ],
+)
 def test_malformed_http_gets_a_json_answer(local_stack, raw):
     from tests.test_server import raw_exchange
 
@@ -184,11 +217,16 @@ def test_malformed_http_gets_a_json_answer(local_stack, raw):
 
 
 def test_cross_site_form_posts_are_refused(local_stack):
-    status, body, _ = http("POST", local_stack.base + "/general_ocr", b'{"img": "AAAA"}',
-                           headers={"Content-Type": "text/plain"})
+    status, body, _ = http(
+        "POST", local_stack.base + "/general_ocr", b'{"img": "AAAA"}', headers={"Content-Type": "text/plain"}
+    )
     assert (status, body["error"]["code"]) == (415, "UnsupportedMediaType")
-    status, body, _ = http("POST", local_stack.base + "/general_ocr", b'{"img": "AAAA"}',
-                           headers={"Content-Type": "application/json", "Origin": "http://evil.example"})
+    status, body, _ = http(
+        "POST",
+        local_stack.base + "/general_ocr",
+        b'{"img": "AAAA"}',
+        headers={"Content-Type": "application/json", "Origin": "http://evil.example"},
+    )
     assert (status, body["error"]["code"]) == (403, "Forbidden")
 
 
@@ -226,7 +264,9 @@ def test_serve_fails_fast_when_its_second_port_is_taken():
         taken.bind(("127.0.0.1", port + 1))
         taken.listen()
         start = time.time()
-        result = subprocess.run([sys.executable, "-m", "local", "--port", str(port)], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "local", "--port", str(port)], capture_output=True, text=True, timeout=60
+        )
     assert result.returncode != 0 and time.time() - start < 20
     assert f"port {port + 1}" in result.stderr and "in use" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -243,10 +283,14 @@ def test_the_readmes_curl_line_works_for_a_multi_megabyte_photo(local_stack, rea
     if not shutil.which("curl"):
         pytest.skip("curl is not installed")
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    command = re.search(r"```bash\n(\{ printf '\{\"img\": \"'; base64 < tests/fixtures/receipt\.png.*?)\n```", readme, re.S).group(1)
+    command = re.search(
+        r"```bash\n(\{ printf '\{\"img\": \"'; base64 < tests/fixtures/receipt\.png.*?)\n```", readme, re.S
+    ).group(1)
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(real_size_images["photo.jpg"])
-    command = command.replace("tests/fixtures/receipt.png", str(photo)).replace("127.0.0.1:8080", f"127.0.0.1:{local_stack.port}")
+    command = command.replace("tests/fixtures/receipt.png", str(photo)).replace(
+        "127.0.0.1:8080", f"127.0.0.1:{local_stack.port}"
+    )
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
     lines = json.loads(result.stdout)
     assert isinstance(lines, list) and len(lines) >= 12, result.stdout[:300] + result.stderr[:300]

@@ -1,4 +1,5 @@
 """The OCR pipeline: what it reads, against the fixtures' known text and rapidocr's pipeline."""
+
 import threading
 
 import numpy as np
@@ -9,9 +10,7 @@ from inference.images import decode_image
 from tests.conftest import EXPECTED, fixture_bytes, norm, texts
 
 
-@pytest.mark.parametrize(
-    "name", ["line.png", "receipt.png", "upside_down.png", "small_plate.png", "hue_only.png"]
-)
+@pytest.mark.parametrize("name", ["line.png", "receipt.png", "upside_down.png", "small_plate.png", "hue_only.png"])
 def test_reads_the_rendered_text(engine, name):
     assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
 
@@ -74,8 +73,14 @@ def test_a_line_touching_the_edge_of_a_photo_is_kept():
 def rapidocr():
     from rapidocr import RapidOCR
 
-    return RapidOCR(params={"EngineConfig.onnxruntime.intra_op_num_threads": 2, "Global.log_level": "error",
-                            "Det.limit_type": "max", "Det.limit_side_len": 960})
+    return RapidOCR(
+        params={
+            "EngineConfig.onnxruntime.intra_op_num_threads": 2,
+            "Global.log_level": "error",
+            "Det.limit_type": "max",
+            "Det.limit_side_len": 960,
+        }
+    )
 
 
 @pytest.mark.parametrize("name", ["line.png", "receipt.png", "upside_down.png"])
@@ -181,13 +186,21 @@ def test_a_coarser_shape_step_pads_the_input_and_reads_the_same():
     from inference.engine import OcrEngine
 
     coarse = dataclasses.replace(detect.DetectionConfig(), shape_step=128)
+
     def shapes(cfg):
-        return {(p.out_h, p.out_w) for p in (detect.plan_resize(h, w, cfg) for h in range(200, 2000, 7) for w in (640, 700, 900))}
+        return {
+            (p.out_h, p.out_w)
+            for p in (detect.plan_resize(h, w, cfg) for h in range(200, 2000, 7) for w in (640, 700, 900))
+        }
 
     assert all(h % 128 == 0 and w % 128 == 0 for h, w in shapes(coarse))
     assert 3 * len(shapes(coarse)) <= len(shapes(detect.DetectionConfig()))
     plan, fine = detect.plan_resize(500, 700, coarse), detect.plan_resize(500, 700, detect.DetectionConfig())
-    assert (plan.scale, plan.inner_h, plan.inner_w) == (fine.scale, fine.inner_h, fine.inner_w) and plan.out_h >= fine.out_h
+    assert (plan.scale, plan.inner_h, plan.inner_w) == (
+        fine.scale,
+        fine.inner_h,
+        fine.inner_w,
+    ) and plan.out_h >= fine.out_h
     engine = OcrEngine(EngineConfig(threads=2, detection=coarse))
     for name in ("receipt.png", "upside_down.png", "traditional.png"):
         assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
@@ -247,14 +260,16 @@ def test_lines_int8_is_unsure_of_are_read_again_in_fp32():
 
     image = fixture_bytes("hue_only.png")
     fp32 = OcrEngine(EngineConfig(threads=2, precision="fp32")).read_bytes(image)
-    always = OcrEngine(EngineConfig(threads=2, fp32_retry_below=1.01))   # every line is "unsure"
+    always = OcrEngine(EngineConfig(threads=2, fp32_retry_below=1.01))  # every line is "unsure"
     never = OcrEngine(EngineConfig(threads=2, fp32_retry_below=0))
     assert always.rec_precision == never.rec_precision == "int8" and never.rec_fp32 is None
     again = always.read_bytes(image)
     assert [line.text for line in again] == [line.text for line in fp32]
     assert [line.score for line in again] == pytest.approx([line.score for line in fp32], abs=2e-4)
     int8_alone = never.read_bytes(image)
-    assert [line.score for line in int8_alone] != pytest.approx([line.score for line in fp32], abs=2e-4)  # int8 reads otherwise
+    assert [line.score for line in int8_alone] != pytest.approx(
+        [line.score for line in fp32], abs=2e-4
+    )  # int8 reads otherwise
 
 
 def test_each_character_is_placed_in_reading_order_inside_its_line(engine):
@@ -265,7 +280,9 @@ def test_each_character_is_placed_in_reading_order_inside_its_line(engine):
             assert len(line.chars) == len(line.text)
             centres = [np.mean(quad, axis=0) for quad in line.chars]
             left, top = line.left - 1, line.top - 1
-            assert all(left <= x <= line.left + line.width + 1 and top <= y <= line.top + line.height + 1 for x, y in centres)
+            assert all(
+                left <= x <= line.left + line.width + 1 and top <= y <= line.top + line.height + 1 for x, y in centres
+            )
             xs = [x for x, _ in centres]
             # Reading order is left to right upright, right to left when the line was upside down.
             assert xs == sorted(xs, reverse=(name == "upside_down.png"))
@@ -284,7 +301,14 @@ def test_cross_request_batching_reads_as_the_engine_does_alone(engine):
 
     batched = OcrEngine(EngineConfig(threads=2, batch_wait_ms=20))
     try:
-        names = ["receipt.png", "line.png", "upside_down.png", "traditional.png", "hello_world.png", "small_plate.png"] * 2
+        names = [
+            "receipt.png",
+            "line.png",
+            "upside_down.png",
+            "traditional.png",
+            "hello_world.png",
+            "small_plate.png",
+        ] * 2
         with ThreadPoolExecutor(6) as pool:
             got = list(pool.map(lambda n: texts(batched.read_bytes(fixture_bytes(n))), names))
         assert got == [[norm(t) for t in EXPECTED[n]] for n in names]

@@ -3,6 +3,7 @@ test follows the advice, as a user would, and checks that the route it names ans
 
 The Lambda handler runs for real; SageMaker is a stand-in that answers no lines for every
 image it is sent (what the model reads is not the point here, which route takes the file is)."""
+
 import base64
 import io
 import json
@@ -33,17 +34,25 @@ def call(path, body: bytes, content_type: str):
     """An API Gateway proxy event for `path`, as the deployed API hands it to the Lambda
     (multipart bodies base64-encoded: the API's binary media type)."""
     binary = content_type.startswith("multipart/")
-    event = {"httpMethod": "POST", "resource": path, "path": path, "headers": {"Content-Type": content_type},
-             "body": base64.b64encode(body).decode() if binary else body.decode(), "isBase64Encoded": binary,
-             "requestContext": {"requestId": "api-req-1"}}
+    event = {
+        "httpMethod": "POST",
+        "resource": path,
+        "path": path,
+        "headers": {"Content-Type": content_type},
+        "body": base64.b64encode(body).decode() if binary else body.decode(),
+        "isBase64Encoded": binary,
+        "requestContext": {"requestId": "api-req-1"},
+    }
     response = handler(event, Context())
     return response["statusCode"], json.loads(response["body"])
 
 
 def routes_named(message: str) -> list[str]:
     """The routes a message tells the user to POST to, placeholders filled in."""
-    return [re.sub(r"\{(\w+)\}", lambda m: PLACEHOLDERS[m.group(1)], route)
-            for route in re.findall(r"POST (/[^\s;,.()]+(?:\.[^\s;,()]+)*)", message)]
+    return [
+        re.sub(r"\{(\w+)\}", lambda m: PLACEHOLDERS[m.group(1)], route)
+        for route in re.findall(r"POST (/[^\s;,.()]+(?:\.[^\s;,()]+)*)", message)
+    ]
 
 
 def png(width: int, height: int) -> bytes:
@@ -58,8 +67,14 @@ def general_ocr_img(data: bytes) -> bytes:
 
 def multipart(field: str, filename: str, data: bytes, content_type: str) -> tuple[bytes, str]:
     boundary = "----advice-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -111,14 +126,21 @@ def test_a_document_refused_as_an_image_is_pointed_at_the_route_that_reads_docum
     else:
         form, content_type = multipart("image", f"scan.{kind}", data, f"application/{kind}")
         status, body = call("/v1.0/appkeys/my-app-key/general", form, content_type)
-        code, message = "UnsupportedImageFormat" if body["header"]["resultCode"] == -46 else None, body["header"]["resultMessage"]
+        code, message = (
+            "UnsupportedImageFormat" if body["header"]["resultCode"] == -46 else None,
+            body["header"]["resultMessage"],
+        )
     assert (status, code) == (400, "UnsupportedImageFormat")
     assert "10 pages" in message
     routes = routes_named(message)
     assert routes, message
     for route in routes:
-        request = {"version": "V2", "requestId": "r-1", "timestamp": 1722225600000,
-                   "images": [{"format": kind, "name": "scan", "data": base64.b64encode(data).decode()}]}
+        request = {
+            "version": "V2",
+            "requestId": "r-1",
+            "timestamp": 1722225600000,
+            "images": [{"format": kind, "name": "scan", "data": base64.b64encode(data).decode()}],
+        }
         status, answer = call(route, json.dumps(request).encode(), "application/json")
         assert status == 200, (route, answer)
         assert len(answer["images"]) == (2 if kind == "pdf" else 1)  # a page each
@@ -130,8 +152,12 @@ def test_the_page_count_the_message_promises_is_the_one_the_document_route_reads
     out = io.BytesIO()
     pages = [Image.new("RGB", (300, 200), "white") for _ in range(promised + 2)]
     pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=72)
-    request = {"version": "V2", "requestId": "r-1", "timestamp": 1722225600000,
-               "images": [{"format": "pdf", "name": "scan", "data": base64.b64encode(out.getvalue()).decode()}]}
+    request = {
+        "version": "V2",
+        "requestId": "r-1",
+        "timestamp": 1722225600000,
+        "images": [{"format": "pdf", "name": "scan", "data": base64.b64encode(out.getvalue()).decode()}],
+    }
     status, answer = call(routes_named(body["error"]["message"])[0], json.dumps(request).encode(), "application/json")
     assert status == 200
     assert [image["convertedImageInfo"]["pageIndex"] for image in answer["images"]] == list(range(promised))

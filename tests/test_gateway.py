@@ -1,5 +1,6 @@
 """The local stand-in for API Gateway + Lambda (`make serve`): AWS's limits as AWS enforces
 them, and the laptop it runs on kept safe from other sites' pages."""
+
 import asyncio
 import json
 import time
@@ -19,6 +20,7 @@ def run(scenario, port=None):
         app = create_gateway("http://127.0.0.1:9", port)
         async with TestClient(TestServer(app, port=port)) as client:
             return await scenario(client, port)
+
     return asyncio.run(main())
 
 
@@ -46,9 +48,13 @@ def test_requests_for_other_hosts_are_refused(fake_lambda, host):
     # DNS rebinding: a page on evil.example whose name is made to resolve to 127.0.0.1 sends
     # requests with Host: evil.example. Only loopback names with this port are answered.
     async def scenario(client, port):
-        status, body = await _json(await client.post("/general_ocr", data=b"{}", headers={
-            "Host": host.format(port=port), "Content-Type": "application/json"}))
+        status, body = await _json(
+            await client.post(
+                "/general_ocr", data=b"{}", headers={"Host": host.format(port=port), "Content-Type": "application/json"}
+            )
+        )
         assert (status, body["error"]["code"]) == (403, "Forbidden")
+
     run(scenario)
     assert "event" not in fake_lambda
 
@@ -56,21 +62,34 @@ def test_requests_for_other_hosts_are_refused(fake_lambda, host):
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "LOCALHOST:{port}"])
 def test_loopback_hosts_are_answered(fake_lambda, host):
     async def scenario(client, port):
-        r = await client.post("/general_ocr", data=b'{"img": "AAAA"}', headers={
-            "Host": host.format(port=port), "Content-Type": "application/json"})
+        r = await client.post(
+            "/general_ocr",
+            data=b'{"img": "AAAA"}',
+            headers={"Host": host.format(port=port), "Content-Type": "application/json"},
+        )
         assert r.status == 200
+
     run(scenario)
 
 
 def test_cross_site_requests_are_refused(fake_lambda):
     async def scenario(client, port):
-        status, body = await _json(await client.post("/general_ocr", data=b'{"img": "AAAA"}', headers={
-            "Origin": "https://evil.example", "Content-Type": "text/plain"}))
+        status, body = await _json(
+            await client.post(
+                "/general_ocr",
+                data=b'{"img": "AAAA"}',
+                headers={"Origin": "https://evil.example", "Content-Type": "text/plain"},
+            )
+        )
         assert (status, body["error"]["code"]) == (403, "Forbidden")
         # The demo page's own requests carry this server's origin.
-        r = await client.post("/general_ocr", data=b'{"img": "AAAA"}', headers={
-            "Origin": f"http://127.0.0.1:{port}", "Content-Type": "application/json"})
+        r = await client.post(
+            "/general_ocr",
+            data=b'{"img": "AAAA"}',
+            headers={"Origin": f"http://127.0.0.1:{port}", "Content-Type": "application/json"},
+        )
         assert r.status == 200
+
     run(scenario)
 
 
@@ -79,6 +98,7 @@ def test_the_lambda_sees_its_remaining_time_run_down(fake_lambda):
 
     async def scenario(client, port):
         await client.post("/general_ocr", data=b'{"img": "AAAA"}', headers={"Content-Type": "application/json"})
+
     run(scenario)
     assert 0 < fake_lambda["remaining_ms"] <= FRONTEND_TIMEOUT_S * 1000
     assert fake_lambda["event"]["headers"]["Content-Type"] == "application/json"
@@ -96,10 +116,13 @@ def test_api_gateways_29_s_limit_is_enforced(monkeypatch):
     async def scenario(client, port):
         start = time.monotonic()
         try:
-            status, body = await _json(await client.post("/general_ocr", data=b"{}", headers={"Content-Type": "application/json"}))
+            status, body = await _json(
+                await client.post("/general_ocr", data=b"{}", headers={"Content-Type": "application/json"})
+            )
         finally:
             released.set()
         assert (status, body["error"]["code"]) == (504, "Timeout") and time.monotonic() - start < 2
+
     run(scenario)
 
 
@@ -111,8 +134,15 @@ def test_an_img_over_the_gateways_schema_limit_is_refused_as_api_gateway_does(fa
         body = json.dumps({"img": "A" * (IMG_MAX_BASE64_CHARS + 4)}).encode()
         # Whatever the Content-Type: the deployed API checks every body against its schema.
         for content_type in ("application/json", "text/plain"):
-            status, answer = await _json(await client.post("/general_ocr", data=body, headers={"Content-Type": content_type}))
-            assert (status, answer["error"]["code"], answer["error"]["message"]) == (400, "InvalidRequest", SCHEMA_ERROR_MESSAGE)
+            status, answer = await _json(
+                await client.post("/general_ocr", data=body, headers={"Content-Type": content_type})
+            )
+            assert (status, answer["error"]["code"], answer["error"]["message"]) == (
+                400,
+                "InvalidRequest",
+                SCHEMA_ERROR_MESSAGE,
+            )
+
     run(scenario)
     assert "event" not in fake_lambda
 
@@ -121,7 +151,10 @@ def test_lambdas_6_mb_payload_limit_is_enforced(fake_lambda):
     async def scenario(client, port):
         # Within the schema (a short img), but over 6 MB with the JSON's own whitespace.
         body = b'{"img": "AAAA"' + b" " * (6 * 1024 * 1024) + b"}"
-        status, answer = await _json(await client.post("/general_ocr", data=body, headers={"Content-Type": "application/json"}))
+        status, answer = await _json(
+            await client.post("/general_ocr", data=body, headers={"Content-Type": "application/json"})
+        )
         assert (status, answer["error"]["code"]) == (413, "PayloadTooLarge") and "6 MB" in answer["error"]["message"]
+
     run(scenario)
     assert "event" not in fake_lambda

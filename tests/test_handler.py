@@ -1,4 +1,5 @@
 """The Lambda handler, with SageMaker stubbed (botocore Stubber) and S3 mocked (moto)."""
+
 import base64
 import io
 import json
@@ -30,16 +31,23 @@ def event(body, method="POST", base64_body=False):
         body = json.dumps(body)
     if base64_body:
         body = base64.b64encode(body.encode() if isinstance(body, str) else body).decode()
-    return {"httpMethod": method, "resource": "/general_ocr", "path": "/general_ocr", "body": body,
-            "isBase64Encoded": base64_body, "requestContext": {"requestId": "api-req-1"}}
+    return {
+        "httpMethod": method,
+        "resource": "/general_ocr",
+        "path": "/general_ocr",
+        "body": body,
+        "isBase64Encoded": base64_body,
+        "requestContext": {"requestId": "api-req-1"},
+    }
 
 
 @pytest.fixture
 def sagemaker(monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "ocr-endpoint")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = boto3.client("sagemaker-runtime", region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")
+    client = boto3.client(
+        "sagemaker-runtime", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     monkeypatch.setattr(endpoint, "_runtime", lambda timeout: client)
     with Stubber(client) as stub:
         yield stub
@@ -47,9 +55,17 @@ def sagemaker(monkeypatch):
 
 
 def ok(stub, body_check=ANY):
-    stub.add_response("invoke_endpoint", {"Body": io.BytesIO(json.dumps(ANSWER).encode()), "ContentType": "application/json"},
-                      {"EndpointName": "ocr-endpoint", "Body": body_check, "ContentType": "application/octet-stream",
-                       "Accept": "application/json", "CustomAttributes": ANY})
+    stub.add_response(
+        "invoke_endpoint",
+        {"Body": io.BytesIO(json.dumps(ANSWER).encode()), "ContentType": "application/json"},
+        {
+            "EndpointName": "ocr-endpoint",
+            "Body": body_check,
+            "ContentType": "application/octet-stream",
+            "Accept": "application/json",
+            "CustomAttributes": ANY,
+        },
+    )
 
 
 def answer(response):
@@ -71,43 +87,64 @@ def test_base64_encoded_event_body(sagemaker):
     assert answer(handler(event(body, base64_body=True), Context()))[0] == 200
 
 
-@pytest.mark.parametrize("status,code", [(400, "ImageTooLarge"), (400, "UnsupportedImageFormat"), (413, "PayloadTooLarge"),
-                                         (503, "ModelNotReady")])
+@pytest.mark.parametrize(
+    "status,code",
+    [(400, "ImageTooLarge"), (400, "UnsupportedImageFormat"), (413, "PayloadTooLarge"), (503, "ModelNotReady")],
+)
 def test_container_errors_keep_their_status_and_code(sagemaker, status, code):
     original = json.dumps({"error": {"code": code, "message": "from the container"}, "requestId": "container-id"})
-    sagemaker.add_client_error("invoke_endpoint", service_error_code="ModelError", service_message="x",
-                               http_status_code=424,
-                               response_meta={}, modeled_fields={"OriginalStatusCode": status, "OriginalMessage": original})
+    sagemaker.add_client_error(
+        "invoke_endpoint",
+        service_error_code="ModelError",
+        service_message="x",
+        http_status_code=424,
+        response_meta={},
+        modeled_fields={"OriginalStatusCode": status, "OriginalMessage": original},
+    )
     assert answer(handler(event(LINE), Context())) == (
-        status, {"error": {"code": code, "message": "from the container"}, "requestId": "api-req-1"})
+        status,
+        {"error": {"code": code, "message": "from the container"}, "requestId": "api-req-1"},
+    )
 
 
 def test_unreadable_container_error_is_500_without_details(sagemaker):
-    sagemaker.add_client_error("invoke_endpoint", service_error_code="ModelError", service_message="x", http_status_code=424,
-                               modeled_fields={"OriginalStatusCode": 500, "OriginalMessage": "Traceback (most recent call last): ..."})
+    sagemaker.add_client_error(
+        "invoke_endpoint",
+        service_error_code="ModelError",
+        service_message="x",
+        http_status_code=424,
+        modeled_fields={"OriginalStatusCode": 500, "OriginalMessage": "Traceback (most recent call last): ..."},
+    )
     status, body = answer(handler(event(LINE), Context()))
     assert status == 500 and body["error"]["code"] == "InternalError"
     assert "Traceback" not in json.dumps(body) and "api-req-1" in body["error"]["message"]
 
 
 def test_endpoint_not_in_service_is_503(sagemaker):
-    sagemaker.add_client_error("invoke_endpoint", service_error_code="ValidationError",
-                               service_message="Endpoint ocr-endpoint of account 1 not found.", http_status_code=400)
+    sagemaker.add_client_error(
+        "invoke_endpoint",
+        service_error_code="ValidationError",
+        service_message="Endpoint ocr-endpoint of account 1 not found.",
+        http_status_code=400,
+    )
     assert answer(handler(event(LINE), Context()))[1]["error"]["code"] == "ModelNotReady"
 
 
-@pytest.mark.parametrize("ev,status,code", [
-    (event("{oops"), 400, "InvalidRequest"),
-    (event({"url": "https://a.example/x.png", "img": "AAAA"}), 400, "InvalidRequest"),
-    (event({"img": "!!!"}), 400, "InvalidImage"),
-    (event({"url": "ftp://example.com/a.png"}), 400, "InvalidUrl"),
-    (event({"url": "http://169.254.169.254/latest/meta-data/"}), 403, "UrlNotAllowed"),
-    (event({"url": "s3://not-allowed-bucket/a.png"}), 403, "UrlNotAllowed"),
-    (event({"url": "s3://Bad_Bucket/a.png"}), 400, "InvalidUrl"),
-    (event({"url": "s3://good-bucket"}), 400, "InvalidUrl"),
-    (event(None), 400, "InvalidRequest"),
-    (event({"url": "x"}, method="GET"), 405, "MethodNotAllowed"),
-])
+@pytest.mark.parametrize(
+    "ev,status,code",
+    [
+        (event("{oops"), 400, "InvalidRequest"),
+        (event({"url": "https://a.example/x.png", "img": "AAAA"}), 400, "InvalidRequest"),
+        (event({"img": "!!!"}), 400, "InvalidImage"),
+        (event({"url": "ftp://example.com/a.png"}), 400, "InvalidUrl"),
+        (event({"url": "http://169.254.169.254/latest/meta-data/"}), 403, "UrlNotAllowed"),
+        (event({"url": "s3://not-allowed-bucket/a.png"}), 403, "UrlNotAllowed"),
+        (event({"url": "s3://Bad_Bucket/a.png"}), 400, "InvalidUrl"),
+        (event({"url": "s3://good-bucket"}), 400, "InvalidUrl"),
+        (event(None), 400, "InvalidRequest"),
+        (event({"url": "x"}, method="GET"), 405, "MethodNotAllowed"),
+    ],
+)
 def test_request_errors_never_reach_the_endpoint(sagemaker, ev, status, code):
     got_status, body = answer(handler(ev, Context()))
     assert (got_status, body["error"]["code"]) == (status, code)
@@ -146,11 +183,14 @@ def test_s3_image_from_an_allowed_bucket(sagemaker, s3):
     assert answer(handler(event({"url": "s3://team-images/scans/line.png"}), Context())) == (200, ANSWER)
 
 
-@pytest.mark.parametrize("url,status,code", [
-    ("s3://secret-bucket/a.png", 403, "UrlNotAllowed"),
-    ("s3://team-images/missing.png", 400, "UrlFetchFailed"),
-    ("s3://team-images/huge.png", 400, "UrlFetchFailed"),
-])
+@pytest.mark.parametrize(
+    "url,status,code",
+    [
+        ("s3://secret-bucket/a.png", 403, "UrlNotAllowed"),
+        ("s3://team-images/missing.png", 400, "UrlFetchFailed"),
+        ("s3://team-images/huge.png", 400, "UrlFetchFailed"),
+    ],
+)
 def test_s3_refusals(sagemaker, s3, url, status, code):
     got_status, body = answer(handler(event({"url": url}), Context()))
     assert (got_status, body["error"]["code"]) == (status, code), body
@@ -172,11 +212,18 @@ def test_a_serverless_endpoints_4_mb_limit_is_kept_when_the_stack_sets_it(tmp_pa
     noise = np.random.default_rng(2).integers(0, 256, (1200, 1500, 3), dtype=np.uint8)
     Image.fromarray(noise).save(tmp_path / "big.png", "PNG")
     assert 4_000_000 < (tmp_path / "big.png").stat().st_size < 6_000_000
-    script = ("import sys; from frontend.shrink import fit_invoke_limit; "
-              "sent, scale = fit_invoke_limit(open(sys.argv[1], 'rb').read()); print(len(sent), scale)")
+    script = (
+        "import sys; from frontend.shrink import fit_invoke_limit; "
+        "sent, scale = fit_invoke_limit(open(sys.argv[1], 'rb').read()); print(len(sent), scale)"
+    )
     for limit, fits in (("4000000", lambda n: n <= 4_000_000), ("", lambda n: 4_000_000 < n <= 6_000_000)):
-        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.png")], capture_output=True, text=True,
-                             env={**os.environ, "OCR_INVOKE_LIMIT_BYTES": limit}, cwd=Path(__file__).parent.parent)
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "big.png")],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OCR_INVOKE_LIMIT_BYTES": limit},
+            cwd=Path(__file__).parent.parent,
+        )
         size = int(out.stdout.split()[0])
         assert fits(size), (limit, size, out.stderr)
 
@@ -205,8 +252,16 @@ def test_images_over_the_invoke_limit_are_shrunk_and_boxes_mapped_back(sagemaker
     assert body[0]["location"] == expected
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                                          "application/jsonp", "image/png"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonp",
+        "image/png",
+    ],
+)
 def test_only_json_bodies_are_accepted(sagemaker, content_type):
     # A browser may POST text/plain or a form to any site without asking first (a CORS "simple"
     # request); refusing them is what keeps other sites' pages out.
@@ -244,8 +299,12 @@ def test_images_are_judged_from_their_header_without_calling_the_model(sagemaker
     # The Stubber has no answer queued: any endpoint call would fail the test. A 7 MB image
     # whose header says 5000 px was sent to SageMaker unchanged (and failed there with a 500).
     too_wide = png_header(5000, 300) + b"\x00" * (7 * 1024 * 1024)
-    rows = [(too_wide, 400, "ImageTooLarge"), (encode(Image.new("RGB", (8, 8)), "GIF"), 400, "UnsupportedImageFormat"),
-            (encode(Image.new("RGB", (8, 8)), "WEBP"), 400, "UnsupportedImageFormat"), (b"\x89PNG\r\n", 400, "InvalidImage")]
+    rows = [
+        (too_wide, 400, "ImageTooLarge"),
+        (encode(Image.new("RGB", (8, 8)), "GIF"), 400, "UnsupportedImageFormat"),
+        (encode(Image.new("RGB", (8, 8)), "WEBP"), 400, "UnsupportedImageFormat"),
+        (b"\x89PNG\r\n", 400, "InvalidImage"),
+    ]
     for data, status, code in rows:
         got, body = answer(handler(event({"img": base64.b64encode(data).decode()}), Context()))
         assert (got, body["error"]["code"]) == (status, code)
@@ -314,6 +373,7 @@ def never_answers(monkeypatch):
 
 class LambdaContext:
     """Lambda's context: get_remaining_time_in_millis counts down to the function's timeout."""
+
     aws_request_id = "lambda-req-1"
 
     def __init__(self, timeout_s: float):
@@ -352,12 +412,22 @@ def test_the_handlers_own_budget_ends_the_wait_when_the_lambda_has_more_time(nev
     assert never_answers.invocations == 1
 
 
-@pytest.mark.parametrize("path, shape", [("/v1.0/appkeys/a/general", "header"), ("/custom/v1/1/s/general", "code"),
-                                         ("/general_ocr", "error")])
+@pytest.mark.parametrize(
+    "path, shape",
+    [("/v1.0/appkeys/a/general", "header"), ("/custom/v1/1/s/general", "code"), ("/general_ocr", "error")],
+)
 def test_errors_take_the_shape_of_the_api_called_from_the_first_check(path, shape):
     # A body API Gateway marked base64 that is not: refused before any door code runs.
-    response = handler({"httpMethod": "POST", "path": path, "body": "not base64!", "isBase64Encoded": True,
-                        "requestContext": {"requestId": "r"}}, Context())
+    response = handler(
+        {
+            "httpMethod": "POST",
+            "path": path,
+            "body": "not base64!",
+            "isBase64Encoded": True,
+            "requestContext": {"requestId": "r"},
+        },
+        Context(),
+    )
     status, body = answer(response)
     assert status == 400 and shape in body
 
@@ -366,8 +436,12 @@ def custom_domain_event(request: dict, path: str, resource: str) -> dict:
     """The event API Gateway sends behind a custom domain with a base path mapping (`ocr` ->
     this API's stage): the prefixed path in `path`, the route's template in `resource` and
     `requestContext.resourcePath`."""
-    return {**request, "path": path, "resource": resource,
-            "requestContext": {"requestId": "r", "resourcePath": resource}}
+    return {
+        **request,
+        "path": path,
+        "resource": resource,
+        "requestContext": {"requestId": "r", "resourcePath": resource},
+    }
 
 
 def test_behind_a_custom_domain_general_ocr_is_routed_by_its_resource(sagemaker):
@@ -378,7 +452,8 @@ def test_behind_a_custom_domain_general_ocr_is_routed_by_its_resource(sagemaker)
 
 def test_behind_a_custom_domain_the_nhn_route_answers_in_nhns_shape():
     request = event({"imageUrl": "s3://a-bucket-not-allowed/x.png"})
-    response = handler(custom_domain_event(request, "/ocr/v1.0/appkeys/app/general", "/v1.0/appkeys/{appKey}/general"),
-                       Context())
+    response = handler(
+        custom_domain_event(request, "/ocr/v1.0/appkeys/app/general", "/v1.0/appkeys/{appKey}/general"), Context()
+    )
     status, body = answer(response)
     assert status == 403 and body["header"]["resultCode"] == -43  # UrlNotAllowed, answered by the NHN door

@@ -1,4 +1,5 @@
 """Image decoding: every mode a real file may carry, and every way bytes can be wrong."""
+
 import io
 
 import numpy as np
@@ -18,14 +19,18 @@ def code_of(data: bytes) -> str:
     return info.value.code.value
 
 
-@pytest.mark.parametrize("convert", [
-    lambda im: encode(im.convert("L")),
-    lambda im: encode(im.convert("P", palette=Image.ADAPTIVE)),
-    lambda im: encode(im.convert("RGB"), "JPEG", quality=92),
-    lambda im: encode(im.convert("CMYK"), "JPEG", quality=95),
-    lambda im: encode(im.convert("RGB"), "BMP"),
-    lambda im: encode(im.convert("1")),
-], ids=["grey", "palette", "jpeg", "cmyk-jpeg", "bmp", "bilevel"])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda im: encode(im.convert("L")),
+        lambda im: encode(im.convert("P", palette=Image.ADAPTIVE)),
+        lambda im: encode(im.convert("RGB"), "JPEG", quality=92),
+        lambda im: encode(im.convert("CMYK"), "JPEG", quality=95),
+        lambda im: encode(im.convert("RGB"), "BMP"),
+        lambda im: encode(im.convert("1")),
+    ],
+    ids=["grey", "palette", "jpeg", "cmyk-jpeg", "bmp", "bilevel"],
+)
 def test_colour_modes_are_read(engine, convert):
     assert texts(engine.read(decode_image(convert(fixture_image("line.png"))))) == [LINE]
 
@@ -33,7 +38,7 @@ def test_colour_modes_are_read(engine, convert):
 def test_transparent_background_is_laid_on_white(engine):
     grey = np.asarray(fixture_image("line.png").convert("L"))
     rgba = np.zeros(grey.shape + (4,), np.uint8)
-    rgba[..., 3] = 255 - grey          # black text on a fully transparent background
+    rgba[..., 3] = 255 - grey  # black text on a fully transparent background
     assert texts(engine.read(decode_image(encode(Image.fromarray(rgba, "RGBA"))))) == [LINE]
 
 
@@ -55,9 +60,9 @@ def test_16_bit_grey_png_is_scaled_not_clipped(engine):
 
 def test_exif_orientation_is_honoured(engine):
     upright = fixture_image("line.png").convert("RGB")
-    stored = upright.rotate(90, expand=True)        # as a camera stores it
+    stored = upright.rotate(90, expand=True)  # as a camera stores it
     exif = Image.Exif()
-    exif[0x0112] = 6                                # "rotate 90 CW to view"
+    exif[0x0112] = 6  # "rotate 90 CW to view"
     data = encode(stored, "JPEG", quality=95, exif=exif.tobytes())
     pixels = decode_image(data)
     assert pixels.shape[:2] == (upright.height, upright.width)
@@ -84,16 +89,19 @@ def test_too_large_side():
         decode_image(encode(Image.new("L", (5000, 10))))
 
 
-@pytest.mark.parametrize("data,code", [
-    (b"", "InvalidImage"),
-    (b"hello, this is not an image", "InvalidImage"),
-    (b"GIF89a" + b"\x00" * 20, "UnsupportedImageFormat"),
-    (b"%PDF-1.7\n", "UnsupportedImageFormat"),
-    (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "UnsupportedImageFormat"),
-    (b"II*\x00\x08\x00\x00\x00", "UnsupportedImageFormat"),
-    (b"\x00\x00\x00\x18ftypheic\x00\x00", "UnsupportedImageFormat"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "UnsupportedImageFormat"),
-])
+@pytest.mark.parametrize(
+    "data,code",
+    [
+        (b"", "InvalidImage"),
+        (b"hello, this is not an image", "InvalidImage"),
+        (b"GIF89a" + b"\x00" * 20, "UnsupportedImageFormat"),
+        (b"%PDF-1.7\n", "UnsupportedImageFormat"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "UnsupportedImageFormat"),
+        (b"II*\x00\x08\x00\x00\x00", "UnsupportedImageFormat"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00", "UnsupportedImageFormat"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "UnsupportedImageFormat"),
+    ],
+)
 def test_bad_bytes(data, code):
     assert code_of(data) == code
 
@@ -119,7 +127,9 @@ def test_camera_mpo_is_read_as_its_first_frame(engine):
     # Phones save .jpg files as MPO (a second frame after the first): Pillow names the format
     # "MPO", and these were refused as not jpg.
     out = io.BytesIO()
-    fixture_image("line.png").convert("RGB").save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (50, 50), "red")])
+    fixture_image("line.png").convert("RGB").save(
+        out, "MPO", save_all=True, append_images=[Image.new("RGB", (50, 50), "red")]
+    )
     assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
     assert texts(engine.read(decode_image(out.getvalue()))) == [LINE]
 
@@ -134,7 +144,9 @@ def test_many_scan_jpeg_is_refused_from_its_header_in_milliseconds():
 
 
 def test_progressive_jpegs_from_real_encoders_are_read(engine):
-    assert texts(engine.read(decode_image(encode(fixture_image("line.png").convert("RGB"), "JPEG", progressive=True)))) == [LINE]
+    assert texts(
+        engine.read(decode_image(encode(fixture_image("line.png").convert("RGB"), "JPEG", progressive=True)))
+    ) == [LINE]
 
 
 @pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "GIF", "ICO", "PCX", "TGA", "PPM"])

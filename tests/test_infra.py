@@ -1,5 +1,6 @@
 """The AWS deployment, checked offline: CDK assertions, cdk-nag, cfn-lint, hadolint, the
 container's requirements and entrypoint. Nothing here needs AWS credentials or Docker."""
+
 import json
 import os
 import re
@@ -50,20 +51,40 @@ def resources(template, kind):
 
 def test_inference_model_is_network_isolated_and_gpu_only(default):
     template, _ = default
-    template.has_resource_properties("AWS::SageMaker::Model", {
-        "EnableNetworkIsolation": True,
-        "PrimaryContainer": {"Image": Match.any_value(), "Environment": Match.object_like({"OCR_PROVIDER": "cuda"})},
-    })
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "EnableNetworkIsolation": True,
+            "PrimaryContainer": {
+                "Image": Match.any_value(),
+                "Environment": Match.object_like({"OCR_PROVIDER": "cuda"}),
+            },
+        },
+    )
 
 
 def test_endpoint_config_defaults_and_context(default):
     template, _ = default
-    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": [Match.object_like({
-        "InstanceType": "ml.g4dn.xlarge", "InitialInstanceCount": 1, "VariantName": "g4dn-xlarge",
-        "InferenceAmiVersion": "al2023-ami-sagemaker-inference-gpu-4-1"})]})
+    template.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                Match.object_like(
+                    {
+                        "InstanceType": "ml.g4dn.xlarge",
+                        "InitialInstanceCount": 1,
+                        "VariantName": "g4dn-xlarge",
+                        "InferenceAmiVersion": "al2023-ami-sagemaker-inference-gpu-4-1",
+                    }
+                )
+            ]
+        },
+    )
     custom, _ = synth(instanceType="ml.g5.xlarge", minInstances=2, maxInstances=5)
-    custom.has_resource_properties("AWS::SageMaker::EndpointConfig", {"ProductionVariants": [Match.object_like({
-        "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 2})]})
+    custom.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {"ProductionVariants": [Match.object_like({"InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 2})]},
+    )
     custom.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 2, "MaxCapacity": 5})
 
 
@@ -85,8 +106,10 @@ def test_autoscaling_follows_requests_in_flight_and_can_reach_max_under_the_thro
     template, _ = default
     target, tracking, rate = _scaling(template)
     assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == \
-        "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+    assert (
+        tracking["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        == "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+    )
     in_flight = rate * GPU_SECONDS_PER_REQUEST
     assert in_flight > tracking["TargetValue"] * (target["MaxCapacity"] - 1)
     assert target["MinCapacity"] >= 1
@@ -129,8 +152,9 @@ def test_changing_instance_type_or_counts_on_a_live_stack(default):
     assert variant(bigger) != variant(template)
     assert variant(more) == variant(template)
     # Same scaling target (logical id) when only the counts change: it is updated, not replaced.
-    assert set(resources(more, "AWS::ApplicationAutoScaling::ScalableTarget")) == \
-        set(resources(template, "AWS::ApplicationAutoScaling::ScalableTarget"))
+    assert set(resources(more, "AWS::ApplicationAutoScaling::ScalableTarget")) == set(
+        resources(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    )
     assert _scaling(more)[0]["MinCapacity"] == 2
 
 
@@ -171,27 +195,58 @@ def test_dashboard_reads_each_metric_from_the_namespace_that_has_it(default):
     # SageMaker publishes invocation metrics in AWS/SageMaker and instance metrics (CPU, GPU,
     # GPU memory) in /aws/sagemaker/Endpoints; a metric asked from the other namespace is empty.
     metrics = _dashboard_metrics(default[0])
-    instance_metrics = {"CPUUtilization", "GPUUtilization", "GPUMemoryUtilization", "MemoryUtilization", "DiskUtilization"}
+    instance_metrics = {
+        "CPUUtilization",
+        "GPUUtilization",
+        "GPUMemoryUtilization",
+        "MemoryUtilization",
+        "DiskUtilization",
+    }
     for namespace, name in metrics:
         if name in instance_metrics:
             assert namespace == "/aws/sagemaker/Endpoints", (namespace, name)
         if name in ("Invocations", "ModelLatency", "OverheadLatency", "Invocation5XXErrors"):
             assert namespace == "AWS/SageMaker", (namespace, name)
     names = {name for _, name in metrics}
-    assert {"GPUUtilization", "GPUMemoryUtilization", "CPUUtilization", "ModelLatency", "OverheadLatency", "Invocations",
-            "Duration", "Errors", "Throttles", "Count", "Latency", "4XXError", "5XXError"} <= names
+    assert {
+        "GPUUtilization",
+        "GPUMemoryUtilization",
+        "CPUUtilization",
+        "ModelLatency",
+        "OverheadLatency",
+        "Invocations",
+        "Duration",
+        "Errors",
+        "Throttles",
+        "Count",
+        "Latency",
+        "4XXError",
+        "5XXError",
+    } <= names
 
 
 def test_lambda_is_current_python_on_arm(default):
     template, _ = default
-    template.has_resource_properties("AWS::Lambda::Function", {
-        "Runtime": "python3.14", "Architectures": ["arm64"], "Handler": "frontend.handler.handler", "Timeout": 28,
-        "Environment": {"Variables": Match.object_like({"ENDPOINT_NAME": "ZhOcrEndpoint-ocr", "ALLOWED_BUCKETS": ""})}})
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "Handler": "frontend.handler.handler",
+            "Timeout": 28,
+            "Environment": {
+                "Variables": Match.object_like({"ENDPOINT_NAME": "ZhOcrEndpoint-ocr", "ALLOWED_BUCKETS": ""})
+            },
+        },
+    )
 
 
 def _frontend_statements(template):
-    role_id = next(k for k, r in resources(template, "AWS::IAM::Role").items()
-                   if "lambda.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"]))
+    role_id = next(
+        k
+        for k, r in resources(template, "AWS::IAM::Role").items()
+        if "lambda.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    )
     role = resources(template, "AWS::IAM::Role")[role_id]["Properties"]
     assert not role.get("ManagedPolicyArns") and not role.get("Policies")
     statements = []
@@ -220,24 +275,41 @@ def test_frontend_role_is_least_privilege(default, iam_with_buckets):
     # Only buckets the deploying account owns (a re-registered bucket name is someone else's).
     assert s3[0]["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
     assert "team-scans/*" in json.dumps(s3[0]["Resource"]) and "archive.images/*" in json.dumps(s3[0]["Resource"])
-    iam_with_buckets[0].has_resource_properties("AWS::Lambda::Function", {
-        "Environment": {"Variables": Match.object_like({"ALLOWED_BUCKETS": "team-scans,archive.images"})}})
+    iam_with_buckets[0].has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"ALLOWED_BUCKETS": "team-scans,archive.images"})}},
+    )
 
 
 def test_regional_api_with_validation_and_api_key(default):
     template, _ = default
     template.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}})
-    template.has_resource_properties("AWS::ApiGateway::Method", {
-        "HttpMethod": "POST", "ApiKeyRequired": True, "AuthorizationType": "CUSTOM",
-        "RequestValidatorId": Match.any_value(), "RequestModels": {"application/json": Match.any_value(), "$default": Match.any_value()}})
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "POST",
+            "ApiKeyRequired": True,
+            "AuthorizationType": "CUSTOM",
+            "RequestValidatorId": Match.any_value(),
+            "RequestModels": {"application/json": Match.any_value(), "$default": Match.any_value()},
+        },
+    )
     template.has_resource_properties("AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
     model = next(iter(resources(template, "AWS::ApiGateway::Model").values()))["Properties"]["Schema"]
     assert model["additionalProperties"] is False and len(model["oneOf"]) == 2
-    template.has_resource_properties("AWS::ApiGateway::UsagePlan", {
-        "Throttle": {"RateLimit": 50, "BurstLimit": 100}, "Quota": {"Limit": 1000000, "Period": "DAY"}})
-    template.has_resource_properties("AWS::ApiGateway::Stage", {
-        "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
-        "MethodSettings": Match.array_with([Match.object_like({"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100})])})
+    template.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan",
+        {"Throttle": {"RateLimit": 50, "BurstLimit": 100}, "Quota": {"Limit": 1000000, "Period": "DAY"}},
+    )
+    template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+            "MethodSettings": Match.array_with(
+                [Match.object_like({"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100})]
+            ),
+        },
+    )
     outputs = template.to_json()["Outputs"]
     assert {"ApiUrl", "ApiKeyId", "GetApiKeyCommand", "EndpointName"} <= set(outputs)
 
@@ -245,8 +317,9 @@ def test_regional_api_with_validation_and_api_key(default):
 def test_iam_auth_option(iam_with_buckets):
     template, _ = iam_with_buckets
     methods = resources(template, "AWS::ApiGateway::Method").values()
-    assert len(methods) == 5 and all(m["Properties"]["AuthorizationType"] == "AWS_IAM" and not m["Properties"]["ApiKeyRequired"]
-                                     for m in methods)
+    assert len(methods) == 5 and all(
+        m["Properties"]["AuthorizationType"] == "AWS_IAM" and not m["Properties"]["ApiKeyRequired"] for m in methods
+    )
     template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
     template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
     template.resource_count_is("AWS::ApiGateway::Authorizer", 0)
@@ -287,8 +360,14 @@ def test_every_api_route_takes_its_own_secret_header_as_the_usage_plans_key(defa
     assert plan["ApiStages"]  # the stage every route is in
     # The authorizer may list keys and nothing else.
     role = next(v for k, v in raw.items() if v["Type"] == "AWS::IAM::Policy" and "AuthorizerRole" in k)
-    actions = {a for st in role["Properties"]["PolicyDocument"]["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
-    assert "apigateway:GET" in actions and not any(a.startswith(("apigateway:P", "apigateway:D", "apigateway:*")) for a in actions)
+    actions = {
+        a
+        for st in role["Properties"]["PolicyDocument"]["Statement"]
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
+    assert "apigateway:GET" in actions and not any(
+        a.startswith(("apigateway:P", "apigateway:D", "apigateway:*")) for a in actions
+    )
 
 
 HOSTILE = 'he said "no" \\ then\nleft </script> ${x}'
@@ -299,8 +378,10 @@ def _render_like_api_gateway(template: str) -> str:
     by its value as it is, with no escaping and no $util functions. The request id is a UUID the
     gateway makes; every other variable may carry text a client influenced (a validation error
     quoting the body, a message) and is given a hostile value."""
+
     def value(match):
         return "6f1c0c7e-3b1a-4d2b-9a8e-0c2f1e5b7d10" if match.group(0) == "$context.requestId" else HOSTILE
+
     return re.sub(r"\$context\.[A-Za-z.]+", value, template)
 
 
@@ -324,10 +405,15 @@ def test_gateway_errors_are_json_in_our_shape_whatever_the_context_holds(default
 def test_gateway_errors_keep_their_own_status_unless_we_know_better(default):
     # DEFAULT_4XX covers 404s, 415s, 401s...: forcing one status on them all would lie.
     template, _ = default
-    by_type = {r["Properties"]["ResponseType"]: r["Properties"]
-               for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()}
+    by_type = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
     assert "StatusCode" not in by_type["DEFAULT_4XX"] and "StatusCode" not in by_type["DEFAULT_5XX"]
-    assert by_type["UNSUPPORTED_MEDIA_TYPE"]["StatusCode"] == "415" and by_type["RESOURCE_NOT_FOUND"]["StatusCode"] == "404"
+    assert (
+        by_type["UNSUPPORTED_MEDIA_TYPE"]["StatusCode"] == "415"
+        and by_type["RESOURCE_NOT_FOUND"]["StatusCode"] == "404"
+    )
     assert by_type["THROTTLED"]["StatusCode"] == "429" and by_type["INTEGRATION_TIMEOUT"]["StatusCode"] == "504"
 
 
@@ -381,18 +467,26 @@ def test_s3_reads_can_decrypt_with_listed_kms_keys_only_through_s3():
     assert len(kms) == 1 and kms[0]["Resource"] == key and "kms:ViaService" in json.dumps(kms[0]["Condition"])
     s3 = next(s for s in statements if "s3:GetObject" in _actions(s))
     assert s3["Condition"] == {"StringEquals": {"s3:ResourceAccount": "111122223333"}}
-    template.has_resource_properties("AWS::Lambda::Function", {
-        "Environment": {"Variables": Match.object_like({"BUCKET_OWNER": "111122223333"})}})
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({"BUCKET_OWNER": "111122223333"})}}
+    )
 
 
 def test_endpoint_role_may_create_its_own_log_group(default):
     # SageMaker's log agent calls CreateLogGroup at start; without it the container's logs can go
     # missing. Granted on the endpoint's own group only.
     template, _ = default
-    role_id = next(k for k, r in resources(template, "AWS::IAM::Role").items()
-                   if "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"]))
-    statements = [st for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
-                  for st in p["Properties"]["PolicyDocument"]["Statement"]]
+    role_id = next(
+        k
+        for k, r in resources(template, "AWS::IAM::Role").items()
+        if "sagemaker.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    )
+    statements = [
+        st
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
     create = [st for st in statements if "logs:CreateLogGroup" in _actions(st)]
     assert create and all("EndpointLogs" in json.dumps(st["Resource"]) for st in create)
 
@@ -412,22 +506,25 @@ def test_destroy_leaves_nothing_behind_but_the_accounts_api_logging_role(default
         assert group["Properties"]["RetentionInDays"] == 30
 
 
-@pytest.mark.parametrize("context,message", [
-    ({"minInstances": 0}, "minInstances"),
-    ({"minInstances": 3, "maxInstances": 2}, "minInstances"),
-    ({"auth": "cognito"}, "auth"),
-    ({"allowedBuckets": "*"}, "allowedBuckets"),
-    ({"instanceType": "g4dn.xlarge"}, "instanceType"),
-    ({"instanceType": "ml.c7g.xlarge"}, "Graviton"),   # arm64: the image is x86_64
-    ({"instanceType": "ml.g5g.xlarge"}, "Graviton"),
-    ({"instanceType": "ml.inf2.xlarge"}, "Neuron"),
-    ({"serverless": "true", "serverlessMemoryMb": 8192}, "serverlessMemoryMb"),  # SageMaker's 1-6 GB
-    ({"serverless": "true", "serverlessMaxConcurrency": 201}, "serverlessMaxConcurrency"),
-    ({"serverless": "yes"}, "serverless"),
-    ({"logRetentionDays": 31}, "logRetentionDays"),
-    ({"frontendMemoryMb": 512}, "frontendMemoryMb"),     # no room for the page renderer
-    ({"frontendMemoryMb": 20480}, "frontendMemoryMb"),   # Lambda's most is 10,240 MB
-])
+@pytest.mark.parametrize(
+    "context,message",
+    [
+        ({"minInstances": 0}, "minInstances"),
+        ({"minInstances": 3, "maxInstances": 2}, "minInstances"),
+        ({"auth": "cognito"}, "auth"),
+        ({"allowedBuckets": "*"}, "allowedBuckets"),
+        ({"instanceType": "g4dn.xlarge"}, "instanceType"),
+        ({"instanceType": "ml.c7g.xlarge"}, "Graviton"),  # arm64: the image is x86_64
+        ({"instanceType": "ml.g5g.xlarge"}, "Graviton"),
+        ({"instanceType": "ml.inf2.xlarge"}, "Neuron"),
+        ({"serverless": "true", "serverlessMemoryMb": 8192}, "serverlessMemoryMb"),  # SageMaker's 1-6 GB
+        ({"serverless": "true", "serverlessMaxConcurrency": 201}, "serverlessMaxConcurrency"),
+        ({"serverless": "yes"}, "serverless"),
+        ({"logRetentionDays": 31}, "logRetentionDays"),
+        ({"frontendMemoryMb": 512}, "frontendMemoryMb"),  # no room for the page renderer
+        ({"frontendMemoryMb": 20480}, "frontendMemoryMb"),  # Lambda's most is 10,240 MB
+    ],
+)
 def test_bad_settings_are_refused_with_a_reason(context, message):
     from infra.settings import SettingsError
 
@@ -456,8 +553,10 @@ def test_cfn_lint_finds_no_errors(default, iam_with_buckets):
     serverless, cpu = synth(serverless="true"), synth(instanceType="ml.c7i.xlarge")
     # One run for the four templates (cfn-lint takes several; each start costs seconds). Each
     # synth writes its own assembly directory, so the four files are distinct.
-    templates = [str(Path(assembly.directory) / "ZhOcrEndpoint.template.json")
-                 for _, assembly in (default, iam_with_buckets, serverless, cpu)]
+    templates = [
+        str(Path(assembly.directory) / "ZhOcrEndpoint.template.json")
+        for _, assembly in (default, iam_with_buckets, serverless, cpu)
+    ]
     assert len(set(templates)) == 4
     result = subprocess.run([cfn_lint, *templates], capture_output=True, text=True)
     errors = [line for line in result.stdout.splitlines() if re.match(r"^E\d", line)]
@@ -476,13 +575,35 @@ def test_docker_context_is_small():
 
 
 def test_container_requirements_resolve_for_linux_amd64_python_312(tmp_path):
-    base = [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-            "--implementation", "cp", "--python-version", "3.12", "--target", str(tmp_path),
-            "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64"]
+    base = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--dry-run",
+        "--ignore-installed",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.12",
+        "--target",
+        str(tmp_path),
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--platform",
+        "manylinux_2_17_x86_64",
+        "--platform",
+        "manylinux2014_x86_64",
+    ]
     from concurrent.futures import ThreadPoolExecutor
 
-    extras = [["-r", str(ROOT / "inference" / "requirements-gpu.txt")], ["-r", str(ROOT / "inference" / "requirements-cpu.txt")],
-              ["--no-deps", "-r", str(ROOT / "inference" / "requirements-models.txt")]]
+    extras = [
+        ["-r", str(ROOT / "inference" / "requirements-gpu.txt")],
+        ["-r", str(ROOT / "inference" / "requirements-cpu.txt")],
+        ["--no-deps", "-r", str(ROOT / "inference" / "requirements-models.txt")],
+    ]
     # The three resolutions at once: each mostly waits on the package index.
     with ThreadPoolExecutor(len(extras)) as pool:
         results = list(pool.map(lambda extra: subprocess.run(base + extra, capture_output=True, text=True), extras))
@@ -502,7 +623,9 @@ def _dockerfile_command():
 def test_container_entrypoint_serves_ping_on_cpu():
     port = free_port()
     env = {**os.environ, "OCR_PROVIDER": "cpu", "SAGEMAKER_BIND_TO_PORT": str(port), "OCR_THREADS": "2"}
-    process = subprocess.Popen(_dockerfile_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _dockerfile_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -540,7 +663,9 @@ def test_the_lambda_answers_before_the_gateway_gives_up(default):
 
     template, _ = default
     function = next(iter(resources(template, "AWS::Lambda::Function").values()))["Properties"]
-    method = next(m for m in resources(template, "AWS::ApiGateway::Method").values() if m["Properties"]["HttpMethod"] == "POST")
+    method = next(
+        m for m in resources(template, "AWS::ApiGateway::Method").values() if m["Properties"]["HttpMethod"] == "POST"
+    )
     gateway_ms = method["Properties"]["Integration"].get("TimeoutInMillis", 29000)
     assert URL_FETCH_TIMEOUT_S < FRONTEND_BUDGET_S < function["Timeout"] < gateway_ms / 1000 <= 29
 
@@ -556,11 +681,14 @@ def test_no_deployed_function_may_fetch_loopback_urls(context):
 
 def test_url_ports_are_80_and_443_unless_the_deployer_adds_some(default):
     template, _ = default
-    template.has_resource_properties("AWS::Lambda::Function", {
-        "Environment": {"Variables": Match.object_like({"ALLOWED_URL_PORTS": "80,443"})}})
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({"ALLOWED_URL_PORTS": "80,443"})}}
+    )
     custom, _ = synth(allowedUrlPorts="8080, 8443")
-    custom.has_resource_properties("AWS::Lambda::Function", {
-        "Environment": {"Variables": Match.object_like({"ALLOWED_URL_PORTS": "80,443,8080,8443"})}})
+    custom.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"ALLOWED_URL_PORTS": "80,443,8080,8443"})}},
+    )
 
 
 def _image_build_args(assembly) -> dict:
@@ -572,14 +700,20 @@ def _image_build_args(assembly) -> dict:
 def test_a_cpu_instance_type_gets_the_cpu_image_and_no_gpu_settings():
     template, assembly = synth(instanceType="ml.c7i.xlarge")
     assert _image_build_args(assembly) == {"BASE_IMAGE": "ubuntu:24.04", "ONNXRUNTIME": "cpu", "OCR_PROVIDER": "cpu"}
-    template.has_resource_properties("AWS::SageMaker::Model", {
-        "EnableNetworkIsolation": True,
-        "PrimaryContainer": {"Image": Match.any_value(), "Environment": Match.object_like({"OCR_PROVIDER": "cpu"})}})
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "EnableNetworkIsolation": True,
+            "PrimaryContainer": {"Image": Match.any_value(), "Environment": Match.object_like({"OCR_PROVIDER": "cpu"})},
+        },
+    )
     (config,) = resources(template, "AWS::SageMaker::EndpointConfig").values()
     (variant,) = config["Properties"]["ProductionVariants"]
     # SageMaker's inference AMI versions are GPU host images (NVIDIA driver): none on a CPU type.
     assert variant["InstanceType"] == "ml.c7i.xlarge" and "InferenceAmiVersion" not in variant
-    assert not any("GPUMemoryUtilization" in json.dumps(alarm) for alarm in resources(template, "AWS::CloudWatch::Alarm").values())
+    assert not any(
+        "GPUMemoryUtilization" in json.dumps(alarm) for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
+    )
     assert _scaling(template)[0]["ResourceId"].endswith("/variant/c7i-xlarge")
 
 
@@ -597,8 +731,12 @@ def test_serverless_option_scales_to_zero_within_sagemakers_serverless_rules(def
     (config,) = resources(template, "AWS::SageMaker::EndpointConfig").values()
     (variant,) = config["Properties"]["ProductionVariants"]
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 4096, "MaxConcurrency": 20}
-    for instance_only in ("InstanceType", "InitialInstanceCount", "InferenceAmiVersion",
-                          "ContainerStartupHealthCheckTimeoutInSeconds"):
+    for instance_only in (
+        "InstanceType",
+        "InitialInstanceCount",
+        "InferenceAmiVersion",
+        "ContainerStartupHealthCheckTimeoutInSeconds",
+    ):
         assert instance_only not in variant
     # It scales itself: an Application Auto Scaling target on it would be refused.
     assert not resources(template, "AWS::ApplicationAutoScaling::ScalableTarget")
@@ -613,21 +751,33 @@ def test_serverless_option_scales_to_zero_within_sagemakers_serverless_rules(def
     # The Lambda moves to the new endpoint only once it is in service (CloudFormation creates a
     # replacement, then updates what depends on it, then deletes the old one).
     (endpoint_id,) = resources(template, "AWS::SageMaker::Endpoint")
-    frontend = next(f for f in resources(template, "AWS::Lambda::Function").values()
-                    if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {}))
+    frontend = next(
+        f
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
+    )
     assert endpoint_id in frontend.get("DependsOn", [])
     # 4 MB per serverless invocation (6 MB for instances): the Lambda shrinks images under it.
-    function = next(f for f in resources(template, "AWS::Lambda::Function").values()
-                    if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {}))
+    function = next(
+        f
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
+    )
     assert function["Properties"]["Environment"]["Variables"]["OCR_INVOKE_LIMIT_BYTES"] == "4000000"
-    default_function = next(f for f in resources(default[0], "AWS::Lambda::Function").values()
-                            if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {}))
+    default_function = next(
+        f
+        for f in resources(default[0], "AWS::Lambda::Function").values()
+        if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
+    )
     assert default_function["Properties"]["Environment"]["Variables"]["OCR_INVOKE_LIMIT_BYTES"] == "6000000"
 
 
 def _frontend(template):
-    return next(f["Properties"] for f in resources(template, "AWS::Lambda::Function").values()
-                if f["Properties"].get("Handler") == "frontend.handler.handler")
+    return next(
+        f["Properties"]
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "frontend.handler.handler"
+    )
 
 
 def test_the_page_renderer_gets_the_lambdas_memory_less_the_handlers_share(default):

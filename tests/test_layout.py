@@ -1,4 +1,5 @@
 """frontend/layout.py: lines into the other APIs' units, words (CLOVA V2, NHN) and blocks (NHN v2)."""
+
 from frontend import layout
 from tests.fakes import line_for
 
@@ -20,8 +21,8 @@ def test_a_chinese_run_without_spaces_is_one_word_and_a_line_without_characters_
 
 
 def test_lines_of_a_paragraph_are_one_block_and_a_heading_or_a_far_line_is_not():
-    heading = line_for((40, 0, 300, 60), False)          # three times as tall as the text
+    heading = line_for((40, 0, 300, 60), False)  # three times as tall as the text
     paragraph = [line_for((40, 70, 400, 90), False), line_for((40, 96, 380, 116), False)]
-    far_below = line_for((40, 300, 400, 320), False)      # a gap of many line heights
-    beside = line_for((600, 322, 800, 342), False)        # no horizontal overlap with the line above
+    far_below = line_for((40, 300, 400, 320), False)  # a gap of many line heights
+    beside = line_for((600, 322, 800, 342), False)  # no horizontal overlap with the line above
     assert layout.blocks([heading, *paragraph, far_below, beside]) == [[0], [1, 2], [3], [4]]

@@ -1,5 +1,6 @@
 """The Makefile's dependency graph, read with `make -n` in a fresh clone's shape (no .venv, no
 node_modules): each target installs what it runs, and no more."""
+
 import os
 import re
 import shutil
@@ -24,8 +25,9 @@ def clone(tmp_path_factory) -> Path:
     tree = tmp_path_factory.mktemp("clone")
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in listed:
-        if name in ("Makefile", "package.json") or (name.endswith(".txt") and ("requirements" in Path(name).name
-                                                                             or "constraints" in Path(name).name)):
+        if name in ("Makefile", "package.json") or (
+            name.endswith(".txt") and ("requirements" in Path(name).name or "constraints" in Path(name).name)
+        ):
             (tree / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / name, tree / name)
     return tree
@@ -34,7 +36,9 @@ def clone(tmp_path_factory) -> Path:
 def planned(clone: Path, target: str) -> list[str]:
     """The commands `make <target>` would run there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
-    result = subprocess.run([MAKE, "-n", target], check=False, cwd=clone, capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [MAKE, "-n", target], check=False, cwd=clone, capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
@@ -85,8 +89,11 @@ def test_destroy_checks_credentials_before_calling_cdk_or_npm(clone, target):
 
 def _names(path: Path) -> set[str]:
     """The packages a requirements file names (versions live in constraints.txt)."""
-    return {re.split(r"[<>=\[ ;]", line.strip())[0].lower() for line in path.read_text().splitlines()
-            if line.strip() and not line.startswith(("#", "-"))}
+    return {
+        re.split(r"[<>=\[ ;]", line.strip())[0].lower()
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "-"))
+    }
 
 
 def test_what_requirements_txt_installs_is_all_the_deploy_tools_import():
@@ -106,7 +113,9 @@ for name, module in list(sys.modules.items()):
 print("\\n".join(sorted(used)))
 """
     env = {**os.environ, "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-    result = subprocess.run([sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     used = set(result.stdout.split())
 

@@ -1,4 +1,5 @@
 """Loading the models: offline, prepared once, and loud when something is wrong."""
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -38,10 +39,14 @@ def test_denormal_weights_are_zeroed_and_output_is_identical(tmp_path, monkeypat
     det = models.locate_models().det
     original = det.read_bytes()
     prepared = models.prepared_model_bytes(det)
+
     def denormals(raw):
         model = onnx.load_from_string(raw)
-        return sum(int(models.denormal_mask(numpy_helper.to_array(i)).sum())
-                   for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT)
+        return sum(
+            int(models.denormal_mask(numpy_helper.to_array(i)).sum())
+            for i in model.graph.initializer
+            if i.data_type == onnx.TensorProto.FLOAT
+        )
 
     assert denormals(original) > 1000
     assert denormals(prepared) == 0

@@ -1,5 +1,6 @@
 """Plates decoded under their grammar (GA 36-2018) from hand-made CTC matrices: the decoder must
 find the likeliest legal plate, even where greedy decoding reads an illegal string."""
+
 import numpy as np
 import pytest
 
@@ -84,7 +85,7 @@ def test_a_two_row_plate_is_read_as_one():
     bottom = np.array([[10, 34], [110, 34], [110, 70], [10, 70]], np.float32)
     found = read_lines([(DECODER, [matrix(spelled("粤B")), matrix(spelled("12345"))])], np.stack([top, bottom]))
     assert [reading.text for reading, _ in found] == ["粤B12345"]
-    (_, box), = found
+    ((_, box),) = found
     assert box.min(axis=0).tolist() == [10, 10] and box.max(axis=0).tolist() == [110, 70]
 
 
@@ -122,7 +123,9 @@ def test_a_legal_korean_plate_wins_over_a_likelier_illegal_string():
     assert 0 < reading.conf < KR_DECODER.decode(kr_matrix(spelled("서울12바3456"))).conf
 
 
-@pytest.mark.parametrize("text", ["1가3456", "1234가5678", "12가345", "12가34567", "서12가3456", "12가나3456", "가123456"])
+@pytest.mark.parametrize(
+    "text", ["1가3456", "1234가5678", "12가345", "12가34567", "서12가3456", "12가나3456", "가123456"]
+)
 def test_korean_strings_outside_the_grammar_are_never_answered(text):
     # One or four class digits, three or five serial digits, half a region, two use syllables,
     # the syllable first.
@@ -133,7 +136,9 @@ def test_korean_strings_outside_the_grammar_are_never_answered(text):
 def test_a_two_row_korean_plate_is_read_as_one():
     top = np.array([[40, 10], [90, 10], [90, 30], [40, 30]], np.float32)
     bottom = np.array([[10, 34], [120, 34], [120, 74], [10, 74]], np.float32)
-    found = read_lines([(KR_DECODER, [kr_matrix(spelled("서울12")), kr_matrix(spelled("가3456"))])], np.stack([top, bottom]))
+    found = read_lines(
+        [(KR_DECODER, [kr_matrix(spelled("서울12")), kr_matrix(spelled("가3456"))])], np.stack([top, bottom])
+    )
     assert [reading.text for reading, _ in found] == ["서울12가3456"]
 
 
@@ -142,7 +147,7 @@ def test_each_place_keeps_the_grammar_it_reads_best():
     # (PP-OCR has no Hangul), so the Korean plate is answered once, not both.
     box = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
     chinese = matrix(spelled("京A12345"))
-    chinese[0] = 1 / chinese.shape[1]          # the 'province' is anybody's guess
+    chinese[0] = 1 / chinese.shape[1]  # the 'province' is anybody's guess
     chinese[2] = 1 / chinese.shape[1]
     found = read_lines([(DECODER, [chinese]), (KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)
     assert [reading.text for reading, _ in found] == ["12가3456"]
@@ -175,7 +180,9 @@ def test_a_korean_reading_with_an_unsure_character_is_not_answered():
     assert len(read_lines([(KR_DECODER, [kr_matrix(spelled("12가3456"))])], box)) == 1
 
 
-@pytest.mark.parametrize("decoder, plate", [(DECODER, "粤B07K2M"), (KR_DECODER, "서울12바3456"), (KR_DECODER, "123가4567")])
+@pytest.mark.parametrize(
+    "decoder, plate", [(DECODER, "粤B07K2M"), (KR_DECODER, "서울12바3456"), (KR_DECODER, "123가4567")]
+)
 def test_answers_skip_no_plate_that_the_search_would_answer(decoder, plate):
     # answer() skips the search on lines whose bounds rule out an answer; it must answer exactly
     # what the full search answers, near the thresholds too: the plate's matrix blurred with

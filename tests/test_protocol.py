@@ -1,6 +1,7 @@
 """The Lambda <-> container protocol: what the Lambda sends is what the container reads, within
 SageMaker's CustomAttributes rules, and the container's admission keeps single images ahead of
 other callers' document pages."""
+
 import asyncio
 
 import pytest
@@ -10,11 +11,14 @@ from ocr_contract import ApiError
 from ocr_contract.protocol import CUSTOM_ATTRIBUTES_MAX_CHARS, InvokeOptions
 
 
-@pytest.mark.parametrize("options", [
-    InvokeOptions(request_id="3f0e-1", timeout_ms=25_500),
-    InvokeOptions(request_id="r", timeout_ms=1000, detail=True, lane="bulk"),
-    InvokeOptions(request_id="r", task="plates", country="kr"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        InvokeOptions(request_id="3f0e-1", timeout_ms=25_500),
+        InvokeOptions(request_id="r", timeout_ms=1000, detail=True, lane="bulk"),
+        InvokeOptions(request_id="r", task="plates", country="kr"),
+    ],
+)
 def test_options_survive_the_header(options):
     header = options.header()
     # SageMaker: at most 1024 visible US-ASCII characters.

@@ -1,5 +1,6 @@
 """The requirement files name packages; every version is pinned once, in constraints.txt or (the
 container's) inference/constraints.txt, which each requirement file takes in with `-c`."""
+
 import re
 import subprocess
 from pathlib import Path
@@ -7,10 +8,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = [ROOT / "constraints.txt", ROOT / "inference" / "constraints.txt"]
 # The project's own files (git's), not copies in build outputs or virtualenvs.
-REQUIREMENTS = sorted(ROOT / name for name in subprocess.run(
-    ["git", "ls-files", "*requirements*.txt"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split())
-CONTAINER = [ROOT / "inference" / name for name in
-             ("requirements.txt", "requirements-cpu.txt", "requirements-gpu.txt", "requirements-models.txt")]
+REQUIREMENTS = sorted(
+    ROOT / name
+    for name in subprocess.run(
+        ["git", "ls-files", "*requirements*.txt"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+)
+CONTAINER = [
+    ROOT / "inference" / name
+    for name in ("requirements.txt", "requirements-cpu.txt", "requirements-gpu.txt", "requirements-models.txt")
+]
 NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
 
 

@@ -1,4 +1,5 @@
 """The inference server: the SageMaker container contract over HTTP."""
+
 import asyncio
 import json
 
@@ -25,6 +26,7 @@ def run(app, scenario):
     async def main():
         async with TestClient(TestServer(app)) as client:
             return await scenario(client)
+
     return asyncio.run(main())
 
 
@@ -45,39 +47,55 @@ def test_ping_and_invocations(app):
             assert [norm(line["words"]) for line in lines] == [norm(t) for t in EXPECTED["receipt.png"]]
             assert set(lines[0]) == {"words", "location", "score"}
             assert r.headers["X-Request-Id"]
+
     run(app, scenario)
 
 
 def test_request_id_from_sagemaker_custom_attributes(app):
     async def scenario(client):
-        r = await client.post("/invocations", data=b"junk", headers={
-            "Content-Type": "application/octet-stream", "X-Amzn-SageMaker-Custom-Attributes": "requestId=abc-123"})
+        r = await client.post(
+            "/invocations",
+            data=b"junk",
+            headers={
+                "Content-Type": "application/octet-stream",
+                "X-Amzn-SageMaker-Custom-Attributes": "requestId=abc-123",
+            },
+        )
         body = await r.json()
         assert r.status == 400 and body["requestId"] == "abc-123" and r.headers["X-Request-Id"] == "abc-123"
+
     run(app, scenario)
 
 
-@pytest.mark.parametrize("body,headers,status,code", [
-    (b"not an image", {}, 400, "InvalidImage"),
-    (b"GIF89a" + b"\x00" * 30, {}, 400, "UnsupportedImageFormat"),
-    (None, {}, 400, "ImageTooLarge"),
-    (b"", {}, 400, "InvalidImage"),
-    (b"{}", {"Content-Type": "application/json"}, 400, "InvalidRequest"),
-])
+@pytest.mark.parametrize(
+    "body,headers,status,code",
+    [
+        (b"not an image", {}, 400, "InvalidImage"),
+        (b"GIF89a" + b"\x00" * 30, {}, 400, "UnsupportedImageFormat"),
+        (None, {}, 400, "ImageTooLarge"),
+        (b"", {}, 400, "InvalidImage"),
+        (b"{}", {"Content-Type": "application/json"}, 400, "InvalidRequest"),
+    ],
+)
 def test_errors_are_json_with_the_right_status(app, body, headers, status, code):
     body = png_header(60000, 60000) if body is None else body
+
     async def scenario(client):
         r = await client.post("/invocations", data=body, headers={"Content-Type": "image/png", **headers})
         payload = await r.json()
         assert (r.status, payload["error"]["code"]) == (status, code)
         assert payload["error"]["message"] and payload["requestId"]
+
     run(app, scenario)
 
 
 def test_over_10_mib_is_413(app):
     async def scenario(client):
-        r = await client.post("/invocations", data=b"\x00" * (10 * 1024 * 1024 + 10), headers={"Content-Type": "image/png"})
+        r = await client.post(
+            "/invocations", data=b"\x00" * (10 * 1024 * 1024 + 10), headers={"Content-Type": "image/png"}
+        )
         assert r.status == 413 and (await r.json())["error"]["code"] == "PayloadTooLarge"
+
     run(app, scenario)
 
 
@@ -87,6 +105,7 @@ def test_unknown_paths_and_methods_are_json(app):
         assert r.status == 404 and (await r.json())["error"]["code"] == "NotFound"
         r = await client.get("/invocations")
         assert r.status == 405 and (await r.json())["error"]["code"] == "MethodNotAllowed"
+
     run(app, scenario)
 
 
@@ -99,6 +118,7 @@ def test_models_not_loaded_yet(tmp_path, monkeypatch):
         assert (await client.get("/ping")).status == 503
         r = await client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})
         assert r.status == 503 and (await r.json())["error"]["code"] == "ModelNotReady"
+
     run(app, scenario)
 
 
@@ -125,21 +145,25 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
         first, second = asyncio.ensure_future(post()), asyncio.ensure_future(post())
         await until(lambda: app[STATE]["in_flight"] == 2)  # one reading, one queued
         ping = await client.get("/ping")
-        assert ping.status == 200                      # not blocked by inference
-        third = await post()                           # 1 running + 1 queued: full
+        assert ping.status == 200  # not blocked by inference
+        third = await post()  # 1 running + 1 queued: full
         assert third.status == 503 and (await third.json())["error"]["code"] == "ServerBusy"
         gate.set()
         assert [(await r).status for r in (first, second)] == [200, 200]
+
     run(app, scenario)
 
 
 def test_runtime_api_path_wraps_errors_as_sagemaker_does(app):
     async def scenario(client):
-        r = await client.post("/endpoints/ocr/invocations", data=b"GIF89a" + b"\x00" * 30, headers={"Content-Type": "image/png"})
+        r = await client.post(
+            "/endpoints/ocr/invocations", data=b"GIF89a" + b"\x00" * 30, headers={"Content-Type": "image/png"}
+        )
         assert r.status == 424 and r.headers["X-Amzn-ErrorType"] == "ModelError"
         body = await r.json()
         assert body["OriginalStatusCode"] == 400
         assert json.loads(body["OriginalMessage"])["error"]["code"] == "UnsupportedImageFormat"
+
     run(app, scenario)
 
 
@@ -147,7 +171,9 @@ def test_real_size_images_are_read_whole_every_time(app, engine, real_size_image
     # StreamReader.read(n) returns what is buffered, not n bytes: a 230 KB scan came out
     # "corrupt or truncated" one time in three. Multi-MB bodies, sent repeatedly, must give
     # exactly the in-process answer.
-    expected = {name: [line.to_api() for line in engine.read(decode_image(data))] for name, data in real_size_images.items()}
+    expected = {
+        name: [line.to_api() for line in engine.read(decode_image(data))] for name, data in real_size_images.items()
+    }
 
     async def scenario(client):
         for _ in range(3):
@@ -155,6 +181,7 @@ def test_real_size_images_are_read_whole_every_time(app, engine, real_size_image
                 r = await client.post("/invocations", data=data, headers={"Content-Type": "application/octet-stream"})
                 assert r.status == 200, (name, await r.text())
                 assert await r.json() == expected[name], name
+
     run(app, scenario)
 
 
@@ -177,6 +204,7 @@ def test_decode_bombs_are_refused_at_once_and_ordinary_requests_go_on(engine):
         status, body, elapsed = results[3]
         assert status == 200 and [norm(line["words"]) for line in body] == [norm(t) for t in EXPECTED["receipt.png"]]
         assert elapsed < 10
+
     run(app, scenario)
 
 
@@ -191,22 +219,29 @@ def test_a_request_past_its_deadline_is_answered_504_and_frees_its_slot(engine, 
         app[SETTINGS]["timeout_s"] = 60
         r = await client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})
         assert r.status == 200
+
     run(app, scenario)
 
 
 def test_the_callers_own_timeout_shortens_the_deadline(app, real_size_images):
     async def scenario(client):
-        r = await client.post("/invocations", data=real_size_images["page.png"], headers={
-            "Content-Type": "image/png", "X-Amzn-SageMaker-Custom-Attributes": "requestId=r1,timeoutMs=600"})
+        r = await client.post(
+            "/invocations",
+            data=real_size_images["page.png"],
+            headers={"Content-Type": "image/png", "X-Amzn-SageMaker-Custom-Attributes": "requestId=r1,timeoutMs=600"},
+        )
         assert r.status == 504 and (await r.json())["requestId"] == "r1"
+
     run(app, scenario)
 
 
 def test_the_runtime_path_enforces_sagemakers_6_mb_limit(app):
     async def scenario(client):
-        r = await client.post("/endpoints/ocr/invocations", data=b"\xff" * (6 * 1024 * 1024 + 1),
-                              headers={"Content-Type": "image/png"})
+        r = await client.post(
+            "/endpoints/ocr/invocations", data=b"\xff" * (6 * 1024 * 1024 + 1), headers={"Content-Type": "image/png"}
+        )
         assert r.status == 413 and "exceeded" in (await r.json())["message"]
+
     run(app, scenario)
 
 
@@ -223,17 +258,21 @@ def raw_exchange(port: int, request: bytes) -> tuple[int, dict]:
     return int(head.split()[1]), json.loads(body)
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"GARBAGE\r\n\r\n",
-    b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: \xd9\xa1\xd9\xa2\r\n\r\n12",  # Arabic-Indic digits
-    b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd",
-    b"POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-    b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Encoding: gzip\r\n"
-    b"Content-Length: 10\r\nConnection: close\r\n\r\nnot gzip!!",
-])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: \xd9\xa1\xd9\xa2\r\n\r\n12",  # Arabic-Indic digits
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd",
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: 10\r\nConnection: close\r\n\r\nnot gzip!!",
+    ],
+)
 def test_malformed_http_is_answered_in_json(app, request_bytes):
     async def scenario(client):
         port = client.server.port
         status, body = await asyncio.get_running_loop().run_in_executor(None, raw_exchange, port, request_bytes)
         assert 400 <= status < 500 and set(body["error"]) == {"code", "message"}, (status, body)
+
     run(app, scenario)

@@ -1,5 +1,6 @@
 """URL fetching cannot reach private, loopback, link-local or metadata addresses, however spelled,
 nor take longer than its deadline, whatever the peer does."""
+
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,35 +17,42 @@ from tests.httpfixtures import ImageServer
 REFUSED_URLS = [
     "http://127.0.0.1/a.png",
     "http://localhost/a.png",
-    "http://2130706433/a.png",           # decimal
-    "http://0x7f000001/a.png",           # hex
+    "http://2130706433/a.png",  # decimal
+    "http://0x7f000001/a.png",  # hex
     "http://0x7f.0.0.1/a.png",
-    "http://0177.0.0.1/a.png",           # octal
-    "http://127.1/a.png",                # short form
+    "http://0177.0.0.1/a.png",  # octal
+    "http://127.1/a.png",  # short form
     "http://127.0.1/a.png",
     "http://[::1]/a.png",
-    "http://[::ffff:127.0.0.1]/a.png",   # IPv4-mapped
+    "http://[::ffff:127.0.0.1]/a.png",  # IPv4-mapped
     "http://[::ffff:7f00:1]/a.png",
     "http://[::ffff:169.254.169.254]/",
-    "http://169.254.169.254/latest/meta-data/",   # instance metadata
-    "http://[fd00:ec2::254]/latest/meta-data/",   # IPv6 instance metadata (ULA)
-    "http://169.254.170.2/v2/credentials",        # ECS task credentials
-    "http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/",
-    "http://100.64.0.1/",                # carrier-grade NAT
-    "http://0.0.0.0/", "http://0/",
-    "http://224.0.0.1/", "http://[ff02::1]/",    # multicast
-    "http://240.0.0.1/", "http://255.255.255.255/",  # reserved, broadcast
-    "http://[fe80::1]/",                 # link-local
-    "http://[fc00::1]/",                 # unique local
-    "http://[2002:7f00:1::]/",           # 6to4 wrapping 127.0.0.1
-    "http://[64:ff9b::a00:1]/",          # NAT64 wrapping 10.0.0.1
-    "http://[::127.0.0.1]/",             # IPv4-compatible
-    "https://192.0.2.1/", "http://198.18.0.1/",  # documentation, benchmarking
-    "http://[fec0::1]/",                 # site-local (deprecated, still routable inside networks)
-    "http://[2001:db8::1]/",             # documentation
-    "http://[2001::1]/",                 # Teredo
-    "http://[100::1]/",                  # discard-only
-    "http://192.88.99.1/", "http://192.0.0.8/",  # 6to4 relay anycast, IETF assignments
+    "http://169.254.169.254/latest/meta-data/",  # instance metadata
+    "http://[fd00:ec2::254]/latest/meta-data/",  # IPv6 instance metadata (ULA)
+    "http://169.254.170.2/v2/credentials",  # ECS task credentials
+    "http://10.0.0.1/",
+    "http://172.16.5.4/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",  # carrier-grade NAT
+    "http://0.0.0.0/",
+    "http://0/",
+    "http://224.0.0.1/",
+    "http://[ff02::1]/",  # multicast
+    "http://240.0.0.1/",
+    "http://255.255.255.255/",  # reserved, broadcast
+    "http://[fe80::1]/",  # link-local
+    "http://[fc00::1]/",  # unique local
+    "http://[2002:7f00:1::]/",  # 6to4 wrapping 127.0.0.1
+    "http://[64:ff9b::a00:1]/",  # NAT64 wrapping 10.0.0.1
+    "http://[::127.0.0.1]/",  # IPv4-compatible
+    "https://192.0.2.1/",
+    "http://198.18.0.1/",  # documentation, benchmarking
+    "http://[fec0::1]/",  # site-local (deprecated, still routable inside networks)
+    "http://[2001:db8::1]/",  # documentation
+    "http://[2001::1]/",  # Teredo
+    "http://[100::1]/",  # discard-only
+    "http://192.88.99.1/",
+    "http://192.0.0.8/",  # 6to4 relay anycast, IETF assignments
 ]
 
 
@@ -56,15 +64,40 @@ def test_refused_addresses(url, monkeypatch):
     assert info.value.code.value == "UrlNotAllowed", info.value.message
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"])
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
 def test_public_addresses_are_allowed(address):
     assert is_public(address)
 
 
-@pytest.mark.parametrize("address", ["fec0::1", "fed0::1", "feff::1", "fe80::1", "fc00::1", "fd12::1", "ff0e::1",
-                                     "::", "::1", "100::1", "2001:db8::1", "2002:808:808::1", "3fff::1",
-                                     "10.0.0.1", "100.127.255.255", "192.31.196.1", "192.52.193.1", "192.175.48.1",
-                                     "198.51.100.1", "203.0.113.1", "255.255.255.255", "64:ff9b::a00:1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "fec0::1",
+        "fed0::1",
+        "feff::1",
+        "fe80::1",
+        "fc00::1",
+        "fd12::1",
+        "ff0e::1",
+        "::",
+        "::1",
+        "100::1",
+        "2001:db8::1",
+        "2002:808:808::1",
+        "3fff::1",
+        "10.0.0.1",
+        "100.127.255.255",
+        "192.31.196.1",
+        "192.52.193.1",
+        "192.175.48.1",
+        "198.51.100.1",
+        "203.0.113.1",
+        "255.255.255.255",
+        "64:ff9b::a00:1",
+    ],
+)
 def test_special_purpose_ranges_are_refused_on_every_python(address, monkeypatch):
     # Decided by explicit IANA ranges: `ipaddress`'s is_private/is_global flags for fec0::/10 and
     # others differ between Python versions.
@@ -77,7 +110,9 @@ def test_public_literal_url_is_accepted_without_network():
     assert (target.scheme, target.port, target.path, target.address) == ("https", 443, "/img.png?x=1", "8.8.8.8")
 
 
-@pytest.mark.parametrize("url", ["http://8.8.8.8:22/", "http://8.8.8.8:25/a.png", "https://8.8.8.8:6379/", "http://8.8.8.8:8080/"])
+@pytest.mark.parametrize(
+    "url", ["http://8.8.8.8:22/", "http://8.8.8.8:25/a.png", "https://8.8.8.8:6379/", "http://8.8.8.8:8080/"]
+)
 def test_only_ports_80_and_443_by_default(url, monkeypatch):
     monkeypatch.delenv(ALLOWED_PORTS_ENV, raising=False)
     with pytest.raises(ApiError) as info:
@@ -95,7 +130,9 @@ def test_more_ports_through_the_deployment_setting(monkeypatch):
 def test_refusals_do_not_name_the_internal_address(monkeypatch):
     # A public-looking name that resolves inside: the answer must not tell the caller where.
     monkeypatch.delenv(ALLOW_LOOPBACK_ENV, raising=False)
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 80))])
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 80))]
+    )
     with pytest.raises(ApiError) as info:
         check_http_url("http://intranet.example.com/a.png")
     assert info.value.code.value == "UrlNotAllowed"
@@ -121,9 +158,21 @@ def test_internationalised_host_names_are_sent_as_idna(monkeypatch):
     assert seen["host"] == target.host == "xn--fsqu00a.xn--0zwm56d"
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/a.png", "file:///etc/passwd", "gopher://x/", "http://",
-                                 "http:///path", "https://user:pw@example.com/a.png", "http://exa mple.com/",
-                                 "http://[::1/", "http://example.com:99999/", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/a.png",
+        "file:///etc/passwd",
+        "gopher://x/",
+        "http://",
+        "http:///path",
+        "https://user:pw@example.com/a.png",
+        "http://exa mple.com/",
+        "http://[::1/",
+        "http://example.com:99999/",
+        "javascript:alert(1)",
+    ],
+)
 def test_invalid_urls(url):
     with pytest.raises(ApiError) as info:
         check_http_url(url)
@@ -156,8 +205,15 @@ def test_fetches_and_follows_up_to_three_redirects(server):
     assert code == "UrlFetchFailed" and "redirected more than 3" in message
 
 
-@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/x.png",
-                                    "http://[::ffff:192.168.0.1]/", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/x.png",
+        "http://[::ffff:192.168.0.1]/",
+        "file:///etc/passwd",
+    ],
+)
 def test_redirect_to_a_refused_address_is_refused(server, target):
     code, _ = fetch_code(f"{server.base}/to?url={target}")
     assert code in ("UrlNotAllowed", "InvalidUrl")
@@ -214,8 +270,9 @@ def test_https_host_header_has_no_default_port(server):
     # An https connection's Host header: RFC 9110 7.2 says the port is left out when it is the
     # scheme's default. The TLS layer is skipped here; the header is http.client's either way.
     conn = http_fetch._PinnedHTTPSConnection(Target("https", "example.com", 443, "/host", "127.0.0.1"), float("inf"))
-    conn.connect = lambda: setattr(conn, "sock", http_fetch._DeadlineSocket(
-        socket.create_connection(("127.0.0.1", server.port)), float("inf")))
+    conn.connect = lambda: setattr(
+        conn, "sock", http_fetch._DeadlineSocket(socket.create_connection(("127.0.0.1", server.port)), float("inf"))
+    )
     conn.request("GET", "/host")
     assert conn.getresponse().read() == b"example.com"
 
@@ -235,8 +292,10 @@ def test_hostile_peers_are_cut_off_at_the_deadline(monkeypatch):
         outcome = fetch_code(server.base + path)
         return outcome, time.monotonic() - start
 
-    with ImageServer({"line.png": fixture_bytes("line.png")}, hop_delay=0.5, pace=0.1) as server, \
-            ThreadPoolExecutor(len(paths)) as pool:
+    with (
+        ImageServer({"line.png": fixture_bytes("line.png")}, hop_delay=0.5, pace=0.1) as server,
+        ThreadPoolExecutor(len(paths)) as pool,
+    ):
         results = dict(zip(paths, pool.map(timed, paths)))
     for path, ((code, message), elapsed) in results.items():
         # The whole fetch's deadline ended it, not a read that waited too long.

@@ -10,6 +10,7 @@ A door module has `ROUTES` (the templates of ocr_contract.routes it answers), `S
 (the header carrying the API key in AWS), `answer(incoming, request_id, deadline, record) ->
 (status, body)` and `error_body(ApiError, request_id) -> body`.
 """
+
 from __future__ import annotations
 
 from ocr_contract.routes import matches

@@ -10,6 +10,7 @@ last word; a Chinese run with no spaces is one word), V1 answers lines and omits
 of `images[]`, in page order. The domainId and signature are accepted and ignored: the secret
 (X-OCR-SECRET header) is checked in AWS by the authorizer (frontend/authorizer.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,14 @@ READ_RESERVE_S = 4.0
 # A page that could not be read is answered alone (inferResult), the others as usual. CLOVA's
 # FAILURE is "recognition failure" (the page itself: broken, too large, too costly); ERROR is
 # "recognition processing exception" (ours: time, capacity).
-PAGE_FAILURES = frozenset({ErrorCode.INVALID_IMAGE, ErrorCode.IMAGE_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE,
-                           ErrorCode.UNSUPPORTED_IMAGE_FORMAT})
+PAGE_FAILURES = frozenset(
+    {
+        ErrorCode.INVALID_IMAGE,
+        ErrorCode.IMAGE_TOO_LARGE,
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
+    }
+)
 
 
 def _invalid(message: str) -> ApiError:
@@ -62,8 +69,11 @@ def _message_and_file(incoming: Incoming) -> tuple[dict, bytes | None]:
     elif incoming.media_type in ("application/json", ""):
         text, file = incoming.body_bytes(), None
     else:
-        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Content-Type {incoming.media_type[:100]!r} is not accepted; "
-                                                         "send application/json, or multipart/form-data with 'message' and 'file'")
+        raise ApiError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Type {incoming.media_type[:100]!r} is not accepted; "
+            "send application/json, or multipart/form-data with 'message' and 'file'",
+        )
     try:
         message = json.loads(text or b"null")
     except (ValueError, RecursionError):
@@ -77,7 +87,7 @@ def _checked(message: dict, has_file: bool) -> dict:
     """The message's fields, validated as CLOVA's document describes them."""
     version = message.get("version")
     if not isinstance(version, str) or version.upper() not in VERSIONS:
-        raise _invalid("'version' must be \"V1\" or \"V2\"")
+        raise _invalid('\'version\' must be "V1" or "V2"')
     request_id = message.get("requestId")
     if not isinstance(request_id, str) or not request_id or len(request_id) > MAX_ID_LENGTH:
         raise _invalid(f"'requestId' must be a non-empty string of at most {MAX_ID_LENGTH} characters")
@@ -88,13 +98,13 @@ def _checked(message: dict, has_file: bool) -> dict:
         raise _invalid("'timestamp' must be an integer (milliseconds)")
     lang = message.get("lang")
     if lang is not None and not isinstance(lang, str):
-        raise _invalid("'lang' must be a string such as \"ko\" or \"zh-TW\"")
+        raise _invalid('\'lang\' must be a string such as "ko" or "zh-TW"')
     tables = message.get("enableTableDetection", False)
     if not isinstance(tables, bool):
         raise _invalid("'enableTableDetection' must be true or false")
     images = message.get("images")
     if not isinstance(images, list) or len(images) != 1 or not isinstance(images[0], dict):
-        raise _invalid("'images' must be an array of exactly one image: [{\"format\", \"name\", \"url\" or \"data\"}]")
+        raise _invalid('\'images\' must be an array of exactly one image: [{"format", "name", "url" or "data"}]')
     image = images[0]
     fmt, name = image.get("format"), image.get("name")
     if not isinstance(fmt, str) or fmt.lower() not in FORMATS:
@@ -110,9 +120,18 @@ def _checked(message: dict, has_file: bool) -> dict:
         if not data and not (url and url.strip()):
             raise _invalid("images[0] needs 'data' (base64) or 'url'")
         if not data and url and len(url) > MAX_URL_LENGTH:
-            raise ApiError(ErrorCode.INVALID_URL, f"images[0].url is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted")
-    return {"version": version, "requestId": request_id, "timestamp": timestamp, "tables": tables,
-            "name": name, "data": data, "url": url}
+            raise ApiError(
+                ErrorCode.INVALID_URL, f"images[0].url is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted"
+            )
+    return {
+        "version": version,
+        "requestId": request_id,
+        "timestamp": timestamp,
+        "tables": tables,
+        "name": name,
+        "data": data,
+        "url": url,
+    }
 
 
 def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
@@ -138,11 +157,27 @@ def _vertices(quad: layout.Quad) -> dict:
 
 def _fields(lines: list[Line], v2: bool) -> list[dict]:
     if not v2:  # V1: one field per line
-        return [{"valueType": "ALL", "boundingPoly": _vertices(layout.line_quad(line)), "inferText": line["words"],
-                 "inferConfidence": round(line["score"], 4)} for line in lines]
-    return [{"valueType": "ALL", "boundingPoly": _vertices(word.quad), "inferText": word.text,
-             "inferConfidence": round(word.score, 4), "type": "NORMAL", "lineBreak": word.last_in_line}
-            for line in lines for word in layout.words(line)]
+        return [
+            {
+                "valueType": "ALL",
+                "boundingPoly": _vertices(layout.line_quad(line)),
+                "inferText": line["words"],
+                "inferConfidence": round(line["score"], 4),
+            }
+            for line in lines
+        ]
+    return [
+        {
+            "valueType": "ALL",
+            "boundingPoly": _vertices(word.quad),
+            "inferText": word.text,
+            "inferConfidence": round(word.score, 4),
+            "type": "NORMAL",
+            "lineBreak": word.last_in_line,
+        }
+        for line in lines
+        for word in layout.words(line)
+    ]
 
 
 def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, dict]:
@@ -153,7 +188,10 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     elif request["data"]:
         data, record["source"] = decode_base64_image(request["data"], "images[0].data"), "data"
     else:
-        data, record["source"] = fetch_image(request["url"].strip(), deadline), request["url"].split(":", 1)[0].lower()[:10]
+        data, record["source"] = (
+            fetch_image(request["url"].strip(), deadline),
+            request["url"].split(":", 1)[0].lower()[:10],
+        )
     if len(data) > MAX_IMAGE_BYTES:
         raise image_too_large(len(data))
     record["bytes"] = len(data)
@@ -168,12 +206,20 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
         record["pagesFailed"] = len(failed)
     images = []
     for page, lines in answers:
-        entry = {"uid": uuid.uuid4().hex, "name": request["name"], "inferResult": "SUCCESS", "message": "SUCCESS",
-                 "validationResult": {"result": "NO_REQUESTED"}}
+        entry = {
+            "uid": uuid.uuid4().hex,
+            "name": request["name"],
+            "inferResult": "SUCCESS",
+            "message": "SUCCESS",
+            "validationResult": {"result": "NO_REQUESTED"},
+        }
         if v2 and document:
             entry["convertedImageInfo"] = {
-                "width": page.width, "height": page.height, "pageIndex": page.index,
-                "longImage": 0 < max(page.width, page.height) >= LONG_IMAGE_RATIO * min(page.width, page.height)}
+                "width": page.width,
+                "height": page.height,
+                "pageIndex": page.index,
+                "longImage": 0 < max(page.width, page.height) >= LONG_IMAGE_RATIO * min(page.width, page.height),
+            }
         if isinstance(lines, ApiError):
             entry["inferResult"] = "FAILURE" if lines.code in PAGE_FAILURES else "ERROR"
             entry["message"] = f"{lines.code.value}: {lines.message}"
@@ -182,8 +228,12 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
         if request["tables"]:
             entry["tables"] = []  # tables are not detected yet (docs/compatibility.md)
         images.append(entry)
-    return 200, {"version": request["version"], "requestId": request["requestId"], "timestamp": request["timestamp"],
-                 "images": images}
+    return 200, {
+        "version": request["version"],
+        "requestId": request["requestId"],
+        "timestamp": request["timestamp"],
+        "images": images,
+    }
 
 
 def error_body(error: ApiError, request_id: str) -> dict:

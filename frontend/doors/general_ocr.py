@@ -1,8 +1,9 @@
 """Our own API, POST /general_ocr: the AWS AI Solution Kit's "General OCR (Simplified Chinese)".
 
-    {"url": "https://..." | "s3://bucket/key"} or {"img": "<base64>"}
-    -> [{"words", "location": {"top", "left", "width", "height"}, "score"}]
+{"url": "https://..." | "s3://bucket/key"} or {"img": "<base64>"}
+-> [{"words", "location": {"top", "left", "width", "height"}, "score"}]
 """
+
 from __future__ import annotations
 
 from ocr_contract import ApiError, check_content_type, parse_request

@@ -9,6 +9,7 @@ block) and v1's `listOfInferTextList`/`listOfBoundingBoxList`/`resolution` (the 
 flat). The appKey is accepted and ignored: the API key (Authorization header) is checked in
 AWS by the authorizer (frontend/authorizer.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,17 +62,25 @@ def request_image(incoming: Incoming, deadline: float, record: dict) -> bytes:
         record["source"] = "form"
         return fields["image"][0]
     if incoming.media_type not in ("application/json", ""):
-        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Content-Type {incoming.media_type[:100]!r} is not accepted; send "
-                                                         "multipart/form-data with an 'image' file, or application/json with 'imageUrl'")
+        raise ApiError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Type {incoming.media_type[:100]!r} is not accepted; send "
+            "multipart/form-data with an 'image' file, or application/json with 'imageUrl'",
+        )
     try:
         payload = json.loads(incoming.body_bytes() or b"null")
     except (ValueError, RecursionError):
         raise ApiError(ErrorCode.INVALID_REQUEST, "the request body is not valid JSON") from None
     url = payload.get("imageUrl") if isinstance(payload, dict) else None
     if not isinstance(url, str) or not url.strip():
-        raise ApiError(ErrorCode.INVALID_REQUEST, 'send {"imageUrl": "https://..."} as JSON, or the image as a multipart \'image\' file')
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            'send {"imageUrl": "https://..."} as JSON, or the image as a multipart \'image\' file',
+        )
     if len(url) > MAX_URL_LENGTH:
-        raise ApiError(ErrorCode.INVALID_URL, f"'imageUrl' is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted")
+        raise ApiError(
+            ErrorCode.INVALID_URL, f"'imageUrl' is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted"
+        )
     record["source"] = url.split(":", 1)[0].lower()[:10]
     return fetch_image(url.strip(), deadline)
 
@@ -98,7 +107,11 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     if cropping:
         header = inspect_image(image, max_side=LONG_IMAGE_MAX_SIDE_PX)
         lines, slices = read_long_image(
-            image, header, lambda data, until, lane: read_image(data, request_id, until, detail=True, lane=lane), deadline)
+            image,
+            header,
+            lambda data, until, lane: read_image(data, request_id, until, detail=True, lane=lane),
+            deadline,
+        )
     else:
         header = inspect_image(image)
         lines = read_image(image, request_id, deadline, detail=True, header=header)
@@ -122,6 +135,11 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
 
 
 def error_body(error: ApiError, request_id: str) -> dict:
-    return {"header": {"isSuccessful": False, "resultCode": RESULT_CODES.get(error.code, -99),
-                       "resultMessage": f"{error.code.value}: {error.message}"},
-            "requestId": request_id}
+    return {
+        "header": {
+            "isSuccessful": False,
+            "resultCode": RESULT_CODES.get(error.code, -99),
+            "resultMessage": f"{error.code.value}: {error.message}",
+        },
+        "requestId": request_id,
+    }

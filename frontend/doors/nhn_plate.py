@@ -9,6 +9,7 @@ in the same order. A photo with no plate is a success with empty lists. `country
 addition: without it every line is read as a Korean and as a Chinese plate, and each place keeps
 the reading its grammar is surer of.
 """
+
 from __future__ import annotations
 
 from ocr_contract.image_header import inspect_image
@@ -31,9 +32,11 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     header = inspect_image(image)
     plates = read_plates(image, request_id, deadline, header=header, country=country)
     record["plates"] = len(plates)
-    return 200, nhn.success({
-        "fileType": nhn.FILE_TYPES[header.format],
-        "values": [{"value": plate["value"], "conf": plate["conf"]} for plate in plates],
-        "boxes": [nhn.corners(plate["box"]) for plate in plates],
-        "resolution": nhn.resolution(header),
-    })
+    return 200, nhn.success(
+        {
+            "fileType": nhn.FILE_TYPES[header.format],
+            "values": [{"value": plate["value"], "conf": plate["conf"]} for plate in plates],
+            "boxes": [nhn.corners(plate["box"]) for plate in plates],
+            "resolution": nhn.resolution(header),
+        }
+    )

@@ -16,6 +16,7 @@ augmentations training never applies (motion blur, salt-and-pepper noise, vignet
 cast, an elliptical occluder). The held-out set measures what the model does on plates unlike
 anything it saw.
 """
+
 from __future__ import annotations
 
 import io
@@ -44,38 +45,62 @@ FONT_ROOT = Path("/usr/share/fonts")
 # of them the model sees, the less it learns one face's quirks). Serif (Myeongjo, Batang, Shinmun),
 # brush and handwriting faces are left out. Held out: fonts-noto-cjk and UnDinaru.
 TRAIN_FONTS = [
-    ("truetype/nanum/NanumGothic.ttf", 0), ("truetype/nanum/NanumGothicBold.ttf", 0),
-    ("truetype/nanum/NanumGothicExtraBold.ttf", 0), ("truetype/nanum/NanumGothicLight.ttf", 0),
-    ("truetype/nanum/NanumGothicEcoR.ttf", 0), ("truetype/nanum/NanumBarunGothic.ttf", 0),
-    ("truetype/nanum/NanumBarunGothicBold.ttf", 0), ("truetype/nanum/NanumBarunGothicLight.ttf", 0),
-    ("truetype/nanum/NanumBarunpenR.ttf", 0), ("truetype/nanum/NanumBarunpenB.ttf", 0),
-    ("truetype/nanum/NanumSquareL.ttf", 0), ("truetype/nanum/NanumSquareR.ttf", 0),
-    ("truetype/nanum/NanumSquareB.ttf", 0), ("truetype/nanum/NanumSquareEB.ttf", 0),
-    ("truetype/nanum/NanumSquareRoundL.ttf", 0), ("truetype/nanum/NanumSquareRoundR.ttf", 0),
-    ("truetype/nanum/NanumSquareRoundB.ttf", 0), ("truetype/nanum/NanumSquareRoundEB.ttf", 0),
-    ("truetype/nanum/NanumSquare_acR.ttf", 0), ("truetype/nanum/NanumSquare_acB.ttf", 0),
+    ("truetype/nanum/NanumGothic.ttf", 0),
+    ("truetype/nanum/NanumGothicBold.ttf", 0),
+    ("truetype/nanum/NanumGothicExtraBold.ttf", 0),
+    ("truetype/nanum/NanumGothicLight.ttf", 0),
+    ("truetype/nanum/NanumGothicEcoR.ttf", 0),
+    ("truetype/nanum/NanumBarunGothic.ttf", 0),
+    ("truetype/nanum/NanumBarunGothicBold.ttf", 0),
+    ("truetype/nanum/NanumBarunGothicLight.ttf", 0),
+    ("truetype/nanum/NanumBarunpenR.ttf", 0),
+    ("truetype/nanum/NanumBarunpenB.ttf", 0),
+    ("truetype/nanum/NanumSquareL.ttf", 0),
+    ("truetype/nanum/NanumSquareR.ttf", 0),
+    ("truetype/nanum/NanumSquareB.ttf", 0),
+    ("truetype/nanum/NanumSquareEB.ttf", 0),
+    ("truetype/nanum/NanumSquareRoundL.ttf", 0),
+    ("truetype/nanum/NanumSquareRoundR.ttf", 0),
+    ("truetype/nanum/NanumSquareRoundB.ttf", 0),
+    ("truetype/nanum/NanumSquareRoundEB.ttf", 0),
+    ("truetype/nanum/NanumSquare_acR.ttf", 0),
+    ("truetype/nanum/NanumSquare_acB.ttf", 0),
     ("truetype/nanum/NanumSquare_acEB.ttf", 0),
-    ("truetype/nanum/NanumGothicCoding.ttf", 0), ("truetype/nanum/NanumGothicCodingBold.ttf", 0),
-    ("truetype/unfonts-core/UnDotum.ttf", 0), ("truetype/unfonts-core/UnDotumBold.ttf", 0),
-    ("truetype/unfonts-core/UnGraphic.ttf", 0), ("truetype/unfonts-core/UnGraphicBold.ttf", 0),
-    ("truetype/unfonts-extra/UnJamoDotum.ttf", 0), ("truetype/unfonts-extra/UnJamoSora.ttf", 0),
-    ("truetype/unfonts-extra/UnVada.ttf", 0), ("truetype/unfonts-extra/UnTaza.ttf", 0),
+    ("truetype/nanum/NanumGothicCoding.ttf", 0),
+    ("truetype/nanum/NanumGothicCodingBold.ttf", 0),
+    ("truetype/unfonts-core/UnDotum.ttf", 0),
+    ("truetype/unfonts-core/UnDotumBold.ttf", 0),
+    ("truetype/unfonts-core/UnGraphic.ttf", 0),
+    ("truetype/unfonts-core/UnGraphicBold.ttf", 0),
+    ("truetype/unfonts-extra/UnJamoDotum.ttf", 0),
+    ("truetype/unfonts-extra/UnJamoSora.ttf", 0),
+    ("truetype/unfonts-extra/UnVada.ttf", 0),
+    ("truetype/unfonts-extra/UnTaza.ttf", 0),
     ("truetype/unfonts-extra/UnYetgul.ttf", 0),
-    ("truetype/baekmuk/dotum.ttf", 0), ("truetype/baekmuk/gulim.ttf", 0), ("truetype/baekmuk/hline.ttf", 0),
+    ("truetype/baekmuk/dotum.ttf", 0),
+    ("truetype/baekmuk/gulim.ttf", 0),
+    ("truetype/baekmuk/hline.ttf", 0),
 ]
 # Digits only: plates' digits come from many typefaces (a "1" with or without a foot, a "7" with
 # or without a bar), more than the Korean faces above show. Debian: fonts-dejavu-core, fonts-liberation.
 TRAIN_DIGIT_FONTS = [
-    ("truetype/dejavu/DejaVuSans.ttf", 0), ("truetype/dejavu/DejaVuSans-Bold.ttf", 0),
-    ("truetype/dejavu/DejaVuSansCondensed.ttf", 0), ("truetype/dejavu/DejaVuSansCondensed-Bold.ttf", 0),
-    ("truetype/dejavu/DejaVuSansMono-Bold.ttf", 0), ("truetype/liberation/LiberationSans-Regular.ttf", 0),
-    ("truetype/liberation/LiberationSans-Bold.ttf", 0), ("truetype/liberation/LiberationSansNarrow-Regular.ttf", 0),
-    ("truetype/liberation/LiberationSansNarrow-Bold.ttf", 0), ("truetype/liberation/LiberationMono-Bold.ttf", 0),
+    ("truetype/dejavu/DejaVuSans.ttf", 0),
+    ("truetype/dejavu/DejaVuSans-Bold.ttf", 0),
+    ("truetype/dejavu/DejaVuSansCondensed.ttf", 0),
+    ("truetype/dejavu/DejaVuSansCondensed-Bold.ttf", 0),
+    ("truetype/dejavu/DejaVuSansMono-Bold.ttf", 0),
+    ("truetype/liberation/LiberationSans-Regular.ttf", 0),
+    ("truetype/liberation/LiberationSans-Bold.ttf", 0),
+    ("truetype/liberation/LiberationSansNarrow-Regular.ttf", 0),
+    ("truetype/liberation/LiberationSansNarrow-Bold.ttf", 0),
+    ("truetype/liberation/LiberationMono-Bold.ttf", 0),
 ]
 HELD_OUT_FONTS = [
-    ("opentype/noto/NotoSansCJK-Regular.ttc", 1), ("opentype/noto/NotoSansCJK-Bold.ttc", 1),  # Noto Sans CJK KR
-    ("opentype/noto/NotoSansCJK-Bold.ttc", 6),                                                # Noto Sans Mono CJK KR
-    ("truetype/unfonts-core/UnDinaru.ttf", 0), ("truetype/unfonts-core/UnDinaruBold.ttf", 0),
+    ("opentype/noto/NotoSansCJK-Regular.ttc", 1),
+    ("opentype/noto/NotoSansCJK-Bold.ttc", 1),  # Noto Sans CJK KR
+    ("opentype/noto/NotoSansCJK-Bold.ttc", 6),  # Noto Sans Mono CJK KR
+    ("truetype/unfonts-core/UnDinaru.ttf", 0),
+    ("truetype/unfonts-core/UnDinaruBold.ttf", 0),
 ]
 
 # (background, text) in RGB.
@@ -88,7 +113,7 @@ COLOURS = {"new": [WHITE, WHITE, SKY_BLUE], "short": [WHITE, YELLOW], "region": 
 
 @dataclass(frozen=True)
 class Sample:
-    image: np.ndarray   # grey, INPUT_HEIGHT rows, as the recogniser takes it (before padding)
+    image: np.ndarray  # grey, INPUT_HEIGHT rows, as the recogniser takes it (before padding)
     text: str
 
 
@@ -117,11 +142,13 @@ class Fonts:
     def __init__(self, faces: Sequence[tuple[str, int]], digit_faces: Sequence[tuple[str, int]] = ()) -> None:
         missing = [f for f, _ in list(faces) + list(digit_faces) if not (FONT_ROOT / f).is_file()]
         if missing:
-            raise SystemExit("fonts missing (apt-get install fonts-nanum fonts-nanum-extra fonts-unfonts-core "
-                             "fonts-unfonts-extra fonts-baekmuk "
-                             "fonts-noto-cjk fonts-dejavu-core fonts-liberation): " + ", ".join(missing))
+            raise SystemExit(
+                "fonts missing (apt-get install fonts-nanum fonts-nanum-extra fonts-unfonts-core "
+                "fonts-unfonts-extra fonts-baekmuk "
+                "fonts-noto-cjk fonts-dejavu-core fonts-liberation): " + ", ".join(missing)
+            )
         self.faces = list(faces) + list(digit_faces)
-        self.plate_faces = len(faces)   # faces[:plate_faces] have Hangul
+        self.plate_faces = len(faces)  # faces[:plate_faces] have Hangul
         self._glyphs: dict = {}
 
     def glyph(self, face: int, char: str) -> np.ndarray:
@@ -134,16 +161,17 @@ class Fonts:
             ImageDraw.Draw(canvas).text((20, 10), char, font=font, fill=255)
             mask = np.asarray(canvas)
             ys, xs = np.nonzero(mask > 40)
-            self._glyphs[key] = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            self._glyphs[key] = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         return self._glyphs[key]
 
 
-def _set_row(fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: np.random.Generator,
-             distort: bool = False) -> np.ndarray:
+def _set_row(
+    fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: np.random.Generator, distort: bool = False
+) -> np.ndarray:
     """One row of characters set as plates set them: each glyph scaled to a tall cell (Hangul
     cells wider than digits), evenly spaced, a wider gap before the last 4 digits; strokes
     sometimes bolder or thinner than the face's. `faces`: (Hangul face, digit face)."""
-    condense = rng.uniform(0.45, 0.8)           # digit cell width / height
+    condense = rng.uniform(0.45, 0.8)  # digit cell width / height
     gap = int(height * rng.uniform(0.04, 0.12))
     stroke = int(rng.choice([-1, 0, 0, 0, 1, 2]))  # pixels to erode (-) or dilate (+) by
     cells = []
@@ -163,7 +191,7 @@ def _set_row(fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: n
             glyph = cv2.dilate(glyph, kernel) if stroke > 0 else cv2.erode(glyph, kernel)
         cell = np.zeros((height, max(cell_w, glyph.shape[1])), np.uint8)
         top, left = (height - h) // 2, (cell.shape[1] - glyph.shape[1]) // 2
-        cell[top:top + h, left:left + glyph.shape[1]] = glyph
+        cell[top : top + h, left : left + glyph.shape[1]] = glyph
         cells.append(cell)
         last_four = len(row) >= 5 and k == len(row) - 5 and not row[-5].isdigit()
         space = gap * (rng.uniform(2, 4) if last_four and rng.random() < 0.6 else 1)
@@ -171,8 +199,11 @@ def _set_row(fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: n
     return np.concatenate(cells[:-1], axis=1)
 
 
-def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
-                 ) -> tuple[np.ndarray, list[tuple[int, int, int, int]], str]:
+def render_plate(
+    fonts: Fonts,
+    rng: np.random.Generator,
+    distort: bool = False,
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]], str]:
     """A clean plate (RGB), the box of each row of text on it, and its answer. `distort`: glyphs
     elastically bent (training only: faces it has not seen draw each stroke a little differently)."""
     layout = str(rng.choice(["new", "new", "short", "short", "region", "stacked"]))
@@ -181,7 +212,9 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
     commercial = colours == YELLOW
     rows, text = plate_text(rng, layout, commercial)
     face = int(rng.integers(fonts.plate_faces))
-    digit_face = face if len(fonts.faces) == fonts.plate_faces or rng.random() < 0.5 else int(rng.integers(len(fonts.faces)))
+    digit_face = (
+        face if len(fonts.faces) == fonts.plate_faces or rng.random() < 0.5 else int(rng.integers(len(fonts.faces)))
+    )
     faces = (face, digit_face)
     if layout == "stacked":
         top_h, bottom_h = int(rng.uniform(30, 40)), int(rng.uniform(52, 62))
@@ -191,8 +224,14 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
         height = int((top_h + bottom_h) * rng.uniform(1.3, 1.45))
         ink_mask = np.zeros((height, width), np.uint8)
         y0 = int((height - top_h - bottom_h) * 0.4)
-        spots = [((width - top_row.shape[1]) // 2, y0, top_row),
-                 ((width - bottom_row.shape[1]) // 2, height - bottom_h - int((height - top_h - bottom_h) * 0.35), bottom_row)]
+        spots = [
+            ((width - top_row.shape[1]) // 2, y0, top_row),
+            (
+                (width - bottom_row.shape[1]) // 2,
+                height - bottom_h - int((height - top_h - bottom_h) * 0.35),
+                bottom_row,
+            ),
+        ]
     else:
         row_h = 72
         row = _set_row(fonts, faces, rows[0], row_h, rng, distort)
@@ -204,8 +243,9 @@ def render_plate(fonts: Fonts, rng: np.random.Generator, distort: bool = False,
         spots = [(left, (height - row_h) // 2, row)]
     boxes = []
     for x, y, glyphs in spots:
-        ink_mask[y:y + glyphs.shape[0], x:x + glyphs.shape[1]] = np.maximum(
-            ink_mask[y:y + glyphs.shape[0], x:x + glyphs.shape[1]], glyphs)
+        ink_mask[y : y + glyphs.shape[0], x : x + glyphs.shape[1]] = np.maximum(
+            ink_mask[y : y + glyphs.shape[0], x : x + glyphs.shape[1]], glyphs
+        )
         boxes.append((x, y, x + glyphs.shape[1], y + glyphs.shape[0]))
     plate: np.ndarray = np.empty((height, width, 3), np.float32)
     plate[:] = np.array(background, np.float32) * rng.uniform(0.85, 1.05)
@@ -241,6 +281,7 @@ def _elastic(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # --- degradations ---------------------------------------------------------------------------
+
 
 def _perspective(img: np.ndarray, boxes, rng, strength: float):
     h, w = img.shape[:2]
@@ -300,7 +341,7 @@ def _occlude_edge(img, rng):
     if rng.random() < 0.5:
         out[:depth, x0:x1] = colour
     else:
-        out[h - depth:, x0:x1] = colour
+        out[h - depth :, x0:x1] = colour
     return out
 
 
@@ -357,8 +398,16 @@ def _ellipse(img, rng):
     h, w = img.shape[:2]
     out = img.copy()
     centre = (int(rng.uniform(0, 1) * w), int(rng.choice([0, h])))
-    cv2.ellipse(out, centre, (int(w * rng.uniform(0.05, 0.15)), int(h * rng.uniform(0.1, 0.3))), 0, 0, 360,
-                tuple(int(v) for v in rng.integers(0, 255, 3)), -1)
+    cv2.ellipse(
+        out,
+        centre,
+        (int(w * rng.uniform(0.05, 0.15)), int(h * rng.uniform(0.1, 0.3))),
+        0,
+        0,
+        360,
+        tuple(int(v) for v in rng.integers(0, 255, 3)),
+        -1,
+    )
     return out
 
 

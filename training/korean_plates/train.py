@@ -11,6 +11,7 @@ minutes drawing, 0.66-0.74 s per step instead of 0.18). PyTorch runs here only
 same seed gives the same plates; the weights can still differ in their last bits between CPUs
 (float summation order, and bfloat16 or not), the accuracy does not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,6 +77,7 @@ def bf16_native() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX): there, training in it
     (weights kept in float32) is 2-3 times faster; elsewhere it would be emulated, and slower."""
     import torch
+
     check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     return bool(check and check())
 
@@ -91,8 +93,13 @@ def train(data, validation, args, started: float):
     images, texts = data
     model = PlateNet(len(KOREAN_CHARSET) + 1, args.width).to(memory_format=torch.channels_last)
     fast = bf16_native()
-    print("training in bfloat16" if fast else "training in float32: this CPU computes no bfloat16 natively, "
-          "so it takes about 4 times as long (2.5 to 3 hours on 2 cores)", flush=True)
+    print(
+        "training in bfloat16"
+        if fast
+        else "training in float32: this CPU computes no bfloat16 natively, "
+        "so it takes about 4 times as long (2.5 to 3 hours on 2 cores)",
+        flush=True,
+    )
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=args.steps, pct_start=0.1)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
@@ -109,11 +116,11 @@ def train(data, validation, args, started: float):
     while step < args.steps:
         if cursor + args.batch > len(texts):
             permutation, cursor = torch.randperm(len(texts), generator=order), 0
-        idx = permutation[cursor:cursor + args.batch].numpy()
+        idx = permutation[cursor : cursor + args.batch].numpy()
         cursor += args.batch
         x, y, lengths = batch_of(idx)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-            logits = model(x)                                 # (N, T, C)
+            logits = model(x)  # (N, T, C)
         log_probs = logits.float().log_softmax(2).permute(1, 0, 2)  # (T, N, C); the loss in float32
         steps_in = torch.full((len(idx),), log_probs.shape[0], dtype=torch.long)
         loss = ctc(log_probs, y, steps_in, lengths)
@@ -126,20 +133,24 @@ def train(data, validation, args, started: float):
         if step % 500 == 0 or step == args.steps:
             accuracy = _greedy_accuracy(model, *validation)
             model.train()
-            print(f"step {step}: loss {loss.item():.4f}, validation exact (greedy) {accuracy:.2%}, "
-                  f"{time.monotonic() - started:.0f} s", flush=True)
+            print(
+                f"step {step}: loss {loss.item():.4f}, validation exact (greedy) {accuracy:.2%}, "
+                f"{time.monotonic() - started:.0f} s",
+                flush=True,
+            )
     return model.to(memory_format=torch.contiguous_format)
 
 
 def _greedy_accuracy(model, images: np.ndarray, texts: list[str]) -> float:
     import torch
+
     model.eval()
     right = 0
     with torch.no_grad():
         for start in range(0, len(texts), 256):
-            x = torch.from_numpy(images[start:start + 256].astype(np.float32) / 127.5 - 1.0).unsqueeze(1)
+            x = torch.from_numpy(images[start : start + 256].astype(np.float32) / 127.5 - 1.0).unsqueeze(1)
             best = model(x).argmax(2).numpy()
-            for row, text in zip(best, texts[start:start + 256]):
+            for row, text in zip(best, texts[start : start + 256]):
                 chars = [KOREAN_CHARSET[c - 1] for k, c in enumerate(row) if c and (k == 0 or c != row[k - 1])]
                 right += "".join(chars) == text
     return right / len(texts)
@@ -148,16 +159,29 @@ def _greedy_accuracy(model, images: np.ndarray, texts: list[str]) -> float:
 def _export(model, out: Path, args) -> None:
     import onnx
     import torch
+
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(1, 1, INPUT_HEIGHT, INPUT_WIDTH)
-    torch.onnx.export(model, dummy, str(out), input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        dummy,
+        str(out),
+        input_names=["x"],
+        output_names=["logits"],
+        dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
     proto = onnx.load(str(out))
-    for key, value in {"charset": json.dumps(KOREAN_CHARSET, ensure_ascii=False),
-                       "trained_on": "synthetic plates only (training/korean_plates/render.py), no real plate",
-                       "seed": str(args.seed), "samples": str(args.samples), "steps": str(args.steps),
-                       "width": str(args.width)}.items():
+    for key, value in {
+        "charset": json.dumps(KOREAN_CHARSET, ensure_ascii=False),
+        "trained_on": "synthetic plates only (training/korean_plates/render.py), no real plate",
+        "seed": str(args.seed),
+        "samples": str(args.samples),
+        "steps": str(args.steps),
+        "width": str(args.width),
+    }.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, str(out))

@@ -223,7 +223,7 @@ def test_the_lambda_handler_never_answers_a_server_error(event):
 
 @pytest.fixture(autouse=True)
 def stand_in_model_and_fetchers(monkeypatch):
-    monkeypatch.setattr(pipeline, "invoke", lambda image, request_id, deadline=None, detail=False: b"[]")
+    monkeypatch.setattr(pipeline, "invoke", lambda image, request_id, deadline=None, detail=False, **options: b"[]")
     monkeypatch.setattr(pipeline, "fetch_http", _fake_fetch)
     monkeypatch.setattr(pipeline, "fetch_s3", lambda url: (parse_s3_url(url), PNG)[1])
 

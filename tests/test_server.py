@@ -143,7 +143,7 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
             return client.post("/invocations", data=fixture_bytes("line.png"), headers={"Content-Type": "image/png"})
 
         first, second = asyncio.ensure_future(post()), asyncio.ensure_future(post())
-        await until(lambda: app[STATE]["in_flight"] == 2)  # one reading, one queued
+        await until(lambda: app[ADMISSION].in_flight == 2)  # one reading, one queued
         ping = await client.get("/ping")
         assert ping.status == 200  # not blocked by inference
         third = await post()  # 1 running + 1 queued: full

@@ -1,0 +1,107 @@
+"""The jobs API's contract, written once: asynchronous and bulk OCR of documents and S3 prefixes.
+
+    POST /jobs        {"input", "output"?, "features"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
+    GET  /jobs/{id}   -> 200 {"jobId", "status", "documentsTotal", "documentsDone", "pagesTotal",
+                              "pagesDone", "pagesFailed", "createdAt", "updatedAt", "resultUrl"?, "error"?}
+
+The result (at resultUrl) is JSON Lines, one object per page, documents in order, then pages
+in order (ResultPage). Used by the API (frontend), the job steps (jobs/) and the local stack.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+from .errors import ApiError, ErrorCode
+from .protocol import Line
+
+JOBS = "/jobs"
+JOB = "/jobs/{jobId}"
+
+Status = Literal["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED"]
+STATUSES: tuple[Status, ...] = ("QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED")
+FINISHED: frozenset[str] = frozenset({"SUCCEEDED", "PARTIAL", "FAILED"})
+FEATURES = ("tables",)
+
+# Per document, as Amazon Textract's asynchronous API: settings of a deployment may lower them.
+MAX_DOCUMENT_PAGES = 3000
+MAX_DOCUMENT_BYTES = 500 * 1024 * 1024
+# A document is read in ranges of this many pages, each one model invocation, retried alone.
+RANGE_PAGES = 20
+# Fetching an http(s) input: the same URL guard as POST /general_ocr, a larger budget.
+JOB_URL_FETCH_TIMEOUT_S = 120
+# Results (and the job's record) are kept this long; a setting of the deployment.
+RESULT_DAYS_DEFAULT = 7
+# An unguessable id: 128 random bits, hex.
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+MAX_NAME_LENGTH = 256
+MAX_URI_LENGTH = 2048
+
+
+class ResultError(TypedDict):
+    code: str
+    message: str
+
+
+class ResultPage(TypedDict):
+    document: str  # the S3 key or URL the page came from
+    page: int  # 1-based
+    width: int
+    height: int
+    lines: list[Line]
+    error: ResultError | None
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    input: str
+    output: str | None = None
+    features: tuple[str, ...] = ()
+    name: str | None = None
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(ErrorCode.INVALID_REQUEST, message)
+
+
+def parse_job_request(payload: object) -> JobRequest:
+    """The body of POST /jobs (already JSON-decoded), validated; ApiError 400 otherwise."""
+    if not isinstance(payload, dict):
+        raise _invalid('the request body must be a JSON object: {"input": "s3://bucket/key" | "s3://bucket/prefix/" | "https://..."}')
+    unknown = sorted(set(payload) - {"input", "output", "features", "name"})
+    if unknown:
+        raise _invalid(f"unknown field(s) {', '.join(map(repr, unknown))}; a job takes input, output, features and name")
+    source = payload.get("input")
+    if not isinstance(source, str) or not source.strip():
+        raise _invalid("'input' must be a string: s3://bucket/key, s3://bucket/prefix/ or an http(s) URL")
+    source = source.strip()
+    if len(source) > MAX_URI_LENGTH:
+        raise ApiError(ErrorCode.INVALID_URL, f"'input' is {len(source)} characters; at most {MAX_URI_LENGTH}")
+    scheme = source.split(":", 1)[0].lower() if ":" in source else ""
+    if scheme not in ("s3", "http", "https", "file"):
+        raise ApiError(ErrorCode.INVALID_URL, f"'input' scheme {scheme or '(none)'!r} is not supported; use s3, http or https")
+    output = payload.get("output")
+    if output is not None:
+        if not isinstance(output, str) or not output.startswith("s3://") or not output.endswith("/"):
+            raise _invalid("'output' must be an S3 prefix: s3://bucket/prefix/ (or leave it out for the stack's bucket)")
+        if len(output) > MAX_URI_LENGTH:
+            raise ApiError(ErrorCode.INVALID_URL, f"'output' is {len(output)} characters; at most {MAX_URI_LENGTH}")
+    features = payload.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise _invalid(f"'features' must be an array of strings: {', '.join(FEATURES)}")
+    wrong = sorted(set(features) - set(FEATURES))
+    if wrong:
+        raise _invalid(f"unknown feature(s) {', '.join(map(repr, wrong))}; known: {', '.join(FEATURES)}")
+    name = payload.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
+        raise _invalid(f"'name' must be a string of at most {MAX_NAME_LENGTH} characters")
+    return JobRequest(source, output, tuple(dict.fromkeys(features)), name)
+
+
+def job_not_found(job_id: str) -> ApiError:
+    """The answer for an id that is unknown, expired, or another caller's: the same, so that
+    ids cannot be probed."""
+    return ApiError(ErrorCode.NOT_FOUND, f"no job {job_id[:40]!r}; jobs are kept {RESULT_DAYS_DEFAULT} days by default")

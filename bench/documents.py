@@ -97,7 +97,7 @@ class TreeMemory:
                         parent = int(stat.read().rsplit(")", 1)[1].split()[1])
                     if parent == self.pid:
                         with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                            if b"render_worker" in cmdline.read():
+                            if b"documents.worker" in cmdline.read():
                                 found.append(int(entry))
                 except (OSError, ValueError, IndexError):
                     continue

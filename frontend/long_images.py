@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from documents.render import Page, render
 from ocr_contract import MAX_SIDE_PX, ApiError, ErrorCode
 from ocr_contract.image_header import ImageHeader, exif_orientation
 from ocr_contract.protocol import Lane, Line
 
 from .fanout import read_parts
-from .pages import Page, render
+from .shrink import INVOKE_LIMIT_BYTES
 
 # Cutting stops this long before the request's deadline, leaving the last slices time to be read.
 READ_RESERVE_S = 4.0
@@ -75,6 +76,7 @@ def read_long_image(
         spans=spans,
         tall=tall,
         format=header.format,
+        max_output_bytes=INVOKE_LIMIT_BYTES,
         lossless=header.format != "JPEG",
         max_page_pixels=header.width * header.height,
     )

@@ -11,9 +11,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from documents.render import RENDER_MEMORY_ENV
 from frontend.authorizer import ERROR_BODY_HEAD
 from frontend.doors import secret_header
-from frontend.pages import RENDER_MEMORY_ENV
 from frontend.shrink import REAL_TIME_LIMIT_BYTES, SERVERLESS_LIMIT_BYTES
 from ocr_contract import ErrorCode
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS

@@ -88,7 +88,7 @@ class Settings:
     # cap slow URLs could take the account's whole Lambda pool. 0 = the throttle's burst.
     frontend_reserved_concurrency: int = 0
     # The frontend Lambda's memory (MB); it also buys CPU (1,769 MB = one vCPU). Documents are
-    # rendered in a child process capped at this less FRONTEND_HANDLER_MB (frontend/pages.py):
+    # rendered in a child process capped at this less FRONTEND_HANDLER_MB (documents/render.py):
     # 1,024 MB gives the renderer 512 MB, enough for a 4096 px page or a 4096 x 16384 px long
     # image, and renders a scanned A4 page in ~0.2 s (docs/deploy.md, "Frontend memory").
     frontend_memory_mb: int = 1024

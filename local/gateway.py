@@ -38,7 +38,7 @@ INFERENCE_URL = web.AppKey("inference_url", str)
 LAMBDAS = web.AppKey("lambdas", ThreadPoolExecutor)
 # In AWS every request in flight has a Lambda of its own (up to the account's concurrency): here
 # each has a thread of its own, so that one slow request never waits behind another's. Document
-# renderers, the memory-heavy part, run one at a time per process (frontend/pages.py), keeping
+# renderers, the memory-heavy part, run one at a time per process (documents/render.py), keeping
 # this process and its children within what one Lambda has.
 LOCAL_LAMBDA_CONCURRENCY = 32
 ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)

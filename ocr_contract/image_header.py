@@ -36,7 +36,7 @@ _OTHER_FORMATS = (
     (b"\xff\x0a", "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
 )
-# Documents: the CLOVA door reads their pages (frontend/pages.py, the DOCUMENT_MAX_PAGES first).
+# Documents: the CLOVA door reads their pages (documents/render.py, the DOCUMENT_MAX_PAGES first).
 _DOCUMENT_FORMATS = ("PDF", "TIFF")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Start-of-frame markers (every coding process but the lossless-only DHT/DAC/JPG ones).

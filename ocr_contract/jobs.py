@@ -70,10 +70,14 @@ def _invalid(message: str) -> ApiError:
 def parse_job_request(payload: object) -> JobRequest:
     """The body of POST /jobs (already JSON-decoded), validated; ApiError 400 otherwise."""
     if not isinstance(payload, dict):
-        raise _invalid('the request body must be a JSON object: {"input": "s3://bucket/key" | "s3://bucket/prefix/" | "https://..."}')
+        raise _invalid(
+            'the request body must be a JSON object: {"input": "s3://bucket/key" | "s3://bucket/prefix/" | "https://..."}'
+        )
     unknown = sorted(set(payload) - {"input", "output", "features", "name"})
     if unknown:
-        raise _invalid(f"unknown field(s) {', '.join(map(repr, unknown))}; a job takes input, output, features and name")
+        raise _invalid(
+            f"unknown field(s) {', '.join(map(repr, unknown))}; a job takes input, output, features and name"
+        )
     source = payload.get("input")
     if not isinstance(source, str) or not source.strip():
         raise _invalid("'input' must be a string: s3://bucket/key, s3://bucket/prefix/ or an http(s) URL")
@@ -82,11 +86,15 @@ def parse_job_request(payload: object) -> JobRequest:
         raise ApiError(ErrorCode.INVALID_URL, f"'input' is {len(source)} characters; at most {MAX_URI_LENGTH}")
     scheme = source.split(":", 1)[0].lower() if ":" in source else ""
     if scheme not in ("s3", "http", "https", "file"):
-        raise ApiError(ErrorCode.INVALID_URL, f"'input' scheme {scheme or '(none)'!r} is not supported; use s3, http or https")
+        raise ApiError(
+            ErrorCode.INVALID_URL, f"'input' scheme {scheme or '(none)'!r} is not supported; use s3, http or https"
+        )
     output = payload.get("output")
     if output is not None:
         if not isinstance(output, str) or not output.startswith("s3://") or not output.endswith("/"):
-            raise _invalid("'output' must be an S3 prefix: s3://bucket/prefix/ (or leave it out for the stack's bucket)")
+            raise _invalid(
+                "'output' must be an S3 prefix: s3://bucket/prefix/ (or leave it out for the stack's bucket)"
+            )
         if len(output) > MAX_URI_LENGTH:
             raise ApiError(ErrorCode.INVALID_URL, f"'output' is {len(output)} characters; at most {MAX_URI_LENGTH}")
     features = payload.get("features", [])

@@ -62,5 +62,5 @@ RENDER_DPI = 200
 MAX_PAGE_PIXELS = 40_000_000
 # All the pages of one document together, as rendered (10 A4 pages at RENDER_DPI are 39 M px).
 MAX_DOCUMENT_PIXELS = 100_000_000
-# The page renderer's address-space cap when the deployment sets none (frontend/pages.py).
+# The page renderer's address-space cap when the deployment sets none (documents/render.py).
 RENDER_MEMORY_MB_DEFAULT = 512

@@ -1,7 +1,7 @@
 """Any decoded picture into the 8-bit RGB the PP-OCR models read: the one colour conversion.
 
 Used by the container (inference/images.py) and by the frontend's document renderer
-(frontend/render_worker.py), so that a page of a TIFF and the same picture sent as a PNG are
+(documents/worker.py), so that a page of a TIFF and the same picture sent as a PNG are
 read alike. Pillow only (the Lambda bundle has no numpy); it is imported by the caller, never
 by ocr_contract's other modules, which stay standard-library only.
 """

@@ -17,6 +17,7 @@ import json
 import uuid
 from collections.abc import Iterator
 
+from documents.render import Page, document_kind, render
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
 from ocr_contract.protocol import Line
@@ -27,8 +28,8 @@ from .. import layout
 from ..fanout import read_parts
 from ..forms import parse_form
 from ..incoming import Incoming
-from ..pages import Page, document_kind, render
 from ..pipeline import fetch_image, read_image
+from ..shrink import INVOKE_LIMIT_BYTES
 
 ROUTES = (CLOVA_GENERAL,)
 # CLOVA sends its secret in X-OCR-SECRET; in AWS it is this API's key (frontend/authorizer.py).
@@ -139,7 +140,7 @@ def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
     document. Decided by the bytes, never by the declared format."""
     kind = document_kind(data)
     if kind is not None:
-        return render(data, kind, deadline - READ_RESERVE_S), True
+        return render(data, kind, deadline - READ_RESERVE_S, max_output_bytes=INVOKE_LIMIT_BYTES), True
     header = inspect_image(data)
     return iter([Page(0, data, header.width, header.height)]), False
 

@@ -1,6 +1,6 @@
 """Documents (PDF, TIFF) and long images into page images the endpoint can read, bounded.
 
-Every page is made in a child process (render_worker.py) with an address-space cap, a CPU cap
+Every page is made in a child process (worker.py) with an address-space cap, a CPU cap
 and a wall-clock deadline: a small hostile file costs that process its life, never the
 Lambda's memory or the request's time budget. Pages stream out as they are made, so the
 caller reads the first while the next renders; each page comes with its own error when it
@@ -8,7 +8,7 @@ alone could not be made (broken page, too costly, out of time), and the others g
 
 PDF pages are rendered with PDFium (pypdfium2) at RENDER_DPI, a TIFF's frames decoded with
 Pillow; every page is brought within MAX_SIDE_PX and under the endpoint's invoke limit. At most
-MAX_PAGES pages are read, the first ones, as CLOVA does.
+max_pages pages are read, the first ones (CLOVA reads 10).
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ from ocr_contract.limits import (
     RENDER_MEMORY_MB_DEFAULT,
 )
 
-from .render_worker import REPORTED_AND_STOPPED
-from .shrink import INVOKE_LIMIT_BYTES
+from .worker import REPORTED_AND_STOPPED
 
 MAX_PAGES = DOCUMENT_MAX_PAGES
 # The renderer's address-space cap (MB): the stack sets it from the Lambda's memory, leaving the
@@ -72,7 +71,7 @@ def _memory_mb() -> int:
 
 
 class _Worker:
-    """One render_worker process: the job is written to its stdin, frames read from its stdout,
+    """One worker process: the job is written to its stdin, frames read from its stdout,
     and it is killed at `deadline` (time.monotonic()) at the latest."""
 
     def __init__(self, job: dict, data: bytes, deadline: float):
@@ -83,7 +82,7 @@ class _Worker:
             "PYTHONPATH": os.pathsep.join(p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "frontend.render_worker"],
+            [sys.executable, "-m", "documents.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -155,9 +154,12 @@ def _failed(index: int, code: str, message: str) -> Page:
     return Page(index, None, error=ApiError(code, message))
 
 
-def render(data: bytes, kind: str, deadline: float, *, max_pages: int = MAX_PAGES, **job_options) -> Iterator[Page]:
-    """The pages of a document (`kind` pdf or tiff) or the slices of a long image (`slices`,
-    with `spans`, `tall` and `format`), in order, each a Page with its image or its error.
+def render(
+    data: bytes, kind: str, deadline: float, *, first_page: int = 0, max_pages: int = MAX_PAGES, **job_options
+) -> Iterator[Page]:
+    """The pages `first_page` (0-based) to `max_pages` (exclusive) of a document (`kind` pdf or
+    tiff) or the slices of a long image (`slices`, with `spans`, `tall` and `format`), in
+    order, each a Page with its image or its error.
     Raises ApiError when the file as a whole cannot be read (corrupt, encrypted, no pages, out
     of time before its first page)."""
     memory_mb = _memory_mb()
@@ -166,13 +168,15 @@ def render(data: bytes, kind: str, deadline: float, *, max_pages: int = MAX_PAGE
             ErrorCode.TIMEOUT, "the document could not be rendered in time: other documents were being rendered; retry"
         )
     try:
-        yield from _render(data, kind, deadline, max_pages, memory_mb, job_options)
+        yield from _render(data, kind, deadline, first_page, max_pages, memory_mb, job_options)
     finally:
         _slots.release()
 
 
-def _render(data: bytes, kind: str, deadline: float, max_pages: int, memory_mb: int, options: dict) -> Iterator[Page]:
-    first, pixels_used, restarts, count = 0, 0, 0, None
+def _render(
+    data: bytes, kind: str, deadline: float, first: int, max_pages: int, memory_mb: int, options: dict
+) -> Iterator[Page]:
+    pixels_used, restarts, count = 0, 0, None
     what = "long image" if kind == "slices" else kind.upper()
     job = {
         "kind": kind,
@@ -180,7 +184,8 @@ def _render(data: bytes, kind: str, deadline: float, max_pages: int, memory_mb: 
         "dpi": RENDER_DPI,
         "max_side": MAX_SIDE_PX,
         "max_page_pixels": MAX_PAGE_PIXELS,
-        "max_output_bytes": INVOKE_LIMIT_BYTES,
+        # The caller says how large a page may be encoded (an invoke limit); none: any size.
+        "max_output_bytes": 1 << 40,
         "max_document_pixels": MAX_DOCUMENT_PIXELS,
         "memory_mb": memory_mb,
         **options,
@@ -256,3 +261,36 @@ def document_kind(data: bytes) -> str | None:
     if data.startswith((b"II*\x00", b"MM\x00*")):
         return "tiff"
     return None
+
+
+def count_pages(data: bytes, kind: str, deadline: float) -> int:
+    """How many pages a document has, from the worker (PDFium reads the page tree, Pillow the
+    TIFF's frame directories; nothing is rendered). ApiError when it cannot be opened."""
+    memory_mb = _memory_mb()
+    job = {
+        "kind": kind,
+        "first_page": 0,
+        "max_pages": 0,
+        "dpi": RENDER_DPI,
+        "max_side": MAX_SIDE_PX,
+        "max_page_pixels": MAX_PAGE_PIXELS,
+        "max_output_bytes": 1,
+        "max_document_pixels": MAX_DOCUMENT_PIXELS,
+        "pixels_used": 0,
+        "memory_mb": memory_mb,
+        "cpu_s": max(1, int(deadline - time.monotonic()) + 1),
+    }
+    worker = _Worker(job, data, deadline)
+    try:
+        for header, _ in worker.frames():
+            if header["type"] == "document":
+                return int(header["pages"])
+            if header["type"] == "error":
+                raise ApiError(header["code"], header["message"])
+    except _OutOfTime:
+        raise ApiError(
+            ErrorCode.TIMEOUT, f"the {kind.upper()} could not be opened in time; send a simpler file"
+        ) from None
+    finally:
+        worker.stop()
+    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"the {kind.upper()} needs more than {memory_mb} MB of memory to open")

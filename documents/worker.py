@@ -1,6 +1,6 @@
 """The child process that turns documents and long images into page images, under hard limits.
 
-    python -m frontend.render_worker     (started by frontend/pages.py, never by hand)
+    python -m documents.worker     (started by documents/render.py, never by hand)
 
 A few KB of PDF can ask PDFium for gigabytes (nested form XObjects, a content stream listed
 many times) and a 2 KB fax TIFF can declare 13000 x 13000 px: decoding them in the Lambda's own
@@ -9,7 +9,7 @@ process would kill it. So they are decoded here, in a process whose address spac
 parent kills at its wall-clock deadline. A page that needs more memory than the cap crashes
 this process, not the Lambda; the parent reports that page and goes on with the next ones.
 
-Input (stdin): one line of JSON, the job (see pages.py, `_job`), then the file's bytes to EOF.
+Input (stdin): one line of JSON, the job (documents/render.py builds it), then the file's bytes to EOF.
 Output (stdout): frames of a 4-byte big-endian length, a JSON header, and `size` payload bytes:
     {"type": "document", "pages": N}                       pages in the document (before MAX_PAGES)
     {"type": "page", "index": i, "width", "height", "size"} + the page as PNG or JPEG
@@ -61,7 +61,7 @@ def _encode(picture, limit_bytes: int, max_side: int, lossless: bool = True):
     (a photo-like page), scaled down only if that is not enough."""
     from PIL import Image
 
-    from frontend.shrink import encode_within
+    from documents.encode import encode_within
 
     longest = max(picture.size)
     if longest > max_side:
@@ -230,7 +230,7 @@ def run(job: dict, data: bytes, out: BinaryIO) -> int:
             _send(out, {"type": "error", "code": failed.code, "message": failed.message})
             return 0
         except Exception as exc:  # a decoder's failure on this page; the generator cannot go on
-            print(f"render_worker: page {index + 1}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"documents.worker: page {index + 1}: {type(exc).__name__}: {exc}", file=sys.stderr)
             _send(
                 out,
                 {

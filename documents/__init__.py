@@ -1,0 +1,10 @@
+"""Documents (PDF, TIFF) and long images into page images, in a child process with hard limits.
+
+    render.py   the caller's side: starts the worker, streams its pages, kills it at the deadline
+    worker.py   the child process: decodes under an address-space and a CPU cap
+    encode.py   a page as PNG, or JPEG where that must fit a size
+
+Used by the Lambda frontend (the CLOVA door's documents, the NHN cropping door's long images)
+and by the container's document task (the jobs API). Needs Pillow and pypdfium2, imported only
+when a document is read.
+"""

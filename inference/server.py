@@ -35,6 +35,7 @@ from ocr_contract.protocol import InvokeOptions
 
 from .admission import Admission
 from .config import EngineConfig
+from .document_pages import read_document
 from .engine import DeadlineExceeded, OcrEngine
 from .http_io import install_json_protocol_errors, read_body
 from .images import decode_image
@@ -50,6 +51,9 @@ REQUEST_ID = web.RequestKey("request_id", str)
 
 ACCEPTED_TYPES = ("image/", "application/octet-stream", "application/x-image")
 DEFAULT_TIMEOUT_S = 25.0
+# task=document (a range of pages, asynchronous inference): SageMaker lets an asynchronous
+# invocation run up to an hour; the job steps ask for far less (RANGE_PAGES pages).
+DOCUMENT_TIMEOUT_S = 900.0
 # Answer this long before the caller's own timeout, so that it reads our JSON 504, not a cut.
 CALLER_MARGIN_S = 0.5
 
@@ -74,7 +78,8 @@ def _request_id(request: web.Request) -> str:
 
 def _timeout_s(request: web.Request, options: InvokeOptions) -> float:
     """This request's time budget: the server's own, or less when the caller waits less."""
-    own = request.app[SETTINGS]["timeout_s"]
+    # A document range (the jobs API, SageMaker Asynchronous Inference) has minutes, not seconds.
+    own = request.app[SETTINGS]["document_timeout_s" if options.task == "document" else "timeout_s"]
     if options.timeout_ms is None:
         return own
     return max(0.1, min(own, options.timeout_ms / 1000 - CALLER_MARGIN_S))
@@ -180,7 +185,7 @@ def _run_plates(
 
 
 # CustomAttributes `task`: what to read (the main API and the general doors read lines).
-TASKS = {"lines": _run_ocr, "plates": _run_plates}
+TASKS = {"lines": _run_ocr, "plates": _run_plates, "document": read_document}
 
 
 def _timed_out(timeout_s: float) -> ApiError:
@@ -285,6 +290,7 @@ def create_app(
     app[SETTINGS] = {
         "workers": workers,
         "timeout_s": timeout_s,
+        "document_timeout_s": float(os.environ.get("OCR_DOCUMENT_TIMEOUT_S", DOCUMENT_TIMEOUT_S)),
         "sagemaker_timeout_s": SAGEMAKER_TIMEOUT_S,
         "exit_on_load_failure": exit_on_load_failure,
     }

@@ -22,8 +22,10 @@ PROTOCOL_VERSION = 1
 # SageMaker's limit on the CustomAttributes header.
 CUSTOM_ATTRIBUTES_MAX_CHARS = 1024
 
-Task = Literal["lines", "plates"]
-TASKS: tuple[Task, ...] = ("lines", "plates")
+# lines: an image's text lines; plates: its licence plates; document: the pages `pages` of a PDF,
+# TIFF or image (the jobs API), answered as a list of DocumentPage.
+Task = Literal["lines", "plates", "document"]
+TASKS: tuple[Task, ...] = ("lines", "plates", "document")
 # The container's admission lane: `interactive` for a request's one image, `bulk` for the pages
 # and slices a request fans out. Bulk work may hold only part of the queue and runs after
 # waiting interactive work, so a single image is never starved behind other callers' documents.
@@ -53,6 +55,22 @@ class Line(_LineRequired, total=False):
     chars: list[list[list[float]]]
 
 
+class PageError(TypedDict):
+    code: str
+    message: str
+
+
+class DocumentPage(TypedDict):
+    """One page of a task=document answer: its number (1-based), its size as read, its lines
+    (empty when it failed) and its error (None when read)."""
+
+    page: int
+    width: int
+    height: int
+    lines: list[Line]
+    error: PageError | None
+
+
 class Plate(TypedDict):
     """A licence plate: its text under the plate grammar, that reading's probability, and its
     4 corners in the image's pixels."""
@@ -74,6 +92,7 @@ class InvokeOptions:
     task: Task = "lines"
     country: str | None = None  # task plates: read only this country's plates
     lane: Lane = "interactive"
+    pages: tuple[int, int] | None = None  # task document: first and last page, 1-based, inclusive
     version: int = PROTOCOL_VERSION
 
     def header(self) -> str:
@@ -91,6 +110,8 @@ class InvokeOptions:
             pairs.append(("country", self.country))
         if self.lane != "interactive":
             pairs.append(("lane", self.lane))
+        if self.pages is not None:
+            pairs.append(("pages", f"{self.pages[0]}-{self.pages[1]}"))
         value = ",".join(f"{key}={value}" for key, value in pairs)
         if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS:
             raise ValueError(
@@ -114,6 +135,12 @@ class InvokeOptions:
         task = pairs.get("task", "lines")
         if task not in TASKS:
             raise _invalid(f"unknown task {task[:40]!r}; ask for one of {', '.join(TASKS)}")
+        pages = None
+        if "pages" in pairs:
+            first, _, last = pairs["pages"].partition("-")
+            if not (first.isdigit() and last.isdigit() and 1 <= int(first) <= int(last)):
+                raise _invalid("pages must be FIRST-LAST, 1-based, FIRST <= LAST (pages=1-20)")
+            pages = (int(first), int(last))
         lane = pairs.get("lane", "interactive")
         if lane not in LANES:
             raise _invalid(f"unknown lane {lane[:40]!r}; use one of {', '.join(LANES)}")
@@ -124,6 +151,7 @@ class InvokeOptions:
             task=task,
             country=plate_country(pairs.get("country")),
             lane=lane,
+            pages=pages,
             version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION,
         )
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -9,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from inference.config import EngineConfig
 from inference.images import decode_image
 from inference.server import ADMISSION, SETTINGS, STATE, create_app
-from tests.conftest import EXPECTED, fixture_bytes, many_scan_jpeg, norm, png_header
+from tests.conftest import EXPECTED, fixture_bytes, fixture_image, many_scan_jpeg, norm, png_header
 
 
 async def until(condition, timeout: float = 10.0) -> None:
@@ -274,5 +275,51 @@ def test_malformed_http_is_answered_in_json(app, request_bytes):
         port = client.server.port
         status, body = await asyncio.get_running_loop().run_in_executor(None, raw_exchange, port, request_bytes)
         assert 400 <= status < 500 and set(body["error"]) == {"code", "message"}, (status, body)
+
+    run(app, scenario)
+
+
+def test_a_document_range_is_read_page_by_page_as_each_page_alone_would_be(app):
+    # The jobs API's task: pages 2-3 of a 3-page PDF, each page's lines equal to what the
+    # lines task answers for that page's image (the same decode, engine and threshold).
+    import io
+
+    from documents.render import render
+    from ocr_contract.protocol import InvokeOptions
+
+    pictures = [fixture_image(n).convert("RGB") for n in ("line.png", "receipt.png", "hello_world.png")]
+    pdf = io.BytesIO()
+    pictures[0].save(pdf, "PDF", save_all=True, append_images=pictures[1:], resolution=72)
+    page_images = [page.image for page in render(pdf.getvalue(), "pdf", time.monotonic() + 30)]
+
+    async def scenario(client):
+        options = InvokeOptions(request_id="job-1", task="document", pages=(2, 3), lane="bulk")
+        headers = {"Content-Type": "application/octet-stream", "X-Amzn-SageMaker-Custom-Attributes": options.header()}
+        r = await client.post("/invocations", data=pdf.getvalue(), headers=headers)
+        assert r.status == 200
+        pages = await r.json()
+        assert [p["page"] for p in pages] == [2, 3] and all(p["error"] is None for p in pages)
+        for page in pages:
+            alone = await client.post(
+                "/invocations", data=page_images[page["page"] - 1], headers={"Content-Type": "image/png"}
+            )
+            assert page["lines"] == await alone.json()
+        assert [norm(line["words"]) for line in pages[0]["lines"]] == [norm(t) for t in EXPECTED["receipt.png"]]
+
+    run(app, scenario)
+
+
+def test_a_broken_page_of_a_document_range_fails_alone(app):
+    from ocr_contract.protocol import InvokeOptions
+    from tests import hostile
+
+    async def scenario(client):
+        options = InvokeOptions(task="document", pages=(1, 3))
+        headers = {"Content-Type": "application/octet-stream", "X-Amzn-SageMaker-Custom-Attributes": options.header()}
+        r = await client.post("/invocations", data=hostile.broken_kids_pdf(), headers=headers)
+        assert r.status == 200
+        pages = await r.json()
+        assert [(p["page"], p["error"] is None) for p in pages] == [(1, True), (2, False), (3, False)]
+        assert pages[1]["error"]["code"] == "InvalidImage"
 
     run(app, scenario)

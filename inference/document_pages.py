@@ -1,0 +1,141 @@
+"""The container's document task (the jobs API): a range of a PDF's or TIFF's pages, or one image,
+read page by page.
+
+Pages are rendered by the bounded renderer (documents/: a child process with a memory cap and
+the request's deadline) one after another, while the engine reads the page before: a thread
+drains the renderer into a small queue, so the instance's CPU renders as the model reads. Each
+page is read exactly as POST /general_ocr reads an image (the same decode, engine and
+threshold), so a page's lines equal the synchronous answer for the same page image. A page that
+cannot be rendered or read is answered with its error; the others go on.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+from documents.render import Page, document_kind, render
+from ocr_contract import ApiError, ErrorCode
+from ocr_contract.image_header import inspect_image
+from ocr_contract.limits import LONG_IMAGE_MAX_SIDE_PX, MAX_SIDE_PX
+from ocr_contract.protocol import DocumentPage, InvokeOptions
+
+from .engine import DeadlineExceeded
+from .images import decode_image
+
+# Pages rendered ahead of the one being read.
+PREFETCH = 2
+
+
+def _prefetched(pages: Iterator[Page]) -> Iterator[Page | ApiError]:
+    """The renderer's pages, made on a thread of their own while the caller reads."""
+    ahead: queue.Queue = queue.Queue(PREFETCH)
+    done = object()
+
+    def drain() -> None:
+        try:
+            for page in pages:
+                ahead.put(page)
+        except ApiError as error:  # the file as a whole
+            ahead.put(error)
+        except Exception as error:  # noqa: BLE001 - handed to the reader, who raises it
+            ahead.put(error)
+        finally:
+            ahead.put(done)
+
+    threading.Thread(target=drain, name="render-ahead", daemon=True).start()
+    while True:
+        item = ahead.get()
+        if item is done:
+            return
+        if isinstance(item, Exception) and not isinstance(item, ApiError):
+            raise item
+        yield item
+
+
+def _page_error(number: int, error: ApiError) -> DocumentPage:
+    return {
+        "page": number,
+        "width": 0,
+        "height": 0,
+        "lines": [],
+        "error": {"code": error.code.value, "message": error.message},
+    }
+
+
+def read_document(
+    engine, data: bytes, deadline: float, options: InvokeOptions
+) -> tuple[list[DocumentPage], tuple[int, int]]:
+    """The pages `options.pages` (all, for an image) of `data`, each as DocumentPage."""
+    first, last = options.pages or (1, 1)
+    kind = document_kind(data)
+    if kind is None:  # an image: one page
+        return [_read_image_page(engine, data, deadline)], (0, 0)
+    answers: list[DocumentPage] = []
+    for item in _prefetched(render(data, kind, deadline, first_page=first - 1, max_pages=last)):
+        if isinstance(item, ApiError):
+            raise item
+        number = item.index + 1
+        if item.error is not None or item.image is None:
+            answers.append(_page_error(number, item.error or ApiError(ErrorCode.INTERNAL_ERROR, "not rendered")))
+            continue
+        if time.monotonic() > deadline:
+            answers.append(_page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time")))
+            continue
+        try:
+            image = decode_image(item.image)
+            lines = engine.read(image, deadline=deadline)
+            answers.append(
+                {
+                    "page": number,
+                    "width": image.shape[1],
+                    "height": image.shape[0],
+                    "lines": [line.to_api(False) for line in lines],
+                    "error": None,
+                }
+            )
+        except ApiError as error:
+            answers.append(_page_error(number, error))
+        except DeadlineExceeded:
+            answers.append(_page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time")))
+    return answers, (0, 0)
+
+
+def _read_image_page(engine, data: bytes, deadline: float) -> DocumentPage:
+    """An image job input read as one page. One over MAX_SIDE_PX (up to the long-image limit) is
+    brought within it, as the CLOVA door does for document pages."""
+    try:
+        header = inspect_image(data, max_side=LONG_IMAGE_MAX_SIDE_PX)
+        if max(header.width, header.height) > MAX_SIDE_PX:
+            data = _within_limit(data, header.format)
+        image = decode_image(data)
+        try:
+            lines = engine.read(image, deadline=deadline)
+        except DeadlineExceeded:
+            raise ApiError(ErrorCode.TIMEOUT, "the image was not read in time") from None
+        return {
+            "page": 1,
+            "width": image.shape[1],
+            "height": image.shape[0],
+            "lines": [line.to_api(False) for line in lines],
+            "error": None,
+        }
+    except ApiError as error:
+        return _page_error(1, error)
+
+
+def _within_limit(data: bytes, image_format: str) -> bytes:
+    import io
+
+    from PIL import Image, ImageOps
+
+    from ocr_contract.pixels import to_rgb
+
+    opened = Image.open(io.BytesIO(data), formats=[image_format])
+    picture = ImageOps.exif_transpose(opened) or opened
+    picture.thumbnail((MAX_SIDE_PX, MAX_SIDE_PX), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    to_rgb(picture).save(out, "PNG", compress_level=1)
+    return out.getvalue()

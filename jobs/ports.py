@@ -1,0 +1,60 @@
+"""What the job's steps need from where they run. Two sets of adapters implement these:
+jobs/aws/ (DynamoDB, S3) and jobs/local/ (a SQLite file, a folder).
+
+URIs name objects: `s3://bucket/key` in AWS, `file:///absolute/path` locally; each Blobs takes
+its own kind and refuses the other.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+from ocr_contract.jobs import Status
+
+from .model import Job
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> None:
+        """Store a new job (its id is new: never overwrite)."""
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, or None when unknown or expired."""
+
+    def set_status(
+        self, job_id: str, status: Status, *, result_key: str | None = None, error: dict | None = None
+    ) -> None:
+        """Move the job to `status` (and record where its result is, or why it failed);
+        updated_at is now. A finished job's status never changes again."""
+
+    def add(self, job_id: str, **increments: int) -> None:
+        """Atomically add to counters (documents_total, documents_done, pages_total, pages_done,
+        pages_failed); updated_at is now. Progress for GET /jobs/{id}: the finishing step
+        recomputes the final counts from the result's parts, so a step repeated after a crash
+        cannot skew them."""
+
+    def unfinished(self) -> list[Job]:
+        """Jobs QUEUED or RUNNING (what a restarted local stack resumes)."""
+
+
+class Blobs(Protocol):
+    def size(self, uri: str) -> int:
+        """The object's size in bytes; ApiError UrlFetchFailed when it does not exist."""
+
+    def read(self, uri: str, max_bytes: int) -> bytes:
+        """The object's bytes; ApiError PayloadTooLarge past max_bytes."""
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """(uri, size) of every object under the prefix, in key order, lazily (a prefix may
+        hold millions)."""
+
+    def write(self, uri: str, data: bytes) -> None: ...
+
+    def exists(self, uri: str) -> bool: ...
+
+    def concat(self, parts: list[str], uri: str) -> None:
+        """Write the parts' bytes, in order, as one object (S3: a multipart upload copying
+        each part; parts under 5 MB are joined first)."""
+
+    def url(self, uri: str, expires_s: int) -> str:
+        """A URL the caller can GET the object at: presigned in AWS, the local stack's own."""

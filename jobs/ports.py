@@ -7,7 +7,8 @@ its own kind and refuses the other.
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 from ocr_contract.jobs import Status
 

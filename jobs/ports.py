@@ -45,7 +45,7 @@ class Blobs(Protocol):
     def read(self, uri: str, max_bytes: int) -> bytes:
         """The object's bytes; ApiError PayloadTooLarge past max_bytes."""
 
-    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def listing(self, prefix: str) -> Iterator[tuple[str, int]]:
         """(uri, size) of every object under the prefix, in key order, lazily (a prefix may
         hold millions)."""
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable
 
 from aiohttp import web
@@ -45,20 +46,29 @@ _PROTOCOL_ERRORS = {
     431: (ErrorCode.INVALID_REQUEST, "the request headers are too large"),
 }
 _MALFORMED = (ErrorCode.INVALID_REQUEST, "the HTTP request is malformed; send a well-formed HTTP/1.1 request")
+# The applications whose malformed requests are answered in our JSON (ours: the container's
+# server and the local gateway); any other aiohttp application in the process keeps aiohttp's own.
+_ours: weakref.WeakSet = weakref.WeakSet()
 _installed = False
 
 
-def install_json_protocol_errors() -> None:
-    """Make aiohttp's own answers to malformed HTTP (bad request line, headers, framing) JSON
-    bodies in our error shape, instead of plain text. aiohttp builds those in
-    RequestHandler.handle_error, before any application code or middleware runs."""
+def install_json_protocol_errors(app: web.Application) -> None:
+    """Make aiohttp's own answers to malformed HTTP (bad request line, headers, framing) to
+    `app` JSON bodies in our error shape, instead of plain text. aiohttp builds those in
+    RequestHandler.handle_error, before any application code or middleware runs, so the one
+    way in is that method: it is wrapped once per process, and answers in JSON only for the
+    applications registered here."""
     global _installed
+    _ours.add(app)
     if _installed:
         return
     original = RequestHandler.handle_error
 
     def handle_error(self, request, status=500, exc=None, message=None):
         response = original(self, request, status, exc, message)
+        serving = getattr(getattr(self, "_request_handler", None), "__self__", None)
+        if serving not in _ours:
+            return response
         status = response.status
         default = _MALFORMED if status < 500 else (ErrorCode.INTERNAL_ERROR, "internal error")
         code, text = _PROTOCOL_ERRORS.get(status, default)
@@ -68,6 +78,5 @@ def install_json_protocol_errors() -> None:
         json_response.force_close()
         return json_response
 
-    # Deliberate monkeypatch: aiohttp has no hook for the body of its own protocol errors.
     RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
     _installed = True

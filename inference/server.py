@@ -1,10 +1,11 @@
 """The inference server: SageMaker's container contract over aiohttp.
 
-    GET  /ping                              200 once the models are loaded, 503 before
-    POST /invocations                       raw image bytes -> JSON array of lines (of licence
-                                            plates with CustomAttributes task=plates)
-    POST /endpoints/{name}/invocations      the same, so boto3's sagemaker-runtime client with
-                                            endpoint_url pointed here works unchanged
+    GET  /ping           200 once the models are loaded, 503 before
+    POST /invocations    raw image bytes -> JSON array of lines (CustomAttributes, in
+                         ocr_contract/protocol.py, ask for plates or a document's pages instead)
+
+SageMaker's runtime API in front of it (its limits, its ModelError) is AWS's in AWS, and
+local/sagemaker_runtime.py's under `make serve`.
 
 The port is 8080 or SAGEMAKER_BIND_TO_PORT. It listens at once and loads the models in the
 background, so /ping answers 503 (and invocations ModelNotReady) until they are loaded.
@@ -89,52 +90,9 @@ def _error(error: ApiError, request_id: str) -> web.Response:
     return web.json_response(error.body(request_id), status=error.status, headers={"X-Request-Id": request_id})
 
 
-def _as_sagemaker_model_error(response: web.Response) -> web.Response:
-    """What SageMaker's runtime API answers when a container answers an error: ModelError (424)
-    carrying the container's status and body. Emulated on the /endpoints/... path so that
-    boto3 clients pointed here see exactly what they see in AWS."""
-    original = response.text or ""
-    return web.json_response(
-        {
-            "message": f'Received client error ({response.status}) from primary with message "{original}"',
-            "OriginalStatusCode": response.status,
-            "OriginalMessage": original,
-            "LogStreamArn": "",
-        },
-        status=424,
-        headers={"X-Amzn-ErrorType": "ModelError", "X-Request-Id": response.headers.get("X-Request-Id", "")},
-    )
-
-
-# SageMaker's runtime API limits, emulated on /endpoints/... so that the local stack meets them
-# where AWS would: InvokeEndpoint takes at most 6 MB and waits at most 60 s for the container.
-SAGEMAKER_MAX_PAYLOAD = 6 * 1024 * 1024
-SAGEMAKER_TIMEOUT_S = 60.0
-
-
 @web.middleware
 async def errors_as_json(request: web.Request, handler):
-    if not request.path.startswith("/endpoints/"):
-        return await _errors_as_json(request, handler)
-    if (request.content_length or 0) > SAGEMAKER_MAX_PAYLOAD:
-        # What the runtime API answers (botocore reads it as a ClientError with code "413").
-        return web.json_response(
-            {"message": f"HTTP content length exceeded {SAGEMAKER_MAX_PAYLOAD} bytes."}, status=413
-        )
-    try:
-        response = await asyncio.wait_for(
-            _errors_as_json(request, handler), request.app[SETTINGS]["sagemaker_timeout_s"]
-        )
-    except TimeoutError:
-        message = "Your invocation timed out while waiting for a response from container primary."
-        return web.json_response(
-            {"message": message, "OriginalStatusCode": 0, "OriginalMessage": message},
-            status=424,
-            headers={"X-Amzn-ErrorType": "ModelError"},
-        )
-    if response.status >= 400:
-        return _as_sagemaker_model_error(response)
-    return response
+    return await _errors_as_json(request, handler)
 
 
 async def _errors_as_json(request: web.Request, handler):
@@ -282,22 +240,20 @@ def create_app(
     workers = workers or int(os.environ.get("OCR_WORKERS", "2"))
     queue = queue if queue is not None else int(os.environ.get("OCR_MAX_QUEUE", "16"))
     timeout_s = timeout_s or float(os.environ.get("OCR_REQUEST_TIMEOUT_S", DEFAULT_TIMEOUT_S))
-    install_json_protocol_errors()
     # read_body enforces the exact image limit as it reads.
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_IMAGE_BYTES + 65536)
+    install_json_protocol_errors(app)
     app[STATE] = {"engine": engine}
     app[ADMISSION] = Admission(workers, queue)
     app[SETTINGS] = {
         "workers": workers,
         "timeout_s": timeout_s,
         "document_timeout_s": float(os.environ.get("OCR_DOCUMENT_TIMEOUT_S", DOCUMENT_TIMEOUT_S)),
-        "sagemaker_timeout_s": SAGEMAKER_TIMEOUT_S,
         "exit_on_load_failure": exit_on_load_failure,
     }
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr")
     app.router.add_get("/ping", ping)
     app.router.add_post("/invocations", invocations)
-    app.router.add_post("/endpoints/{name}/invocations", invocations)
 
     async def start_loading(app: web.Application):
         if app[STATE]["engine"] is None:

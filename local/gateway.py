@@ -4,8 +4,8 @@ handler, and its answers become HTTP responses.
 It enforces what AWS enforces before or around our code, so that local behaviour matches the
 deployed one: API Gateway's 10 MB request limit and 29 s integration timeout, Lambda's 6 MB
 synchronous payload limit and its timeout (the handler sees a context whose remaining time
-runs down as in AWS). SageMaker's own limits are emulated by the inference server on its
-/endpoints/... path (inference/server.py).
+runs down as in AWS). SageMaker's runtime API, with its own limits, is stood in for by
+local/sagemaker_runtime.py, which the gateway starts beside itself.
 
 Unlike API Gateway it runs on a developer's laptop, next to their browser, so it only answers
 requests addressed to it by a loopback name (no DNS rebinding) and refuses other sites'
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from frontend.endpoint import ENDPOINT_URL_ENV
 from inference.http_io import install_json_protocol_errors, read_body
+from local.sagemaker_runtime import create_runtime
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import SCHEMA_ERROR_MESSAGE
@@ -214,12 +217,24 @@ def allowed_hosts(port: int, host: str = "127.0.0.1") -> frozenset:
     return frozenset({f"{name}:{port}" for name in names} | ({*names} if port == 80 else set()))
 
 
+async def _sagemaker_runtime(app: web.Application):
+    """SageMaker's runtime API stand-in (local/sagemaker_runtime.py) on a loopback port of its
+    own, for the Lambda handler's boto3 client: started and stopped with the gateway."""
+    runner = web.AppRunner(create_runtime(app[INFERENCE_URL]), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    os.environ[ENDPOINT_URL_ENV] = f"http://{host}:{port}"
+    yield
+    await runner.cleanup()
+
+
 def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> web.Application:
-    install_json_protocol_errors()
     # read_body enforces the body limit, so that the answer is our JSON error.
     app = web.Application(
         middlewares=[json_errors, same_origin_only], client_max_size=API_GATEWAY_MAX_BODY + 1024 * 1024
     )
+    install_json_protocol_errors(app)
     app[INFERENCE_URL] = inference_url.rstrip("/")
     app[ALLOWED_HOSTS] = allowed_hosts(port, host)
     app[LAMBDAS] = ThreadPoolExecutor(LOCAL_LAMBDA_CONCURRENCY, thread_name_prefix="lambda")
@@ -228,6 +243,7 @@ def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> we
         app[LAMBDAS].shutdown(wait=False, cancel_futures=True)
 
     app.on_cleanup.append(stop_lambdas)
+    app.cleanup_ctx.append(_sagemaker_runtime)
     for route in ROUTES:
         app.router.add_post(route, to_lambda)
     app.router.add_get("/ping", ping)

@@ -64,3 +64,11 @@ MAX_PAGE_PIXELS = 40_000_000
 MAX_DOCUMENT_PIXELS = 100_000_000
 # The page renderer's address-space cap when the deployment sets none (documents/render.py).
 RENDER_MEMORY_MB_DEFAULT = 512
+
+# SageMaker's InvokeEndpoint: "6 MB" per call to a real-time endpoint, 4 MB to a serverless one
+# (read in decimal megabytes, the stricter reading), and 60 s for the container to answer. The
+# Lambda fits images under them (frontend/shrink.py); `make serve` enforces them in its stand-in
+# for the runtime API (local/sagemaker_runtime.py).
+SAGEMAKER_INVOKE_MAX_BYTES = 6_000_000
+SAGEMAKER_SERVERLESS_INVOKE_MAX_BYTES = 4_000_000
+SAGEMAKER_INVOKE_TIMEOUT_S = 60.0

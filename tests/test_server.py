@@ -41,7 +41,7 @@ def test_ping_and_invocations(app):
         ping = await client.get("/ping")
         assert ping.status == 200 and (await ping.json())["status"] == "ok"
         assert (await ping.json())["precision"] == "int8"  # on a CPU, by default
-        for path in ("/invocations", "/endpoints/any-name/invocations"):
+        for path in ("/invocations",):
             r = await client.post(path, data=fixture_bytes("receipt.png"), headers={"Content-Type": "image/png"})
             assert r.status == 200
             lines = await r.json()
@@ -155,19 +155,6 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
     run(app, scenario)
 
 
-def test_runtime_api_path_wraps_errors_as_sagemaker_does(app):
-    async def scenario(client):
-        r = await client.post(
-            "/endpoints/ocr/invocations", data=b"GIF89a" + b"\x00" * 30, headers={"Content-Type": "image/png"}
-        )
-        assert r.status == 424 and r.headers["X-Amzn-ErrorType"] == "ModelError"
-        body = await r.json()
-        assert body["OriginalStatusCode"] == 400
-        assert json.loads(body["OriginalMessage"])["error"]["code"] == "UnsupportedImageFormat"
-
-    run(app, scenario)
-
-
 def test_real_size_images_are_read_whole_every_time(app, engine, real_size_images):
     # StreamReader.read(n) returns what is buffered, not n bytes: a 230 KB scan came out
     # "corrupt or truncated" one time in three. Multi-MB bodies, sent repeatedly, must give
@@ -236,18 +223,9 @@ def test_the_callers_own_timeout_shortens_the_deadline(app, real_size_images):
     run(app, scenario)
 
 
-def test_the_runtime_path_enforces_sagemakers_6_mb_limit(app):
-    async def scenario(client):
-        r = await client.post(
-            "/endpoints/ocr/invocations", data=b"\xff" * (6 * 1024 * 1024 + 1), headers={"Content-Type": "image/png"}
-        )
-        assert r.status == 413 and "exceeded" in (await r.json())["message"]
-
-    run(app, scenario)
-
-
-def raw_exchange(port: int, request: bytes) -> tuple[int, dict]:
-    """Send raw bytes on a socket; the status and parsed JSON body of the answer."""
+def raw_exchange(port: int, request: bytes) -> tuple[int, dict | None]:
+    """Send raw bytes on a socket; the status and parsed JSON body of the answer (None when
+    the body is not JSON)."""
     import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -256,7 +234,10 @@ def raw_exchange(port: int, request: bytes) -> tuple[int, dict]:
         while chunk := sock.recv(65536):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
+    try:
+        return int(head.split()[1]), json.loads(body)
+    except ValueError:  # not JSON
+        return int(head.split()[1]), None
 
 
 @pytest.mark.parametrize(
@@ -275,6 +256,25 @@ def test_malformed_http_is_answered_in_json(app, request_bytes):
         port = client.server.port
         status, body = await asyncio.get_running_loop().run_in_executor(None, raw_exchange, port, request_bytes)
         assert 400 <= status < 500 and set(body["error"]) == {"code", "message"}, (status, body)
+
+    run(app, scenario)
+
+
+def test_other_aiohttp_applications_in_the_process_keep_aiohttps_own_answers(app):
+    # The JSON answers to malformed HTTP are ours alone: an application we did not register
+    # (a library's, a test's) still gets aiohttp's plain-text ones.
+    from aiohttp import web
+
+    async def scenario(client):
+        port = client.server.port
+        theirs = web.Application()
+        async with TestClient(TestServer(theirs)) as other:
+            request = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"
+            loop = asyncio.get_running_loop()
+            ours_status, ours_body = await loop.run_in_executor(None, raw_exchange, port, request)
+            assert 400 <= ours_status < 500 and "error" in ours_body
+            their_status, their_body = await loop.run_in_executor(None, raw_exchange, other.server.port, request)
+            assert 400 <= their_status < 500 and their_body is None
 
     run(app, scenario)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from documents.render import Page, render
 from ocr_contract import MAX_SIDE_PX, ApiError, ErrorCode
 from ocr_contract.image_header import ImageHeader, exif_orientation
+from ocr_contract.limits import DETECTOR_MAX_SIDE_PX
 from ocr_contract.protocol import Lane, Line
 
 from .fanout import read_parts
@@ -30,7 +31,7 @@ READ_RESERVE_S = 4.0
 SLICE_ASPECT = 1.5
 OVERLAP = 0.2
 MIN_OVERLAP_PX = 256
-DETECTOR_SIDE_PX = 960
+DETECTOR_SIDE_PX = DETECTOR_MAX_SIDE_PX
 MAX_SLICES = 32
 
 

@@ -48,5 +48,12 @@ def fit_invoke_limit(image: bytes) -> tuple[bytes, float]:
     if len(image) <= INVOKE_LIMIT_BYTES:
         return image, 1.0
     picture = upright_rgb(image)
-    encoded, sent = encode_within(picture, INVOKE_LIMIT_BYTES, lossless_first=False)
+    try:
+        encoded, sent = encode_within(picture, INVOKE_LIMIT_BYTES, lossless_first=False)
+    except ApiError:
+        raise ApiError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the image could not be brought under the OCR endpoint's {ENDPOINT_LIMIT_BYTES / 1e6:g} MB limit; "
+            f"send one under {INVOKE_LIMIT_BYTES} bytes",
+        ) from None
     return encoded, sent.width / picture.width

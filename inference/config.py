@@ -16,6 +16,14 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value not in (None, "") else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
 def _batch_wait_ms(value: str) -> float:
     if value.strip().lower() in ("", "auto"):
         return -1.0
@@ -48,18 +56,20 @@ class EngineConfig:
 
     @classmethod
     def from_env(cls) -> EngineConfig:
+        """The defaults above, each overridden by its OCR_* variable when set."""
+        default, detection = cls(), DetectionConfig()
         return cls(
-            provider=os.environ.get("OCR_PROVIDER", "cpu").strip().lower(),
-            precision=os.environ.get("OCR_PRECISION", "auto").strip().lower(),
-            threads=_env_int("OCR_THREADS", 0),
-            rec_batch=max(1, _env_int("OCR_REC_BATCH", 8)),
-            rec_min_width=max(32, _env_int("OCR_REC_MIN_WIDTH", 128)),
-            use_cls=os.environ.get("OCR_USE_CLS", "1") not in ("0", "false", "no"),
-            fp32_retry_below=float(os.environ.get("OCR_FP32_RETRY_BELOW", "0.5")),
-            edge_fragment_ratio=float(os.environ.get("OCR_EDGE_FRAGMENT_RATIO", "0.7")),
+            provider=os.environ.get("OCR_PROVIDER", default.provider).strip().lower(),
+            precision=os.environ.get("OCR_PRECISION", default.precision).strip().lower(),
+            threads=_env_int("OCR_THREADS", default.threads),
+            rec_batch=max(1, _env_int("OCR_REC_BATCH", default.rec_batch)),
+            rec_min_width=max(32, _env_int("OCR_REC_MIN_WIDTH", default.rec_min_width)),
+            use_cls=os.environ.get("OCR_USE_CLS", "1" if default.use_cls else "0") not in ("0", "false", "no"),
+            fp32_retry_below=_env_float("OCR_FP32_RETRY_BELOW", default.fp32_retry_below),
+            edge_fragment_ratio=_env_float("OCR_EDGE_FRAGMENT_RATIO", default.edge_fragment_ratio),
             batch_wait_ms=_batch_wait_ms(os.environ.get("OCR_BATCH_WAIT_MS", "auto")),
             detection=DetectionConfig(
-                max_side=max(64, _env_int("OCR_DET_MAX_SIDE", 960)),
-                shape_step=max(32, _env_int("OCR_DET_SHAPE_STEP", 32)),
+                max_side=max(64, _env_int("OCR_DET_MAX_SIDE", detection.max_side)),
+                shape_step=max(32, _env_int("OCR_DET_SHAPE_STEP", detection.shape_step)),
             ),
         )

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ocr_contract.limits import DETECTOR_MAX_SIDE_PX
+
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    max_side: int = 960  # longest side fed to the detector
+    max_side: int = DETECTOR_MAX_SIDE_PX  # longest side fed to the detector
     min_side: int = 96  # shorter side of small images is enlarged to at least this
     thresh: float = 0.3  # probability above which a pixel is text
     box_thresh: float = 0.5  # mean probability a box must reach

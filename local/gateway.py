@@ -30,7 +30,7 @@ from frontend.endpoint import ENDPOINT_URL_ENV
 from inference.http_io import install_json_protocol_errors, read_body
 from local.sagemaker_runtime import create_runtime
 from ocr_contract import ApiError, ErrorCode
-from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
+from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS, IMG_MAX_BYTES
 from ocr_contract.request import SCHEMA_ERROR_MESSAGE
 from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES
 
@@ -131,7 +131,7 @@ async def to_lambda(request: web.Request) -> web.Response:
         return _error(
             ApiError(
                 ErrorCode.PAYLOAD_TOO_LARGE,
-                "the request is over Lambda's 6 MB payload limit (base64 images up to about 4.4 MB); send larger images by url",
+                f"the request is over Lambda's 6 MB payload limit (base64 images up to about {IMG_MAX_BYTES / 1e6:g} MB); send larger images by url",
             ),
             request_id,
         )

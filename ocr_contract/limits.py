@@ -1,4 +1,4 @@
-"""Documented limits of the API (see DESIGN.md, "Image rules")."""
+"""The limits of the API and of the services it runs on, each written once (docs/api.md)."""
 
 from .errors import ApiError, ErrorCode
 
@@ -28,8 +28,9 @@ MAX_BODY_BYTES = (MAX_IMAGE_BYTES + 2) // 3 * 4 + 4096
 
 # API Gateway refuses an `img` longer than this (its schema, infra/ocr_api.py), so that the
 # event it hands the Lambda stays under Lambda's 6 MB (6,291,456-byte) payload limit with room
-# for headers: about 4.5 MB of image. The local gateway applies the same rule.
+# for headers: 4.5 MB of image (IMG_MAX_BYTES). The local gateway applies the same rule.
 IMG_MAX_BASE64_CHARS = 6_000_000
+IMG_MAX_BYTES = IMG_MAX_BASE64_CHARS // 4 * 3
 
 
 def image_too_large(size: int) -> ApiError:
@@ -72,3 +73,7 @@ RENDER_MEMORY_MB_DEFAULT = 512
 SAGEMAKER_INVOKE_MAX_BYTES = 6_000_000
 SAGEMAKER_SERVERLESS_INVOKE_MAX_BYTES = 4_000_000
 SAGEMAKER_INVOKE_TIMEOUT_S = 60.0
+
+# The detector reads a page scaled to at most this many pixels on its long side (inference/
+# detect.py); the frontend cuts long images into slices no shorter (frontend/long_images.py).
+DETECTOR_MAX_SIDE_PX = 960

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import ApiError, ErrorCode
-from .limits import IMG_MAX_BASE64_CHARS, MAX_BODY_BYTES, MAX_IMAGE_BYTES, image_too_large
+from .limits import IMG_MAX_BASE64_CHARS, IMG_MAX_BYTES, MAX_BODY_BYTES, MAX_IMAGE_BYTES, image_too_large
 from .routes import NHN_CROPPING, NHN_GENERAL
 
 MAX_URL_LENGTH = 2048
@@ -18,7 +18,7 @@ MAX_URL_LENGTH = 2048
 SCHEMA_ERROR_MESSAGE = (
     "the request body must be a JSON object with exactly one of 'url' (a string of at most "
     f"{MAX_URL_LENGTH} characters) or 'img' (standard base64, at most {IMG_MAX_BASE64_CHARS:,} characters, "
-    "about 4.5 MB of image; send larger images by url)"
+    f"about {IMG_MAX_BYTES / 1e6:g} MB of image; send larger images by url)"
 )
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
 _BASE64_WHITESPACE = re.compile(rb"[\r\n\t ]+")

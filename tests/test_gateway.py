@@ -126,6 +126,43 @@ def test_api_gateways_29_s_limit_is_enforced(monkeypatch):
     run(scenario)
 
 
+def test_slow_requests_do_not_hold_up_others(monkeypatch):
+    # In AWS each request in flight has a Lambda of its own: eight slow documents must not make
+    # a ninth, quick request wait for them (six handler threads did).
+    import threading
+
+    import frontend.handler
+
+    release = threading.Event()
+    slow_started = threading.Semaphore(0)
+
+    def handler(event, context):
+        if json.loads(event["body"]).get("slow"):
+            slow_started.release()
+            release.wait(10)
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "[]"}
+
+    monkeypatch.setattr(frontend.handler, "handler", handler)
+
+    async def scenario(client, port):
+        headers = {"Content-Type": "application/json"}
+        slow = [
+            asyncio.ensure_future(client.post("/general_ocr", data=b'{"slow": 1}', headers=headers)) for _ in range(8)
+        ]
+        loop = asyncio.get_running_loop()
+        try:
+            for _ in range(8):  # every slow request is inside its handler
+                assert await loop.run_in_executor(None, slow_started.acquire, True, 5)
+            start = time.monotonic()
+            quick = await client.post("/general_ocr", data=b"{}", headers=headers)
+            assert quick.status == 200 and time.monotonic() - start < 2
+        finally:
+            release.set()
+        assert [(await response).status for response in slow] == [200] * 8
+
+    run(scenario)
+
+
 def test_an_img_over_the_gateways_schema_limit_is_refused_as_api_gateway_does(fake_lambda):
     from ocr_contract.limits import IMG_MAX_BASE64_CHARS
     from ocr_contract.request import SCHEMA_ERROR_MESSAGE

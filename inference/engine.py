@@ -154,6 +154,9 @@ class OcrEngine:
             rec_model = int8_recogniser_bytes(rec_model)
         self.rec = create_session(rec_model, f"rec ({self.rec_precision})", c.provider, batch_threads)
         self.charset = recognize.charset_from_metadata(self.rec)
+        # Read pages in the direction they run (orientation.py); off only to measure what that
+        # costs (make bench, the `turned` row).
+        self.by_page_direction = True
         self.plate_decoder = PlateDecoder(self.charset)
         self.korean_plates = KoreanPlateReader(c.provider, batch_threads)
         self.korean_decoder = PlateDecoder(self.korean_plates.charset, KOREAN)
@@ -283,7 +286,7 @@ class OcrEngine:
         A page turned a quarter or upside down (orientation.py) is read turned upright, as an
         upright page is, and its boxes are given back in this image's pixels."""
         check, mapper = self._guards(deadline)
-        cut = self._cut_lines(image, check, mapper)
+        cut = self._cut_lines(image, check, mapper, by_page_direction=self.by_page_direction)
         if cut is None:
             return []
         if cut.turned == orientation.UPRIGHT:

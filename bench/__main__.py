@@ -26,7 +26,7 @@ import numpy as np
 
 from . import metrics
 
-SETS = ("crops", "loose", "tight", "traditional", "pages", "td500", "plates", "street")
+SETS = ("crops", "loose", "tight", "traditional", "pages", "td500", "plates", "street", "turned")
 # Sets read as one line each, scored by CER and exact lines.
 LINE_SETS = ("crops", "loose", "tight", "traditional", "plates")
 SYSTEMS = ("ours", "ours-http", "ours-fp32", "rapidocr-default", "rapidocr-max960", "tesseract")
@@ -52,6 +52,7 @@ def load_set(data: Path, name: str) -> list[dict]:
         path = {
             "crops": data / "xfund_zh" / "crops.jsonl",
             "pages": data / "xfund_zh" / "pages.jsonl",
+            "turned": data / "xfund_zh" / "pages.jsonl",
             "td500": data / "msra_td500_subset" / "manifest.jsonl",
             "plates": data / "plates_cn_lprnet" / "manifest.jsonl",
             "street": data / "plates_cn_easypr" / "manifest.jsonl",
@@ -146,6 +147,10 @@ def _measure(engine, system: str, data: Path, sets: list[str], limit: int | None
             continue
         cap = min(x for x in (limit, CAPS.get(system, {}).get(name), len(rows)) if x)
         rows = rows[:cap]
+        if name == "turned":
+            if hasattr(engine, "engine"):  # our engine in-process only
+                out["sets"][name] = turned_pages(engine.engine, rows)
+            continue
         engine.read(rows[0]["path"])  # warm-up, not timed
         predictions, latencies = [], []
         for row in rows:
@@ -158,6 +163,64 @@ def _measure(engine, system: str, data: Path, sets: list[str], limit: int | None
             "median_ms": 1000 * metrics.percentile(latencies, 50),
             "p95_ms": 1000 * metrics.percentile(latencies, 95),
         }
+
+
+def turned_pages(engine, rows: list[dict]) -> dict:
+    """XFUND pages turned 90, 180 and 270 degrees: how far each answer's text is from the
+    upright page's (edit distance over the upright text's length). And the upright pages read
+    with the page-direction step on and off, alternately in one run: F1 and latency of both."""
+    turns = (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    distances: list[list[float]] = [[], [], []]
+    times: dict = {"on": [], "off": [], "turned": []}
+    texts: dict = {"on": [], "off": []}
+
+    def timed(image, key):
+        start = time.perf_counter()
+        text = metrics.normalise("".join(line.text for line in engine.read(image)))
+        times[key].append(time.perf_counter() - start)
+        return text
+
+    engine.read(cv2.imread(rows[0]["path"]))  # warm-up
+    for i, row in enumerate(rows):
+        image = cv2.imread(row["path"])
+        assert image is not None, row["path"]
+        for key in ("on", "off") if i % 2 == 0 else ("off", "on"):
+            engine.by_page_direction = key == "on"
+            texts[key].append(timed(image, key))
+        engine.by_page_direction = True
+        upright = texts["on"][-1]
+        for k, turn in enumerate(turns):
+            got = timed(cv2.rotate(image, turn), "turned")
+            distances[k].append(metrics.edit_distance(got, upright) / max(len(upright), 1))
+    result: dict = {"n": len(rows), "median_ms": 1000 * metrics.percentile(times["turned"], 50)}
+    for k, degrees in enumerate((90, 180, 270)):
+        result[f"ned_{degrees}_mean"] = float(np.mean(distances[k]))
+        result[f"ned_{degrees}_max"] = float(np.max(distances[k]))
+    for key in ("on", "off"):
+        matched = predicted = reference = 0
+        for row, text in zip(rows, texts[key]):
+            m, p, r = metrics.char_prf(text, metrics.normalise("".join(line["text"] for line in row["lines"])))
+            matched, predicted, reference = matched + m, predicted + p, reference + r
+        precision, recall = matched / max(predicted, 1), matched / max(reference, 1)
+        result[f"upright_f1_{key}"] = 2 * precision * recall / max(precision + recall, 1e-9)
+        result[f"upright_ms_{key}"] = 1000 * metrics.percentile(times[key], 50)
+    return result
+
+
+def turned_table(results: list[dict]) -> str:
+    lines = []
+    for r in results:
+        t = r["sets"].get("turned")
+        if not t:
+            continue
+        lines.append(
+            f"\n{r['system']}, XFUND pages turned (n={t['n']}): edit distance to the upright answer, mean/max: "
+            + ", ".join(f"{d}° {t[f'ned_{d}_mean']:.4f}/{t[f'ned_{d}_max']:.4f}" for d in (90, 180, 270))
+            + f"; turned page median {t['median_ms']:.0f} ms. Upright pages, page-direction step off -> on: "
+            f"F1 {t['upright_f1_off']:.4f} -> {t['upright_f1_on']:.4f}, "
+            f"median {t['upright_ms_off']:.0f} -> {t['upright_ms_on']:.0f} ms"
+        )
+    return "\n".join(lines)
 
 
 REFERENCE = "rapidocr max960"
@@ -312,6 +375,7 @@ def main() -> int:
             continue
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print(table(results))
+    print(turned_table(results))
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2))
     problems = http_check(results)

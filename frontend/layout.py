@@ -45,9 +45,21 @@ def words(line: Line) -> list[Word]:
             start = i
     out = []
     for n, (first, last) in enumerate(runs):
-        a, b = chars[first], chars[last]
-        out.append(Word(text[first : last + 1], line["score"], [a[0], b[1], b[2], a[3]], n == len(runs) - 1))
+        quad = _span(chars[first], chars[last])
+        out.append(Word(text[first : last + 1], line["score"], quad, n == len(runs) - 1))
     return out
+
+
+def _span(a: Quad, b: Quad) -> Quad:
+    """The quad from character `a` to character `b`, whichever way the text runs from one to
+    the other: along `a`'s top edge (a line), down its left edge (a column of vertical text),
+    or back (a line the endpoint turned half round, whose corners stay the image's)."""
+    progress = [(b[0][k] + b[2][k] - a[0][k] - a[2][k]) / 2 for k in (0, 1)]
+    along = sum(p * (a[1][k] - a[0][k]) for k, p in enumerate(progress))
+    down = sum(p * (a[3][k] - a[0][k]) for k, p in enumerate(progress))
+    if abs(down) > abs(along):
+        return [a[0], a[1], b[2], b[3]] if down > 0 else [b[0], b[1], a[2], a[3]]
+    return [a[0], b[1], b[2], a[3]] if along >= 0 else [b[0], a[1], a[2], b[3]]
 
 
 def _extent(quad: Quad) -> tuple[float, float, float, float]:
@@ -62,13 +74,23 @@ BLOCK_GAP = 0.8
 BLOCK_HEIGHT_RATIO = 1.5
 
 
+def _column(extent: tuple[float, float, float, float]) -> bool:
+    x0, y0, x1, y1 = extent
+    return y1 - y0 >= 1.5 * (x1 - x0)
+
+
 def blocks(lines: list[Line]) -> list[list[int]]:
-    """The lines (in reading order) grouped into blocks: each a list of line indices."""
+    """The lines (in reading order) grouped into blocks: each a list of line indices. Columns
+    of vertical text (read right to left) join a block as lines do, turned a quarter."""
     groups: list[list[int]] = []
     for i, line in enumerate(lines):
         x0, y0, x1, y1 = _extent(line_quad(line))
         if groups:
             px0, py0, px1, py1 = _extent(line_quad(lines[groups[-1][-1]]))
+            if _column((x0, y0, x1, y1)) and _column((px0, py0, px1, py1)):
+                # Turned a quarter: along the column is across, the next column (to the left) below.
+                x0, y0, x1, y1 = y0, -x1, y1, -x0
+                px0, py0, px1, py1 = py0, -px1, py1, -px0
             h, ph = y1 - y0, py1 - py0
             close = -0.5 * min(h, ph) <= y0 - py1 <= BLOCK_GAP * (h + ph) / 2
             overlap = min(x1, px1) > max(x0, px0)

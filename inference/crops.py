@@ -12,13 +12,18 @@ def crop_line(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     Strips much taller than wide are vertical text: they are turned 90 degrees so that the
     recogniser, which reads left to right, sees the characters in order.
     """
-    width, height = _warp_size(box)
-    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
-    matrix = cv2.getPerspectiveTransform(box.astype(np.float32), target)
-    strip = cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    strip = warp(image, box)
     if is_vertical(box):
         strip = np.ascontiguousarray(np.rot90(strip))  # top to bottom becomes left to right
     return strip
+
+
+def warp(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The quadrilateral `box` (tl, tr, br, bl) warped to a rectangle, never turned."""
+    width, height = _warp_size(box)
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(box.astype(np.float32), target)
+    return cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
 
 
 def _warp_size(box: np.ndarray) -> tuple[int, int]:

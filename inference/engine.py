@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import classify, detect, plates, recognize
+from . import classify, detect, orientation, plates, recognize
 from .batching import MicroBatcher
 from .config import EngineConfig
-from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, span_quad
+from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, is_vertical, span_quad, warp
 from .images import decode_image
 from .korean_plates import KoreanPlateReader, stack_rows
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
@@ -62,6 +62,8 @@ class Cut(NamedTuple):
     strips: list[np.ndarray]  # upright, side-padded where the line touches the image's edge
     flipped: list[bool]  # turned half round by the classifier
     unless_sure: np.ndarray  # dropped unless read surely (crops.edge_fragments)
+    turned: int = orientation.UPRIGHT  # not UPRIGHT: the page runs this way (orientation.py), and
+    # is to be read turned upright
 
     def unpadded_strips(self) -> list[np.ndarray]:
         """The strips as cut, without the side padding (it is even: pad_sides, then at most a
@@ -152,6 +154,9 @@ class OcrEngine:
             rec_model = int8_recogniser_bytes(rec_model)
         self.rec = create_session(rec_model, f"rec ({self.rec_precision})", c.provider, batch_threads)
         self.charset = recognize.charset_from_metadata(self.rec)
+        # Read pages in the direction they run (orientation.py); off only to measure what that
+        # costs (make bench, the `turned` row).
+        self.by_page_direction = True
         self.plate_decoder = PlateDecoder(self.charset)
         self.korean_plates = KoreanPlateReader(c.provider, batch_threads)
         self.korean_decoder = PlateDecoder(self.korean_plates.charset, KOREAN)
@@ -202,10 +207,13 @@ class OcrEngine:
 
         return check, mapper
 
-    def _cut_lines(self, image: np.ndarray, check, mapper, drop_slivers: bool = True) -> Cut | None:
+    def _cut_lines(
+        self, image: np.ndarray, check, mapper, drop_slivers: bool = True, by_page_direction: bool = True
+    ) -> Cut | None:
         """Detect the lines and cut each out upright; None when there is no line. `drop_slivers`:
         leave out the thin lines at the top or bottom edge that are surely pieces of lines the
-        crop cut (crops.edge_fragments)."""
+        crop cut (crops.edge_fragments). `by_page_direction`: order the lines as the page is
+        read (orientation.py), not only top to bottom and left to right."""
         height, width = image.shape[:2]
         cfg = self.config
         check()
@@ -232,7 +240,40 @@ class OcrEngine:
         flipped = [False] * len(strips)
         if self.cls is not None:
             strips, flipped = classify.upright(self.cls, strips, cfg.cls_batch, mapper=mapper)
+        if by_page_direction:
+            # A page turned a quarter or upside down is read turned upright (read()); vertical
+            # text is read where it stands, its columns right to left (orientation.py). An
+            # upright page keeps the order above, at no cost: the direction comes from the
+            # boxes and the classifier's flips, which it has anyway.
+            direction = orientation.page_direction(boxes, flipped)
+            if direction == orientation.TURNED_RIGHT and not self._vertical_text(image, boxes, mapper):
+                return Cut(boxes, cut_from, cut_widths, strips, flipped, unless_sure, direction)
+            if direction in (orientation.UPSIDE_DOWN, orientation.TURNED_LEFT):
+                return Cut(boxes, cut_from, cut_widths, strips, flipped, unless_sure, direction)
+            if direction == orientation.TURNED_RIGHT:
+                order = orientation.page_order(boxes, direction, height, width)
+                boxes, unless_sure = boxes[order], unless_sure[order]
+                cut_from, cut_widths = [cut_from[i] for i in order], [cut_widths[i] for i in order]
+                strips, flipped = [strips[i] for i in order], [flipped[i] for i in order]
         return Cut(boxes, cut_from, cut_widths, strips, flipped, unless_sure)
+
+    # Columns read as rows of upright characters (orientation.column_cells) to tell vertical
+    # text from a page turned right: vertical text reads at 0.73-1.0 that way, a turned page's
+    # lines at 0-0.0 (rendered poems and notices; XFUND pages turned right).
+    VERTICAL_PROBES = 6
+    VERTICAL_SCORE = 0.5
+
+    def _vertical_text(self, image: np.ndarray, boxes: np.ndarray, mapper) -> bool:
+        """Do the columns on this page hold upright characters (vertical text), not lines of a
+        page turned right?"""
+        columns = sorted((box for box in boxes if is_vertical(box)), key=lambda box: -float(np.ptp(box[:, 1])))
+        cells = [orientation.column_cells(warp(image, box)) for box in columns[: self.VERTICAL_PROBES]]
+        if not cells:
+            return False
+        readings = recognize.read_lines(
+            self.rec, self.charset, cells, self.config.rec_batch, self.config.rec_min_width, mapper
+        )
+        return float(np.mean([reading.score for reading in readings])) >= self.VERTICAL_SCORE
 
     def read(self, image: np.ndarray, deadline: float | None = None, detail: bool = False) -> list[OcrLine]:
         """BGR uint8 image -> recognised lines in reading order.
@@ -240,12 +281,40 @@ class OcrEngine:
         `deadline` (time.monotonic()) is checked before each model call: a request whose
         client has given up stops using the CPU/GPU instead of finishing for nobody. With `detail`,
         each line also carries its characters' corners (`chars`), which only the other APIs'
-        doors ask for."""
+        doors ask for.
+
+        A page turned a quarter or upside down (orientation.py) is read turned upright, as an
+        upright page is, and its boxes are given back in this image's pixels."""
         check, mapper = self._guards(deadline)
-        cut = self._cut_lines(image, check, mapper)
+        cut = self._cut_lines(image, check, mapper, by_page_direction=self.by_page_direction)
         if cut is None:
             return []
-        boxes, cut_from, cut_widths, strips, flipped, unless_sure = cut
+        if cut.turned == orientation.UPRIGHT:
+            return self._read_cut(image, cut, check, mapper, deadline, detail)
+        upright = orientation.turn_upright(image, cut.turned)
+        again = self._cut_lines(upright, check, mapper, by_page_direction=False)
+        if again is None:
+            return []
+        lines = self._read_cut(upright, again, check, mapper, deadline, detail)
+        return [self._turned_back(line, cut.turned, *image.shape[:2]) for line in lines]
+
+    @staticmethod
+    def _turned_back(line: OcrLine, direction: int, height: int, width: int) -> OcrLine:
+        """A line read on the page turned upright, with its box and characters in the pixels of
+        the original image. Their corners keep the text's own order (clockwise from the top-left
+        of its first character as the page is read), so a box follows its line."""
+        box = orientation.points_back(np.asarray(line.box, np.float32), direction, height, width)
+        top, left, w, h = _axis_aligned(box, height, width)
+        chars = tuple(
+            tuple(map(tuple, _rounded(orientation.points_back(np.asarray(quad, np.float64), direction, height, width))))
+            for quad in line.chars
+        )
+        return OcrLine(line.text, line.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars)
+
+    def _read_cut(
+        self, image: np.ndarray, cut: Cut, check, mapper, deadline: float | None, detail: bool
+    ) -> list[OcrLine]:
+        boxes, cut_from, cut_widths, strips, flipped, unless_sure, _ = cut
         height, width = image.shape[:2]
         cfg = self.config
         if self.rec_batcher is not None:
@@ -289,7 +358,7 @@ class OcrEngine:
         check, mapper = self._guards(deadline)
         # A thin line on the edge of a plate crop may be a two-row plate's small top row, whole,
         # the crop cut tight over it; the grammar, not its thickness, says whether it is a plate's.
-        cut = self._cut_lines(image, check, mapper, drop_slivers=False)
+        cut = self._cut_lines(image, check, mapper, drop_slivers=False, by_page_direction=False)
         if cut is None:
             return []
         readers = []

@@ -9,7 +9,10 @@ Starts the local stack (`make serve`'s), sends each image as NHN's documents sho
   exactly when one of the plates answered is it. Each miss is counted as *localisation* (no
   plate answered on it: no detected line gave a legal reading there) or *recognition* (a plate
   answered on it, read wrong).
-- Korean, synthetic and held out (no real Korean plate set exists that we may use): plates drawn
+- `plates_kr_karplate` (`kr-real`): 129 real Korean plate crops from photos (KarPlate; their
+  licence is not stated: measured here, never trained on, never copied into the repo); read
+  exactly when the first plate answered is the labelled one. Sent without the `country` hint.
+- Korean, synthetic and held out: plates drawn
   by training/korean_plates/render.py with fonts and degradations the model never saw in
   training, and a seed of their own. `kr held-out, route`: each plate as a camera saw it, sent
   as PNG through the route like the crops above; `kr held-out, recogniser`: the same kind of
@@ -18,7 +21,7 @@ Starts the local stack (`make serve`'s), sends each image as NHN's documents sho
 - `kr-false`: 300 of the Chinese plate crops, the 128 photos and 30 XFUND pages sent with
   `?country=kr`: nothing Korean is in them, so every plate answered is a false one.
 
-    python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,kr,kr-false] [--kr-count 1000]
+    python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,kr,kr-real,kr-false] [--kr-count 1000]
 """
 
 from __future__ import annotations
@@ -141,6 +144,28 @@ def _korean(base: str, count: int) -> list[str]:
     ]
 
 
+def _korean_real(base: str, args) -> list[str]:
+    """Real Korean plate crops (KarPlate), through the route as users send them."""
+    folder = args.data / "plates_kr_karplate"
+    if not (folder / "manifest.jsonl").is_file():
+        return [f"| plates_kr_karplate crops | 0 | (not found under {args.data}) | | |"]
+    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    rows = rows[: args.limit]
+    start, exact, nothing, examples = time.perf_counter(), 0, 0, []
+    for row in rows:
+        values = _post(base, folder / row["image"])["values"]
+        read = values[0]["value"] if values else ""
+        exact += read == row["plate"]
+        nothing += not values
+        if read != row["plate"] and len(examples) < 4:
+            examples.append(f"{row['plate']} as {read or '(nothing)'}")
+    ms = 1000 * (time.perf_counter() - start) / max(1, len(rows))
+    return [
+        f"| plates_kr_karplate crops (real) | {len(rows)} | {100 * exact / max(1, len(rows)):.1f}% | "
+        f"{len(rows) - exact} ({nothing} with no plate answered; e.g. {', '.join(examples)}) | {ms:.0f} |"
+    ]
+
+
 def _false_korean(base: str, args) -> list[str]:
     """Chinese material read as Korean only (`?country=kr`): every plate answered is a false one.
     Forced through the Korean grammar, the model reads any line of digits as some plate; the
@@ -170,8 +195,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--sets",
-        default="cn,kr,kr-false",
-        help="cn (the eval sets), kr (synthetic held-out Korean plates), kr-false (Chinese material read as Korean)",
+        default="cn,kr,kr-real,kr-false",
+        help="cn (the eval sets), kr (synthetic held-out Korean plates), kr-real (real Korean crops, KarPlate), "
+        "kr-false (Chinese material read as Korean)",
     )
     parser.add_argument("--kr-count", type=int, default=1000)
     args = parser.parse_args()
@@ -184,6 +210,8 @@ def main() -> int:
             rows += _chinese(base, args)
         if "kr" in sets:
             rows += _korean(base, args.limit or args.kr_count)
+        if "kr-real" in sets:
+            rows += _korean_real(base, args)
         if "kr-false" in sets:
             rows += _false_korean(base, args)
     finally:

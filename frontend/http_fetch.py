@@ -113,7 +113,8 @@ def _fail(message: str) -> ApiError:
     return ApiError(ErrorCode.URL_FETCH_FAILED, message)
 
 
-def _too_slow(total_s: float = TOTAL_TIMEOUT_S) -> ApiError:
+def _too_slow(total_s: float | None = None) -> ApiError:
+    total_s = TOTAL_TIMEOUT_S if total_s is None else total_s
     return _fail(f"the URL was too slow: the image did not arrive within {total_s:.0f} s")
 
 
@@ -128,10 +129,12 @@ def _location(raw: str) -> str:
 
 
 def fetch_http(
-    url: str, deadline: float | None = None, max_bytes: int = MAX_IMAGE_BYTES, timeout_s: float = TOTAL_TIMEOUT_S
+    url: str, deadline: float | None = None, max_bytes: int | None = None, timeout_s: float | None = None
 ) -> bytes:
     """The image at an http(s) URL; `deadline` (time.monotonic()) may shorten `timeout_s`. The
     jobs API fetches documents with a larger budget (`max_bytes`, `timeout_s`)."""
+    timeout_s = TOTAL_TIMEOUT_S if timeout_s is None else timeout_s
+    max_bytes = MAX_IMAGE_BYTES if max_bytes is None else max_bytes
     limit = time.monotonic() + timeout_s
     deadline = min(deadline, limit) if deadline is not None else limit
     for _ in range(MAX_REDIRECTS + 1):
@@ -153,7 +156,7 @@ def _size(limit: int) -> str:
 
 
 def _get_once(
-    target: Target, deadline: float, max_bytes: int = MAX_IMAGE_BYTES, total_s: float = TOTAL_TIMEOUT_S
+    target: Target, deadline: float, max_bytes: int = MAX_IMAGE_BYTES, total_s: float | None = None
 ) -> tuple[int, str | None, bytes]:
     conn_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     conn = conn_class(target, deadline)

@@ -1,0 +1,227 @@
+"""Submit a folder, a file or a URL to the jobs API, follow it, and save its result.
+
+    python -m jobs.cli submit ~/scans --out ./ocr-out             the local stack (make serve JOBS_INPUT=~/scans)
+    python -m jobs.cli submit https://example.com/report.pdf
+    python -m jobs.cli submit s3://my-bucket/scans/ --api https://ID.execute-api.REGION.amazonaws.com/prod --api-key KEY
+    python -m jobs.cli status JOB_ID [--out DIR]
+
+A local path is sent as a file:// URI: the local stack reads it only when it lies under the
+folder the stack was started with (`make serve JOBS_INPUT=DIR`, or `python -m local
+--jobs-input DIR`). The deployed API reads s3:// (its allowed buckets) and http(s) inputs.
+While the job runs a progress bar shows pages done of pages counted so far; once it is
+finished, --out gets result.jsonl (one JSON object per page, documents in order, then pages)
+and one .txt per document (its text, page by page). Exit status: 0 SUCCEEDED, 3 PARTIAL,
+1 FAILED, 2 when the job could not be submitted or followed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+EXIT = {"SUCCEEDED": 0, "PARTIAL": 3, "FAILED": 1}
+
+
+class CliError(Exception):
+    pass
+
+
+def _request(
+    method: str, url: str, api_key: str | None, body: dict | None = None, timeout: float = 60
+) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if api_key:
+        headers["x-api-key"] = api_key
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode() if body is not None else None, method=method, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError as exc:
+        raise CliError(f"{url} could not be reached ({exc}); is the API running (make serve)?") from None
+
+
+def _json(status: int, raw: bytes, what: str) -> dict:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise CliError(f"{what}: HTTP {status}, not JSON: {raw[:200]!r}") from None
+    if status >= 400:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        raise CliError(f"{what}: HTTP {status} {error.get('code', '')}: {error.get('message', raw[:200])}")
+    return body
+
+
+def input_uri(source: str) -> str:
+    """A URL or s3:// as it is; a local path as a file:// URI (a folder's ending in "/")."""
+    if re.match(r"^(s3|https?|file)://", source, re.I):
+        return source
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise CliError(f"{source} is neither a URL nor an existing file or folder")
+    uri = path.resolve().as_uri()
+    return uri + "/" if path.is_dir() and not uri.endswith("/") else uri
+
+
+def _is_loopback(api: str) -> bool:
+    return (urlsplit(api).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def submit(api: str, api_key: str | None, source: str, name: str | None) -> dict:
+    uri = input_uri(source)
+    if uri.startswith("file:") and not _is_loopback(api):
+        raise CliError(
+            f"{source} is a local path: only the local stack (make serve) reads local files; "
+            "for the deployed API upload them to S3 and submit s3://bucket/prefix/"
+        )
+    body: dict = {"input": uri}
+    if name:
+        body["name"] = name
+    status, raw = _request("POST", f"{api}/jobs", api_key, body)
+    try:
+        return _json(status, raw, "POST /jobs")
+    except CliError as error:
+        if uri.startswith("file:") and b"UrlNotAllowed" in raw:
+            folder = Path(source).expanduser().resolve()
+            folder = folder if folder.is_dir() else folder.parent
+            raise CliError(
+                f"{error}\nThe local stack reads local files only under the folder it was started with: "
+                f"restart it with `make serve JOBS_INPUT={folder}` (or `python -m local --jobs-input {folder}`)."
+            ) from None
+        raise
+
+
+def follow(api: str, api_key: str | None, job_id: str, poll_s: float, quiet: bool) -> dict:
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="page", desc=job_id[:8], disable=quiet, dynamic_ncols=True)
+    try:
+        while True:
+            state = _json(*_request("GET", f"{api}/jobs/{job_id}", api_key), f"GET /jobs/{job_id}")
+            bar.total = max(state["pagesTotal"], state["pagesDone"])
+            bar.n = state["pagesDone"]
+            bar.set_postfix(
+                status=state["status"],
+                documents=f"{state['documentsDone']}/{state['documentsTotal']}",
+                failed=state["pagesFailed"],
+            )
+            bar.refresh()
+            if state["status"] in EXIT:
+                return state
+            time.sleep(poll_s)
+    finally:
+        bar.close()
+
+
+def _safe_name(document: str, index: int) -> str:
+    base = re.sub(r"[^\w.-]+", "_", document.rstrip("/").rsplit("/", 1)[-1])[:100] or "document"
+    return f"{index:04d}-{base}.txt"
+
+
+def save(state: dict, api_key: str | None, out: Path) -> list[Path]:
+    """result.jsonl and one .txt per document under `out`."""
+    url = state.get("resultUrl")
+    if not url:
+        return []
+    # A presigned S3 URL takes no API key; the local stack's own URL does not need one.
+    status, raw = _request("GET", url, api_key if _is_loopback(url) else None, timeout=600)
+    if status != 200:
+        raise CliError(f"the result could not be fetched: HTTP {status} {raw[:200]!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "result.jsonl"]
+    written[0].write_bytes(raw)
+    texts: dict[str, list[str]] = {}
+    for line in raw.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        page = json.loads(line)
+        parts = texts.setdefault(page["document"], [])
+        if page.get("error"):
+            parts.append(f"[page {page['page']}: {page['error']['code']}: {page['error']['message']}]")
+        else:
+            parts.append("\n".join(item["words"] for item in page["lines"]))
+    for index, (document, pages) in enumerate(texts.items()):
+        path = out / _safe_name(document, index)
+        path.write_text("\n\n".join(pages) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _report(state: dict, out: Path | None, api_key: str | None) -> int:
+    print(
+        f"{state['jobId']}: {state['status']}, {state['pagesDone']} of {state['pagesTotal']} pages "
+        f"({state['pagesFailed']} failed) in {state['documentsTotal']} document(s)"
+    )
+    if state.get("error"):
+        print(f"error: {state['error']['code']}: {state['error']['message']}", file=sys.stderr)
+    if out is not None and state["status"] in EXIT:
+        written = save(state, api_key, out)
+        if written:
+            print(f"wrote {written[0]} and {len(written) - 1} text file(s) to {out}")
+    elif state.get("resultUrl"):
+        print(f"result: {state['resultUrl']}")
+    return EXIT.get(state["status"], 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.cli",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--api",
+        default=os.environ.get("OCR_API", "http://127.0.0.1:8080"),
+        help="the API's base URL (default $OCR_API or http://127.0.0.1:8080, the local stack)",
+    )
+    common.add_argument("--api-key", default=os.environ.get("OCR_API_KEY"), help="the API key (default $OCR_API_KEY)")
+    common.add_argument("--out", type=Path, help="save result.jsonl and a .txt per document in this folder")
+    common.add_argument("--poll", type=float, default=2.0, help="seconds between status checks (default 2)")
+    common.add_argument("--quiet", action="store_true", help="no progress bar")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "submit", parents=[common], help="submit a folder, file, s3:// prefix or URL and follow it to the end"
+    )
+    run.add_argument(
+        "source", metavar="PATH_OR_URL", help="a local folder or file, s3://bucket/key-or-prefix/, or http(s) URL"
+    )
+    run.add_argument("--name", help="a name for the job")
+    run.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
+    status = commands.add_parser("status", parents=[common], help="follow a job submitted before")
+    status.add_argument("job_id", metavar="JOB_ID")
+    args = parser.parse_args(argv)
+    api = args.api.rstrip("/")
+    try:
+        if args.command == "submit":
+            job = submit(api, args.api_key, args.source, args.name)
+            print(f"job {job['jobId']} {job['status']}: {job['statusUrl']}", flush=True)
+            if args.no_wait:
+                return 0
+            job_id = job["jobId"]
+        else:
+            job_id = args.job_id
+        state = follow(api, args.api_key, job_id, args.poll, args.quiet)
+        return _report(state, args.out, args.api_key)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nstopped following; the job goes on (python -m jobs.cli status JOB_ID)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The Lambda handlers the jobs state machine runs (infra/jobs.py), each thin: it turns the
+state's input into the model's objects, calls the job's step (jobs/steps.py), and answers what
+the next state reads.
+
+    plan        {"jobId"}                           -> {"jobId", "documents", "manifest": {"Bucket", "Key"}}
+    ranges      {"jobId", "document"}               -> {"ranges": [{"first", "last", "pagesTotal"}]}
+    invoke_range {"taskToken", "jobId", "document", "range"} -> {"inferenceId"}; the state waits
+                for the token, which on_inference_done sends back
+    on_inference_done  (SNS: the async endpoint's success and error notifications)
+    range_failed {"jobId", "document", "range", "error": {"Error", "Cause"}}: after the retries
+    finish      {"jobId"}                           -> {"jobId", "status"}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from typing import Any
+
+from ocr_contract import ApiError
+from ocr_contract.protocol import InvokeOptions
+
+from ..model import Document, Job, Range
+from .backend import ASYNC_ENDPOINT_ENV, AwsBackend, backend, clients, job_prefix
+from .blobs import split_uri
+
+log = logging.getLogger("jobs.aws")
+log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+
+# SageMaker Asynchronous Inference: how long a request may wait in the endpoint's queue (the
+# most is 6 h: scaling from zero takes minutes, a long backlog hours), and how long the
+# container may take on one range (over the container's own OCR_DOCUMENT_TIMEOUT_S, 900 s).
+REQUEST_TTL_S = 6 * 3600
+INVOCATION_TIMEOUT_S = 1200
+# The state machine's wait for one range: the queue and the invocation, and a margin for the
+# notification; past it the task times out and is retried (infra/jobs.py reads this).
+RANGE_TASK_TIMEOUT_S = REQUEST_TTL_S + INVOCATION_TIMEOUT_S + 600
+# A range's answer: 20 pages of lines, far under this.
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+MANIFEST_NAME = "manifest.jsonl"
+
+
+def _steps():
+    from .. import steps  # jobs/steps.py: the job's logic, shared with the local stack
+
+    return steps
+
+
+def _backend() -> AwsBackend:
+    return backend()
+
+
+def _job(b: AwsBackend, job_id: str) -> Job:
+    job = b.store.get(job_id)
+    if job is None:
+        raise LookupError(f"no job {job_id}")
+    return job
+
+
+def _document(data: dict) -> Document:
+    return Document(index=int(data["index"]), uri=data["uri"], name=data["name"], size=int(data.get("size", 0)))
+
+
+def _document_data(document: Document) -> dict:
+    return {"index": document.index, "uri": document.uri, "name": document.name, "size": document.size}
+
+
+def _range(document: Document, data: dict) -> Range:
+    return Range(document, int(data["first"]), int(data["last"]), int(data.get("pagesTotal", 0)))
+
+
+def plan(event: dict, context: Any = None) -> dict:
+    """List the job's documents and write them, one JSON line each, as the manifest the
+    Distributed Map reads (a prefix may hold millions: they never pass through the state)."""
+    b = _backend()
+    job = _job(b, event["jobId"])
+    planned = _steps().plan(b.store, b.blobs, job)
+    manifest = job_prefix(b.bucket, job.job_id) + MANIFEST_NAME
+    lines = "".join(json.dumps(_document_data(d), ensure_ascii=False) + "\n" for d in planned.documents)
+    b.blobs.write(manifest, lines.encode())
+    bucket, key = split_uri(manifest)
+    return {"jobId": job.job_id, "documents": len(planned.documents), "manifest": {"Bucket": bucket, "Key": key}}
+
+
+def ranges(event: dict, context: Any = None) -> dict:
+    """The document's ranges of pages (it counts them); a document that cannot be read is
+    recorded failed by the step and has none."""
+    b = _backend()
+    job = _job(b, event["jobId"])
+    document = _document(event["document"])
+    found = _steps().ranges(b.store, b.blobs, job, document)
+    return {"ranges": [{"first": r.first, "last": r.last, "pagesTotal": r.pages_total} for r in found]}
+
+
+def invoke_range(event: dict, context: Any = None) -> dict:
+    """One range: a SageMaker Asynchronous Inference request reading the document where it is.
+    The task token is stored under the inference's id first, so a notification however early
+    finds it."""
+    b = _backend()
+    job_id, document = event["jobId"], _document(event["document"])
+    work_range = _range(document, event["range"])
+    inference_id = f"{job_id}-{work_range.key}-{secrets.token_hex(4)}"  # new on every attempt
+    work = {"jobId": job_id, "document": event["document"], "range": event["range"]}
+    b.store.put_token(inference_id, event["taskToken"], work, int(time.time()) + RANGE_TASK_TIMEOUT_S + 3600)
+    options = InvokeOptions(request_id=job_id, task="document", pages=(work_range.first, work_range.last), lane="bulk")
+    _runtime().invoke_endpoint_async(
+        EndpointName=os.environ[ASYNC_ENDPOINT_ENV],
+        InputLocation=document.uri,
+        ContentType="application/octet-stream",
+        CustomAttributes=options.header(),
+        InferenceId=inference_id,
+        RequestTTLSeconds=REQUEST_TTL_S,
+        InvocationTimeoutSeconds=INVOCATION_TIMEOUT_S,
+    )
+    log.info(json.dumps({"event": "range_invoked", "jobId": job_id, "inferenceId": inference_id}))
+    return {"inferenceId": inference_id}
+
+
+_RUNTIME: list[Any] = []
+
+
+def _runtime() -> Any:
+    if not _RUNTIME:
+        _RUNTIME.append(clients()["sagemaker-runtime"])
+    return _RUNTIME[0]
+
+
+def on_inference_done(event: dict, context: Any = None) -> dict:
+    """The async endpoint's notifications (SNS): record the range's pages and hand the task
+    token back, or fail the task so that Step Functions retries the range."""
+    b = _backend()
+    handled = 0
+    for record in event.get("Records", []):
+        message = json.loads(record["Sns"]["Message"])
+        inference_id = message.get("inferenceId", "")
+        taken = b.store.take_token(inference_id)
+        if taken is None:  # delivered twice, or the task already timed out and was retried
+            log.info(json.dumps({"event": "unknown_inference", "inferenceId": inference_id}))
+            continue
+        token, work = taken
+        handled += 1
+        if message.get("invocationStatus") != "Completed":
+            _fail(b, token, "InferenceFailed", str(message.get("failureReason", "the inference failed"))[:30000])
+            continue
+        try:
+            output = message["responseParameters"]["outputLocation"]
+            pages = json.loads(b.blobs.read(output, MAX_OUTPUT_BYTES))
+            document = _document(work["document"])
+            job = _job(b, work["jobId"])
+            _steps().record_range(b.store, b.blobs, job, _range(document, work["range"]), pages)
+        except (ApiError, LookupError, KeyError, ValueError) as exc:
+            _fail(b, token, "RecordFailed", f"{type(exc).__name__}: {exc}"[:30000])
+            continue
+        _succeed(b, token, {"inferenceId": inference_id, "pages": len(pages)})
+    return {"handled": handled}
+
+
+def _succeed(b: AwsBackend, token: str, output: dict) -> None:
+    try:
+        b.sfn.send_task_success(taskToken=token, output=json.dumps(output))
+    except Exception as exc:  # the task timed out meanwhile: its retry has its own token
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist"):
+            raise
+
+
+def _fail(b: AwsBackend, token: str, error: str, cause: str) -> None:
+    try:
+        b.sfn.send_task_failure(taskToken=token, error=error, cause=cause)
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist"):
+            raise
+
+
+def range_failed(event: dict, context: Any = None) -> dict:
+    """A range that failed every try: its pages are recorded failed, with the last error."""
+    b = _backend()
+    job = _job(b, event["jobId"])
+    document = _document(event["document"])
+    failure = event.get("error") or {}
+    error = {"code": str(failure.get("Error", "InternalError")), "message": str(failure.get("Cause", ""))[:1000]}
+    _steps().record_range(b.store, b.blobs, job, _range(document, event["range"]), None, error=error)
+    return {"recorded": True}
+
+
+def finish(event: dict, context: Any = None) -> dict:
+    b = _backend()
+    job = _job(b, event["jobId"])
+    _steps().finish(b.store, b.blobs, job)
+    done = b.store.get(job.job_id)
+    return {"jobId": job.job_id, "status": done.status if done else "FAILED"}

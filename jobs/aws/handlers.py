@@ -8,11 +8,12 @@ the next state reads.
                 for the token, which on_inference_done sends back
     on_inference_done  (SNS: the async endpoint's success and error notifications)
     range_failed {"jobId", "document", "range", "error": {"Error", "Cause"}}: after the retries
-    finish      {"jobId"}                           -> {"jobId", "status"}
+    finish      {"jobId", "error"?}                 -> {"jobId", "status"}
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -186,8 +187,19 @@ def range_failed(event: dict, context: Any = None) -> dict:
 
 
 def finish(event: dict, context: Any = None) -> dict:
+    """The job's result and final status; with `error` (the plan failed: Step Functions' Error
+    and Cause), the job FAILED with that reason."""
     b = _backend()
     job = _job(b, event["jobId"])
-    _steps().finish(b.store, b.blobs, job)
+    failure = event.get("error")
+    if failure:
+        message = str(failure.get("Cause", ""))
+        with contextlib.suppress(ValueError, AttributeError):  # a Lambda's error: JSON, errorMessage
+            message = str(json.loads(message).get("errorMessage", message))
+        b.store.set_status(
+            job.job_id, "FAILED", error={"code": str(failure.get("Error", "")), "message": message[:1000]}
+        )
+    else:
+        _steps().finish(b.store, b.blobs, job)
     done = b.store.get(job.job_id)
     return {"jobId": job.job_id, "status": done.status if done else "FAILED"}

@@ -56,7 +56,7 @@ node-check:
 	@test "$(NODE_MAJOR)" -ge 22 || echo "note: Node $(NODE_MAJOR) is past its end of life for the CDK: synth works, use Node 22 or newer to deploy"
 
 serve: $(SERVE_STAMP)
-	PORT=$(PORT) $(PY) -m local
+	PORT=$(PORT) JOBS_INPUT=$(JOBS_INPUT) $(PY) -m local
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -15,6 +15,7 @@ import time
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.limits import FRONTEND_BUDGET_S
+from ocr_contract.routes import method_of
 
 from . import doors
 from .incoming import Incoming, route_of
@@ -72,8 +73,10 @@ def handler(event: dict, context) -> dict:
         if route and matched is None:  # API Gateway routes only ours here
             raise ApiError(ErrorCode.NOT_FOUND, f"no such path: {route[:100]}; use POST /general_ocr")
         incoming = Incoming.from_event(event)
-        if incoming.method != "POST":
-            raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{incoming.method[:20]} is not allowed; use POST")
+        # Each route takes one method: POST, but GET /jobs/{jobId} (ocr_contract.routes).
+        allowed = method_of(route) if matched is not None else "POST"
+        if incoming.method != allowed:
+            raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{incoming.method[:20]} is not allowed; use {allowed}")
         status, body = door.answer(incoming, request_id, deadline, record)
         return _response(status, body, request_id)
     except ApiError as exc:

@@ -113,8 +113,8 @@ def _fail(message: str) -> ApiError:
     return ApiError(ErrorCode.URL_FETCH_FAILED, message)
 
 
-def _too_slow() -> ApiError:
-    return _fail(f"the URL was too slow: the image did not arrive within {TOTAL_TIMEOUT_S:.0f} s")
+def _too_slow(total_s: float = TOTAL_TIMEOUT_S) -> ApiError:
+    return _fail(f"the URL was too slow: the image did not arrive within {total_s:.0f} s")
 
 
 def _location(raw: str) -> str:
@@ -127,15 +127,18 @@ def _location(raw: str) -> str:
         return percent_encode(data).strip()
 
 
-def fetch_http(url: str, deadline: float | None = None) -> bytes:
-    """The image at an http(s) URL; `deadline` (time.monotonic()) may shorten TOTAL_TIMEOUT_S."""
-    limit = time.monotonic() + TOTAL_TIMEOUT_S
+def fetch_http(
+    url: str, deadline: float | None = None, max_bytes: int = MAX_IMAGE_BYTES, timeout_s: float = TOTAL_TIMEOUT_S
+) -> bytes:
+    """The image at an http(s) URL; `deadline` (time.monotonic()) may shorten `timeout_s`. The
+    jobs API fetches documents with a larger budget (`max_bytes`, `timeout_s`)."""
+    limit = time.monotonic() + timeout_s
     deadline = min(deadline, limit) if deadline is not None else limit
     for _ in range(MAX_REDIRECTS + 1):
         target = check_http_url(url, timeout_s=deadline - time.monotonic())
         if time.monotonic() >= deadline:
-            raise _too_slow()
-        status, location, body = _get_once(target, deadline)
+            raise _too_slow(timeout_s)
+        status, location, body = _get_once(target, deadline, max_bytes, timeout_s)
         if status in _REDIRECTS:
             if not location:
                 raise _fail(f"the URL answered HTTP {status} without a Location to follow")
@@ -145,7 +148,13 @@ def fetch_http(url: str, deadline: float | None = None) -> bytes:
     raise _fail(f"the URL redirected more than {MAX_REDIRECTS} times")
 
 
-def _get_once(target: Target, deadline: float) -> tuple[int, str | None, bytes]:
+def _size(limit: int) -> str:
+    return f"{limit} bytes ({limit / 1024 / 1024:.0f} MiB)"
+
+
+def _get_once(
+    target: Target, deadline: float, max_bytes: int = MAX_IMAGE_BYTES, total_s: float = TOTAL_TIMEOUT_S
+) -> tuple[int, str | None, bytes]:
     conn_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     conn = conn_class(target, deadline)
     try:
@@ -165,27 +174,25 @@ def _get_once(target: Target, deadline: float) -> tuple[int, str | None, bytes]:
             reason = "".join(c for c in str(response.reason)[:80] if c.isprintable())
             raise _fail(f"the URL answered HTTP {response.status} {reason}".rstrip())
         declared = (response.getheader("Content-Length") or "").strip()
-        if declared.isascii() and declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
-            raise _fail(
-                f"the image at the URL is {declared} bytes; at most {MAX_IMAGE_BYTES} bytes (10 MiB) are accepted"
-            )
+        if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+            raise _fail(f"the image at the URL is {declared} bytes; at most {_size(max_bytes)} are accepted")
         chunks, size = [], 0
         while True:
             chunk = response.read1(_CHUNK)
             if not chunk:
                 break
             size += len(chunk)
-            if size > MAX_IMAGE_BYTES:
-                raise _fail(f"the image at the URL is over {MAX_IMAGE_BYTES} bytes (10 MiB)")
+            if size > max_bytes:
+                raise _fail(f"the image at the URL is over {_size(max_bytes)}")
             chunks.append(chunk)
         return 200, None, b"".join(chunks)
     except ApiError:
         raise
     except _Deadline:
-        raise _too_slow() from None
+        raise _too_slow(total_s) from None
     except TimeoutError:
         if time.monotonic() >= deadline - 0.05:
-            raise _too_slow() from None
+            raise _too_slow(total_s) from None
         raise _fail(f"the URL was too slow: it sent nothing for {READ_TIMEOUT_S:.0f} s") from None
     except ssl.SSLError as exc:
         raise _fail(f"the TLS connection to {target.host} failed ({exc.reason or type(exc).__name__})") from None

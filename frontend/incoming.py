@@ -16,6 +16,7 @@ class Incoming:
     body: str | bytes | None  # bytes when the gateway passed it base64-encoded (binary media types)
     query: dict[str, str] = field(default_factory=dict)  # the query string's parameters
     route: str = ""  # the API's route template (ocr_contract.routes) the request came in by
+    context: dict = field(default_factory=dict)  # API Gateway's requestContext (identity, domainName, stage)
 
     @classmethod
     def from_event(cls, event: dict) -> Incoming:
@@ -45,6 +46,7 @@ class Incoming:
             body,
             query,
             route_of(event),
+            event["requestContext"] if isinstance(event.get("requestContext"), dict) else {},
         )
 
     @property

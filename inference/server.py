@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
+from ocr_contract.jobs import MAX_DOCUMENT_BYTES
 from ocr_contract.protocol import InvokeOptions
 
 from .admission import Admission
@@ -216,7 +217,9 @@ async def invocations(request: web.Request) -> web.Response:
         timeout_s = _timeout_s(request, options)
         deadline = time.monotonic() + timeout_s
         try:
-            data = await asyncio.wait_for(read_body(request, MAX_IMAGE_BYTES, image_too_large), timeout_s)
+            # A document (the jobs API) may be as large as a job takes; an image, 10 MiB.
+            limit = MAX_DOCUMENT_BYTES if options.task == "document" else MAX_IMAGE_BYTES
+            data = await asyncio.wait_for(read_body(request, limit, image_too_large), timeout_s)
         except TimeoutError:  # the body did not arrive within the deadline
             raise _timed_out(timeout_s) from None
         record.update(bytes=len(data), lane=options.lane)

@@ -21,7 +21,7 @@ from ocr_contract import ErrorCode
 from ocr_contract.jobs import JOB, JOBS
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
-from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES
+from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES, method_of
 
 from .lambda_bundle import build_lambda_bundle
 from .nag import acknowledge
@@ -319,7 +319,7 @@ class OcrApi(Construct):
             for part in route.strip("/").split("/"):
                 resource = resource.get_resource(part) or resource.add_resource(part)
             self.methods[route] = resource.add_method(
-                "POST",
+                method_of(route),
                 integration,
                 request_validator=validator,
                 # $default: bodies of every other Content-Type are checked against the same schema

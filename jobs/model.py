@@ -46,12 +46,46 @@ class Range:
     document: Document
     first: int
     last: int
-    pages_total: int = 0  # the document's page count
+    pages_total: int = 0  # the document's page count (0 when it could not be counted)
+    # Set when the document cannot be read at all (over MAX_DOCUMENT_PAGES or
+    # MAX_DOCUMENT_BYTES, not a PDF/TIFF/image, unreadable): its one range, pages 1-1, is then
+    # recorded with this error without invoking the model ({"code", "message"}).
+    error: dict | None = None
 
     @property
     def key(self) -> str:
         """Names the range's part of the result; parts sort in the result's order."""
         return f"{self.document.index:07d}-{self.first:05d}"
+
+
+def document_to_dict(document: Document) -> dict:
+    """A Document as JSON (Step Functions state, a manifest line)."""
+    return {"index": document.index, "uri": document.uri, "name": document.name, "size": document.size}
+
+
+def document_from_dict(data: dict) -> Document:
+    return Document(int(data["index"]), str(data["uri"]), str(data["name"]), int(data.get("size", 0)))
+
+
+def range_to_dict(unit: Range) -> dict:
+    """A Range as JSON (Step Functions state, a Map item)."""
+    return {
+        "document": document_to_dict(unit.document),
+        "first": unit.first,
+        "last": unit.last,
+        "pagesTotal": unit.pages_total,
+        "error": unit.error,
+    }
+
+
+def range_from_dict(data: dict) -> Range:
+    return Range(
+        document_from_dict(data["document"]),
+        int(data["first"]),
+        int(data["last"]),
+        int(data.get("pagesTotal", 0)),
+        data.get("error"),
+    )
 
 
 @dataclass

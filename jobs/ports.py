@@ -39,6 +39,11 @@ class JobStore(Protocol):
 
 
 class Blobs(Protocol):
+    # The URI prefix (ending in "/") under which a job without an `output` keeps its files:
+    # `s3://<the stack's bucket>/jobs/` in AWS, `file:///<data folder>/results/` locally. A job's
+    # own prefix is `<output or results><jobId>/` (jobs.steps.job_prefix).
+    results: str
+
     def size(self, uri: str) -> int:
         """The object's size in bytes; ApiError UrlFetchFailed when it does not exist."""
 

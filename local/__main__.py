@@ -3,6 +3,8 @@
     POST http://127.0.0.1:${PORT:-8080}/general_ocr    the API, through the real Lambda handler
     GET  http://127.0.0.1:${PORT:-8080}/               a page to drop an image on
     GET  http://127.0.0.1:${PORT:-8080}/ping           readiness of the models
+    POST http://127.0.0.1:${PORT:-8080}/jobs           the jobs API (docs/jobs.md); file:// inputs
+                                                       from --jobs-input DIR (JOBS_INPUT) only
 
 The inference server runs as a child process on INFERENCE_PORT (default PORT+1), exactly as
 in the container; the Lambda handler reaches it through boto3's sagemaker-runtime client.
@@ -78,6 +80,22 @@ def main() -> int:
         default=os.environ.get("INFERENCE_URL"),
         help="use an inference server that already runs there (a container, say) instead of starting one",
     )
+    parser.add_argument(
+        "--jobs-input",
+        default=os.environ.get("JOBS_INPUT") or None,
+        help="the folder whose files POST /jobs may read as file:// inputs (make serve JOBS_INPUT=DIR)",
+    )
+    parser.add_argument(
+        "--jobs-data",
+        default=os.environ.get("JOBS_DATA") or None,
+        help="where jobs and their results are kept (default ~/.local/state/zh-ocr/jobs); unfinished jobs resume on start",
+    )
+    parser.add_argument(
+        "--jobs-max-ranges",
+        type=int,
+        default=int(os.environ.get("JOBS_MAX_RANGES") or 2),
+        help="page ranges the jobs read at once (default 2)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     inference_port = args.inference_port or args.port + 1
@@ -105,6 +123,25 @@ def main() -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
+    # The jobs API's local backend (jobs/local/), in this process: the door reaches it in-process.
+    os.environ["JOBS_BACKEND"] = "local"
+    loopback = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    os.environ["JOBS_API_URL"] = f"http://{f'[{loopback}]' if ':' in loopback else loopback}:{args.port}"
+    os.environ["JOBS_MAX_RANGES"] = str(args.jobs_max_ranges)
+    if args.jobs_data:
+        os.environ["JOBS_DATA"] = str(os.path.abspath(os.path.expanduser(args.jobs_data)))
+    if args.jobs_input:
+        folder = os.path.abspath(os.path.expanduser(args.jobs_input))
+        if not os.path.isdir(folder):
+            print(f"error: --jobs-input {folder} is not a folder", file=sys.stderr)
+            return 2
+        os.environ["JOBS_INPUT"] = folder
+    else:
+        os.environ.pop("JOBS_INPUT", None)
+    from jobs.local import backend as jobs_backend
+
+    jobs = jobs_backend()
+
     server = None
     if args.inference_url:
         print(f"using the inference server at {inference_url}", flush=True)
@@ -120,6 +157,12 @@ def main() -> int:
     print(f"API:  POST {api}/general_ocr   demo: {api}/   (Ctrl-C stops both)", flush=True)
     stopping = threading.Event()
     threading.Thread(target=_watch, args=(server, inference_url, api, started, stopping), daemon=True).start()
+    print(
+        f"jobs: POST {api}/jobs, data in {jobs.blobs.root}"
+        + (f", file:// inputs from {jobs.input_folder}" if jobs.input_folder else ""),
+        flush=True,
+    )
+    jobs.runner.start()  # resumes unfinished jobs once the models answer
     try:
         web.run_app(
             create_gateway(inference_url, args.port, args.host),
@@ -130,6 +173,7 @@ def main() -> int:
         )
     finally:
         stopping.set()
+        jobs.runner.stop()
         if server is not None and server.poll() is None:
             server.send_signal(signal.SIGTERM)
             try:

@@ -29,7 +29,7 @@ from inference.http_io import install_json_protocol_errors, read_body
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import SCHEMA_ERROR_MESSAGE
-from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES
+from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES, method_of
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
 LAMBDA_MAX_PAYLOAD = 6 * 1024 * 1024
@@ -158,6 +158,22 @@ async def ping(request: web.Request) -> web.Response:
         return web.json_response({"status": "inference server unreachable"}, status=503)
 
 
+async def job_result(request: web.Request) -> web.StreamResponse:
+    """GET /jobs/{jobId}/result: a finished job's result lines (the local stack's resultUrl; in
+    AWS a presigned S3 URL). Locally every caller is the owner "local"."""
+    from jobs.local import backend
+    from ocr_contract.jobs import JOB_ID, job_not_found
+
+    job_id = request.match_info["jobId"]
+    jobs = backend()
+    job = jobs.store.get(job_id) if JOB_ID.fullmatch(job_id) else None
+    if job is None or job.owner != jobs.default_owner or not job.finished or not job.result_key:
+        raise job_not_found(job_id)
+    return web.FileResponse(
+        jobs.blobs.path(job.result_key), headers={"Content-Type": "application/x-ndjson; charset=utf-8"}
+    )
+
+
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
@@ -229,7 +245,8 @@ def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> we
 
     app.on_cleanup.append(stop_lambdas)
     for route in ROUTES:
-        app.router.add_post(route, to_lambda)
+        app.router.add_route(method_of(route), route, to_lambda)
+    app.router.add_get("/jobs/{jobId}/result", job_result)
     app.router.add_get("/ping", ping)
     app.router.add_get("/", index)
     return app

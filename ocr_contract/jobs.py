@@ -17,9 +17,8 @@ from typing import Literal, TypedDict
 
 from .errors import ApiError, ErrorCode
 from .protocol import Line
-
-JOBS = "/jobs"
-JOB = "/jobs/{jobId}"
+from .routes import JOB as JOB  # the routes, named here too
+from .routes import JOBS as JOBS
 
 Status = Literal["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED"]
 STATUSES: tuple[Status, ...] = ("QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED")

@@ -9,7 +9,18 @@ NHN_GENERAL = "/v1.0/appkeys/{appKey}/general"
 NHN_CROPPING = "/v1.0/appkeys/{appKey}/general/cropping"
 NHN_VEHICLE_PLATE = "/v1.0/appkeys/{appKey}/vehicle-plate"
 CLOVA_GENERAL = "/custom/v1/{domainId}/{signature}/general"
-ROUTES = (GENERAL_OCR, NHN_GENERAL, NHN_CROPPING, NHN_VEHICLE_PLATE, CLOVA_GENERAL)
+# The jobs API (ocr_contract/jobs.py): submit, and a job's status.
+JOBS = "/jobs"
+JOB = "/jobs/{jobId}"
+ROUTES = (GENERAL_OCR, NHN_GENERAL, NHN_CROPPING, NHN_VEHICLE_PLATE, CLOVA_GENERAL, JOBS, JOB)
+# Every route takes POST but these (the jobs API's status).
+GET_ROUTES = (JOB,)
+
+
+def method_of(route: str) -> str:
+    """The one HTTP method a route of ROUTES (a template or a request path) takes."""
+    return "GET" if any(matches(template, route) for template in GET_ROUTES) else "POST"
+
 
 # Request bodies API Gateway hands the Lambda base64-encoded, bytes intact (file uploads).
 BINARY_MEDIA_TYPES = ("multipart/form-data",)

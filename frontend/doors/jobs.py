@@ -1,0 +1,111 @@
+"""The jobs API's door: asynchronous and bulk OCR of documents, S3 prefixes and URLs.
+
+    POST /jobs          {"input", "output"?, "features"?, "name"?} -> 202 {"jobId", "status", "statusUrl"}
+    GET  /jobs/{jobId}  -> 200 the job's status (jobs.steps.status_body)
+
+The same code answers in AWS and on the local stack: the store, blobs and starter come from
+jobs.backend.backend() (JOBS_BACKEND=aws|local). A job belongs to its caller: the API key's id
+(requestContext.identity.apiKeyId), or the IAM principal (userArn, caller); locally "local".
+Another caller's job id is answered as an unknown one (404). The contract: ocr_contract/jobs.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ocr_contract import ApiError, ErrorCode, check_content_type
+from ocr_contract.jobs import JOB, JOB_ID, JOBS, JobRequest, job_not_found, parse_job_request
+from ocr_contract.routes import matches
+
+from ..incoming import Incoming
+from ..s3_fetch import allowed_buckets
+from ..url_guard import check_http_url
+
+ROUTES = (JOBS, JOB)
+# The header carrying the API key in AWS (frontend/authorizer.py).
+SECRET_HEADER = "x-api-key"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def owner_of(incoming: Incoming, default: str | None) -> str:
+    """Who calls: the API key's id, else the IAM principal, else `default` (locally "local")."""
+    identity = incoming.context.get("identity")
+    identity = identity if isinstance(identity, dict) else {}
+    for key in ("apiKeyId", "userArn", "caller"):
+        value = identity.get(key)
+        if isinstance(value, str) and value.strip():
+            return f"{key}:{value.strip()}"
+    if default:
+        return default
+    raise ApiError(ErrorCode.FORBIDDEN, "the jobs API needs an API key (x-api-key) or IAM credentials")
+
+
+def base_url(incoming: Incoming) -> str:
+    """The API's own URL as the caller reached it (for statusUrl): the execute-api domain and
+    its stage, a custom domain and its base path, or locally the Host header."""
+    domain = incoming.context.get("domainName")
+    if isinstance(domain, str) and domain:
+        if domain.endswith(".amazonaws.com"):
+            return f"https://{domain}/{incoming.context.get('stage', '')}".rstrip("/")
+        path = incoming.path.rstrip("/")
+        if matches(JOB, incoming.route) and "/" in path:
+            path = path.rsplit("/", 1)[0]
+        prefix = path[: -len(JOBS)] if path.endswith(JOBS) else ""
+        return f"https://{domain}{prefix}"
+    return f"http://{incoming.headers.get('host', '127.0.0.1')}"
+
+
+def _check_bucket(uri: str, what: str) -> None:
+    bucket = uri[len("s3://") :].partition("/")[0]
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ApiError(ErrorCode.INVALID_URL, f"{bucket[:80]!r} in '{what}' is not a valid S3 bucket name")
+    if bucket not in allowed_buckets():
+        raise ApiError(
+            ErrorCode.URL_NOT_ALLOWED,
+            f"bucket {bucket!r} is not allowed; the deployment's allowedBuckets setting lists the buckets that may be used",
+        )
+
+
+def check_request(request: JobRequest) -> None:
+    """The rules of every backend: http(s) inputs through the URL guard (as POST /general_ocr's
+    URLs), s3:// inputs and outputs only in ALLOWED_BUCKETS."""
+    scheme = request.input.split(":", 1)[0].lower()
+    if scheme in ("http", "https"):
+        check_http_url(request.input)
+    elif scheme == "s3":
+        _check_bucket(request.input, "input")
+    if request.output is not None:
+        _check_bucket(request.output, "output")
+
+
+def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, dict]:
+    from jobs import steps
+    from jobs.backend import backend
+
+    jobs = backend()
+    owner = owner_of(incoming, jobs.default_owner)
+    if matches(JOB, incoming.route):
+        job_id = incoming.path.rstrip("/").rsplit("/", 1)[-1]
+        record["jobId"] = job_id[:40]
+        job = jobs.store.get(job_id) if JOB_ID.fullmatch(job_id) else None
+        if job is None or job.owner != owner:
+            raise job_not_found(job_id)
+        return 200, steps.status_body(job, jobs.blobs, base_url(incoming))
+    check_content_type(incoming.headers.get("content-type"))
+    try:
+        payload = json.loads(incoming.body_bytes() or b"null")
+    except (ValueError, RecursionError):
+        raise ApiError(ErrorCode.INVALID_REQUEST, "the request body is not valid JSON") from None
+    request = parse_job_request(payload)
+    check_request(request)
+    jobs.check_request(request)
+    job = steps.new_job(request, owner)
+    jobs.store.create(job)
+    jobs.start(job)
+    record["jobId"] = job.job_id
+    return 202, steps.submitted_body(job, base_url(incoming))
+
+
+def error_body(error: ApiError, request_id: str) -> dict:
+    return error.body(request_id)

@@ -1,0 +1,121 @@
+"""FolderBlobs: the Blobs of the local stack, files under a folder, named by file:// URIs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ocr_contract import ApiError, ErrorCode
+from ocr_contract.jobs import JOB_ID
+
+RESULT_NAME = "result.jsonl"
+
+
+def file_uri(path: Path | str) -> str:
+    """The file:// URI of a path (absolute, percent-encoded); a folder's ends in "/"."""
+    path = Path(path)
+    uri = path.resolve().as_uri()
+    return uri + "/" if path.is_dir() and not uri.endswith("/") else uri
+
+
+class FolderBlobs:
+    """Objects are files under `root` (the stack's data folder: results, fetched inputs);
+    `readable` folders (JOBS_INPUT) may be read and listed too, never written. A URI outside
+    them is refused (UrlNotAllowed), whatever `..` or links it holds. url() is the local stack's
+    own GET /jobs/{jobId}/result, for `api_url`."""
+
+    def __init__(self, root: Path | str, readable: tuple[Path | str, ...] = (), api_url: str = "http://127.0.0.1:8080"):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.readable = tuple(Path(p).resolve() for p in readable)
+        self.api_url = api_url.rstrip("/")
+        (self.root / "results").mkdir(exist_ok=True)
+        self.results = file_uri(self.root / "results")
+
+    def path(self, uri: str, write: bool = False) -> Path:
+        """The file a URI names, if it lies under the root (or, to read, a readable folder)."""
+        parts = urlsplit(uri)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            raise ApiError(ErrorCode.URL_NOT_ALLOWED, f"{uri[:200]!r} is not a file:// URI of the local stack")
+        raw = unquote(parts.path)
+        path = Path(raw).resolve()
+        allowed = (self.root,) if write else (self.root, *self.readable)
+        if not any(path == folder or path.is_relative_to(folder) for folder in allowed):
+            raise ApiError(
+                ErrorCode.URL_NOT_ALLOWED,
+                f"{raw[:200]} is outside the folders the local stack may {'write' if write else 'read'}"
+                " (start it with --jobs-input DIR, or `make serve JOBS_INPUT=DIR`)",
+            )
+        return path
+
+    def size(self, uri: str) -> int:
+        path = self.path(uri)
+        try:
+            if not path.is_file():
+                raise FileNotFoundError
+            return path.stat().st_size
+        except OSError:
+            raise ApiError(ErrorCode.URL_FETCH_FAILED, f"{unquote(urlsplit(uri).path)[:200]} does not exist") from None
+
+    def read(self, uri: str, max_bytes: int) -> bytes:
+        if self.size(uri) > max_bytes:
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"{uri[:200]} is over {max_bytes} bytes")
+        with self.path(uri).open("rb") as file:
+            data = file.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"{uri[:200]} is over {max_bytes} bytes")
+        return data
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """Files under the prefix in S3's key order (a folder sorts as its name and "/"),
+        lazily, one folder at a time. Links are not followed out of the allowed folders."""
+        folder = self.path(prefix if prefix.endswith("/") else prefix + "/")
+        if folder.is_dir():
+            yield from self._walk(folder)
+
+    def _walk(self, folder: Path) -> Iterator[tuple[str, int]]:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        keyed = sorted(((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name), e) for e in entries)
+        for key, entry in keyed:
+            if key.endswith("/"):
+                yield from self._walk(Path(entry.path))
+            elif entry.is_file():
+                try:
+                    path = self.path(Path(entry.path).resolve().as_uri())
+                except ApiError:
+                    continue
+                yield Path(entry.path).absolute().as_uri(), path.stat().st_size
+
+    def write(self, uri: str, data: bytes) -> None:
+        path = self.path(uri, write=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+    def exists(self, uri: str) -> bool:
+        return self.path(uri).is_file()
+
+    def concat(self, parts: list[str], uri: str) -> None:
+        path = self.path(uri, write=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with temporary.open("wb") as out:
+            for part in parts:
+                with self.path(part).open("rb") as source:
+                    shutil.copyfileobj(source, out)
+        os.replace(temporary, path)
+
+    def url(self, uri: str, expires_s: int) -> str:
+        """A job's result (…/<jobId>/result.jsonl) at the local stack's GET /jobs/{jobId}/result."""
+        path = self.path(uri)
+        job_id = path.parent.name
+        if path.name != RESULT_NAME or not JOB_ID.fullmatch(job_id):
+            raise ValueError(f"the local stack serves only jobs' results, not {uri}")
+        return f"{self.api_url}/jobs/{job_id}/result"

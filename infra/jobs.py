@@ -42,7 +42,7 @@ from jobs.aws.backend import (
     STATE_MACHINE_ENV,
     TABLE_ENV,
 )
-from jobs.aws.handlers import RANGE_TASK_TIMEOUT_S
+from jobs.aws.handlers import RANGE_ATTEMPTS, RANGE_TASK_TIMEOUT_S
 
 from .inference_endpoint import CONTAINER_ENVIRONMENT, InferenceEndpoint, variant_name
 from .nag import acknowledge
@@ -53,8 +53,6 @@ from .settings import Settings, accelerator, retention
 ASYNC_CONCURRENCY = {"gpu": 4, "cpu": 1}
 # Ranges of one document in flight at once (the inner Map); the async endpoint queues the rest.
 RANGE_CONCURRENCY = 10
-# A range is tried this many times in all before its pages are recorded failed.
-RANGE_ATTEMPTS = 3
 # Scale-in: target tracking on the backlog per instance removes instances when the backlog
 # stays under the target (CloudWatch's low alarm: 15 minutes), down to zero.
 BACKLOG_PER_INSTANCE_TARGET = {"gpu": 8.0, "cpu": 2.0}
@@ -493,7 +491,6 @@ class Jobs(Construct):
                 {
                     "taskToken": sfn.JsonPath.task_token,
                     "jobId": sfn.JsonPath.string_at("$.jobId"),
-                    "document": sfn.JsonPath.object_at("$.document"),
                     "range": sfn.JsonPath.object_at("$.range"),
                 }
             ),
@@ -521,7 +518,6 @@ class Jobs(Construct):
             items_path="$.found.ranges",
             item_selector={
                 "jobId": sfn.JsonPath.string_at("$.jobId"),
-                "document": sfn.JsonPath.object_at("$.document"),
                 "range": sfn.JsonPath.object_at("$$.Map.Item.Value"),
             },
             max_concurrency=RANGE_CONCURRENCY,

@@ -315,6 +315,8 @@ class OcrApi(Construct):
         )
         self.methods = {}
         for route in ROUTES:
+            if route in (JOBS, JOB) and jobs is None:
+                continue  # -c jobs=false
             resource = self.api.root
             for part in route.strip("/").split("/"):
                 resource = resource.get_resource(part) or resource.add_resource(part)
@@ -381,6 +383,8 @@ class OcrApi(Construct):
 
     def _job_routes(self, integration, validator, iam_auth: bool, authorizers: dict) -> None:
         """POST /jobs and GET /jobs/{jobId}, authorised as POST /general_ocr (x-api-key, or IAM)."""
+        if JOBS in ROUTES:
+            return  # ocr_contract.routes lists them (jobs-core): the loop above made them
         jobs = self.api.root.add_resource(JOBS.strip("/"))
         job = jobs.add_resource(JOB.rsplit("/", 1)[1])
         options = {

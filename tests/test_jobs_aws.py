@@ -268,3 +268,86 @@ def test_start_names_the_execution_by_the_job_id_once(moto_url, table, s3):
     assert execution["name"] == job.job_id
     described = sfn.describe_execution(executionArn=execution["executionArn"])
     assert json.loads(described["input"]) == {"jobId": job.job_id}
+
+
+# The state machine's handlers, run in its order against the real steps (jobs/steps.py), with
+# SageMaker and Step Functions' task tokens played by fakes that record what they were asked.
+
+
+class _Recorder:
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+
+    def __getattr__(self, name):
+        return lambda **kwargs: self.calls.append((name, kwargs)) or {}
+
+
+def test_a_job_runs_through_the_handlers_in_the_state_machines_order(table, s3, monkeypatch):
+    from jobs import steps
+    from jobs.aws import handlers
+    from jobs.aws.backend import AwsBackend
+    from jobs.aws.blobs import S3Blobs
+    from jobs.aws.store import DynamoJobStore
+    from tests.conftest import fixture_bytes
+
+    client, bucket = s3
+    backend = AwsBackend(
+        DynamoJobStore(table), S3Blobs(client, results=f"s3://{bucket}/jobs/"), bucket, "arn:sm", _Recorder()
+    )
+    runtime = _Recorder()
+    monkeypatch.setattr(handlers, "_backend", lambda: backend)
+    monkeypatch.setattr(handlers, "_RUNTIME", [runtime])
+    monkeypatch.setenv("JOBS_ASYNC_ENDPOINT", "stack-ocr-async")
+    for name in ("a.png", "b.png"):
+        client.put_object(Bucket=bucket, Key=f"in/{name}", Body=fixture_bytes("receipt.png"))
+    job = steps.new_job(JobRequest(f"s3://{bucket}/in/"), "key-1")
+    backend.store.create(job)
+
+    planned = handlers.plan({"jobId": job.job_id})
+    assert planned["documents"] == 2 and planned["manifest"]["Bucket"] == bucket
+    manifest = client.get_object(Bucket=bucket, Key=planned["manifest"]["Key"])["Body"].read().decode()
+    documents = [json.loads(line) for line in manifest.splitlines()]
+    assert [d["name"] for d in documents] == ["in/a.png", "in/b.png"]
+
+    inference_ids = []
+    for token, document in zip(("token-a", "token-b"), documents):
+        (unit,) = handlers.ranges({"jobId": job.job_id, "document": document})["ranges"]
+        answer = handlers.invoke_range({"taskToken": token, "jobId": job.job_id, "range": unit})
+        inference_ids.append(answer["inferenceId"])
+    invocations = [kwargs for name, kwargs in runtime.calls if name == "invoke_endpoint_async"]
+    assert [i["InputLocation"] for i in invocations] == [d["uri"] for d in documents]
+    assert all("task=document" in i["CustomAttributes"] and "pages=1-1" in i["CustomAttributes"] for i in invocations)
+    assert all("lane=bulk" in i["CustomAttributes"] and i["EndpointName"] == "stack-ocr-async" for i in invocations)
+
+    # SageMaker answers the first; the second fails (and, after its retries, is recorded failed).
+    page = {"page": 1, "width": 10, "height": 10, "lines": [], "error": None}
+    output = f"s3://{bucket}/async/out/{inference_ids[0]}.out"
+    backend.blobs.write(output, json.dumps([page]).encode())
+    notifications = [
+        {
+            "inferenceId": inference_ids[0],
+            "invocationStatus": "Completed",
+            "responseParameters": {"outputLocation": output},
+        },
+        {"inferenceId": inference_ids[1], "invocationStatus": "Failed", "failureReason": "ModelError"},
+    ]
+    event = {"Records": [{"Sns": {"Message": json.dumps(n)}} for n in notifications]}
+    assert handlers.on_inference_done(event) == {"handled": 2}
+    assert handlers.on_inference_done(event) == {"handled": 0}  # delivered twice: answered once
+    answered = [(name, kwargs["taskToken"]) for name, kwargs in backend.sfn.calls]
+    assert answered == [("send_task_success", "token-a"), ("send_task_failure", "token-b")]
+    failure = {"Error": "InferenceFailed", "Cause": "ModelError"}
+    handlers.range_failed({"jobId": job.job_id, "range": _range_of(documents[1]), "error": failure})
+
+    assert handlers.finish({"jobId": job.job_id}) == {"jobId": job.job_id, "status": "PARTIAL"}
+    done = backend.store.get(job.job_id)
+    assert (done.pages_total, done.pages_done, done.pages_failed, done.documents_done) == (2, 2, 1, 2)
+    lines = [json.loads(line) for line in backend.blobs.read(done.result_key, 10**6).decode().splitlines()]
+    assert [(line["document"], line["error"] is None) for line in lines] == [("in/a.png", True), ("in/b.png", False)]
+    assert "InferenceFailed" in lines[1]["error"]["message"]
+
+
+def _range_of(document: dict) -> dict:
+    from jobs.model import Range, document_from_dict, range_to_dict
+
+    return range_to_dict(Range(document_from_dict(document), 1, 1, 1))

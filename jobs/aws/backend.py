@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from ocr_contract import ApiError, ErrorCode
+from ocr_contract.jobs import JobRequest
+
 from ..model import Job
 from .blobs import S3Blobs
 from .store import DynamoJobStore
@@ -40,6 +43,21 @@ class AwsBackend:
     bucket: str
     state_machine_arn: str
     sfn: Any
+    # A request with no identity is refused in AWS (the authorizer or IAM always gives one).
+    default_owner: str | None = None
+
+    def check_request(self, request: JobRequest) -> None:
+        """AWS's own rules: inputs are s3:// or http(s) (never file://); results go to the
+        stack's bucket (its roles may write nowhere else)."""
+        if request.input.lower().startswith("file:"):
+            raise ApiError(
+                ErrorCode.INVALID_URL, "'input' must be s3://bucket/key, s3://bucket/prefix/ or an http(s) URL"
+            )
+        if request.output is not None:
+            raise ApiError(
+                ErrorCode.INVALID_REQUEST,
+                "'output' is not supported by this deployment yet: results are kept in its own bucket; leave it out",
+            )
 
     @property
     def results_root(self) -> str:
@@ -87,7 +105,12 @@ def backend() -> AwsBackend:
         store=DynamoJobStore(made["dynamodb"].Table(os.environ[TABLE_ENV])),
         # The results bucket is the stack's own; inputs are checked against BUCKET_OWNER where
         # they are read (the steps' listing and the async endpoint's role).
-        blobs=S3Blobs(made["s3"], expected_owner=owner, own_buckets=frozenset({os.environ[BUCKET_ENV]})),
+        blobs=S3Blobs(
+            made["s3"],
+            expected_owner=owner,
+            own_buckets=frozenset({os.environ[BUCKET_ENV]}),
+            results=f"s3://{os.environ[BUCKET_ENV]}/{JOBS_PREFIX}",
+        ),
         bucket=os.environ[BUCKET_ENV],
         state_machine_arn=os.environ.get(STATE_MACHINE_ENV, ""),
         sfn=made["stepfunctions"],

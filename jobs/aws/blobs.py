@@ -44,8 +44,11 @@ class S3Blobs:
         own_buckets: frozenset[str] = frozenset(),
         min_part_bytes: int = MIN_PART_BYTES,
         page_size: int = 1000,
+        results: str = "",
     ):
         self.s3 = s3
+        # Where a job without `output` keeps its files (jobs.ports.Blobs.results): s3://<bucket>/jobs/.
+        self.results = results
         self.expected_owner = expected_owner
         self.own_buckets = own_buckets  # the stack's own (results) bucket: no owner check
         self.min_part = min_part_bytes

@@ -3,11 +3,11 @@ state's input into the model's objects, calls the job's step (jobs/steps.py), an
 the next state reads.
 
     plan        {"jobId"}                           -> {"jobId", "documents", "manifest": {"Bucket", "Key"}}
-    ranges      {"jobId", "document"}               -> {"ranges": [{"first", "last", "pagesTotal"}]}
-    invoke_range {"taskToken", "jobId", "document", "range"} -> {"inferenceId"}; the state waits
+    ranges      {"jobId", "document"}               -> {"ranges": [model.range_to_dict]}
+    invoke_range {"taskToken", "jobId", "range"}    -> {"inferenceId"}; the state waits
                 for the token, which on_inference_done sends back
     on_inference_done  (SNS: the async endpoint's success and error notifications)
-    range_failed {"jobId", "document", "range", "error": {"Error", "Cause"}}: after the retries
+    range_failed {"jobId", "range", "error": {"Error", "Cause"}}: after the retries
     finish      {"jobId", "error"?}                 -> {"jobId", "status"}
 """
 
@@ -21,10 +21,10 @@ import secrets
 import time
 from typing import Any
 
-from ocr_contract import ApiError
+from ocr_contract import ApiError, ErrorCode
 from ocr_contract.protocol import InvokeOptions
 
-from ..model import Document, Job, Range
+from ..model import Job, document_from_dict, range_from_dict, range_to_dict
 from .backend import ASYNC_ENDPOINT_ENV, AwsBackend, backend, clients, job_prefix
 from .blobs import split_uri
 
@@ -42,6 +42,8 @@ RANGE_TASK_TIMEOUT_S = REQUEST_TTL_S + INVOCATION_TIMEOUT_S + 600
 # A range's answer: 20 pages of lines, far under this.
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 MANIFEST_NAME = "manifest.jsonl"
+# Tries of one range in all (the state machine's Retry: infra/jobs.py reads this).
+RANGE_ATTEMPTS = 3
 
 
 def _steps():
@@ -61,39 +63,47 @@ def _job(b: AwsBackend, job_id: str) -> Job:
     return job
 
 
-def _document(data: dict) -> Document:
-    return Document(index=int(data["index"]), uri=data["uri"], name=data["name"], size=int(data.get("size", 0)))
-
-
-def _document_data(document: Document) -> dict:
-    return {"index": document.index, "uri": document.uri, "name": document.name, "size": document.size}
-
-
-def _range(document: Document, data: dict) -> Range:
-    return Range(document, int(data["first"]), int(data["last"]), int(data.get("pagesTotal", 0)))
+def _remaining_s(context: Any, default: float = 60.0) -> float:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return getter() / 1000 if getter else default
 
 
 def plan(event: dict, context: Any = None) -> dict:
-    """List the job's documents and write them, one JSON line each, as the manifest the
-    Distributed Map reads (a prefix may hold millions: they never pass through the state)."""
+    """List the job's documents (steps.plan, steps.write_manifest: chunks of JSON Lines), and
+    join the chunks into the one manifest the Distributed Map reads (S3 copies them). An input
+    that cannot be read fails the job here (steps.fail): then there are no documents."""
+    steps = _steps()
     b = _backend()
     job = _job(b, event["jobId"])
-    planned = _steps().plan(b.store, b.blobs, job)
+    b.store.set_status(job.job_id, "RUNNING")
+    try:
+        count = steps.write_manifest(job, steps.plan(job, b.blobs, steps.fetch_input_url), b.blobs, b.store)
+    except ApiError as error:
+        steps.fail(job.job_id, error, b.blobs, b.store)
+        return {"jobId": job.job_id, "documents": 0}
+    chunks = [uri for uri, _ in b.blobs.listing(steps.manifest_prefix(job, b.blobs)) if uri.endswith(".jsonl")]
     manifest = job_prefix(b.bucket, job.job_id) + MANIFEST_NAME
-    lines = "".join(json.dumps(_document_data(d), ensure_ascii=False) + "\n" for d in planned.documents)
-    b.blobs.write(manifest, lines.encode())
+    b.blobs.concat(chunks, manifest)
     bucket, key = split_uri(manifest)
-    return {"jobId": job.job_id, "documents": len(planned.documents), "manifest": {"Bucket": bucket, "Key": key}}
+    return {"jobId": job.job_id, "documents": count, "manifest": {"Bucket": bucket, "Key": key}}
 
 
 def ranges(event: dict, context: Any = None) -> dict:
-    """The document's ranges of pages (it counts them); a document that cannot be read is
-    recorded failed by the step and has none."""
+    """The document's ranges of pages (counted once: steps.document_ranges). A document that
+    cannot be read at all is recorded failed here, without invoking the model, and has none."""
+    steps = _steps()
     b = _backend()
     job = _job(b, event["jobId"])
-    document = _document(event["document"])
-    found = _steps().ranges(b.store, b.blobs, job, document)
-    return {"ranges": [{"first": r.first, "last": r.last, "pagesTotal": r.pages_total} for r in found]}
+    document = document_from_dict(event["document"])
+    deadline = time.monotonic() + max(5.0, _remaining_s(context) - 20)
+    found = []
+    for unit in steps.document_ranges(job, document, b.blobs, b.store, deadline):
+        error = steps.range_error(unit)
+        if error is not None:
+            steps.record_range(job, unit, error, b.blobs, b.store)
+        else:
+            found.append(range_to_dict(unit))
+    return {"ranges": found}
 
 
 def invoke_range(event: dict, context: Any = None) -> dict:
@@ -101,10 +111,11 @@ def invoke_range(event: dict, context: Any = None) -> dict:
     The task token is stored under the inference's id first, so a notification however early
     finds it."""
     b = _backend()
-    job_id, document = event["jobId"], _document(event["document"])
-    work_range = _range(document, event["range"])
+    job_id = event["jobId"]
+    work_range = range_from_dict(event["range"])
+    document = work_range.document
     inference_id = f"{job_id}-{work_range.key}-{secrets.token_hex(4)}"  # new on every attempt
-    work = {"jobId": job_id, "document": event["document"], "range": event["range"]}
+    work = {"jobId": job_id, "range": event["range"]}
     b.store.put_token(inference_id, event["taskToken"], work, int(time.time()) + RANGE_TASK_TIMEOUT_S + 3600)
     options = InvokeOptions(request_id=job_id, task="document", pages=(work_range.first, work_range.last), lane="bulk")
     _runtime().invoke_endpoint_async(
@@ -149,9 +160,8 @@ def on_inference_done(event: dict, context: Any = None) -> dict:
         try:
             output = message["responseParameters"]["outputLocation"]
             pages = json.loads(b.blobs.read(output, MAX_OUTPUT_BYTES))
-            document = _document(work["document"])
             job = _job(b, work["jobId"])
-            _steps().record_range(b.store, b.blobs, job, _range(document, work["range"]), pages)
+            _steps().record_range(job, range_from_dict(work["range"]), pages, b.blobs, b.store)
         except (ApiError, LookupError, KeyError, ValueError) as exc:
             _fail(b, token, "RecordFailed", f"{type(exc).__name__}: {exc}"[:30000])
             continue
@@ -179,27 +189,30 @@ def range_failed(event: dict, context: Any = None) -> dict:
     """A range that failed every try: its pages are recorded failed, with the last error."""
     b = _backend()
     job = _job(b, event["jobId"])
-    document = _document(event["document"])
     failure = event.get("error") or {}
-    error = {"code": str(failure.get("Error", "InternalError")), "message": str(failure.get("Cause", ""))[:1000]}
-    _steps().record_range(b.store, b.blobs, job, _range(document, event["range"]), None, error=error)
+    kind = str(failure.get("Error", ""))
+    code = ErrorCode.TIMEOUT if kind == "States.Timeout" else ErrorCode.INTERNAL_ERROR
+    message = f"the range failed {RANGE_ATTEMPTS} times; last: {kind}: {_cause(failure)}"[:1000]
+    _steps().record_range(job, range_from_dict(event["range"]), ApiError(code, message), b.blobs, b.store)
     return {"recorded": True}
 
 
+def _cause(failure: dict) -> str:
+    message = str(failure.get("Cause", ""))
+    with contextlib.suppress(ValueError, AttributeError):  # a Lambda's error: JSON, errorMessage
+        message = str(json.loads(message).get("errorMessage", message))
+    return message
+
+
 def finish(event: dict, context: Any = None) -> dict:
-    """The job's result and final status; with `error` (the plan failed: Step Functions' Error
-    and Cause), the job FAILED with that reason."""
+    """The job's result and final status (steps.finish); with `error` (the plan step failed
+    unexpectedly: Step Functions' Error and Cause), the job FAILED with that reason."""
+    steps = _steps()
     b = _backend()
-    job = _job(b, event["jobId"])
     failure = event.get("error")
     if failure:
-        message = str(failure.get("Cause", ""))
-        with contextlib.suppress(ValueError, AttributeError):  # a Lambda's error: JSON, errorMessage
-            message = str(json.loads(message).get("errorMessage", message))
-        b.store.set_status(
-            job.job_id, "FAILED", error={"code": str(failure.get("Error", "")), "message": message[:1000]}
-        )
+        error = ApiError(ErrorCode.INTERNAL_ERROR, f"{failure.get('Error', '')}: {_cause(failure)}"[:1000])
+        done = steps.fail(event["jobId"], error, b.blobs, b.store)
     else:
-        _steps().finish(b.store, b.blobs, job)
-    done = b.store.get(job.job_id)
-    return {"jobId": job.job_id, "status": done.status if done else "FAILED"}
+        done = steps.finish(event["jobId"], b.blobs, b.store)
+    return {"jobId": done.job_id, "status": done.status}

@@ -369,11 +369,9 @@ class Jobs(Construct):
                 iam.PolicyStatement(
                     actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], resources=[jobs_objects]
                 ),
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[self.bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{JOBS_PREFIX}*"]}},
-                ),
+                # ListBucket on the stack's own bucket: listings of a job's parts, and a 404 (not
+                # S3's 403) for an object not yet written (Blobs.exists).
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
                 *read_inputs,
             ],
         )
@@ -396,6 +394,7 @@ class Jobs(Construct):
                     actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{ASYNC_OUTPUT_PREFIX}*")]
                 ),
                 iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[jobs_objects]),
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
             ],
         )
         specs = {

@@ -65,6 +65,7 @@ class InferenceEndpoint(Construct):
             platform=ecr_assets.Platform.LINUX_AMD64,
             build_args=IMAGE_BUILD_ARGS[self.accelerator],
         )
+        self.image = image  # the jobs API's asynchronous endpoint runs the same image (infra/jobs.py)
 
         log_group = logs.LogGroup(
             self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -15,7 +16,9 @@ from documents.render import RENDER_MEMORY_ENV
 from frontend.authorizer import ERROR_BODY_HEAD
 from frontend.doors import secret_header
 from frontend.shrink import REAL_TIME_LIMIT_BYTES, SERVERLESS_LIMIT_BYTES
+from jobs.aws.backend import JOBS_PREFIX
 from ocr_contract import ErrorCode
+from ocr_contract.jobs import JOB, JOBS
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
 from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES, method_of
@@ -23,6 +26,9 @@ from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES, method_
 from .lambda_bundle import build_lambda_bundle
 from .nag import acknowledge
 from .settings import Settings, retention
+
+if TYPE_CHECKING:
+    from .jobs import Jobs
 
 # API Gateway answers these itself, before the Lambda runs, in the same JSON shape as our own
 # errors: (code, status or None to keep the gateway's own, message). A gateway response template
@@ -113,7 +119,7 @@ def gateway_template(code: ErrorCode, message: str) -> str:
     )
 
 
-def _bundled_function(
+def bundled_function(
     scope: Construct, construct_id: str, handler: str, role: iam.Role, log_group: logs.LogGroup, **options
 ) -> lambda_.Function:
     """A Lambda function running our frontend code bundle (infra/lambda_bundle.py) on arm64."""
@@ -132,7 +138,14 @@ def _bundled_function(
 
 class OcrApi(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: Settings, endpoint_name: str, endpoint_arn: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        endpoint_name: str,
+        endpoint_arn: str,
+        jobs: Jobs | None = None,
     ):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -175,8 +188,28 @@ class OcrApi(Construct):
                 )
             )
         function_logs.grant_write(role)
+        jobs_environment = {}
+        if jobs is not None:
+            # POST /jobs and GET /jobs/{jobId}: the job's record, starting its execution, and
+            # presigning its result (a URL signed with these credentials reads as they may).
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                    resources=[jobs.table.table_arn],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[jobs.state_machine.state_machine_arn])
+            )
+            role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[jobs.job_objects_arn]))
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(jobs.bucket.node.default_child)}.Arn>/{JOBS_PREFIX}*]",  # type: ignore[arg-type]
+                "Presigned URLs of job results, under jobs/<jobId>/ of the stack's results bucket; jobs are made at run time.",
+            )
+            jobs_environment = jobs.frontend_environment()
 
-        self.function = _bundled_function(
+        self.function = bundled_function(
             self,
             "Frontend",
             "frontend.handler.handler",
@@ -198,6 +231,7 @@ class OcrApi(Construct):
                 "ALLOWED_URL_PORTS": ",".join(str(p) for p in settings.allowed_url_ports),
                 "LOG_LEVEL": "INFO",
                 RENDER_MEMORY_ENV: str(settings.render_memory_mb),
+                **jobs_environment,
             },
             description="POST /general_ocr: validate, fetch, invoke the SageMaker endpoint",
         )
@@ -281,6 +315,8 @@ class OcrApi(Construct):
         )
         self.methods = {}
         for route in ROUTES:
+            if route in (JOBS, JOB) and jobs is None:
+                continue  # -c jobs=false
             resource = self.api.root
             for part in route.strip("/").split("/"):
                 resource = resource.get_resource(part) or resource.add_resource(part)
@@ -300,6 +336,8 @@ class OcrApi(Construct):
                 authorizer=authorizers.get(secret_header(route)),
             )
         self.method = self.methods[GENERAL_OCR]
+        if jobs is not None:
+            self._job_routes(integration, validator, iam_auth, authorizers)
 
         self.api_key = None
         if not iam_auth:
@@ -343,6 +381,23 @@ class OcrApi(Construct):
 
         self.url = f"{self.api.url}general_ocr"
 
+    def _job_routes(self, integration, validator, iam_auth: bool, authorizers: dict) -> None:
+        """POST /jobs and GET /jobs/{jobId}, authorised as POST /general_ocr (x-api-key, or IAM)."""
+        if JOBS in ROUTES:
+            return  # ocr_contract.routes lists them (jobs-core): the loop above made them
+        jobs = self.api.root.add_resource(JOBS.strip("/"))
+        job = jobs.add_resource(JOB.rsplit("/", 1)[1])
+        options = {
+            "api_key_required": not iam_auth,
+            "authorization_type": apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.CUSTOM,
+            "authorizer": authorizers.get("x-api-key"),
+            "request_validator": validator,
+        }
+        self.methods[f"POST {JOBS}"] = jobs.add_method("POST", integration, **options)
+        self.methods[f"GET {JOB}"] = job.add_method(
+            "GET", integration, request_parameters={"method.request.path.jobId": True}, **options
+        )
+
     def _authorizers(self, settings: Settings) -> dict:
         """One REQUEST authorizer per secret header, all run by one small function."""
         stack = Stack.of(self)
@@ -365,7 +420,7 @@ class OcrApi(Construct):
             )
         )
         logs_group.grant_write(role)
-        function = _bundled_function(
+        function = bundled_function(
             self,
             "Authorizer",
             "frontend.authorizer.handler",
@@ -376,7 +431,7 @@ class OcrApi(Construct):
             environment={"LOG_LEVEL": "INFO"},
             description="OCR API: each API's secret header (x-api-key, Authorization, X-OCR-SECRET) as the usage plan's key",
         )
-        headers = sorted({secret_header(route) for route in ROUTES})
+        headers = sorted({secret_header(route) for route in ROUTES} | {"x-api-key"})
         return {
             header: apigw.RequestAuthorizer(
                 self,

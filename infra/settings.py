@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ocr_contract.jobs import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_PAGES, RESULT_DAYS_DEFAULT
+
 if TYPE_CHECKING:
     from constructs import Construct
 
@@ -94,6 +96,16 @@ class Settings:
     frontend_memory_mb: int = 1024
     alarm_email: str = ""  # subscribed to the alarms' SNS topic when set
     log_retention_days: int = 30
+    # The jobs API (POST /jobs, docs/deploy.md "Jobs on AWS"): on by default; idle, it costs
+    # storage only (its endpoint scales to zero instances).
+    jobs: bool = True
+    job_max_pages: int = MAX_DOCUMENT_PAGES  # per document
+    job_max_document_mb: int = MAX_DOCUMENT_BYTES // (1024 * 1024)
+    job_concurrency: int = 10  # documents read at once per job (the Distributed Map's MaxConcurrency)
+    job_result_days: int = RESULT_DAYS_DEFAULT  # results and job records are deleted after this
+    # The asynchronous endpoint's instances: "" = instanceType (ml.c7i.xlarge when serverless).
+    async_instance_type: str = ""
+    async_max_instances: int = 2
 
     @classmethod
     def from_context(cls, scope: Construct | dict) -> Settings:
@@ -128,9 +140,14 @@ class Settings:
             ports = tuple(sorted({int(p) for p in names("allowedUrlPorts")} | {80, 443}))
         except ValueError:
             raise SettingsError("context allowedUrlPorts must be comma-separated port numbers") from None
-        serverless = str(get("serverless", "false")).strip().lower()
-        if serverless not in ("true", "false"):
-            raise SettingsError(f"context serverless must be true or false, not {serverless!r}")
+
+        def flag(key, default):
+            value = str(get(key, default)).strip().lower()
+            if value not in ("true", "false"):
+                raise SettingsError(f"context {key} must be true or false, not {value!r}")
+            return value == "true"
+
+        serverless = "true" if flag("serverless", "false") else "false"
         settings = cls(
             instance_type=str(get("instanceType", cls.instance_type)),
             serverless=serverless == "true",
@@ -152,6 +169,13 @@ class Settings:
             frontend_memory_mb=integer("frontendMemoryMb", cls.frontend_memory_mb),
             alarm_email=str(get("alarmEmail", cls.alarm_email)).strip(),
             log_retention_days=integer("logRetentionDays", cls.log_retention_days),
+            jobs=flag("jobs", "true"),
+            job_max_pages=integer("jobMaxPages", cls.job_max_pages),
+            job_max_document_mb=integer("jobMaxDocumentMb", cls.job_max_document_mb),
+            job_concurrency=integer("jobConcurrency", cls.job_concurrency),
+            job_result_days=integer("jobResultDays", cls.job_result_days),
+            async_instance_type=str(get("asyncInstanceType", cls.async_instance_type)).strip(),
+            async_max_instances=integer("asyncMaxInstances", cls.async_max_instances),
         )
         settings.validate()
         return settings
@@ -170,9 +194,18 @@ class Settings:
         """'gpu' or 'cpu': what the container runs on (serverless endpoints have no GPU)."""
         return "cpu" if self.serverless else accelerator(self.instance_type)
 
+    @property
+    def async_instance(self) -> str:
+        """The jobs API's asynchronous endpoint's instance type."""
+        if self.async_instance_type:
+            return self.async_instance_type
+        return "ml.c7i.xlarge" if self.serverless else self.instance_type
+
     def validate(self) -> None:
         if not self.serverless:
             accelerator(self.instance_type)
+        if self.jobs:
+            self._validate_jobs()
         if self.serverless_memory_mb not in SERVERLESS_MEMORY_MB:
             raise SettingsError(f"serverlessMemoryMb must be one of {', '.join(map(str, SERVERLESS_MEMORY_MB))}")
         if not 1 <= self.serverless_max_concurrency <= 200:
@@ -211,6 +244,25 @@ class Settings:
             )
         if self.alarm_email and ("@" not in self.alarm_email or " " in self.alarm_email):
             raise SettingsError(f"alarmEmail {self.alarm_email!r} is not an email address")
+
+    def _validate_jobs(self) -> None:
+        # One image serves both endpoints: the asynchronous one must run on what it was built for.
+        if accelerator(self.async_instance) != self.accelerator:
+            raise SettingsError(
+                f"asyncInstanceType {self.async_instance!r} is a {accelerator(self.async_instance).upper()} type but the "
+                f"inference image is built for the {self.accelerator.upper()} (instanceType/serverless): choose a "
+                f"{self.accelerator.upper()} type, or leave asyncInstanceType empty"
+            )
+        if not 1 <= self.async_max_instances <= 100:
+            raise SettingsError("asyncMaxInstances must be between 1 and 100")
+        if not 1 <= self.job_max_pages <= MAX_DOCUMENT_PAGES:
+            raise SettingsError(f"jobMaxPages must be between 1 and {MAX_DOCUMENT_PAGES}")
+        if not 1 <= self.job_max_document_mb <= MAX_DOCUMENT_BYTES // (1024 * 1024):
+            raise SettingsError(f"jobMaxDocumentMb must be between 1 and {MAX_DOCUMENT_BYTES // (1024 * 1024)}")
+        if not 1 <= self.job_concurrency <= 10_000:
+            raise SettingsError("jobConcurrency must be between 1 and 10000 (a Distributed Map's most)")
+        if not 1 <= self.job_result_days <= 365:
+            raise SettingsError("jobResultDays must be between 1 and 365")
 
     def coherence_warnings(self) -> list[str]:
         """Settings that deploy but cannot work together (README, "Scaling, throttle and quota")."""

@@ -6,6 +6,7 @@ from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from .inference_endpoint import InferenceEndpoint
+from .jobs import Jobs
 from .monitoring import Monitoring
 from .ocr_api import OcrApi
 from .settings import Settings
@@ -17,12 +18,14 @@ class OcrStack(Stack):
             scope, construct_id, description="Chinese OCR endpoint (PP-OCR on SageMaker) behind API Gateway", **kwargs
         )
         inference = InferenceEndpoint(self, "Inference", settings=settings)
+        jobs = Jobs(self, "Jobs", settings=settings, inference=inference) if settings.jobs else None
         api = OcrApi(
             self,
             "Frontend",
             settings=settings,
             endpoint_name=inference.endpoint_name,
             endpoint_arn=inference.endpoint_arn,
+            jobs=jobs,
         )
         # The Lambda names the endpoint in a plain string: without this, a change that replaces
         # the endpoint (serverless on or off) could point the Lambda at the new one before it is
@@ -44,6 +47,10 @@ class OcrStack(Stack):
 
         CfnOutput(self, "ApiUrl", value=api.url, description="POST images here")
         CfnOutput(self, "EndpointName", value=inference.endpoint_name)
+        if jobs is not None:
+            CfnOutput(self, "JobsUrl", value=f"{api.api.url}jobs", description="POST documents and S3 prefixes here")
+            CfnOutput(self, "AsyncEndpointName", value=jobs.endpoint_name)
+            CfnOutput(self, "JobResultsBucket", value=jobs.bucket.bucket_name)
         CfnOutput(
             self,
             "AlarmTopicArn",

@@ -1,0 +1,213 @@
+"""Blobs on S3: `s3://bucket/key` URIs, bounded reads, lazy listings, multipart concatenation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ocr_contract import ApiError, ErrorCode
+
+# S3's smallest part of a multipart upload (all but the last); and its most parts.
+MIN_PART_BYTES = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+# A presigned URL lives at most 7 days (SigV4); and no longer than the credentials that signed it.
+MAX_URL_SECONDS = 7 * 24 * 3600
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of s3://bucket/key; ValueError for any other kind of URI."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri[:80]!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"no bucket in {uri[:80]!r}")
+    return bucket, key
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _missing(exc: Exception) -> bool:
+    return _code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
+
+
+class S3Blobs:
+    """`s3` is a boto3 S3 client. `expected_owner`: the account that must own every bucket read
+    or written (ExpectedBucketOwner), so a bucket name that changed hands is refused."""
+
+    def __init__(
+        self,
+        s3: Any,
+        *,
+        expected_owner: str = "",
+        own_buckets: frozenset[str] = frozenset(),
+        min_part_bytes: int = MIN_PART_BYTES,
+        page_size: int = 1000,
+        results: str = "",
+    ):
+        self.s3 = s3
+        # Where a job without `output` keeps its files (jobs.ports.Blobs.results): s3://<bucket>/jobs/.
+        self.results = results
+        self.expected_owner = expected_owner
+        self.own_buckets = own_buckets  # the stack's own (results) bucket: no owner check
+        self.min_part = min_part_bytes
+        self.page_size = page_size  # keys per ListObjectsV2 call (S3's most: 1,000)
+
+    def _owner(self, bucket: str) -> dict[str, str]:
+        if self.expected_owner and bucket not in self.own_buckets:
+            return {"ExpectedBucketOwner": self.expected_owner}
+        return {}
+
+    def size(self, uri: str) -> int:
+        bucket, key = split_uri(uri)
+        try:
+            return int(self.s3.head_object(Bucket=bucket, Key=key, **self._owner(bucket))["ContentLength"])
+        except Exception as exc:
+            if _missing(exc) or _code(exc) in ("403", "AccessDenied"):
+                raise ApiError(ErrorCode.URL_FETCH_FAILED, f"{uri} could not be read ({_code(exc)})") from None
+            raise
+
+    def read(self, uri: str, max_bytes: int) -> bytes:
+        bucket, key = split_uri(uri)
+        try:
+            # One byte more than allowed: a larger object is refused without reading it all.
+            obj = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}", **self._owner(bucket))
+        except Exception as exc:
+            if _code(exc) == "InvalidRange":  # an empty object
+                return b""
+            if _missing(exc) or _code(exc) in ("403", "AccessDenied"):
+                raise ApiError(ErrorCode.URL_FETCH_FAILED, f"{uri} could not be read ({_code(exc)})") from None
+            raise
+        total = obj.get("ContentRange", "").rpartition("/")[2]
+        if (total.isdigit() and int(total) > max_bytes) or obj.get("ContentLength", 0) > max_bytes:
+            obj["Body"].close()
+            raise ApiError(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"{uri} is {total or 'over ' + str(max_bytes)} bytes; at most {max_bytes}"
+            )
+        data = obj["Body"].read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"{uri} is over {max_bytes} bytes")
+        return data
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """Objects under s3://bucket/prefix in S3's key order (UTF-8 binary), a page of 1,000 at
+        a time as the caller consumes them. Folder markers (keys ending in /) are left out."""
+        bucket, key_prefix = split_uri(prefix)
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=key_prefix, PaginationConfig={"PageSize": self.page_size}, **self._owner(bucket)
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith("/"):
+                    yield f"s3://{bucket}/{obj['Key']}", int(obj["Size"])
+
+    def write(self, uri: str, data: bytes) -> None:
+        bucket, key = split_uri(uri)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=data, **self._owner(bucket))
+
+    def exists(self, uri: str) -> bool:
+        bucket, key = split_uri(uri)
+        try:
+            self.s3.head_object(Bucket=bucket, Key=key, **self._owner(bucket))
+            return True
+        except Exception as exc:
+            if _missing(exc):
+                return False
+            raise
+
+    def concat(self, parts: list[str], uri: str) -> None:
+        """One object of the parts' bytes, in order. Parts of at least 5 MB are copied by S3
+        (UploadPartCopy: their bytes never pass through here); smaller ones are joined here
+        into parts of at least 5 MB, taking the head of a following large part when needed.
+        At most about 2 x 5 MB is held at once, whatever the total."""
+        bucket, key = split_uri(uri)
+        sizes = [(part, self.size(part)) for part in parts]
+        upload: dict[str, Any] = {}
+        etags: list[dict[str, Any]] = []
+        buffer = bytearray()
+
+        def start() -> str:
+            if not upload:
+                upload.update(self.s3.create_multipart_upload(Bucket=bucket, Key=key, **self._owner(bucket)))
+            return str(upload["UploadId"])
+
+        def put_buffer() -> None:
+            upload_id = start()
+            number = len(etags) + 1
+            answer = self.s3.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(buffer), **self._owner(bucket)
+            )
+            etags.append({"PartNumber": number, "ETag": answer["ETag"]})
+            buffer.clear()
+
+        def copy(source: str, first: int, last: int) -> None:
+            upload_id = start()
+            number = len(etags) + 1
+            source_bucket, source_key = split_uri(source)
+            answer = self.s3.upload_part_copy(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                CopySourceRange=f"bytes={first}-{last}",
+                **self._owner(bucket),
+                **({"ExpectedSourceBucketOwner": self.expected_owner} if self._owner(source_bucket) else {}),
+            )
+            etags.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
+
+        try:
+            for part, size in sizes:
+                offset = 0
+                if size >= self.min_part and buffer:
+                    # Fill the buffer to a whole part with the head of this one.
+                    need = self.min_part - len(buffer)
+                    buffer += self._range(part, 0, need - 1)
+                    offset = need
+                    put_buffer()
+                rest = size - offset
+                if rest >= self.min_part:
+                    copy(part, offset, size - 1)
+                elif rest > 0:
+                    buffer += self._range(part, offset, size - 1) if offset else self.read(part, size)
+                    if len(buffer) >= self.min_part:
+                        put_buffer()
+                if len(etags) >= MAX_PARTS:
+                    raise ValueError(f"{uri}: more than {MAX_PARTS} parts")
+            if not upload:
+                self.write(uri, bytes(buffer))  # under 5 MB in all: one plain object
+                return
+            if buffer:
+                put_buffer()  # the last part may be smaller
+            self.s3.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload["UploadId"],
+                MultipartUpload={"Parts": etags},
+                **self._owner(bucket),
+            )
+        except BaseException:
+            if upload:
+                self.s3.abort_multipart_upload(
+                    Bucket=bucket, Key=key, UploadId=upload["UploadId"], **self._owner(bucket)
+                )
+            raise
+
+    def _range(self, uri: str, first: int, last: int) -> bytes:
+        bucket, key = split_uri(uri)
+        return bytes(
+            self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}", **self._owner(bucket))[
+                "Body"
+            ].read()
+        )
+
+    def url(self, uri: str, expires_s: int) -> str:
+        bucket, key = split_uri(uri)
+        return str(
+            self.s3.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": bucket, "Key": key},
+                ExpiresIn=max(1, min(int(expires_s), MAX_URL_SECONDS)),
+            )
+        )

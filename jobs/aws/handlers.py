@@ -1,0 +1,218 @@
+"""The Lambda handlers the jobs state machine runs (infra/jobs.py), each thin: it turns the
+state's input into the model's objects, calls the job's step (jobs/steps.py), and answers what
+the next state reads.
+
+    plan        {"jobId"}                           -> {"jobId", "documents", "manifest": {"Bucket", "Key"}}
+    ranges      {"jobId", "document"}               -> {"ranges": [model.range_to_dict]}
+    invoke_range {"taskToken", "jobId", "range"}    -> {"inferenceId"}; the state waits
+                for the token, which on_inference_done sends back
+    on_inference_done  (SNS: the async endpoint's success and error notifications)
+    range_failed {"jobId", "range", "error": {"Error", "Cause"}}: after the retries
+    finish      {"jobId", "error"?}                 -> {"jobId", "status"}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+from typing import Any
+
+from ocr_contract import ApiError, ErrorCode
+from ocr_contract.protocol import InvokeOptions
+
+from ..model import Job, document_from_dict, range_from_dict, range_to_dict
+from .backend import ASYNC_ENDPOINT_ENV, AwsBackend, backend, clients, job_prefix
+from .blobs import split_uri
+
+log = logging.getLogger("jobs.aws")
+log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+
+# SageMaker Asynchronous Inference: how long a request may wait in the endpoint's queue (the
+# most is 6 h: scaling from zero takes minutes, a long backlog hours), and how long the
+# container may take on one range (over the container's own OCR_DOCUMENT_TIMEOUT_S, 900 s).
+REQUEST_TTL_S = 6 * 3600
+INVOCATION_TIMEOUT_S = 1200
+# The state machine's wait for one range: the queue and the invocation, and a margin for the
+# notification; past it the task times out and is retried (infra/jobs.py reads this).
+RANGE_TASK_TIMEOUT_S = REQUEST_TTL_S + INVOCATION_TIMEOUT_S + 600
+# A range's answer: 20 pages of lines, far under this.
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+MANIFEST_NAME = "manifest.jsonl"
+# Tries of one range in all (the state machine's Retry: infra/jobs.py reads this).
+RANGE_ATTEMPTS = 3
+
+
+def _steps():
+    from .. import steps  # jobs/steps.py: the job's logic, shared with the local stack
+
+    return steps
+
+
+def _backend() -> AwsBackend:
+    return backend()
+
+
+def _job(b: AwsBackend, job_id: str) -> Job:
+    job = b.store.get(job_id)
+    if job is None:
+        raise LookupError(f"no job {job_id}")
+    return job
+
+
+def _remaining_s(context: Any, default: float = 60.0) -> float:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return getter() / 1000 if getter else default
+
+
+def plan(event: dict, context: Any = None) -> dict:
+    """List the job's documents (steps.plan, steps.write_manifest: chunks of JSON Lines), and
+    join the chunks into the one manifest the Distributed Map reads (S3 copies them). An input
+    that cannot be read fails the job here (steps.fail): then there are no documents."""
+    steps = _steps()
+    b = _backend()
+    job = _job(b, event["jobId"])
+    b.store.set_status(job.job_id, "RUNNING")
+    try:
+        count = steps.write_manifest(job, steps.plan(job, b.blobs, steps.fetch_input_url), b.blobs, b.store)
+    except ApiError as error:
+        steps.fail(job.job_id, error, b.blobs, b.store)
+        return {"jobId": job.job_id, "documents": 0}
+    chunks = [uri for uri, _ in b.blobs.listing(steps.manifest_prefix(job, b.blobs)) if uri.endswith(".jsonl")]
+    manifest = job_prefix(b.bucket, job.job_id) + MANIFEST_NAME
+    b.blobs.concat(chunks, manifest)
+    bucket, key = split_uri(manifest)
+    return {"jobId": job.job_id, "documents": count, "manifest": {"Bucket": bucket, "Key": key}}
+
+
+def ranges(event: dict, context: Any = None) -> dict:
+    """The document's ranges of pages (counted once: steps.document_ranges). A document that
+    cannot be read at all is recorded failed here, without invoking the model, and has none."""
+    steps = _steps()
+    b = _backend()
+    job = _job(b, event["jobId"])
+    document = document_from_dict(event["document"])
+    deadline = time.monotonic() + max(5.0, _remaining_s(context) - 20)
+    found = []
+    for unit in steps.document_ranges(job, document, b.blobs, b.store, deadline):
+        error = steps.range_error(unit)
+        if error is not None:
+            steps.record_range(job, unit, error, b.blobs, b.store)
+        else:
+            found.append(range_to_dict(unit))
+    return {"ranges": found}
+
+
+def invoke_range(event: dict, context: Any = None) -> dict:
+    """One range: a SageMaker Asynchronous Inference request reading the document where it is.
+    The task token is stored under the inference's id first, so a notification however early
+    finds it."""
+    b = _backend()
+    job_id = event["jobId"]
+    work_range = range_from_dict(event["range"])
+    document = work_range.document
+    inference_id = f"{job_id}-{work_range.key}-{secrets.token_hex(4)}"  # new on every attempt
+    work = {"jobId": job_id, "range": event["range"]}
+    b.store.put_token(inference_id, event["taskToken"], work, int(time.time()) + RANGE_TASK_TIMEOUT_S + 3600)
+    options = InvokeOptions(request_id=job_id, task="document", pages=(work_range.first, work_range.last), lane="bulk")
+    _runtime().invoke_endpoint_async(
+        EndpointName=os.environ[ASYNC_ENDPOINT_ENV],
+        InputLocation=document.uri,
+        ContentType="application/octet-stream",
+        CustomAttributes=options.header(),
+        InferenceId=inference_id,
+        RequestTTLSeconds=REQUEST_TTL_S,
+        InvocationTimeoutSeconds=INVOCATION_TIMEOUT_S,
+    )
+    log.info(json.dumps({"event": "range_invoked", "jobId": job_id, "inferenceId": inference_id}))
+    return {"inferenceId": inference_id}
+
+
+_RUNTIME: list[Any] = []
+
+
+def _runtime() -> Any:
+    if not _RUNTIME:
+        _RUNTIME.append(clients()["sagemaker-runtime"])
+    return _RUNTIME[0]
+
+
+def on_inference_done(event: dict, context: Any = None) -> dict:
+    """The async endpoint's notifications (SNS): record the range's pages and hand the task
+    token back, or fail the task so that Step Functions retries the range."""
+    b = _backend()
+    handled = 0
+    for record in event.get("Records", []):
+        message = json.loads(record["Sns"]["Message"])
+        inference_id = message.get("inferenceId", "")
+        taken = b.store.take_token(inference_id)
+        if taken is None:  # delivered twice, or the task already timed out and was retried
+            log.info(json.dumps({"event": "unknown_inference", "inferenceId": inference_id}))
+            continue
+        token, work = taken
+        handled += 1
+        if message.get("invocationStatus") != "Completed":
+            _fail(b, token, "InferenceFailed", str(message.get("failureReason", "the inference failed"))[:30000])
+            continue
+        try:
+            output = message["responseParameters"]["outputLocation"]
+            pages = json.loads(b.blobs.read(output, MAX_OUTPUT_BYTES))
+            job = _job(b, work["jobId"])
+            _steps().record_range(job, range_from_dict(work["range"]), pages, b.blobs, b.store)
+        except (ApiError, LookupError, KeyError, ValueError) as exc:
+            _fail(b, token, "RecordFailed", f"{type(exc).__name__}: {exc}"[:30000])
+            continue
+        _succeed(b, token, {"inferenceId": inference_id, "pages": len(pages)})
+    return {"handled": handled}
+
+
+def _succeed(b: AwsBackend, token: str, output: dict) -> None:
+    try:
+        b.sfn.send_task_success(taskToken=token, output=json.dumps(output))
+    except Exception as exc:  # the task timed out meanwhile: its retry has its own token
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist"):
+            raise
+
+
+def _fail(b: AwsBackend, token: str, error: str, cause: str) -> None:
+    try:
+        b.sfn.send_task_failure(taskToken=token, error=error, cause=cause)
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("TaskTimedOut", "TaskDoesNotExist"):
+            raise
+
+
+def range_failed(event: dict, context: Any = None) -> dict:
+    """A range that failed every try: its pages are recorded failed, with the last error."""
+    b = _backend()
+    job = _job(b, event["jobId"])
+    failure = event.get("error") or {}
+    kind = str(failure.get("Error", ""))
+    code = ErrorCode.TIMEOUT if kind == "States.Timeout" else ErrorCode.INTERNAL_ERROR
+    message = f"the range failed {RANGE_ATTEMPTS} times; last: {kind}: {_cause(failure)}"[:1000]
+    _steps().record_range(job, range_from_dict(event["range"]), ApiError(code, message), b.blobs, b.store)
+    return {"recorded": True}
+
+
+def _cause(failure: dict) -> str:
+    message = str(failure.get("Cause", ""))
+    with contextlib.suppress(ValueError, AttributeError):  # a Lambda's error: JSON, errorMessage
+        message = str(json.loads(message).get("errorMessage", message))
+    return message
+
+
+def finish(event: dict, context: Any = None) -> dict:
+    """The job's result and final status (steps.finish); with `error` (the plan step failed
+    unexpectedly: Step Functions' Error and Cause), the job FAILED with that reason."""
+    steps = _steps()
+    b = _backend()
+    failure = event.get("error")
+    if failure:
+        error = ApiError(ErrorCode.INTERNAL_ERROR, f"{failure.get('Error', '')}: {_cause(failure)}"[:1000])
+        done = steps.fail(event["jobId"], error, b.blobs, b.store)
+    else:
+        done = steps.finish(event["jobId"], b.blobs, b.store)
+    return {"jobId": done.job_id, "status": done.status}

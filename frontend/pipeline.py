@@ -12,7 +12,7 @@ import json
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import ImageHeader, inspect_image
-from ocr_contract.protocol import Lane, Line, Plate
+from ocr_contract.protocol import Lane, Line, Plate, Table
 
 from .endpoint import invoke
 from .http_fetch import fetch_http
@@ -45,6 +45,29 @@ def read_image(
     if scale != 1.0:
         _rescale(lines, scale)
     return lines
+
+
+def read_image_tables(
+    image: bytes,
+    request_id: str,
+    deadline: float,
+    detail: bool = False,
+    header: ImageHeader | None = None,
+    lane: Lane = "interactive",
+) -> tuple[list[Line], list[Table]]:
+    """The lines as read_image answers them, and the image's tables (ocr_contract.protocol
+    Table: cells with rows, columns, spans, text and the pieces of lines they hold), all in the
+    image's own pixels."""
+    answer, scale = _invoke_checked(image, request_id, deadline, header, detail=detail, lane=lane, tables=True)
+    lines, tables = answer["lines"], answer["tables"]
+    if scale != 1.0:
+        _rescale(lines, scale)
+        for table in tables:
+            table["box"] = _unscaled(table["box"], scale)
+            for cell in table["cells"]:
+                cell["box"] = _unscaled(cell["box"], scale)
+                _rescale(cell["lines"], scale)
+    return lines, tables
 
 
 def read_plates(

@@ -23,13 +23,20 @@ def _prepare_models() -> int:
     """Zero the denormal weights of every model, quantize the recogniser when this configuration
     reads in int8, and cache the results (the image build runs this)."""
     from .engine import recogniser_precision
-    from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
+    from .models import (
+        LAYOUT_MODEL,
+        TABLE_MODEL,
+        int8_recogniser_bytes,
+        locate_models,
+        prepared_model_bytes,
+        table_model,
+    )
     from .sessions import CPU, requested_providers
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = EngineConfig.from_env()
     files = locate_models()
-    for path in (files.det, files.cls, files.rec):
+    for path in (files.det, files.cls, files.rec, table_model(TABLE_MODEL), table_model(LAYOUT_MODEL)):
         prepared_model_bytes(path)
     if recogniser_precision(config.precision, requested_providers(config.provider)[0] == CPU) == "int8":
         int8_recogniser_bytes(prepared_model_bytes(files.rec))

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ocr_contract.protocol import Line
+
 from . import classify, detect, orientation, plates, recognize
 from .batching import MicroBatcher
 from .config import EngineConfig
@@ -24,6 +26,7 @@ from .korean_plates import KoreanPlateReader, stack_rows
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
 from .plate_grammar import KOREAN, PlateDecoder
 from .sessions import CPU, create_session, keep_freed_memory_for_reuse
+from .tables import TableReader
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +163,8 @@ class OcrEngine:
         self.plate_decoder = PlateDecoder(self.charset)
         self.korean_plates = KoreanPlateReader(c.provider, batch_threads)
         self.korean_decoder = PlateDecoder(self.korean_plates.charset, KOREAN)
+        # Tables (asked for with the `tables` option): layout and structure models, tables.py.
+        self.tables = TableReader(c.provider, c.threads)
         # Cross-request batching of recognition: strips of every in-flight request share batches,
         # `lanes` batches running at once. A GPU is busy only with large batches; on a CPU it
         # gained nothing measurable (make bench-gpu: 2.29 -> 2.35 pages/s at concurrency 8 on 2
@@ -349,6 +354,19 @@ class OcrEngine:
             )
             lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
         return lines
+
+    def read_tables(self, image: np.ndarray, deadline: float | None = None, detail: bool = False) -> tuple[list, list]:
+        """(the lines as read() answers them, as API items; the tables of the image, tables.py).
+        The tables are filled from the lines' characters, so the lines are read with them."""
+        lines: list[Line] = [line.to_api(True) for line in self.read(image, deadline=deadline, detail=True)]  # type: ignore[misc]
+        check, _ = self._guards(deadline)
+        check()
+        tables = self.tables.read(image, lines)
+        if not detail:
+            for line in lines:
+                line.pop("box", None)
+                line.pop("chars", None)
+        return lines, tables
 
     def read_plates(self, image: np.ndarray, deadline: float | None = None, country: str | None = None) -> list[dict]:
         """Licence plates in a photo or a crop, read under their grammar (plate_grammar.py,

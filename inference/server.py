@@ -129,9 +129,14 @@ async def ping(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "provider": engine.provider, "precision": engine.rec_precision})
 
 
-def _run_ocr(engine: OcrEngine, data: bytes, deadline: float, options: InvokeOptions) -> tuple[list, tuple[int, int]]:
+def _run_ocr(
+    engine: OcrEngine, data: bytes, deadline: float, options: InvokeOptions
+) -> tuple[list | dict, tuple[int, int]]:
     # `detail`: each line's corners and its characters' (the other APIs' doors).
     image = decode_image(data)
+    if options.tables:  # `tables=1`: {"lines": [...], "tables": [...]} (ocr_contract.protocol)
+        lines, tables = engine.read_tables(image, deadline=deadline, detail=options.detail)
+        return {"lines": lines, "tables": tables}, (image.shape[1], image.shape[0])
     lines = engine.read(image, deadline=deadline, detail=options.detail)
     return [line.to_api(options.detail) for line in lines], (image.shape[1], image.shape[0])
 
@@ -198,7 +203,12 @@ async def invocations(request: web.Request) -> web.Response:
             raise _timed_out(timeout_s) from None
         finally:
             admission.leave(options.lane)
-        record.update({"width": width, "height": height, "lines": len(result)})
+        if isinstance(result, dict):
+            record.update(
+                {"width": width, "height": height, "lines": len(result["lines"]), "tables": len(result["tables"])}
+            )
+        else:
+            record.update({"width": width, "height": height, "lines": len(result)})
         status = 200
         return web.json_response(
             result, headers={"X-Request-Id": request_id}, dumps=lambda obj: json.dumps(obj, ensure_ascii=False)

@@ -86,10 +86,12 @@ def _with_options(providers: list[str]) -> list:
     return [(CUDA, dict(CUDA_OPTIONS)) if p == CUDA else p for p in providers]
 
 
-def create_session(model: bytes, name: str, choice: str, threads: int) -> ort.InferenceSession:
+def create_session(model: bytes, name: str, choice: str, threads: int, quiet: bool = False) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_cpu_mem_arena = False  # see keep_freed_memory_for_reuse
+    if quiet:  # errors only (SLANet-plus's decoding loop warns of output shapes at every step)
+        options.log_severity_level = 3
     # onnxruntime's idle threads spin, waiting for the next parallel section: with several
     # requests in flight they burn the cores another request's decoding, cropping and HTTP need.
     # make bench-gpu on 2 cores: concurrency 8 2.11 -> 2.34 pages/s; concurrency 1 unchanged

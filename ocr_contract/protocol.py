@@ -4,7 +4,7 @@ The Lambda calls SageMaker's InvokeEndpoint with the image's bytes as the body
 (application/octet-stream) and these options in the `CustomAttributes` header (SageMaker passes
 it to the container as X-Amzn-SageMaker-Custom-Attributes: at most 1024 visible ASCII
 characters, `key=value` pairs joined by commas). The container answers 200 with a JSON array of
-Line (task lines) or Plate (task plates), or an error body of ocr_contract.errors with its
+Line (task lines; with `tables=1` a LinesAndTables object instead) or Plate (task plates), or an error body of ocr_contract.errors with its
 status; SageMaker hands an error to the Lambda as ModelError carrying that status and body.
 
 Both sides build and parse the header with InvokeOptions, so a key cannot be spelt two ways.
@@ -55,6 +55,42 @@ class Line(_LineRequired, total=False):
     chars: list[list[list[float]]]
 
 
+class TableCell(TypedDict):
+    """One cell of a table: its row and column (0-based, the top-left slot it covers), how many
+    rows and columns it spans, its text (its lines joined), their mean score (0 when empty), its
+    4 corners in the image's pixels, and its lines: the parts of the page's OCR lines inside it
+    (a line across a cell border is split at the border by its characters' boxes), each a Line
+    with `box` and `chars`."""
+
+    row: int
+    column: int
+    rowSpan: int
+    columnSpan: int
+    text: str
+    score: float
+    box: list[list[float]]
+    lines: list[Line]
+
+
+class Table(TypedDict):
+    """A table found in the image: its 4 corners, the structure model's mean token probability,
+    its size in rows and columns, its cells (row by row) and an HTML rendering of them."""
+
+    box: list[list[float]]
+    score: float
+    rows: int
+    columns: int
+    cells: list[TableCell]
+    html: str
+
+
+class LinesAndTables(TypedDict):
+    """The task=lines answer when `tables` is asked for: the lines as without it, and the tables."""
+
+    lines: list[Line]
+    tables: list[Table]
+
+
 class PageError(TypedDict):
     code: str
     message: str
@@ -93,6 +129,8 @@ class InvokeOptions:
     country: str | None = None  # task plates: read only this country's plates
     lane: Lane = "interactive"
     pages: tuple[int, int] | None = None  # task document: first and last page, 1-based, inclusive
+    # task lines: answer {"lines": [...], "tables": [Table]} instead of the bare list of lines
+    tables: bool = False
     version: int = PROTOCOL_VERSION
 
     def header(self) -> str:
@@ -112,6 +150,8 @@ class InvokeOptions:
             pairs.append(("lane", self.lane))
         if self.pages is not None:
             pairs.append(("pages", f"{self.pages[0]}-{self.pages[1]}"))
+        if self.tables:
+            pairs.append(("tables", "1"))
         value = ",".join(f"{key}={value}" for key, value in pairs)
         if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS:
             raise ValueError(
@@ -152,6 +192,7 @@ class InvokeOptions:
             country=plate_country(pairs.get("country")),
             lane=lane,
             pages=pages,
+            tables=pairs.get("tables") == "1",
             version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION,
         )
 

@@ -67,8 +67,10 @@ class FakeRuntime:
     given, is answered for every image instead of what the dark-rectangle detector finds;
     `plates` is answered for task=plates. Every call is recorded in `calls`."""
 
-    def __init__(self, lines: list[dict] | None = None, plates: list[dict] | None = None):
-        self.lines, self.plates = lines, plates or []
+    def __init__(
+        self, lines: list[dict] | None = None, plates: list[dict] | None = None, tables: list[dict] | None = None
+    ):
+        self.lines, self.plates, self.tables = lines, plates or [], tables or []
         self.calls: list[dict] = []
 
     def invoke_endpoint(self, **request):
@@ -82,6 +84,8 @@ class FakeRuntime:
             answer = self.lines
         else:
             answer = [line_for(rect, attributes.get("detail") == "chars") for rect in dark_rectangles(image)]
+        if attributes.get("tables") == "1" and attributes.get("task", "lines") == "lines":
+            answer = {"lines": answer, "tables": self.tables}
         return {"Body": io.BytesIO(json.dumps(answer).encode()), "ContentType": "application/json"}
 
 

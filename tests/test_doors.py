@@ -205,7 +205,7 @@ def test_clova_v1_answers_lines_without_v2_fields(local_stack):
     (image,) = body["images"]
     assert [norm(f["inferText"]) for f in image["fields"]] == [norm(t) for t in EXPECTED["receipt.png"]]
     assert all(set(f) == {"valueType", "boundingPoly", "inferText", "inferConfidence"} for f in image["fields"])
-    assert image["tables"] == []  # asked for; tables are not detected yet
+    assert image["tables"] == []  # asked for; a receipt has no table
 
 
 def test_clova_multipart_pdf_gives_one_entry_per_page_in_order(local_stack):

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from documents.render import Page, document_kind, render
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
-from ocr_contract.protocol import Line
+from ocr_contract.protocol import Lane, Line, Table
 from ocr_contract.request import MAX_URL_LENGTH, decode_base64_image
 from ocr_contract.routes import CLOVA_GENERAL
 
@@ -28,7 +28,7 @@ from .. import layout
 from ..fanout import read_parts
 from ..forms import parse_form
 from ..incoming import Incoming
-from ..pipeline import fetch_image, read_image
+from ..pipeline import fetch_image, read_image, read_image_tables
 from ..shrink import INVOKE_LIMIT_BYTES
 
 ROUTES = (CLOVA_GENERAL,)
@@ -145,11 +145,16 @@ def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
     return iter([Page(0, data, header.width, header.height)]), False
 
 
-def _read_page(page: Page, request_id: str, deadline: float, detail: bool, document: bool) -> list[Line]:
+def _read_page(
+    page: Page, request_id: str, deadline: float, detail: bool, document: bool, tables: bool
+) -> tuple[list[Line], list[Table]]:
     if page.error is not None:
         raise page.error
     assert page.image is not None
-    return read_image(page.image, request_id, deadline, detail=detail, lane="bulk" if document else "interactive")
+    lane: Lane = "bulk" if document else "interactive"
+    if tables:
+        return read_image_tables(page.image, request_id, deadline, detail=detail, lane=lane)
+    return read_image(page.image, request_id, deadline, detail=detail, lane=lane), []
 
 
 def _vertices(quad: layout.Quad) -> dict:
@@ -181,6 +186,51 @@ def _fields(lines: list[Line], v2: bool) -> list[dict]:
     ]
 
 
+def _tables(tables: list[Table], v2: bool) -> list[dict]:
+    """The tables as CLOVA's document describes `tables[]`: cells (rowIndex, columnIndex,
+    rowSpan, columnSpan, inferConfidence, cellTextLines[] of cellWords[] with inferText), the
+    table's inferText and inferConfidence; boundingPoly at every level in V2 only."""
+
+    def poly(quad: list[list[float]]) -> dict:
+        return {"boundingPoly": _vertices(quad)} if v2 else {}
+
+    out = []
+    for table in tables:
+        cells = []
+        for cell in table["cells"]:
+            text_lines = [
+                {
+                    **poly(layout.line_quad(piece)),
+                    "inferConfidence": round(piece["score"], 4),
+                    "cellWords": [
+                        {**poly(word.quad), "inferConfidence": round(word.score, 4), "inferText": word.text}
+                        for word in layout.words(piece)
+                    ],
+                }
+                for piece in cell["lines"]
+            ]
+            cells.append(
+                {
+                    **poly(cell["box"]),
+                    "cellTextLines": text_lines,
+                    "inferConfidence": round(cell["score"], 4),
+                    "rowSpan": cell["rowSpan"],
+                    "rowIndex": cell["row"],
+                    "columnSpan": cell["columnSpan"],
+                    "columnIndex": cell["column"],
+                }
+            )
+        out.append(
+            {
+                "cells": cells,
+                "inferText": " ".join(cell["text"] for cell in table["cells"] if cell["text"]),
+                "inferConfidence": round(table["score"], 4),
+                **poly(table["box"]),
+            }
+        )
+    return out
+
+
 def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, dict]:
     message, file = _message_and_file(incoming)
     request = _checked(message, file is not None)
@@ -198,7 +248,13 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     record["bytes"] = len(data)
     pages, document = _pages(data, deadline)
     v2 = request["version"].upper() == "V2"
-    answers = read_parts(pages, lambda page, until: _read_page(page, request_id, until, v2, document), deadline)
+    # Tables are filled from the characters' boxes, so they are asked for with `detail` (V1 too).
+    want_tables = request["tables"]
+    answers = read_parts(
+        pages,
+        lambda page, until: _read_page(page, request_id, until, v2 or want_tables, document, want_tables),
+        deadline,
+    )
     record["pages"] = len(answers)
     failed = [answer for _, answer in answers if isinstance(answer, ApiError)]
     if failed and len(failed) == len(answers):  # no page was read: the request failed
@@ -206,7 +262,11 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     if failed:
         record["pagesFailed"] = len(failed)
     images = []
-    for page, lines in answers:
+    for page, read in answers:
+        lines, tables = read if not isinstance(read, ApiError) else (read, [])
+        if not v2 and want_tables and not isinstance(lines, ApiError):
+            # V1's fields stay as without tables: each line's location, not its detected corners.
+            lines = [{key: value for key, value in line.items() if key not in ("box", "chars")} for line in lines]  # type: ignore[misc]
         entry = {
             "uid": uuid.uuid4().hex,
             "name": request["name"],
@@ -226,8 +286,8 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
             entry["message"] = f"{lines.code.value}: {lines.message}"
             lines = []
         entry["fields"] = _fields(lines, v2)
-        if request["tables"]:
-            entry["tables"] = []  # tables are not detected yet (docs/compatibility.md)
+        if want_tables:
+            entry["tables"] = _tables(tables, v2)
         images.append(entry)
     return 200, {
         "version": request["version"],

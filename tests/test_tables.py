@@ -1,0 +1,268 @@
+"""Tables: the structure decoder, the `tables` protocol option, and CLOVA's `tables[]`
+(enableTableDetection) in the shape its document gives, with and without the models."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ocr_contract.protocol import InvokeOptions
+from tests.conftest import fixture_bytes
+from tests.fakes import api_event
+
+CLOVA = "/custom/v1/33675/8f694ccb00dbd8001e9b0fcbac/general"
+REFERENCE = Path("/work/shared/reference/003_4f97f9a6955cc692.txt")
+TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool, "Array": list, "Object": dict}
+# CLOVA General OCR's response, as its document describes tables[] (sections "tables", "cells",
+# "cellTextLines", "cellWords", "vertices"): each field and its type. boundingPoly: "Provided
+# only if version is V2".
+DOCUMENTED = {
+    "tables": {"cells": "Array", "inferText": "String", "inferConfidence": "Float", "boundingPoly": "Object"},
+    "cells": {
+        "boundingPoly": "Object",
+        "cellTextLines": "Array",
+        "inferConfidence": "Float",
+        "rowSpan": "Integer",
+        "rowIndex": "Integer",
+        "columnSpan": "Integer",
+        "columnIndex": "Integer",
+    },
+    "cellTextLines": {"boundingPoly": "Object", "inferConfidence": "Float", "cellWords": "Array"},
+    "cellWords": {"boundingPoly": "Object", "inferConfidence": "Float", "inferText": "String"},
+    "vertices": {"x": "Float", "y": "Float"},
+}
+CHILD = {
+    "tables": ("cells", "cells"),
+    "cells": ("cellTextLines", "cellTextLines"),
+    "cellTextLines": ("cellWords", "cellWords"),
+}
+
+
+def _documented_fields(text: str) -> dict[str, dict[str, str]]:
+    sections: dict[str, dict[str, str]] = {}
+    current = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        heading = re.match(r"The following describes (\w+)\.", line)
+        if heading:
+            current = sections.setdefault(heading.group(1), {})
+            continue
+        field = re.match(r"^(\w+)(String|Integer|Float|Boolean|Array|Object)-", line)
+        if field and current is not None:
+            current[field.group(1)] = field.group(2)
+    return sections
+
+
+@pytest.mark.skipif(not REFERENCE.is_file(), reason="CLOVA's reference document is not on this machine")
+def test_the_transcribed_fields_are_the_documents():
+    documented = _documented_fields(REFERENCE.read_text(encoding="utf-8"))
+    for section, fields in DOCUMENTED.items():
+        assert documented[section] == fields, section
+
+
+def check_documented(item: dict, section: str, v2: bool) -> None:
+    """Every field of `item` is one the document gives `section`, of its type; all of them are
+    there (boundingPoly in V2 only); the nested arrays likewise."""
+    expected = dict(DOCUMENTED[section])
+    if not v2:
+        expected.pop("boundingPoly", None)
+    assert set(item) == set(expected), (section, sorted(item))
+    for name, kind in expected.items():
+        value = item[name]
+        if kind == "Float":
+            assert isinstance(value, (int, float)) and not isinstance(value, bool), (section, name)
+        else:
+            assert isinstance(value, TYPES[kind]) and not (kind == "Integer" and isinstance(value, bool)), (
+                section,
+                name,
+            )
+    if "inferConfidence" in item:
+        assert 0 <= item["inferConfidence"] <= 1
+    if "boundingPoly" in item:
+        assert set(item["boundingPoly"]) == {"vertices"} and len(item["boundingPoly"]["vertices"]) == 4
+        for vertex in item["boundingPoly"]["vertices"]:
+            check_documented(vertex, "vertices", v2)
+    if section in CHILD:
+        key, child = CHILD[section]
+        for sub in item[key]:
+            check_documented(sub, child, v2)
+
+
+def clova_message(version: str, image: bytes, tables: bool | None) -> str:
+    message = {
+        "version": version,
+        "requestId": "t-1",
+        "timestamp": 1722225600000,
+        "images": [{"format": "png", "name": "table", "data": base64.b64encode(image).decode()}],
+    }
+    if tables is not None:
+        message["enableTableDetection"] = tables
+    return json.dumps(message)
+
+
+def call(event):
+    from frontend.handler import handler
+
+    response = handler(event, None)
+    return response["statusCode"], json.loads(response["body"])
+
+
+# ---- without models ---------------------------------------------------------------------------
+
+
+def test_tables_option_travels_in_the_header():
+    header = InvokeOptions(tables=True, detail=True).header()
+    assert "tables=1" in header.split(",")
+    assert InvokeOptions.parse(header).tables is True
+    assert "tables" not in InvokeOptions().header() and InvokeOptions.parse("v=1").tables is False
+
+
+def test_structure_tokens_place_cells_past_row_spans():
+    from inference.tables import decode_structure
+
+    vocabulary = ["sos", "<tr>", "</tr>", "<td", ">", "</td>", ' rowspan="2"', ' colspan="2"', "<td></td>", "eos"]
+    steps = ["<tr>", "<td", ' rowspan="2"', ">", "</td>", "<td", ' colspan="2"', ">", "</td>", "</tr>"]
+    steps += ["<tr>", "<td></td>", "<td></td>", "</tr>", "eos"]
+    probs = np.zeros((len(steps), len(vocabulary)), np.float32)
+    for i, token in enumerate(steps):
+        probs[i, vocabulary.index(token)] = 1.0
+    structure = decode_structure(vocabulary, probs, np.zeros((len(steps), 8)), lambda b: b.reshape(4, 2))
+    assert structure is not None and (structure.rows, structure.columns) == (2, 3)
+    placed = [(c.row, c.column, c.row_span, c.col_span) for c in structure.cells]
+    assert placed == [(0, 0, 2, 1), (0, 1, 1, 2), (1, 1, 1, 1), (1, 2, 1, 1)]
+
+
+def canned_table() -> dict:
+    line = {
+        "words": "办公用纸 A4",
+        "location": {"top": 10, "left": 10, "width": 70, "height": 20},
+        "score": 0.98,
+        "box": [[10, 10], [80, 10], [80, 30], [10, 30]],
+        "chars": [[[10 + 10 * i, 10], [20 + 10 * i, 10], [20 + 10 * i, 30], [10 + 10 * i, 30]] for i in range(7)],
+    }
+    cell = {"row": 0, "column": 0, "rowSpan": 1, "columnSpan": 2, "text": "办公用纸 A4", "score": 0.98}
+    return {
+        "box": [[0, 0], [200, 0], [200, 40], [0, 40]],
+        "score": 0.97,
+        "rows": 1,
+        "columns": 3,
+        "cells": [
+            {**cell, "box": [[0, 0], [120, 0], [120, 40], [0, 40]], "lines": [line]},
+            {"row": 0, "column": 2, "rowSpan": 1, "columnSpan": 1, "text": "", "score": 0.0,
+             "box": [[120, 0], [200, 0], [200, 40], [120, 40]], "lines": []},
+        ],
+        "html": '<table><tr><td colspan="2">办公用纸 A4</td><td></td></tr></table>',
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("version", ["V1", "V2"])
+def test_clova_tables_have_the_documents_shape(fake_runtime, version):
+    fake_runtime.tables = [canned_table()]
+    status, body = call(api_event(CLOVA, clova_message(version, fixture_bytes("ruled_table.png"), True)))
+    assert status == 200
+    (image,) = body["images"]
+    assert fake_runtime.calls[-1]["attributes"]["tables"] == "1"
+    (table,) = image["tables"]
+    check_documented(table, "tables", version == "V2")
+    first, empty = table["cells"]
+    assert (first["rowIndex"], first["columnIndex"], first["rowSpan"], first["columnSpan"]) == (0, 0, 1, 2)
+    assert [w["inferText"] for w in first["cellTextLines"][0]["cellWords"]] == ["办公用纸", "A4"]
+    assert empty["cellTextLines"] == [] and table["inferText"] == "办公用纸 A4"
+    # V1's fields stay as without tables (location boxes, no V2 fields).
+    assert all(set(f) == {"valueType", "boundingPoly", "inferText", "inferConfidence"} for f in image["fields"]) or (
+        version == "V2"
+    )
+
+
+@pytest.mark.parametrize("tables", [None, False])
+def test_clova_without_table_detection_asks_for_none_and_answers_no_tables_key(fake_runtime, tables):
+    status, body = call(api_event(CLOVA, clova_message("V2", fixture_bytes("ruled_table.png"), tables)))
+    assert status == 200
+    assert "tables" not in fake_runtime.calls[-1]["attributes"]
+    assert "tables" not in body["images"][0]
+
+
+# ---- with the models --------------------------------------------------------------------------
+
+
+class EngineRuntime:
+    """The SageMaker runtime, answered by the container's own task code on the real engine."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.calls: list[dict] = []
+
+    def invoke_endpoint(self, **request):
+        import io
+
+        from inference.server import TASKS
+
+        options = InvokeOptions.parse(request["CustomAttributes"])
+        self.calls.append({"options": options})
+        result, _ = TASKS[options.task](self.engine, request["Body"], time.monotonic() + 60, options)
+        return {"Body": io.BytesIO(json.dumps(result).encode()), "ContentType": "application/json"}
+
+
+@pytest.fixture
+def engine_runtime(engine, monkeypatch):
+    from frontend import endpoint
+
+    runtime = EngineRuntime(engine)
+    monkeypatch.setenv("ENDPOINT_NAME", "ocr-endpoint")
+    monkeypatch.setattr(endpoint, "_runtime", lambda timeout: runtime)
+    return runtime
+
+
+def _norm(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("version", ["V2", "V1"])
+def test_clova_reads_a_ruled_table_into_rows_columns_and_spans(engine_runtime, version):
+    status, body = call(api_event(CLOVA, clova_message(version, fixture_bytes("ruled_table.png"), True)))
+    assert status == 200
+    (image,) = body["images"]
+    (table,) = image["tables"]
+    check_documented(table, "tables", version == "V2")
+    grid = {
+        (c["rowIndex"], c["columnIndex"]): (
+            c["rowSpan"],
+            c["columnSpan"],
+            _norm("".join(w["inferText"] for line in c["cellTextLines"] for w in line["cellWords"])),
+        )
+        for c in table["cells"]
+    }
+    assert grid == {
+        (0, 0): (1, 1, "项目"),
+        (0, 1): (1, 1, "数量"),
+        (0, 2): (1, 1, "金额"),
+        (1, 0): (1, 1, "办公用纸"),
+        (1, 1): (1, 1, "12"),
+        (1, 2): (1, 1, "360.00"),
+        (2, 0): (1, 1, "中性笔"),
+        (2, 1): (1, 1, "40"),
+        (2, 2): (1, 1, "96.00"),
+        (3, 0): (1, 2, "合计"),
+        (3, 2): (1, 1, "456.00"),
+    }
+
+
+def test_lines_answer_is_the_bare_list_unless_tables_are_asked(engine):
+    from inference.server import _run_ocr
+
+    data = fixture_bytes("ruled_table.png")
+    deadline = time.monotonic() + 60
+    bare, _ = _run_ocr(engine, data, deadline, InvokeOptions())
+    assert isinstance(bare, list) and bare and set(bare[0]) == {"words", "location", "score"}
+    both, _ = _run_ocr(engine, data, deadline, InvokeOptions(tables=True))
+    assert isinstance(both, dict) and set(both) == {"lines", "tables"}
+    assert both["lines"] == bare  # the same lines, without `detail`'s fields
+    (table,) = both["tables"]
+    assert (table["rows"], table["columns"]) == (4, 3)
+    assert table["html"].startswith("<table><tr><td>") and '<td colspan="2">合计</td>' in table["html"]

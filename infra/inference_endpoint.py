@@ -44,6 +44,49 @@ CONTAINER_ENVIRONMENT = {
 }
 
 
+def endpoint_role(
+    scope: Construct,
+    prefix: str,
+    endpoint_name: str,
+    image: ecr_assets.DockerImageAsset,
+    settings: Settings,
+    description: str,
+) -> tuple[iam.Role, logs.LogGroup]:
+    """An endpoint's log group and execution role: pull the image, write its own logs and
+    SageMaker's metrics. The real-time endpoint and the jobs API's asynchronous one (infra/jobs.py,
+    which adds its S3 and SNS grants) each have one; `prefix` names the constructs apart."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{prefix}EndpointLogs",
+        log_group_name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
+        retention=retention(settings.log_retention_days),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    role = iam.Role(
+        scope,
+        f"{prefix}ExecutionRole",
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        description=description,
+    )
+    image.repository.grant_pull(role)
+    # CreateLogGroup too: SageMaker's agent calls it at start, and the stack's own group
+    # already exists, so granting it on that group alone lets nothing new be created.
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AWS/SageMaker"]}},
+        )
+    )
+    return role, log_group
+
+
 class InferenceEndpoint(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
         super().__init__(scope, construct_id)
@@ -67,35 +110,13 @@ class InferenceEndpoint(Construct):
         )
         self.image = image  # the jobs API's asynchronous endpoint runs the same image (infra/jobs.py)
 
-        log_group = logs.LogGroup(
+        role, log_group = endpoint_role(
             self,
-            "EndpointLogs",
-            log_group_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
-            retention=retention(settings.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-
-        role = iam.Role(
-            self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="SageMaker OCR endpoint: pull its image, write its logs and metrics",
-        )
-        image.repository.grant_pull(role)
-        # CreateLogGroup too: SageMaker's agent calls it at start, and the stack's own group
-        # already exists, so granting it on that group alone lets nothing new be created.
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AWS/SageMaker"]}},
-            )
+            "",
+            self.endpoint_name,
+            image,
+            settings,
+            "SageMaker OCR endpoint: pull its image, write its logs and metrics",
         )
         acknowledge(
             role,

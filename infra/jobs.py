@@ -44,7 +44,7 @@ from jobs.aws.backend import (
 )
 from jobs.aws.handlers import RANGE_ATTEMPTS, RANGE_TASK_TIMEOUT_S
 
-from .inference_endpoint import CONTAINER_ENVIRONMENT, InferenceEndpoint, variant_name
+from .inference_endpoint import CONTAINER_ENVIRONMENT, InferenceEndpoint, endpoint_role, variant_name
 from .nag import acknowledge
 from .settings import Settings, accelerator, retention
 
@@ -151,32 +151,13 @@ class Jobs(Construct):
         self.endpoint_arn = (
             f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/{self.endpoint_name.lower()}"
         )
-        log_group = logs.LogGroup(
+        role, log_group = endpoint_role(
             self,
-            "AsyncEndpointLogs",
-            log_group_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
-            retention=retention(settings.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        role = iam.Role(
-            self,
-            "AsyncExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="SageMaker async OCR endpoint: read job inputs, write answers, notify",
-        )
-        inference.image.repository.grant_pull(role)
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AWS/SageMaker"]}},
-            )
+            "Async",
+            self.endpoint_name,
+            inference.image,
+            settings,
+            "SageMaker async OCR endpoint: read job inputs, write answers, notify",
         )
         # Inputs: the job's own copies (of http(s) inputs) and the deployer's allowed buckets.
         role.add_to_policy(

@@ -75,7 +75,8 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS); accuracy=$$?; $(PY) -m bench.api $(BENCH_API_ARGS); load=$$?; \
 	$(PY) -m bench.documents $(BENCH_DOCUMENTS_ARGS); documents=$$?; \
-	exit $$(( accuracy || load || documents ))
+	$(PY) -m bench.jobs $(BENCH_JOBS_ARGS); jobs=$$?; \
+	exit $$(( accuracy || load || documents || jobs ))
 
 # Throughput under load (pages/s at concurrency 1/8/32/64, GPU busy and memory when there is a
 # GPU, memory over 1,000 requests of 200 sizes): a container here (`BENCH_GPU_ARGS="--url ..."`

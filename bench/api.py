@@ -12,10 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.error
@@ -23,14 +20,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.stack import LocalStack
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ["receipt.png", "line.png", "upside_down.png", "small_plate.png"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: bytes, content_type: str) -> tuple[int, float]:
@@ -68,26 +61,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
-    port, inference_port = _free_port(), _free_port()
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", str(port), "--inference-port", str(inference_port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline or stack.poll() is not None:
-                print("the local stack did not start", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        stack = LocalStack()
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    port, inference_port = stack.port, stack.inference_port
+    try:
         raw = [(ROOT / "tests" / "fixtures" / IMAGES[i % len(IMAGES)]).read_bytes() for i in range(args.requests)]
         api_bodies = [json.dumps({"img": base64.b64encode(b).decode()}).encode() for b in raw]
         # Warm both paths, then measure each in turn (never both at once: they share the CPU).
@@ -95,8 +75,7 @@ def main() -> int:
         direct = _load(f"http://127.0.0.1:{inference_port}/invocations", raw, "image/png", args.concurrency)
         api = _load(f"http://127.0.0.1:{port}/general_ocr", api_bodies, "application/json", args.concurrency)
     finally:
-        stack.send_signal(signal.SIGINT)
-        stack.wait(timeout=60)
+        stack.close()
 
     print(f"\n{args.requests} requests at concurrency {args.concurrency} (fixtures: {', '.join(IMAGES)})\n")
     print("| path | errors | median ms | p95 ms | requests/s |")

@@ -18,8 +18,6 @@ import base64
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -31,18 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import hostile  # noqa: E402  (the repo root is on the path from here on)
+from bench.stack import LocalStack  # noqa: E402  (the repo root is on the path from here on)
+from tests import hostile  # noqa: E402
 
 DEFAULT_PAGES = ROOT.parent / "shared" / "eval" / "xfund_zh" / "pages"
 CLOVA_PATH = "/custom/v1/bench/signature/general"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: bytes) -> tuple[int, dict | list | None, float]:
@@ -191,34 +182,16 @@ def main() -> int:
     if not args.pages.is_dir():
         print(f"no page scans at {args.pages}; pass --pages DIR", file=sys.stderr)
         return 2
-    port, inference_port = _free_port(), _free_port()
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", str(port), "--inference-port", str(inference_port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline or stack.poll() is not None:
-                print("the local stack did not start", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        stack = LocalStack()
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    with stack:
         memory = TreeMemory(stack.pid)
-        load = documents_under_load(base, args.pages)
-        attack = hostile_beside_an_image(base)
+        load = documents_under_load(stack.base, args.pages)
+        attack = hostile_beside_an_image(stack.base)
         peak = memory.stop()
-    finally:
-        stack.send_signal(signal.SIGINT)
-        stack.wait(timeout=60)
 
     print("\nFour 10-page scanned PDFs at once (CLOVA route), eight single images beside them")
     print(f"- documents (status, s): {load['documents']}; pages: {load['pages']}; 503 answers: {load['503s']}")

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import metrics  # noqa: E402  (the repo root is on the path from here on)
-from bench.documents import _free_port  # noqa: E402
+from bench.stack import LocalStack  # noqa: E402
 
 
 def _call(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -72,34 +70,13 @@ def main() -> int:
     # At 200 dpi, what the renderer renders at: each page comes back at its scan's own size.
     pictures[0].save(folder / "scans.pdf", "PDF", save_all=True, append_images=pictures[1:], resolution=200)
 
-    port, inference_port = _free_port(), _free_port()
-    stack = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "--port",
-            str(port),
-            "--inference-port",
-            str(inference_port),
-            "--jobs-input",
-            str(folder),
-            "--jobs-data",
-            str(folder / "data"),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 180
-        while not _ready(base):
-            if time.time() > deadline or stack.poll() is not None:
-                print("the local stack did not start", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
-
+        stack = LocalStack(("--jobs-input", str(folder), "--jobs-data", str(folder / "data")))
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    base = stack.base
+    try:
         start = time.perf_counter()
         status, body = _call("POST", base + "/jobs", json.dumps({"input": (folder / "scans.pdf").as_uri()}).encode())
         if status != 202:
@@ -130,8 +107,7 @@ def main() -> int:
         sync_s = time.perf_counter() - start
         sync_f1 = _f1(list(zip(sync_text, truth)))
     finally:
-        stack.send_signal(signal.SIGINT)
-        stack.wait(timeout=60)
+        stack.close()
 
     job_rate, sync_rate = len(lines) / job_s, len(scans) / sync_s
     print(f"\n{args.pages} XFUND scans (the 50 pages, repeated), local stack, this machine's CPU\n")
@@ -142,13 +118,6 @@ def main() -> int:
     print(f"job pages/s over the synchronous route's: {job_rate / sync_rate:.2f}")
     ok = job["status"] == "SUCCEEDED" and len(lines) == args.pages and len(advancing) > 1
     return 0 if ok else 1
-
-
-def _ready(base: str) -> bool:
-    try:
-        return _call("GET", base + "/ping")[0] == 200
-    except OSError:  # not listening yet
-        return False
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ and prints both, with pages/s. The job's pages are the PDF's rendered pages, the
 the scans themselves, so the F1 figures may differ by the rendering.
 
     python -m bench.jobs [--pages 60] [--data ../shared/eval]
+    python -m bench.jobs --soak 1000     a 1,000-page job of one small page repeated: the stack's
+                                         memory after 100 and after 1,000 pages, and a `kill -9`
+                                         of the stack at half way, restarted: every page once
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -54,7 +58,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.jobs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=60)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "eval")
+    parser.add_argument("--soak", type=int, help="pages of a soak job instead (e.g. 1000)")
     args = parser.parse_args()
+    if args.soak:
+        return soak(args.soak)
     manifest = args.data / "xfund_zh" / "pages.jsonl"
     if not manifest.is_file():
         print(f"no XFUND pages at {manifest}; pass --data DIR", file=sys.stderr)
@@ -118,6 +125,93 @@ def main() -> int:
     print(f"job pages/s over the synchronous route's: {job_rate / sync_rate:.2f}")
     ok = job["status"] == "SUCCEEDED" and len(lines) == args.pages and len(advancing) > 1
     return 0 if ok else 1
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its children (the gateway, the job runner, the inference server)."""
+    import os
+
+    total = _rss_mb(pid)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        total += _rss_mb(int(entry))
+            except (OSError, ValueError, IndexError, StopIteration):
+                continue
+    return total
+
+
+def soak(pages: int) -> int:
+    """A long job through the local stack: flat memory, and a kill -9 survived."""
+    from PIL import Image
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-jobs-soak-"))
+    page = Image.open(ROOT / "tests" / "fixtures" / "receipt.png").convert("RGB")
+    page.save(folder / "long.pdf", "PDF", save_all=True, append_images=[page] * (pages - 1), resolution=200)
+    args = ("--jobs-input", str(folder), "--jobs-data", str(folder / "data"))
+    stack = LocalStack(args)
+    samples: list[tuple[int, int, float]] = []  # (run, pages done, RSS of the stack)
+    run = 1
+    try:
+        status, body = _call(
+            "POST", stack.base + "/jobs", json.dumps({"input": (folder / "long.pdf").as_uri()}).encode()
+        )
+        if status != 202:
+            print(f"POST /jobs answered {status}: {body[:300]!r}", file=sys.stderr)
+            return 1
+        job_id = json.loads(body)["jobId"]
+        killed_at = None
+        while True:
+            job = json.loads(_call("GET", f"{stack.base}/jobs/{job_id}")[1])
+            done = job["pagesDone"]
+            samples.append((run, done, _tree_rss_mb(stack.pid)))
+            if killed_at is None and done >= pages // 2:
+                killed_at = done
+                import os
+
+                for pid in [stack.pid, *_children(stack.pid)]:
+                    os.kill(pid, signal.SIGKILL)
+                stack.process.wait()
+                stack = LocalStack(args)  # the same data folder: the job resumes
+                run = 2
+                continue
+            if job["status"] in ("SUCCEEDED", "PARTIAL", "FAILED"):
+                break
+            time.sleep(1)
+        lines = [json.loads(line) for line in _call("GET", job["resultUrl"])[1].decode().splitlines() if line]
+    finally:
+        stack.close()
+    numbers = [line["page"] for line in lines]
+    once = numbers == list(range(1, pages + 1))
+    print(f"\nsoak: one {pages}-page PDF as a job, killed with kill -9 at {killed_at} pages done and restarted")
+    print(f"- status {job['status']}, {len(lines)} result lines, every page exactly once and in order: {once}")
+    print(
+        f"- RSS of the stack (gateway + inference server): {memory.get(100, 0):.0f} MB after 100 pages, "
+        f"{memory.get(pages, 0):.0f} MB after {pages} (after the restart)"
+    )
+    return 0 if job["status"] == "SUCCEEDED" and once else 1
+
+
+def _children(pid: int) -> list[int]:
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
 
 
 if __name__ == "__main__":

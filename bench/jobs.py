@@ -192,10 +192,17 @@ def soak(pages: int) -> int:
     once = numbers == list(range(1, pages + 1))
     print(f"\nsoak: one {pages}-page PDF as a job, killed with kill -9 at {killed_at} pages done and restarted")
     print(f"- status {job['status']}, {len(lines)} result lines, every page exactly once and in order: {once}")
-    print(
-        f"- RSS of the stack (gateway + inference server): {memory.get(100, 0):.0f} MB after 100 pages, "
-        f"{memory.get(pages, 0):.0f} MB after {pages} (after the restart)"
-    )
+
+    def rss(run: int, at_least: int) -> str:
+        found = [(done, mb) for r, done, mb in samples if r == run and done >= at_least]
+        return f"{found[0][1]:.0f} MB at {found[0][0]}" if found else "-"
+
+    first_last = [(done, mb) for r, done, mb in samples if r == 1][-1]
+    second = [(done, mb) for r, done, mb in samples if r == 2]
+    print("- RSS of the stack (gateway, job runner and inference server), by pages done:")
+    print(f"  before the kill: {rss(1, 100)}, {first_last[1]:.0f} MB at {first_last[0]}")
+    if second:
+        print(f"  after the restart: {rss(2, (killed_at or 0) + 100)}, {second[-1][1]:.0f} MB at {second[-1][0]}")
     return 0 if job["status"] == "SUCCEEDED" and once else 1
 
 

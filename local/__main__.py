@@ -117,6 +117,8 @@ def main() -> int:
     inference_url = args.inference_url or f"http://127.0.0.1:{inference_port}"
     # The Lambda handler's settings, as the CDK stack sets them in AWS.
     os.environ.setdefault("ENDPOINT_NAME", "local-ocr")
+    # The jobs API's local runner calls the inference server directly (jobs/local).
+    os.environ["OCR_INFERENCE_URL"] = inference_url
     # SAGEMAKER_ENDPOINT_URL: the gateway starts a stand-in for SageMaker's runtime API in front of
     # the inference server and points the handler's boto3 client at it (local/sagemaker_runtime.py).
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

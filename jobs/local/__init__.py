@@ -6,7 +6,8 @@ process. Settings (local/__main__.py sets them from its flags):
     JOBS_INPUT       the one folder file:// inputs may come from (make serve JOBS_INPUT=~/scans)
     JOBS_API_URL     the local API's own URL, for resultUrl (http://127.0.0.1:8080)
     JOBS_MAX_RANGES  ranges read at once, over all jobs (default 2)
-    SAGEMAKER_ENDPOINT_URL  the inference server
+    OCR_INFERENCE_URL  the inference server (the container), called directly as SageMaker's
+                       asynchronous inference calls it in AWS
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ _backend: LocalBackend | None = None
 _lock = threading.Lock()
 
 
+INFERENCE_URL_ENV = "OCR_INFERENCE_URL"
+
+
 def backend() -> LocalBackend:
     """The process's local backend, made from the environment on first use."""
     global _backend
@@ -97,7 +101,7 @@ def backend() -> LocalBackend:
                 os.environ.get(DATA_ENV) or DEFAULT_DATA,
                 os.environ.get(INPUT_ENV) or None,
                 os.environ.get(API_URL_ENV) or "http://127.0.0.1:8080",
-                os.environ.get("SAGEMAKER_ENDPOINT_URL", ""),
+                os.environ.get(INFERENCE_URL_ENV, ""),
                 int(os.environ.get(MAX_RANGES_ENV) or 2),
             )
         return _backend

@@ -220,6 +220,8 @@ class LocalRunner:
 
 
 def _ping(inference_url: str) -> bool:
+    if not inference_url.startswith(("http://", "https://")):
+        raise RuntimeError(f"the jobs runner has no inference server to call ({inference_url!r}); set OCR_INFERENCE_URL")
     try:
         with urllib.request.urlopen(inference_url.rstrip("/") + "/ping", timeout=2) as answer:
             return answer.status == 200

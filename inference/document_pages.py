@@ -72,7 +72,7 @@ def read_document(
     first, last = options.pages or (1, 1)
     kind = document_kind(data)
     if kind is None:  # an image: one page
-        return [_read_image_page(engine, data, deadline)], (0, 0)
+        return [_read_image_page(engine, data, deadline, options.tables)], (0, 0)
     answers: list[DocumentPage] = []
     for item in _prefetched(render(data, kind, deadline, first_page=first - 1, max_pages=last)):
         if isinstance(item, ApiError):
@@ -86,6 +86,19 @@ def read_document(
             continue
         try:
             image = decode_image(item.image)
+            if options.tables:  # the jobs API's "features": ["tables"]
+                lines, tables = engine.read_tables(image, deadline=deadline)
+                answers.append(
+                    {
+                        "page": number,
+                        "width": image.shape[1],
+                        "height": image.shape[0],
+                        "lines": lines,
+                        "error": None,
+                        "tables": tables,
+                    }
+                )
+                continue
             lines = engine.read(image, deadline=deadline)
             answers.append(
                 {
@@ -103,7 +116,7 @@ def read_document(
     return answers, (0, 0)
 
 
-def _read_image_page(engine, data: bytes, deadline: float) -> DocumentPage:
+def _read_image_page(engine, data: bytes, deadline: float, tables: bool = False) -> DocumentPage:
     """An image job input read as one page. One over MAX_SIDE_PX (up to the long-image limit) is
     brought within it, as the CLOVA door does for document pages."""
     try:
@@ -112,6 +125,16 @@ def _read_image_page(engine, data: bytes, deadline: float) -> DocumentPage:
             data = _within_limit(data, header.format)
         image = decode_image(data)
         try:
+            if tables:
+                read, found = engine.read_tables(image, deadline=deadline)
+                return {
+                    "page": 1,
+                    "width": image.shape[1],
+                    "height": image.shape[0],
+                    "lines": read,
+                    "error": None,
+                    "tables": found,
+                }
             lines = engine.read(image, deadline=deadline)
         except DeadlineExceeded:
             raise ApiError(ErrorCode.TIMEOUT, "the image was not read in time") from None

@@ -10,8 +10,9 @@ folder the stack was started with (`make serve JOBS_INPUT=DIR`, or `python -m lo
 --jobs-input DIR`). The deployed API reads s3:// (its allowed buckets) and http(s) inputs.
 While the job runs a progress bar shows pages done of pages counted so far; once it is
 finished, --out gets result.jsonl (one JSON object per page, documents in order, then pages)
-and one .txt per document (its text, page by page). Exit status: 0 SUCCEEDED, 3 PARTIAL,
-1 FAILED, 2 when the job could not be submitted or followed.
+and one .txt per document (its text, page by page); with --tables the job also reads tables,
+and --out gets each table as .html and .csv. Exit status: 0 SUCCEEDED, 3 PARTIAL, 1 FAILED,
+2 when the job could not be submitted or followed.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _is_loopback(api: str) -> bool:
     return (urlsplit(api).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
-def submit(api: str, api_key: str | None, source: str, name: str | None) -> dict:
+def submit(api: str, api_key: str | None, source: str, name: str | None, tables: bool = False) -> dict:
     uri = input_uri(source)
     if uri.startswith("file:") and not _is_loopback(api):
         raise CliError(
@@ -88,6 +89,8 @@ def submit(api: str, api_key: str | None, source: str, name: str | None) -> dict
     body: dict = {"input": uri}
     if name:
         body["name"] = name
+    if tables:
+        body["features"] = ["tables"]
     status, raw = _request("POST", f"{api}/jobs", api_key, body)
     try:
         return _json(status, raw, "POST /jobs")
@@ -124,9 +127,24 @@ def follow(api: str, api_key: str | None, job_id: str, poll_s: float, quiet: boo
         bar.close()
 
 
-def _safe_name(document: str, index: int) -> str:
+def _safe_name(document: str, index: int, suffix: str = ".txt") -> str:
     base = re.sub(r"[^\w.-]+", "_", document.rstrip("/").rsplit("/", 1)[-1])[:100] or "document"
-    return f"{index:04d}-{base}.txt"
+    return f"{index:04d}-{base}{suffix}"
+
+
+def table_csv(table: dict) -> str:
+    """A table as CSV: its grid, a spanning cell's text in its top-left slot, the slots it covers
+    empty."""
+    import csv
+    import io
+
+    grid = [["" for _ in range(table["columns"])] for _ in range(table["rows"])]
+    for cell in table["cells"]:
+        if cell["row"] < table["rows"] and cell["column"] < table["columns"]:
+            grid[cell["row"]][cell["column"]] = cell["text"]
+    out = io.StringIO()
+    csv.writer(out).writerows(grid)
+    return out.getvalue()
 
 
 def save(state: dict, api_key: str | None, out: Path) -> list[Path]:
@@ -142,19 +160,28 @@ def save(state: dict, api_key: str | None, out: Path) -> list[Path]:
     written = [out / "result.jsonl"]
     written[0].write_bytes(raw)
     texts: dict[str, list[str]] = {}
+    tables: list[tuple[str, int, int, dict]] = []  # (document, page, n, table)
     for line in raw.decode("utf-8").splitlines():
         if not line.strip():
             continue
         page = json.loads(line)
+        for n, table in enumerate(page.get("tables") or [], 1):
+            tables.append((page["document"], page["page"], n, table))
         parts = texts.setdefault(page["document"], [])
         if page.get("error"):
             parts.append(f"[page {page['page']}: {page['error']['code']}: {page['error']['message']}]")
         else:
             parts.append("\n".join(item["words"] for item in page["lines"]))
+    order = {document: index for index, document in enumerate(texts)}
     for index, (document, pages) in enumerate(texts.items()):
         path = out / _safe_name(document, index)
         path.write_text("\n\n".join(pages) + "\n", encoding="utf-8")
         written.append(path)
+    for document, page_number, n, table in tables:
+        stem = _safe_name(document, order[document], f"-p{page_number}-t{n}")
+        (out / f"{stem}.html").write_text(table["html"] + "\n", encoding="utf-8")
+        (out / f"{stem}.csv").write_text(table_csv(table), encoding="utf-8")
+        written += [out / f"{stem}.html", out / f"{stem}.csv"]
     return written
 
 
@@ -168,7 +195,7 @@ def _report(state: dict, out: Path | None, api_key: str | None) -> int:
     if out is not None and state["status"] in EXIT:
         written = save(state, api_key, out)
         if written:
-            print(f"wrote {written[0]} and {len(written) - 1} text file(s) to {out}")
+            print(f"wrote {written[0]} and {len(written) - 1} more file(s) to {out}")
     elif state.get("resultUrl"):
         print(f"result: {state['resultUrl']}")
     return EXIT.get(state["status"], 0)
@@ -199,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "source", metavar="PATH_OR_URL", help="a local folder or file, s3://bucket/key-or-prefix/, or http(s) URL"
     )
     run.add_argument("--name", help="a name for the job")
+    run.add_argument("--tables", action="store_true", help="read tables too: --out gets each as .html and .csv")
     run.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     status = commands.add_parser("status", parents=[common], help="follow a job submitted before")
     status.add_argument("job_id", metavar="JOB_ID")
@@ -206,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     api = args.api.rstrip("/")
     try:
         if args.command == "submit":
-            job = submit(api, args.api_key, args.source, args.name)
+            job = submit(api, args.api_key, args.source, args.name, args.tables)
             print(f"job {job['jobId']} {job['status']}: {job['statusUrl']}", flush=True)
             if args.no_wait:
                 return 0

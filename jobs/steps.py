@@ -259,8 +259,10 @@ def read_range(unit: Range, blobs: Blobs, invoke: Invoke) -> list[DocumentPage] 
         return exc
 
 
-def _line(document: str, page: int, width: int, height: int, lines: list, error: dict | None) -> ResultPage:
-    return {
+def _line(
+    document: str, page: int, width: int, height: int, lines: list, error: dict | None, tables: list | None = None
+) -> ResultPage:
+    line: ResultPage = {
         "document": document,
         "page": page,
         "width": width,
@@ -268,6 +270,9 @@ def _line(document: str, page: int, width: int, height: int, lines: list, error:
         "lines": lines,
         "error": {"code": str(error.get("code", "")), "message": str(error.get("message", ""))} if error else None,
     }
+    if tables is not None:  # "features": ["tables"]
+        line["tables"] = tables
+    return line
 
 
 def result_lines(unit: Range, pages: list[DocumentPage] | ApiError) -> list[ResultPage]:
@@ -287,7 +292,15 @@ def result_lines(unit: Range, pages: list[DocumentPage] | ApiError) -> list[Resu
         else:
             error = page.get("error")
             out.append(
-                _line(name, number, page["width"], page["height"], list(page["lines"]), dict(error) if error else None)
+                _line(
+                    name,
+                    number,
+                    page["width"],
+                    page["height"],
+                    list(page["lines"]),
+                    dict(error) if error else None,
+                    page.get("tables"),
+                )
             )
     return out
 

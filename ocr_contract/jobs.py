@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from .errors import ApiError, ErrorCode
-from .protocol import Line
+from .protocol import Line, Table
 from .routes import JOB as JOB  # the routes, named here too
 from .routes import JOBS as JOBS
 
@@ -52,6 +52,9 @@ class ResultPage(TypedDict):
     height: int
     lines: list[Line]
     error: ResultError | None
+    # With "features": ["tables"]: the page's tables (cells with row, column, spans, text, box,
+    # and an `html` rendering), as ocr_contract.protocol.Table.
+    tables: NotRequired[list[Table]]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ Both sides build and parse the header with InvokeOptions, so a key cannot be spe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from .errors import ApiError, ErrorCode
 from .request import plate_country
@@ -98,13 +98,15 @@ class PageError(TypedDict):
 
 class DocumentPage(TypedDict):
     """One page of a task=document answer: its number (1-based), its size as read, its lines
-    (empty when it failed) and its error (None when read)."""
+    (empty when it failed) and its error (None when read); with `tables` asked for, its tables
+    (Table, below) too."""
 
     page: int
     width: int
     height: int
     lines: list[Line]
     error: PageError | None
+    tables: NotRequired[list[Table]]
 
 
 class Plate(TypedDict):

@@ -98,7 +98,7 @@ def runner_for(store, blobs, reader, **kwargs) -> LocalRunner:
     return LocalRunner(
         store,
         blobs,
-        invoker=lambda job_id, stopping: reader,
+        invoker=lambda job_id, stopping, tables: reader,
         ready=lambda: True,
         fetch_url=kwargs.pop("fetch_url", lambda url: (_ for _ in ()).throw(AssertionError("no fetch"))),
         **kwargs,

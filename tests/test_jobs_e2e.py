@@ -177,3 +177,32 @@ def test_a_stack_killed_mid_job_finishes_it_after_a_restart_with_every_page_once
         assert all(line["lines"] for line in lines)
     finally:
         stack.stop()
+
+
+def test_a_job_with_tables_answers_each_pages_tables_and_the_cli_writes_them(stack, folders, tmp_path):
+    # "features": ["tables"]: each result line carries its page's tables (cells with row,
+    # column, spans, text and an html rendering), and the CLI saves each as .html and .csv.
+    from jobs import cli
+
+    _, inputs = folders
+    table_page = fixture_image("ruled_table.png").convert("RGB")
+    (inputs / "with-table.pdf").write_bytes(pdf_of([fixture_image("receipt.png").convert("RGB"), table_page]))
+    status, body, _ = http(
+        "POST",
+        stack.base + "/jobs",
+        json.dumps({"input": (inputs / "with-table.pdf").as_uri(), "features": ["tables"]}).encode(),
+    )
+    assert status == 202, body
+    state = wait(stack, body["jobId"], 120)
+    assert state["status"] == "SUCCEEDED", state
+    lines = result(state)
+    assert [line["page"] for line in lines] == [1, 2]
+    assert lines[0]["tables"] == []  # a receipt has no table
+    (table,) = lines[1]["tables"]
+    assert table["rows"] >= 2 and table["columns"] >= 2 and table["html"].startswith("<table")
+    texts = {norm(cell["text"]) for cell in table["cells"]}
+    assert "合计" in texts
+    written = cli.save(state, None, tmp_path / "out")
+    assert {p.suffix for p in written} >= {".jsonl", ".txt", ".html", ".csv"}
+    csv_text = next(p for p in written if p.suffix == ".csv").read_text(encoding="utf-8")
+    assert "合计" in csv_text

@@ -117,7 +117,14 @@ def invoke_range(event: dict, context: Any = None) -> dict:
     inference_id = f"{job_id}-{work_range.key}-{secrets.token_hex(4)}"  # new on every attempt
     work = {"jobId": job_id, "range": event["range"]}
     b.store.put_token(inference_id, event["taskToken"], work, int(time.time()) + RANGE_TASK_TIMEOUT_S + 3600)
-    options = InvokeOptions(request_id=job_id, task="document", pages=(work_range.first, work_range.last), lane="bulk")
+    job = _job(b, job_id)
+    options = InvokeOptions(
+        request_id=job_id,
+        task="document",
+        pages=(work_range.first, work_range.last),
+        lane="bulk",
+        tables="tables" in job.request.features,
+    )
     _runtime().invoke_endpoint_async(
         EndpointName=os.environ[ASYNC_ENDPOINT_ENV],
         InputLocation=document.uri,

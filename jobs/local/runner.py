@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.protocol import DocumentPage, InvokeOptions
@@ -44,12 +45,12 @@ class Stopped(Exception):
     """The stack is stopping: leave the job as it is, to be resumed."""
 
 
-def http_invoker(inference_url: str, job_id: str, stopping: threading.Event) -> steps.Invoke:
+def http_invoker(inference_url: str, job_id: str, stopping: threading.Event, tables: bool = False) -> steps.Invoke:
     """invoke(data, pages) for one job: POST /invocations of the inference server, as SageMaker
-    calls the container, with retries."""
+    calls the container, with retries; `tables` asks for each page's tables too."""
 
     def once(data: bytes, pages: tuple[int, int]) -> list[DocumentPage]:
-        options = InvokeOptions(request_id=job_id, task="document", pages=pages, lane="bulk")
+        options = InvokeOptions(request_id=job_id, task="document", pages=pages, lane="bulk", tables=tables)
         request = urllib.request.Request(
             inference_url.rstrip("/") + "/invocations",
             data=data,
@@ -98,14 +99,15 @@ class LocalRunner:
         inference_url: str = "",
         max_in_flight: int = 2,
         fetch_url: steps.FetchUrl = steps.fetch_input_url,
-        invoker: Callable[[str, threading.Event], steps.Invoke] | None = None,
+        invoker: Callable[[str, threading.Event, bool], steps.Invoke] | None = None,
         ready: Callable[[], bool] | None = None,
     ):
         self.store = store
         self.blobs = blobs
         self.fetch_url = fetch_url
         self.stopping = threading.Event()
-        self._invoker = invoker or (lambda job_id, stopping: http_invoker(inference_url, job_id, stopping))
+        # invoker(job id, stopping, tables) -> the job's invoke(data, pages)
+        self._invoker = invoker or partial(http_invoker, inference_url)
         self._ready = ready or (lambda: _ping(inference_url))
         self._slots = threading.BoundedSemaphore(max(1, max_in_flight))
         self._ranges = ThreadPoolExecutor(max(1, max_in_flight), thread_name_prefix="job-range")
@@ -166,7 +168,7 @@ class LocalRunner:
                     steps.write_manifest(job, steps.plan(job, self.blobs, self.fetch_url), self.blobs, self.store)
                 except ApiError as error:
                     return steps.fail(job_id, error, self.blobs, self.store)
-            invoke = self._invoker(job_id, self.stopping)
+            invoke = self._invoker(job_id, self.stopping, "tables" in job.request.features)
             pending: list[Future] = []
             for document in steps.read_manifest(job, self.blobs):
                 self._check()
@@ -221,7 +223,9 @@ class LocalRunner:
 
 def _ping(inference_url: str) -> bool:
     if not inference_url.startswith(("http://", "https://")):
-        raise RuntimeError(f"the jobs runner has no inference server to call ({inference_url!r}); set OCR_INFERENCE_URL")
+        raise RuntimeError(
+            f"the jobs runner has no inference server to call ({inference_url!r}); set OCR_INFERENCE_URL"
+        )
     try:
         with urllib.request.urlopen(inference_url.rstrip("/") + "/ping", timeout=2) as answer:
             return answer.status == 200

@@ -26,6 +26,8 @@ import urllib.request
 
 from aiohttp import web
 
+from jobs.local import DEFAULT_MAX_RANGES
+
 from .gateway import create_gateway
 
 
@@ -93,8 +95,8 @@ def main() -> int:
     parser.add_argument(
         "--jobs-max-ranges",
         type=int,
-        default=int(os.environ.get("JOBS_MAX_RANGES") or 2),
-        help="page ranges the jobs read at once (default 2)",
+        default=int(os.environ.get("JOBS_MAX_RANGES") or DEFAULT_MAX_RANGES),
+        help=f"page ranges the jobs read at once (default {DEFAULT_MAX_RANGES})",
     )
     args = parser.parse_args()
     started = time.monotonic()

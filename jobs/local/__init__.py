@@ -5,7 +5,7 @@ process. Settings (local/__main__.py sets them from its flags):
     JOBS_DATA        the data folder: jobs.sqlite3, results/ (default ~/.local/state/zh-ocr/jobs)
     JOBS_INPUT       the one folder file:// inputs may come from (make serve JOBS_INPUT=~/scans)
     JOBS_API_URL     the local API's own URL, for resultUrl (http://127.0.0.1:8080)
-    JOBS_MAX_RANGES  ranges read at once, over all jobs (default 2)
+    JOBS_MAX_RANGES  ranges read at once, over all jobs (default DEFAULT_MAX_RANGES, 4)
     OCR_INFERENCE_URL  the inference server (the container), called directly as SageMaker's
                        asynchronous inference calls it in AWS
 """
@@ -31,6 +31,9 @@ DATA_ENV = "JOBS_DATA"
 INPUT_ENV = "JOBS_INPUT"
 API_URL_ENV = "JOBS_API_URL"
 MAX_RANGES_ENV = "JOBS_MAX_RANGES"
+# Ranges in flight: enough that the last ranges of a job keep both workers of the local server
+# busy (with 2, a 60-page job read its last 20 pages one at a time: 0.77x the synchronous rate).
+DEFAULT_MAX_RANGES = 4
 DEFAULT_DATA = Path.home() / ".local" / "state" / "zh-ocr" / "jobs"
 
 
@@ -102,7 +105,7 @@ def backend() -> LocalBackend:
                 os.environ.get(INPUT_ENV) or None,
                 os.environ.get(API_URL_ENV) or "http://127.0.0.1:8080",
                 os.environ.get(INFERENCE_URL_ENV, ""),
-                int(os.environ.get(MAX_RANGES_ENV) or 2),
+                int(os.environ.get(MAX_RANGES_ENV) or DEFAULT_MAX_RANGES),
             )
         return _backend
 

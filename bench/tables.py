@@ -192,6 +192,51 @@ def _sets(data: Path, work: Path, count: int, limit: int | None) -> dict[str, li
     return sets
 
 
+def over_http(args) -> int:
+    """Ours as a CLOVA client gets it: each image posted to the local stack's CLOVA route with
+    enableTableDetection, the answer's `tables` scored."""
+    import base64
+    import urllib.request
+
+    from bench.stack import LocalStack
+
+    results: dict[str, list[tuple[float, float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp, LocalStack() as stack:
+        for set_name, items in _sets(args.data, Path(tmp), args.count, args.limit).items():
+            for path, truth in items:
+                message = {
+                    "version": "V2",
+                    "requestId": "bench",
+                    "timestamp": 0,
+                    "enableTableDetection": True,
+                    "images": [
+                        {
+                            "format": path.suffix.lstrip(".").lower(),
+                            "name": path.stem,
+                            "data": base64.b64encode(path.read_bytes()).decode(),
+                        }
+                    ],
+                }
+                request = urllib.request.Request(
+                    stack.base + "/custom/v1/bench/signature/general",
+                    data=json.dumps(message).encode(),
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                started = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=120) as answer:
+                    tables = json.loads(answer.read())["images"][0].get("tables", [])
+                ms = 1000 * (time.perf_counter() - started)
+                ours = clova_html(tables)
+                results.setdefault(set_name, []).append((teds(ours, truth), teds(ours, truth, structure_only=True), ms))
+    print(f"\n{datetime.date.today().isoformat()}, python -m bench.tables --http (the CLOVA route of make serve)\n")
+    print("| set | images | TEDS | TEDS-struct | ms/image over HTTP |\n|---|---|---|---|---|")
+    for set_name, scores in results.items():
+        full, struct, ms = np.mean(scores, axis=0)
+        print(f"| {set_name} | {len(scores)} | {full:.3f} | {struct:.3f} | {ms:.0f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -199,7 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="images per set")
     parser.add_argument("--no-reference", action="store_true", help="skip rapid-table's own pipeline")
     parser.add_argument("--dump", type=Path, default=None, help="write each prediction here (JSON lines)")
+    parser.add_argument(
+        "--http", action="store_true", help="ours through the CLOVA route of `make serve`'s stack over HTTP instead"
+    )
     args = parser.parse_args(argv)
+    if args.http:
+        return over_http(args)
 
     from frontend.doors.clova import _tables as clova_tables
     from inference.config import EngineConfig

@@ -53,10 +53,18 @@ PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _slots = threading.BoundedSemaphore(max(1, int(os.environ.get(RENDER_SLOTS_ENV) or 1)))
 
 
+def set_render_slots(count: int) -> None:
+    """Renderers this process may run at once. The container runs one per request it reads at
+    once (a document range holds its renderer while its pages are read): with one slot, the
+    ranges of a job would be read one after another."""
+    global _slots
+    _slots = threading.BoundedSemaphore(max(1, count))
+
+
 @dataclass(frozen=True)
 class Page:
     index: int  # 0-based page (or slice) number in the document
-    image: bytes | None  # PNG or JPEG, None when the page could not be made
+    image: bytes | None  # PNG or JPEG (with `raw`: RGB pixels, row by row), None when not made
     width: int = 0
     height: int = 0
     error: ApiError | None = None
@@ -163,14 +171,15 @@ def render(
     Raises ApiError when the file as a whole cannot be read (corrupt, encrypted, no pages, out
     of time before its first page)."""
     memory_mb = _memory_mb()
-    if not _slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+    slots = _slots  # the one acquired is the one released, whatever set_render_slots does meanwhile
+    if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
         raise ApiError(
             ErrorCode.TIMEOUT, "the document could not be rendered in time: other documents were being rendered; retry"
         )
     try:
         yield from _render(data, kind, deadline, first_page, max_pages, memory_mb, job_options)
     finally:
-        _slots.release()
+        slots.release()
 
 
 def _render(

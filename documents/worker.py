@@ -56,20 +56,24 @@ class PageFailed(Exception):
         self.code, self.message = code, message
 
 
+def _within(picture, max_side: int):
+    """The picture scaled down to `max_side` on its long side (as it is when already within)."""
+    from PIL import Image
+
+    longest = max(picture.size)
+    if longest <= max_side:
+        return picture
+    scale = max_side / longest
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    return picture.resize(size, Image.Resampling.LANCZOS)
+
+
 def _encode(picture, limit_bytes: int, max_side: int, lossless: bool = True):
     """(bytes, picture sent): PNG, or JPEG where the PNG is over the endpoint's invoke limit
     (a photo-like page), scaled down only if that is not enough."""
-    from PIL import Image
-
     from documents.encode import encode_within
 
-    longest = max(picture.size)
-    if longest > max_side:
-        scale = max_side / longest
-        picture = picture.resize(
-            (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), Image.Resampling.LANCZOS
-        )
-    return encode_within(picture, limit_bytes, lossless_first=lossless)
+    return encode_within(_within(picture, max_side), limit_bytes, lossless_first=lossless)
 
 
 def pdf_pages(data: bytes, job: dict) -> Iterator:
@@ -210,7 +214,11 @@ def run(job: dict, data: bytes, out: BinaryIO) -> int:
                         },
                     )
                     return 0
-                encoded, sent = _encode(page, job["max_output_bytes"], job["max_side"], job.get("lossless", True))
+                if job.get("raw"):  # the caller reads the pixels in-process: no encoding to pay for
+                    sent = _within(page, job["max_side"]).convert("RGB")
+                    encoded = sent.tobytes()
+                else:
+                    encoded, sent = _encode(page, job["max_output_bytes"], job["max_side"], job.get("lossless", True))
                 del page
                 _send(out, {"type": "page", "index": index, "width": sent.width, "height": sent.height}, encoded)
         except StopIteration:

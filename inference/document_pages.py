@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
+
 from documents.render import Page, document_kind, render
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import inspect_image
@@ -74,7 +76,8 @@ def read_document(
     if kind is None:  # an image: one page
         return [_read_image_page(engine, data, deadline, options.tables)], (0, 0)
     answers: list[DocumentPage] = []
-    for item in _prefetched(render(data, kind, deadline, first_page=first - 1, max_pages=last)):
+    # raw: the pages come as RGB pixels, not PNG: nothing to encode and decode again in-process.
+    for item in _prefetched(render(data, kind, deadline, first_page=first - 1, max_pages=last, raw=True)):
         if isinstance(item, ApiError):
             raise item
         number = item.index + 1
@@ -85,7 +88,8 @@ def read_document(
             answers.append(_page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time")))
             continue
         try:
-            image = decode_image(item.image)
+            rgb = np.frombuffer(item.image, np.uint8).reshape(item.height, item.width, 3)
+            image = np.ascontiguousarray(rgb[:, :, ::-1])  # BGR, as decode_image gives
             if options.tables:  # the jobs API's "features": ["tables"]
                 lines, tables = engine.read_tables(image, deadline=deadline)
                 answers.append(

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from documents.render import RENDER_SLOTS_ENV, set_render_slots
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.jobs import MAX_DOCUMENT_BYTES
 from ocr_contract.protocol import InvokeOptions
@@ -258,6 +259,10 @@ def create_app(
     install_json_protocol_errors(app)
     app[STATE] = {"engine": engine}
     app[ADMISSION] = Admission(workers, queue)
+    # A document range (task=document) renders its pages while they are read: as many renderers
+    # as requests read at once (documents/render.py), unless OCR_RENDER_SLOTS says otherwise.
+    if not os.environ.get(RENDER_SLOTS_ENV):
+        set_render_slots(workers)
     app[SETTINGS] = {
         "workers": workers,
         "timeout_s": timeout_s,

@@ -12,6 +12,7 @@ from PIL import Image
 
 from tests.conftest import EXPECTED, fixture_bytes, fixture_image, norm
 from tests.httpfixtures import ImageServer
+from tests.test_doors_unit import CLOVA_ERRORS
 
 pytestmark = pytest.mark.e2e
 
@@ -254,17 +255,7 @@ def test_clova_two_page_group4_tiff(local_stack):
     assert joined(f["inferText"] for f in images[1]["fields"]) == joined(EXPECTED["line.png"])
 
 
-@pytest.mark.parametrize(
-    "change, status, code",
-    [
-        ({"version": "V3"}, 400, "InvalidRequest"),
-        ({"timestamp": "yesterday"}, 400, "InvalidRequest"),
-        ({"images": []}, 400, "InvalidRequest"),
-        ({"images": [{"format": "gif", "name": "a", "data": "R0lGODlh"}]}, 400, "UnsupportedImageFormat"),
-        ({"images": [{"format": "png", "name": "a", "url": "http://10.0.0.1/a.png"}]}, 403, "UrlNotAllowed"),
-        ({"images": [{"format": "png", "name": "a", "data": "not base64!"}]}, 400, "InvalidImage"),
-    ],
-)
+@pytest.mark.parametrize("change, status, code", CLOVA_ERRORS)
 def test_clova_errors(local_stack, change, status, code):
     message = {**clova_message(data=base64.b64encode(fixture_bytes("line.png")).decode()), **change}
     answer = requests.post(local_stack.base + CLOVA, json=message, timeout=60)

@@ -20,7 +20,7 @@ import time
 from ocr_contract import ApiError, ErrorCode
 
 from . import doors
-from .incoming import route_of
+from .incoming import KEY_PRINCIPAL, route_of
 
 log = logging.getLogger()
 log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -29,15 +29,18 @@ KEYS_TTL_S = 60
 _keys: dict = {"values": (), "at": -1e9}
 
 
-def _known_keys() -> tuple[str, ...]:
-    """The values of the account's enabled API keys in this region, listed at most once a minute
-    (a key created or revoked is seen within KEYS_TTL_S plus the gateway's cache TTL)."""
+def _known_keys() -> tuple[tuple[str, str], ...]:
+    """(value, id) of the account's enabled API keys in this region, listed at most once a
+    minute (a key created or revoked is seen within KEYS_TTL_S plus the gateway's cache TTL)."""
     if time.monotonic() - _keys["at"] > KEYS_TTL_S:
         import boto3
 
         pages = boto3.client("apigateway").get_paginator("get_api_keys").paginate(includeValues=True)
         _keys["values"] = tuple(
-            key["value"] for page in pages for key in page.get("items", []) if key.get("enabled") and key.get("value")
+            (key["value"], str(key.get("id", "")))
+            for page in pages
+            for key in page.get("items", [])
+            if key.get("enabled") and key.get("value")
         )
         _keys["at"] = time.monotonic()
     return _keys["values"]
@@ -72,8 +75,13 @@ def handler(event: dict, context) -> dict:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
     key = headers.get(door.SECRET_HEADER, "").strip()
     method_arn = str(event.get("methodArn", ""))
-    if key and any(hmac.compare_digest(key.encode(), known.encode()) for known in _known_keys()):
-        return {"principalId": "api-key", "policyDocument": _policy("Allow", method_arn), "usageIdentifierKey": key}
+    known = [key_id for value, key_id in _known_keys() if key and hmac.compare_digest(key.encode(), value.encode())]
+    if known:
+        return {
+            "principalId": KEY_PRINCIPAL + known[0],
+            "policyDocument": _policy("Allow", method_arn),
+            "usageIdentifierKey": key,
+        }
     log.info(json.dumps({"denied": door.__name__.rsplit(".", 1)[-1], "path": path[:200]}))
     error = ApiError(ErrorCode.FORBIDDEN, f"the {door.SECRET_HEADER} header is not a key of this API")
     return {

@@ -60,6 +60,12 @@ class Incoming:
         return self.body if isinstance(self.body, bytes) else self.body.encode("utf-8", "surrogatepass")
 
 
+# The principal our authorizer gives an allowed request: the API key's id (never its value), which
+# the Lambda reads as requestContext.authorizer.principalId: whose jobs a caller may see
+# (frontend/doors/jobs.py).
+KEY_PRINCIPAL = "apiKeyId:"
+
+
 def route_of(event: dict) -> str:
     """The route a proxy or REQUEST-authorizer event came in by: API Gateway's `resource` (the
     template, `/v1.0/appkeys/{appKey}/general`), or `requestContext.resourcePath`; the request

@@ -129,3 +129,11 @@ def test_behind_a_custom_domain_the_route_not_the_path_decides_the_header(apigat
     # route's template is in `resource` and `requestContext.resourcePath`.
     answer = authorizer.handler(event(path, {header: "good-key-0123456789"}, resource=resource), None)
     assert answer["usageIdentifierKey"] == "good-key-0123456789"
+
+
+def test_an_allowed_callers_principal_is_its_keys_id_never_its_value(apigateway):
+    # The Lambda reads requestContext.authorizer.principalId to tell callers apart (whose jobs
+    # they may see): each key is its own principal, and the secret itself is not handed on.
+    answer = authorizer.handler(event("/general_ocr", {"x-api-key": "good-key-0123456789"}), None)
+    assert answer["principalId"] == "apiKeyId:k1"
+    assert "good-key-0123456789" not in answer["principalId"]

@@ -405,7 +405,11 @@ def door(tmp_path, monkeypatch):
     jobs.local.reset()
 
 
-def call(method: str, path: str, body=None, api_key: str | None = None) -> tuple[int, dict]:
+def call(
+    method: str, path: str, body=None, api_key: str | None = None, principal: str | None = None
+) -> tuple[int, dict]:
+    """The event API Gateway sends: `api_key` as its own identity.apiKeyId, `principal` as our
+    authorizer's principalId (frontend/authorizer.py)."""
     from frontend.handler import handler
 
     resource = "/jobs/{jobId}" if path.count("/") == 2 else path
@@ -417,7 +421,12 @@ def call(method: str, path: str, body=None, api_key: str | None = None) -> tuple
         "headers": {"Content-Type": "application/json", "Host": "127.0.0.1:8080"},
         "body": body if body is None or isinstance(body, str) else json.dumps(body),
         "isBase64Encoded": False,
-        "requestContext": {"requestId": "req-1", "resourcePath": resource, "identity": identity},
+        "requestContext": {
+            "requestId": "req-1",
+            "resourcePath": resource,
+            "identity": identity,
+            **({"authorizer": {"principalId": principal}} if principal else {}),
+        },
     }
     response = handler(event, None)
     return response["statusCode"], json.loads(response["body"])
@@ -478,3 +487,10 @@ def test_each_jobs_route_takes_one_method(door):
     assert call("GET", "/jobs")[0] == 405
     assert call("POST", "/jobs/" + "0" * 32, {})[0] == 405
     assert call("GET", "/general_ocr")[0] == 405
+
+
+def test_callers_told_apart_by_our_authorizers_principal_see_only_their_own_jobs(door):
+    status, body = call("POST", "/jobs", {"input": file_uri(door) + "a.png"}, principal="apiKeyId:k1")
+    assert status == 202
+    assert call("GET", f"/jobs/{body['jobId']}", principal="apiKeyId:k1")[0] == 200
+    assert call("GET", f"/jobs/{body['jobId']}", principal="apiKeyId:k2")[0] == 404

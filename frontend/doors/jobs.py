@@ -18,7 +18,7 @@ from ocr_contract import ApiError, ErrorCode, check_content_type
 from ocr_contract.jobs import JOB, JOB_ID, JOBS, JobRequest, job_not_found, parse_job_request
 from ocr_contract.routes import matches
 
-from ..incoming import Incoming
+from ..incoming import KEY_PRINCIPAL, Incoming
 from ..s3_fetch import allowed_buckets
 from ..url_guard import check_http_url
 
@@ -29,7 +29,12 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 def owner_of(incoming: Incoming, default: str | None) -> str:
-    """Who calls: the API key's id, else the IAM principal, else `default` (locally "local")."""
+    """Who calls: the API key's id (our authorizer's principal, or API Gateway's own), else the
+    IAM principal, else `default` (locally "local")."""
+    authorizer = incoming.context.get("authorizer")
+    principal = authorizer.get("principalId") if isinstance(authorizer, dict) else None
+    if isinstance(principal, str) and principal.startswith(KEY_PRINCIPAL) and len(principal) > len(KEY_PRINCIPAL):
+        return principal
     identity = incoming.context.get("identity")
     identity = identity if isinstance(identity, dict) else {}
     for key in ("apiKeyId", "userArn", "caller"):

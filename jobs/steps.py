@@ -29,6 +29,7 @@ page 1, with the error (width and height 0, no lines), and counts as one failed 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -69,6 +70,31 @@ def iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# A deployment's own limits (infra/jobs.py sets them from jobMaxPages, jobMaxDocumentMb and
+# jobResultDays; `make serve` may set them too): at most the contract's, never more.
+MAX_PAGES_ENV = "JOBS_MAX_PAGES"
+MAX_DOCUMENT_BYTES_ENV = "JOBS_MAX_DOCUMENT_BYTES"
+RESULT_DAYS_ENV = "JOBS_RESULT_DAYS"
+
+
+def _setting(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return min(default, int(value)) if value.strip().isdigit() and int(value) > 0 else default
+
+
+def max_document_pages() -> int:
+    return _setting(MAX_PAGES_ENV, MAX_DOCUMENT_PAGES)
+
+
+def max_document_bytes() -> int:
+    return _setting(MAX_DOCUMENT_BYTES_ENV, MAX_DOCUMENT_BYTES)
+
+
+def result_days() -> int:
+    value = os.environ.get(RESULT_DAYS_ENV, "")
+    return int(value) if value.strip().isdigit() and int(value) > 0 else RESULT_DAYS_DEFAULT
+
+
 def new_job(request: JobRequest, owner: str, now: float | None = None) -> Job:
     """A new QUEUED job for `owner` (now: epoch seconds, time.time() by default); the caller
     stores it (store.create) and starts it."""
@@ -80,7 +106,7 @@ def new_job(request: JobRequest, owner: str, now: float | None = None) -> Job:
         request=request,
         created_at=stamp,
         updated_at=stamp,
-        expires_at=int(now) + RESULT_DAYS_DEFAULT * DAY_S,
+        expires_at=int(now) + result_days() * DAY_S,
     )
 
 
@@ -202,21 +228,25 @@ def ranges(document: Document, blobs: Blobs, deadline: float) -> list[Range]:
     MAX_DOCUMENT_PAGES, not openable) is one Range of page 1 with `error` set: record it with
     record_range(..., range_error(range), ...) without invoking the model."""
     try:
-        size = document.size or blobs.size(document.uri)
-        if size > MAX_DOCUMENT_BYTES:
+        size, most_bytes, most_pages = (
+            document.size or blobs.size(document.uri),
+            max_document_bytes(),
+            max_document_pages(),
+        )
+        if size > most_bytes:
             raise ApiError(
                 ErrorCode.PAYLOAD_TOO_LARGE,
-                f"the document is {size} bytes; a job reads documents of at most {MAX_DOCUMENT_BYTES} bytes",
+                f"the document is {size} bytes; a job reads documents of at most {most_bytes} bytes",
             )
-        data = blobs.read(document.uri, MAX_DOCUMENT_BYTES)
+        data = blobs.read(document.uri, most_bytes)
         kind = document_kind(data)
         if kind is None:
             return [Range(document, 1, 1, 1)]
         pages = count_pages(data, kind, deadline)
-        if pages > MAX_DOCUMENT_PAGES:
+        if pages > most_pages:
             raise ApiError(
                 ErrorCode.PAYLOAD_TOO_LARGE,
-                f"the document has {pages} pages; a job reads documents of at most {MAX_DOCUMENT_PAGES} pages",
+                f"the document has {pages} pages; a job reads documents of at most {most_pages} pages",
             )
         if pages < 1:
             raise ApiError(ErrorCode.INVALID_IMAGE, f"the {kind.upper()} has no pages")

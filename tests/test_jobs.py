@@ -153,13 +153,13 @@ def test_a_pdf_is_cut_into_ranges_and_an_image_is_one_page(local, monkeypatch):
     [
         (encrypted(pdf_of(2)), "InvalidImage"),
         (pdf_of(2)[:300], "InvalidImage"),
-        (pdf_of(4), "PayloadTooLarge"),  # over MAX_DOCUMENT_PAGES, lowered to 3 here
+        (pdf_of(4), "PayloadTooLarge"),  # over the deployment's page limit, set to 3 here
     ],
     ids=["encrypted", "corrupt", "too-many-pages"],
 )
 def test_a_document_that_cannot_be_read_fails_alone_as_one_line(local, monkeypatch, content, code):
     store, blobs, folder = local
-    monkeypatch.setattr(steps, "MAX_DOCUMENT_PAGES", 3)
+    monkeypatch.setenv("JOBS_MAX_PAGES", "3")  # the stack's jobMaxPages
     (folder / "bad.pdf").write_bytes(content)
     (folder / "good.pdf").write_bytes(pdf_of(2))
     job = submit(store, file_uri(folder))

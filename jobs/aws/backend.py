@@ -12,6 +12,7 @@ from typing import Any
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.jobs import JobRequest
 
+from .. import steps
 from ..model import Job
 from .blobs import S3Blobs
 from .store import DynamoJobStore
@@ -21,9 +22,12 @@ TABLE_ENV = "JOBS_TABLE"
 BUCKET_ENV = "JOBS_BUCKET"
 STATE_MACHINE_ENV = "JOBS_STATE_MACHINE_ARN"
 ASYNC_ENDPOINT_ENV = "JOBS_ASYNC_ENDPOINT"
-RESULT_DAYS_ENV = "JOBS_RESULT_DAYS"
-MAX_PAGES_ENV = "JOBS_MAX_PAGES"
-MAX_DOCUMENT_BYTES_ENV = "JOBS_MAX_DOCUMENT_BYTES"
+# The jobs' own limits, read by the steps (jobs/steps.py).
+RESULT_DAYS_ENV, MAX_PAGES_ENV, MAX_DOCUMENT_BYTES_ENV = (
+    steps.RESULT_DAYS_ENV,
+    steps.MAX_PAGES_ENV,
+    steps.MAX_DOCUMENT_BYTES_ENV,
+)
 BUCKET_OWNER_ENV = "BUCKET_OWNER"
 
 # Where each thing lives in the results bucket (its lifecycle rule expires all of it).

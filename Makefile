@@ -66,10 +66,11 @@ check: $(STAMP)
 	$(PY) -m ruff check .; lint=$$?; $(PY) -m ruff format --check --output-format concise .; format=$$?; $(PY) -m mypy; types=$$?; \
 	exit $$(( lint || format || types ))
 
-# The tests that need no OCR models, no local stack and no CDK synth (under a minute on 2 cores);
+# The tests that need no OCR models, no local stack, no CDK synth and no real hostile document
+# rendered to its limits (under a minute on 2 cores);
 # the property tests run a tenth of their cases. `make test` runs everything.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not e2e and not models and not infra" --hypothesis-profile=fast
+	$(PY) -m pytest -m "not e2e and not models and not infra and not slow" --hypothesis-profile=fast
 
 # Both parts run; it fails if either does (an accuracy check, or errors under load).
 bench: $(STAMP)

@@ -282,6 +282,7 @@ print(json.dumps({{"status": status, "body": body, "elapsed": elapsed, "self_mb"
         ("nested_xobjects_pdf", (7, 10, 10)),  # ten such pages: each past the memory cap
     ],
 )
+@pytest.mark.slow
 def test_hostile_documents_stay_within_the_lambdas_memory_and_time(name, args):
     script = MEMORY_SCRIPT.format(root=str(ROOT), name=name, args=args)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)

@@ -17,7 +17,6 @@ import argparse
 import base64
 import io
 import json
-import os
 import sys
 import threading
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stack import LocalStack  # noqa: E402  (the repo root is on the path from here on)
+from bench.stack import LocalStack, children, rss_mb  # noqa: E402  (the repo root is on the path from here on)
 from tests import hostile  # noqa: E402
 
 DEFAULT_PAGES = ROOT.parent / "shared" / "eval" / "xfund_zh" / "pages"
@@ -71,32 +70,10 @@ class TreeMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def _rss_mb(pid: int) -> float:
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
-        except (OSError, StopIteration):
-            return 0.0
-
-    def _renderers(self) -> list[int]:
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as stat:
-                        parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-                    if parent == self.pid:
-                        with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                            if b"documents.worker" in cmdline.read():
-                                found.append(int(entry))
-                except (OSError, ValueError, IndexError):
-                    continue
-        return found
-
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = self._rss_mb(self.pid) + sum(self._rss_mb(child) for child in self._renderers())
+            renderers = children(self.pid, b"documents.worker")
+            total = rss_mb(self.pid) + sum(rss_mb(child) for child in renderers)
             self.peak_mb = max(self.peak_mb, total)
             self._stop.wait(0.02)
 

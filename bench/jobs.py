@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import metrics  # noqa: E402  (the repo root is on the path from here on)
-from bench.stack import LocalStack  # noqa: E402
+from bench.stack import LocalStack, children, rss_mb  # noqa: E402
 
 
 def _call(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -127,25 +127,9 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
-
-
 def _tree_rss_mb(pid: int) -> float:
     """RSS of a process and its children (the gateway, the job runner, the inference server)."""
-    import os
-
-    total = _rss_mb(pid)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        total += _rss_mb(int(entry))
-            except (OSError, ValueError, IndexError, StopIteration):
-                continue
-    return total
+    return rss_mb(pid) + sum(rss_mb(child) for child in children(pid))
 
 
 def soak(pages: int) -> int:
@@ -176,7 +160,7 @@ def soak(pages: int) -> int:
                 killed_at = done
                 import os
 
-                for pid in [stack.pid, *_children(stack.pid)]:
+                for pid in [stack.pid, *children(stack.pid)]:
                     os.kill(pid, signal.SIGKILL)
                 stack.process.wait()
                 stack = LocalStack(args)  # the same data folder: the job resumes
@@ -204,21 +188,6 @@ def soak(pages: int) -> int:
     if second:
         print(f"  after the restart: {rss(2, (killed_at or 0) + 100)}, {second[-1][1]:.0f} MB at {second[-1][0]}")
     return 0 if job["status"] == "SUCCEEDED" and once else 1
-
-
-def _children(pid: int) -> list[int]:
-    import os
-
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
 
 
 if __name__ == "__main__":

@@ -158,6 +158,28 @@ class _Worker:
             self.process.stdout.close()
 
 
+def _job(
+    kind: str, deadline: float, memory_mb: int, first_page: int, max_pages: int, pixels_used: int, **options
+) -> dict:
+    """What the worker is asked (documents/worker.py reads it): the pages first_page to
+    max_pages (exclusive) of a `kind` file, within the limits, its CPU time up to the deadline."""
+    return {
+        "kind": kind,
+        "first_page": first_page,
+        "max_pages": max_pages,
+        "dpi": RENDER_DPI,
+        "max_side": MAX_SIDE_PX,
+        "max_page_pixels": MAX_PAGE_PIXELS,
+        # The caller says how large a page may be encoded (an invoke limit); none: any size.
+        "max_output_bytes": 1 << 40,
+        "max_document_pixels": MAX_DOCUMENT_PIXELS,
+        "pixels_used": pixels_used,
+        "memory_mb": memory_mb,
+        "cpu_s": max(1, int(deadline - time.monotonic()) + 1),
+        **options,
+    }
+
+
 def _failed(index: int, code: str, message: str) -> Page:
     return Page(index, None, error=ApiError(code, message))
 
@@ -187,20 +209,8 @@ def _render(
 ) -> Iterator[Page]:
     pixels_used, restarts, count = 0, 0, None
     what = "long image" if kind == "slices" else kind.upper()
-    job = {
-        "kind": kind,
-        "max_pages": max_pages,
-        "dpi": RENDER_DPI,
-        "max_side": MAX_SIDE_PX,
-        "max_page_pixels": MAX_PAGE_PIXELS,
-        # The caller says how large a page may be encoded (an invoke limit); none: any size.
-        "max_output_bytes": 1 << 40,
-        "max_document_pixels": MAX_DOCUMENT_PIXELS,
-        "memory_mb": memory_mb,
-        **options,
-    }
     while True:
-        job.update(first_page=first, pixels_used=pixels_used, cpu_s=max(1, int(deadline - time.monotonic()) + 1))
+        job = _job(kind, deadline, memory_mb, first, max_pages, pixels_used, **options)
         worker = _Worker(job, data, deadline)
         try:
             try:
@@ -276,19 +286,7 @@ def count_pages(data: bytes, kind: str, deadline: float) -> int:
     """How many pages a document has, from the worker (PDFium reads the page tree, Pillow the
     TIFF's frame directories; nothing is rendered). ApiError when it cannot be opened."""
     memory_mb = _memory_mb()
-    job = {
-        "kind": kind,
-        "first_page": 0,
-        "max_pages": 0,
-        "dpi": RENDER_DPI,
-        "max_side": MAX_SIDE_PX,
-        "max_page_pixels": MAX_PAGE_PIXELS,
-        "max_output_bytes": 1,
-        "max_document_pixels": MAX_DOCUMENT_PIXELS,
-        "pixels_used": 0,
-        "memory_mb": memory_mb,
-        "cpu_s": max(1, int(deadline - time.monotonic()) + 1),
-    }
+    job = _job(kind, deadline, memory_mb, first_page=0, max_pages=0, pixels_used=0)
     worker = _Worker(job, data, deadline)
     try:
         for header, _ in worker.frames():

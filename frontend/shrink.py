@@ -25,18 +25,17 @@ INVOKE_LIMIT_BYTES = ENDPOINT_LIMIT_BYTES - 64 * 1024  # with room to spare
 
 
 def upright_rgb(image: bytes):
-    """An accepted image as the container reads it: upright (EXIF orientation applied), RGB,
-    transparent pixels on white. Its header was checked before, so only Pillow's parser of an
+    """An accepted image as the container reads it: upright (EXIF orientation applied), and
+    converted to RGB by the container's own conversion (ocr_contract.pixels: 16-bit scaled,
+    transparent pixels on white). Its header was checked before, so only Pillow's parser of an
     accepted format sees the bytes."""
     from PIL import Image, ImageOps
 
+    from ocr_contract.pixels import to_rgb
+
     try:
         picture: Image.Image = Image.open(io.BytesIO(image), formats=sorted(SUPPORTED_FORMATS))
-        picture = ImageOps.exif_transpose(picture)
-        if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
-            white = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-            picture = Image.alpha_composite(white, picture.convert("RGBA"))
-        return picture.convert("RGB")
+        return to_rgb(ImageOps.exif_transpose(picture))
     except Exception:
         raise ApiError(
             ErrorCode.INVALID_IMAGE, "the image data is corrupt or truncated; send a decodable jpg, png or bmp"

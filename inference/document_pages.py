@@ -87,37 +87,31 @@ def read_document(
         if time.monotonic() > deadline:
             answers.append(_page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time")))
             continue
-        try:
-            rgb = np.frombuffer(item.image, np.uint8).reshape(item.height, item.width, 3)
-            image = np.ascontiguousarray(rgb[:, :, ::-1])  # BGR, as decode_image gives
-            if options.tables:  # the jobs API's "features": ["tables"]
-                lines, tables = engine.read_tables(image, deadline=deadline)
-                answers.append(
-                    {
-                        "page": number,
-                        "width": image.shape[1],
-                        "height": image.shape[0],
-                        "lines": lines,
-                        "error": None,
-                        "tables": tables,
-                    }
-                )
-                continue
-            lines = engine.read(image, deadline=deadline)
-            answers.append(
-                {
-                    "page": number,
-                    "width": image.shape[1],
-                    "height": image.shape[0],
-                    "lines": [line.to_api(False) for line in lines],
-                    "error": None,
-                }
-            )
-        except ApiError as error:
-            answers.append(_page_error(number, error))
-        except DeadlineExceeded:
-            answers.append(_page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time")))
+        rgb = np.frombuffer(item.image, np.uint8).reshape(item.height, item.width, 3)
+        answers.append(_read_page(engine, number, np.ascontiguousarray(rgb[:, :, ::-1]), deadline, options.tables))
     return answers, (0, 0)
+
+
+def _read_page(engine, number: int, image: np.ndarray, deadline: float, tables: bool) -> DocumentPage:
+    """One page (BGR, as decode_image gives) read as POST /general_ocr reads an image; with
+    `tables` (the jobs API's "features": ["tables"]) its tables too."""
+    try:
+        page: DocumentPage = {
+            "page": number,
+            "width": image.shape[1],
+            "height": image.shape[0],
+            "lines": [],
+            "error": None,
+        }
+        if tables:
+            page["lines"], page["tables"] = engine.read_tables(image, deadline=deadline)
+        else:
+            page["lines"] = [line.to_api(False) for line in engine.read(image, deadline=deadline)]
+        return page
+    except ApiError as error:
+        return _page_error(number, error)
+    except DeadlineExceeded:
+        return _page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time"))
 
 
 def _read_image_page(engine, data: bytes, deadline: float, tables: bool = False) -> DocumentPage:
@@ -128,29 +122,9 @@ def _read_image_page(engine, data: bytes, deadline: float, tables: bool = False)
         if max(header.width, header.height) > MAX_SIDE_PX:
             data = _within_limit(data, header.format)
         image = decode_image(data)
-        try:
-            if tables:
-                read, found = engine.read_tables(image, deadline=deadline)
-                return {
-                    "page": 1,
-                    "width": image.shape[1],
-                    "height": image.shape[0],
-                    "lines": read,
-                    "error": None,
-                    "tables": found,
-                }
-            lines = engine.read(image, deadline=deadline)
-        except DeadlineExceeded:
-            raise ApiError(ErrorCode.TIMEOUT, "the image was not read in time") from None
-        return {
-            "page": 1,
-            "width": image.shape[1],
-            "height": image.shape[0],
-            "lines": [line.to_api(False) for line in lines],
-            "error": None,
-        }
     except ApiError as error:
         return _page_error(1, error)
+    return _read_page(engine, 1, image, deadline, tables)
 
 
 def _within_limit(data: bytes, image_format: str) -> bytes:

@@ -133,6 +133,20 @@ def test_a_folder_is_planned_in_key_order_skipping_hidden_files(local):
     assert names == ["a.png", "b-c.png", "b/2.png"]  # S3's order: "-" sorts before "/"
 
 
+def test_the_stacks_own_data_folder_inside_the_input_folder_is_not_read_as_documents(tmp_path):
+    # `make serve JOBS_INPUT=~/scans JOBS_DATA=~/scans/.ocr` or the like: submitting the whole
+    # input folder must not read the job database and earlier results as the user's documents.
+    folder = tmp_path / "scans"
+    (folder / "data").mkdir(parents=True)
+    (folder / "a.png").write_bytes(png())
+    store = SqliteJobStore(folder / "data" / "jobs.sqlite3")
+    blobs = FolderBlobs(folder / "data", (folder,), "http://127.0.0.1:9")
+    blobs.write(file_uri(folder / "data" / "results" / "old" / "result.jsonl"), b"{}\n")
+    job = submit(store, file_uri(folder))
+    names = [Path(d.name).relative_to(folder).as_posix() for d in steps.plan(job, blobs, lambda url: b"")]
+    assert names == ["a.png"]
+
+
 def test_a_pdf_is_cut_into_ranges_and_an_image_is_one_page(local, monkeypatch):
     store, blobs, folder = local
     monkeypatch.setattr(steps, "RANGE_PAGES", 2)

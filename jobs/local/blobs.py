@@ -74,9 +74,12 @@ class FolderBlobs:
         lazily, one folder at a time. Links are not followed out of the allowed folders."""
         folder = self.path(prefix if prefix.endswith("/") else prefix + "/")
         if folder.is_dir():
-            yield from self._walk(folder)
+            # An input folder that holds the stack's own data folder does not list it: its
+            # database and results are not the user's documents.
+            own = None if folder.resolve().is_relative_to(self.root) else self.root
+            yield from self._walk(folder, own)
 
-    def _walk(self, folder: Path) -> Iterator[tuple[str, int]]:
+    def _walk(self, folder: Path, skip: Path | None = None) -> Iterator[tuple[str, int]]:
         try:
             entries = list(os.scandir(folder))
         except OSError:
@@ -84,7 +87,8 @@ class FolderBlobs:
         keyed = sorted(((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name), e) for e in entries)
         for key, entry in keyed:
             if key.endswith("/"):
-                yield from self._walk(Path(entry.path))
+                if skip is None or Path(entry.path).resolve() != skip:
+                    yield from self._walk(Path(entry.path), skip)
             elif entry.is_file():
                 try:
                     path = self.path(Path(entry.path).resolve().as_uri())

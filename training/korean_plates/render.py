@@ -171,7 +171,7 @@ def _set_row(
     """One row of characters set as plates set them: each glyph scaled to a tall cell (Hangul
     cells wider than digits), evenly spaced, a wider gap before the last 4 digits; strokes
     sometimes bolder or thinner than the face's. `faces`: (Hangul face, digit face)."""
-    condense = rng.uniform(0.45, 0.8)  # digit cell width / height
+    condense = rng.uniform(0.4, 0.8)  # digit cell width / height (real plates: about 0.45)
     gap = int(height * rng.uniform(0.04, 0.12))
     stroke = int(rng.choice([-1, 0, 0, 0, 1, 2]))  # pixels to erode (-) or dilate (+) by
     cells = []
@@ -262,11 +262,44 @@ def render_plate(
         r = band_w // 4
         draw.ellipse((band_w // 2 - r, height // 3 - r, band_w // 2 + r, height // 3 + r), fill=(200, 40, 60))
         draw.text((border + 2, int(height * 0.62)), "KOR", fill=(240, 240, 240))
-    for bx in (0.2, 0.8):  # bolts
-        cx, cy, r = int(width * bx), int(height * 0.12), max(2, height // 22)
-        if not any(x0 - r <= cx <= x1 + r and y0 - r <= cy <= y1 + r for x0, y0, x1, y1 in boxes):
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(150, 150, 150))
-    return np.asarray(img), boxes, text
+    _bolts(draw, rng, width, height, boxes, beside_text=len(spots) == 1 and rng.random() < 0.75)
+    plate_img = np.asarray(img)
+    if rng.random() < 0.5:
+        plate_img, boxes = _holder(plate_img, boxes, rng)
+    return plate_img, boxes, text
+
+
+def _bolts(draw: ImageDraw.ImageDraw, rng: np.random.Generator, width: int, height: int, boxes, beside_text: bool):
+    """The two bolts that hold a plate. On one-row plates of 2006-2019 they sit in the margins at
+    either end of the text, at its mid-height: a cut along the text row holds them, and a model
+    that never saw them there reads them as a leading or trailing digit (most of the real
+    KarPlate crops' extra characters). Elsewhere they sit near the top, clear of the text.
+    A round head, metallic or painted, with a darker rim."""
+    r = max(2, int(height * rng.uniform(0.035, 0.07)))
+    if beside_text:
+        (x0, y0, x1, y1) = boxes[0]
+        cy = int((y0 + y1) / 2 + (y1 - y0) * rng.uniform(-0.15, 0.15))
+        spots = [(int(x0 / 2), cy), (int((x1 + width) / 2), cy)]
+    else:
+        cy = int(height * rng.uniform(0.08, 0.16))
+        spots = [(int(width * 0.2), cy), (int(width * 0.8), cy)]
+    shade = int(rng.integers(70, 210))
+    for cx, cy in spots:
+        if rng.random() < 0.1:
+            continue  # a bolt missing, or hidden by the frame
+        if any(bx0 - r <= cx <= bx1 + r and by0 - r <= cy <= by1 + r for bx0, by0, bx1, by1 in boxes):
+            continue
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(shade, shade, shade), outline=(40, 40, 40))
+
+
+def _holder(plate: np.ndarray, boxes, rng: np.random.Generator):
+    """The plate inside the dark frame or bumper recess real photos show around it: a crop of
+    the whole plate holds a band of it on every side."""
+    h = plate.shape[0]
+    pads = [int(h * rng.uniform(0.02, 0.2)) for _ in range(4)]
+    tone = [int(v) for v in rng.integers(5, 70, 1).repeat(3)]
+    framed = cv2.copyMakeBorder(plate, pads[0], pads[1], pads[2], pads[3], cv2.BORDER_CONSTANT, value=tone)
+    return framed, [(x0 + pads[2], y0 + pads[0], x1 + pads[2], y1 + pads[0]) for x0, y0, x1, y1 in boxes]
 
 
 def _elastic(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:

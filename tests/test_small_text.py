@@ -8,31 +8,14 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
+from bench.small_text import LINE
+from bench.small_text import scene as _scene
 from inference import detect, small_text
 from inference.engine import DeadlineExceeded
 
 from .conftest import fixture_image, norm, texts
-
-FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-SC = 2  # Noto Sans CJK SC in the collection
-LINE = "沪A·52K39 停车场入口"
-
-
-def _scene(width: int, height: int, size: int, seed: int = 0) -> np.ndarray:
-    """A large photo-like picture (a lit gradient, sensor noise) with one small sign on it, BGR."""
-    rng = np.random.default_rng(seed)
-    light = 120 + 40 * np.linspace(0, 1, width)[None, :, None]
-    pixels = np.clip(light + rng.normal(0, 6, (height, width, 3)), 0, 255).astype(np.uint8)
-    image = Image.fromarray(pixels)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype(FONT, size, index=SC)
-    x, y = int(width * 0.55), int(height * 0.62)
-    left, top, right, bottom = draw.textbbox((x, y), LINE, font=font)
-    draw.rectangle((left - size // 3, top - size // 4, right + size // 3, bottom + size // 4), fill=(250, 250, 245))
-    draw.text((x, y), LINE, font=font, fill=(20, 20, 20))
-    return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
 
 
 def _without_second_pass(engine):
@@ -63,7 +46,7 @@ def test_a_small_sign_in_a_4096_px_photo_is_read(engine):
 
 
 @pytest.mark.models
-def test_a_4096_px_photo_takes_about_as_long_as_before(engine):
+def test_a_4096_px_photo_takes_about_as_long_as_before(engine) -> None:
     """The common case of a 4096x4096 photo: a few places of text. The second pass costs at most
     about one more detector run (its budget): measured here against the first pass alone."""
     image = _scene(4096, 4096, 24, seed=1)
@@ -163,7 +146,7 @@ def test_the_second_pass_stops_at_the_deadline():
     assert len(calls) == 1
 
 
-def test_a_line_found_again_replaces_the_first_pass_box_and_a_new_line_is_added():
+def test_a_line_found_again_replaces_the_first_pass_box_and_a_new_line_is_added() -> None:
     """The tile's lines, found at native resolution, stand for the first pass's line they cover;
     a line the first pass did not find (the top row of a two-row plate) joins them."""
     cfg, det = small_text.SmallTextConfig(), detect.DetectionConfig()

@@ -123,6 +123,8 @@ def tiles(
     chosen, spent = [], 0
     for x0, y0, x1, y1 in merged[: cfg.max_tiles]:
         box = (int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(x1)), int(np.ceil(y1)))
+        if box[2] - box[0] < 8 or box[3] - box[1] < 8:
+            continue  # a sliver at the photo's edge
         cost = detect._ceil(box[2] - box[0]) * detect._ceil(box[3] - box[1])
         if spent + cost > budget:
             continue

@@ -7,14 +7,13 @@ small top row is lost). Recognition already reads each line from the original pi
 first pass loses is where the lines are.
 
 So, where the photo is at least `min_reduction` times larger than the detector's view, the places
-where the first pass saw small text are looked at again, at native resolution:
-
-- the lines it found whose height, in the detector's pixels, is at most `small_px`;
-- the weak blobs of its probability map (over `blob_thresh`, under the line threshold) that hold
-  no line it found: text too small or faint to be sure of.
+where the first pass saw small text are looked at again, at native resolution: the blobs of its
+probability map over `blob_thresh` (well under the line threshold, so faint text counts) that are
+at most `small_px` detector pixels high, whether the first pass made a line of them or not.
 
 Each is grown by its own height on every side (context: a two-row plate's top row sits that far
-above its serial), overlapping places are merged into tiles, and the tiles are detected again,
+above its serial) and widened over the first-pass lines it touches, overlapping places are merged
+into tiles, and the tiles are detected again,
 smallest text first, until their pixels reach `budget` times the first pass's. A first-pass line
 that the tiles found again is replaced by what they found; the tiles' lines that touch a tile's
 inner edge (cut by it) are left out, as are those over a first-pass line they did not replace.

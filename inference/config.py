@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from .detect import DetectionConfig
+from .small_text import SmallTextConfig
 
 
 def _env_int(name: str, default: int) -> int:
@@ -53,11 +54,13 @@ class EngineConfig:
     # together, a partial batch waiting at most this long (batching.py);
     # 0: off; < 0 (auto): 5 ms on a GPU, off on a CPU (make bench-gpu)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    # Small text in large photos: a second detection pass at native resolution (small_text.py)
+    small_text: SmallTextConfig = field(default_factory=SmallTextConfig)
 
     @classmethod
     def from_env(cls) -> EngineConfig:
         """The defaults above, each overridden by its OCR_* variable when set."""
-        default, detection = cls(), DetectionConfig()
+        default, detection, small = cls(), DetectionConfig(), SmallTextConfig()
         return cls(
             provider=os.environ.get("OCR_PROVIDER", default.provider).strip().lower(),
             precision=os.environ.get("OCR_PRECISION", default.precision).strip().lower(),
@@ -72,4 +75,6 @@ class EngineConfig:
                 max_side=max(64, _env_int("OCR_DET_MAX_SIDE", detection.max_side)),
                 shape_step=max(32, _env_int("OCR_DET_SHAPE_STEP", detection.shape_step)),
             ),
+            # 0 turns the second pass off
+            small_text=SmallTextConfig(budget=max(0.0, _env_float("OCR_SMALL_TEXT_BUDGET", small.budget))),
         )

@@ -18,7 +18,7 @@ import numpy as np
 
 from ocr_contract.protocol import Line
 
-from . import classify, detect, orientation, plates, recognize
+from . import classify, detect, orientation, plates, recognize, small_text
 from .batching import MicroBatcher
 from .config import EngineConfig
 from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, is_vertical, span_quad, warp
@@ -213,6 +213,10 @@ class OcrEngine:
 
         return check, mapper
 
+    def _detect(self, image: np.ndarray, plan: detect.Resize) -> np.ndarray:
+        """The detector's probability map of `image` resized as `plan` says."""
+        return self.det.run(None, {self.det.get_inputs()[0].name: detect.preprocess(image, plan)})[0]
+
     def _cut_lines(
         self, image: np.ndarray, check, mapper, drop_slivers: bool = True, by_page_direction: bool = True
     ) -> Cut | None:
@@ -224,9 +228,12 @@ class OcrEngine:
         cfg = self.config
         check()
         plan = detect.plan_resize(height, width, cfg.detection)
-        det_input = detect.preprocess(image, plan)
-        prob_map = self.det.run(None, {self.det.get_inputs()[0].name: det_input})[0]
+        prob_map = self._detect(image, plan)
         boxes, _ = detect.postprocess(prob_map, plan, height, width, cfg.detection)
+        if cfg.small_text.budget > 0:
+            boxes = small_text.second_pass(
+                self._detect, image, prob_map, plan, boxes, cfg.detection, cfg.small_text, check
+            )
         if len(boxes) == 0:
             return None
         unless_sure = np.zeros(len(boxes), bool)

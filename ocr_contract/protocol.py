@@ -31,6 +31,10 @@ TASKS: tuple[Task, ...] = ("lines", "plates", "document")
 # waiting interactive work, so a single image is never starved behind other callers' documents.
 Lane = Literal["interactive", "bulk"]
 LANES: tuple[Lane, ...] = ("interactive", "bulk")
+# Task lines: the languages to read besides PP-OCR's Chinese and Latin. `ko`: Hangul lines are
+# read by a Korean recogniser (inference/korean_text.py); without it, as ever.
+Lang = Literal["ko"]
+LANGS: tuple[Lang, ...] = ("ko",)
 
 
 class Location(TypedDict):
@@ -133,6 +137,7 @@ class InvokeOptions:
     pages: tuple[int, int] | None = None  # task document: first and last page, 1-based, inclusive
     # task lines: answer {"lines": [...], "tables": [Table]} instead of the bare list of lines
     tables: bool = False
+    lang: Lang | None = None  # task lines: also read this language (LANGS)
     version: int = PROTOCOL_VERSION
 
     def header(self) -> str:
@@ -154,6 +159,8 @@ class InvokeOptions:
             pairs.append(("pages", f"{self.pages[0]}-{self.pages[1]}"))
         if self.tables:
             pairs.append(("tables", "1"))
+        if self.lang is not None:
+            pairs.append(("lang", self.lang))
         value = ",".join(f"{key}={value}" for key, value in pairs)
         if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS:
             raise ValueError(
@@ -186,6 +193,9 @@ class InvokeOptions:
         lane = pairs.get("lane", "interactive")
         if lane not in LANES:
             raise _invalid(f"unknown lane {lane[:40]!r}; use one of {', '.join(LANES)}")
+        lang = pairs.get("lang")
+        if lang is not None and lang not in LANGS:
+            raise _invalid(f"unknown lang {lang[:40]!r}; ask for one of {', '.join(LANGS)}, or leave it out")
         return cls(
             request_id=_safe(pairs.get("requestId", "")),
             timeout_ms=timeout_ms,
@@ -195,6 +205,7 @@ class InvokeOptions:
             lane=lane,
             pages=pages,
             tables=pairs.get("tables") == "1",
+            lang=lang,  # type: ignore[arg-type]  # checked against LANGS above
             version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION,
         )
 

@@ -48,6 +48,7 @@ RESULT_CODES = {
     ErrorCode.TIMEOUT: -60,
     ErrorCode.MODEL_NOT_READY: -61,
     ErrorCode.SERVER_BUSY: -62,
+    ErrorCode.LANGUAGE_NOT_AVAILABLE: -63,
     ErrorCode.INTERNAL_ERROR: -99,
 }
 FILE_TYPES = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp"}

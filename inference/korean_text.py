@@ -61,8 +61,9 @@ INSTALL_ADVICE = (
 
 
 def is_hangul(char: str) -> bool:
-    code = ord(char)
-    return 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F
+    """A Hangul syllable. Lone jamo are left out: Tesseract reads a stray stroke or a Latin
+    letter as one (A as ㅅ), and text rarely holds them."""
+    return 0xAC00 <= ord(char) <= 0xD7A3
 
 
 def language_not_available(reason: str) -> ApiError:
@@ -242,10 +243,25 @@ def _prepared(strip: np.ndarray) -> tuple[np.ndarray, float, int]:
     scale = min(READ_HEIGHT / max(h, 1), MAX_READ_WIDTH / max(w, 1))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     scaled = cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    scaled = _flat(scaled)
     edges = np.concatenate([scaled[0], scaled[-1], scaled[:, 0], scaled[:, -1]])
     pad = max(2, round(MARGIN * READ_HEIGHT))
     framed = cv2.copyMakeBorder(scaled, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=int(np.median(edges)))
     return np.ascontiguousarray(framed), scale, pad
+
+
+def _flat(grey: np.ndarray) -> np.ndarray:
+    """Dark text on an even light background: light text turned dark, and the background (a
+    gradient, a shadow, a texture: what a closing as wide as the text is thick leaves) divided
+    out. Tesseract thresholds the whole line at once; on an uneven background that loses
+    strokes (make bench-korean, `photo`)."""
+    if float(np.median(grey)) < (int(grey.min()) + int(grey.max())) / 2:
+        grey = 255 - grey
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (READ_HEIGHT // 2 + 1, READ_HEIGHT // 2 + 1))
+    background = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, kernel).astype(np.float32)
+    flat = grey.astype(np.float32) / np.maximum(background, 1.0)
+    low = float(np.percentile(flat, 2))
+    return np.clip((flat - low) / max(1.0 - low, 1e-3) * 255, 0, 255).astype(np.uint8)
 
 
 def _symbols(api, image: np.ndarray, scale: float, pad: int, width: int, budget_ms: int) -> list[Symbol]:
@@ -305,70 +321,69 @@ def is_ideograph(char: str) -> bool:
 
 
 # A Tesseract word is taken for Hanja (Chinese characters), not Hangul, where PP-OCR reads at
-# least this many ideographs per character of it in its place: Tesseract's Korean model reads
-# Hanja as confident Hangul, while PP-OCR reads Hangul as few, scattered characters.
+# least this many ideographs per character of it in its place (at HANJA_SCORE at least):
+# Tesseract's Korean model reads Hanja as confident Hangul, while PP-OCR reads Hangul as few,
+# scattered characters.
 HANJA_SHARE = 0.5
 
 
-def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float) -> Reading:
+def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float, reread=None) -> Reading:
     """One line's reading when Korean is asked.
 
-    A line where Tesseract reads no word that holds Hangul, is sure of it
-    (MIN_HANGUL_CONFIDENCE) and is not Hanja that PP-OCR reads (HANJA_SHARE) is PP-OCR's
-    reading, unchanged: Chinese and Latin lines read as without `ko`. On a line with such a
-    word, the line is taken word by word along Tesseract's words: those Korean words are
-    Tesseract's, and so are numbers and signs it is sure of; every other word (Hanja, Latin) is
-    PP-OCR's characters in its place, or Tesseract's own word where PP-OCR read nothing there; PP-OCR's characters between
-    Tesseract's words are its readings of Hangul and are left out.
+    A line where Tesseract reads no word that holds Hangul and is sure of it
+    (MIN_HANGUL_CONFIDENCE) is PP-OCR's reading, unchanged: Chinese and Latin lines read as
+    without `ko`. On a line with such words, PP-OCR reads the place of each of Tesseract's words
+    again on its own (`reread([(start, end), ...])` -> a Reading each; on a Korean line PP-OCR's
+    whole-line reading loses the Latin and Hanja words between the Hangul), and the line is taken
+    word by word:
+    - a sure Hangul word is Tesseract's, unless PP-OCR reads it as Hanja (HANJA_SHARE ideographs
+      per character, read at HANJA_SCORE, where Tesseract is under HANJA_TESSERACT): Tesseract's
+      Korean model reads Hanja as confident Hangul;
+    - numbers and signs Tesseract is sure of are its own, unless PP-OCR reads letters there;
+    - every other word (Latin, Hanja) is PP-OCR's reading of its place, or Tesseract's word when
+      PP-OCR reads nothing there and Tesseract is sure.
+    If no Hangul word is left, the line is PP-OCR's reading, unchanged.
 
     `height_share`: the strip's height as a fraction of its width (margins are measured in line
     heights). The routing rule lives here alone, so that a detector of the script of a line can
     later decide which lines need Tesseract at all."""
-    n = len(ppocr.text)
-    spans = ppocr.spans if len(ppocr.spans) == n else tuple((0.0, 1.0) for _ in range(n))
-    centres = ppocr.centres if len(ppocr.centres) == n else tuple((a + b) / 2 for a, b in spans)
-    probs = ppocr.probs if len(ppocr.probs) == n else (ppocr.score,) * n
-    margin = 0.15 * height_share
     words = _words(tesseract)
-    choices: list[tuple[list[Symbol], list[int]]] = []  # per word: Tesseract's symbols, or PP-OCR's characters
+    sure = [float(np.mean([symbol.confidence for symbol in word])) >= MIN_HANGUL_CONFIDENCE for word in words]
+    hangul = [sum(is_hangul(symbol.char) for symbol in word) for word in words]
+    if not any(h and ok for h, ok in zip(hangul, sure)):
+        return ppocr
+    margin = REREAD_MARGIN * height_share
+    places = [(max(0.0, word[0].start - margin), min(1.0, word[-1].end + margin)) for word in words]
+    again: list[Reading] = list(reread(places)) if reread is not None else [Reading("", 0.0, 0.0)] * len(words)
+    chars: list[tuple[float, float, str, float]] = []
     korean = False
-    for word in words:
-        low, high = word[0].start - margin, word[-1].end + margin
-        inside = [k for k in range(n) if low <= centres[k] <= high and not ppocr.text[k].isspace()]
-        hangul = sum(is_hangul(symbol.char) for symbol in word)
-        sure = float(np.mean([symbol.confidence for symbol in word])) >= MIN_HANGUL_CONFIDENCE
-        hanja = sum(is_ideograph(ppocr.text[k]) for k in inside)
-        if hangul and sure and hanja < HANJA_SHARE * len(word):
-            choices.append((word, []))
+    for word, ok, syllables, (low, high), pp in zip(words, sure, hangul, places, again):
+        pp_text = pp.text.strip()
+        ideographs = sum(is_ideograph(char) for char in pp_text)
+        confidence = float(np.mean([s.confidence for s in word]))
+        hanja = ideographs >= HANJA_SHARE * len(word) and pp.score >= HANJA_SCORE and confidence < HANJA_TESSERACT
+        if syllables and ok and not hanja:
+            taken = [(s.start, s.end, s.char, s.confidence / 100) for s in word]
             korean = True
         elif (
-            sure
-            and not any(symbol.char.isalpha() for symbol in word)
-            and not any(ppocr.text[k].isalpha() for k in inside)
+            ok
+            and not syllables
+            and not any(s.char.isalpha() for s in word)
+            and not any(char.isalpha() for char in pp_text)
         ):
-            choices.append((word, []))  # numbers and signs: Tesseract reads them as well as PP-OCR
-        elif inside:
-            choices.append(([], inside))
-        elif sure:
-            choices.append((word, []))
+            taken = [(s.start, s.end, s.char, s.confidence / 100) for s in word]
+        elif pp_text and pp.score >= REREAD_SCORE:
+            taken = _placed(pp, low, high)
+        elif ok and not syllables:
+            taken = [(s.start, s.end, s.char, s.confidence / 100) for s in word]
+        else:
+            continue
+        if chars and taken:
+            chars.append((chars[-1][1], taken[0][0], " ", min(chars[-1][3], taken[0][3])))
+        chars.extend(taken)
     if not korean:
         return ppocr
-    chars: list[tuple[float, float, str, float]] = []
-    for word, pp in choices:
-        if chars:
-            chars.append((chars[-1][1], word[0].start if word else spans[pp[0]][0], " ", chars[-1][3]))
-        if word:
-            chars.extend((s.start, s.end, s.char, s.confidence / 100) for s in word)
-            continue
-        low, high = min(spans[k][0] for k in pp), max(spans[k][1] for k in pp)
-        for k in pp:
-            start, end = spans[k]
-            if k == pp[0] and k > 0 and spans[k - 1][1] >= start:  # its span may reach back over a Korean word
-                start = max(start, centres[k] - (spans[k][1] - centres[k]))
-            if k == pp[-1] and k + 1 < n:
-                end = min(end, centres[k] + (centres[k] - start))
-            chars.append((max(start, low), max(min(end, high), max(start, low)), ppocr.text[k], probs[k]))
-    # Spaces span the gap between their neighbours; nothing overlaps its predecessor.
+    # Spans never overlap their predecessor's; a space spans the gap it stands for.
     fixed: list[tuple[float, float, str, float]] = []
     for start, end, char, prob in chars:
         if fixed and start < fixed[-1][1]:
@@ -383,3 +398,31 @@ def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float
         tuple((c[0] + c[1]) / 2 for c in fixed),
         tuple(probabilities),
     )
+
+
+# A word's place is read again by PP-OCR with this margin (in line heights) round Tesseract's
+# box of it; that reading is used where its mean probability is at least REREAD_SCORE.
+REREAD_MARGIN = 0.2
+REREAD_SCORE = 0.5
+# Hanja, told from Hangul that PP-OCR misreads as ideographs (it does, at 0.5-1.0): PP-OCR reads
+# real Hanja at 0.92-1.0, and Tesseract is less sure of the Hangul it makes of them (76-96 of
+# 100) than of real Hangul words (98-100). Chosen on the `tuned` fonts of make bench-korean.
+HANJA_SCORE = 0.9
+HANJA_TESSERACT = 97.0
+
+
+def _placed(reading: Reading, low: float, high: float) -> list[tuple[float, float, str, float]]:
+    """A reading of the part [low, high] of a strip (fractions of its width), its characters
+    placed along the whole strip; blanks at its ends left out."""
+    n = len(reading.text)
+    spans = reading.spans if len(reading.spans) == n else tuple((k / n, (k + 1) / n) for k in range(n))
+    probs = reading.probs if len(reading.probs) == n else (reading.score,) * n
+    out = [
+        (low + a * (high - low), low + b * (high - low), char, prob)
+        for char, (a, b), prob in zip(reading.text, spans, probs)
+    ]
+    while out and out[0][2].isspace():
+        out.pop(0)
+    while out and out[-1][2].isspace():
+        out.pop()
+    return out

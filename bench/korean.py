@@ -5,12 +5,13 @@ Starts the local stack (`make serve`'s) and sends images to POST /general_ocr wi
 for this bench), nothing is read from disk:
 
 - `lines`: one Korean line per image (words, numbers, prices, times, punctuation, some with a
-  Hanja or Latin word), in fonts and under conditions. Fonts are split in two: `tuned`, the ones
-  looked at while korean_text.py's thresholds were chosen, and `held-out`, never looked at.
+  Hanja or Latin word), in fonts and under conditions. Fonts are split in three: `tuned`, the
+  ones looked at while korean_text.py's thresholds were chosen; `held-out`, whose misread clean
+  lines were looked at while debugging; `unseen`, never looked at (the figure to trust).
   Conditions: clean, blur, JPEG q=25, noise, rotated 2-4 degrees, and a photo-like background
   (gradient, texture, coloured text). CER = edit distance / length of the truth, over the
   line's characters with blanks left out (NFKC), the answered lines joined in reading order.
-- `pages`: pages of mixed lines (Korean, Chinese, Latin) in held-out fonts, each sent with and
+- `pages`: pages of mixed lines (Korean, Chinese, Latin) in unseen fonts, each sent with and
   without `ko`. A Chinese or Latin line is `unchanged` when the line answered in its place reads
   the same both ways; Korean lines' CER with `ko`.
 - time per Korean line (one-line image, request round trip) and per page, with and without `ko`.
@@ -57,10 +58,24 @@ HELD_OUT_FONTS = [
     (BAEKMUK / "gulim.ttf", 0),
     (NOTO / "NotoSansCJK-Regular.ttc", 1),  # Noto Sans CJK KR
 ]
+# Never looked at while korean_text.py was written or debugged (the held-out set above was, on
+# 8 misread clean lines): the figure to trust, and the acceptance's (CER <= 10%).
+UNSEEN_FONTS = [
+    (UNFONTS / "UnDinaru.ttf", 0),
+    (UNFONTS / "UnGraphic.ttf", 0),
+    (UNFONTS / "UnDotumBold.ttf", 0),
+    (BAEKMUK / "dotum.ttf", 0),
+    (NANUM / "NanumBarunpenR.ttf", 0),
+    (NANUM / "NanumSquareRoundR.ttf", 0),
+    (NANUM / "NanumMyeongjoBold.ttf", 0),
+    (NANUM / "NanumGothicCoding.ttf", 0),
+    (NOTO / "NotoSerifCJK-Bold.ttc", 1),  # Noto Serif CJK KR Bold
+    (Path("/usr/share/fonts/truetype/unfonts-extra/UnShinmun.ttf"), 0),
+]
 # Characters a font lacks (Hanja in most Korean fonts) are drawn in this one, as a document would.
 FALLBACK = (NOTO / "NotoSansCJK-Regular.ttc", 1)
 
-KOREAN_WORDS = (
+_KOREAN_TEXT = (
     "서울 부산 대구 인천 광주 대전 울산 세종 경기도 강원도 제주 시청 구청 주민센터 도서관 병원 약국 "
     "학교 대학교 회사 사무실 은행 우체국 편의점 식당 카페 시장 백화점 주차장 정류장 지하철 버스 택시 "
     "영업시간 휴무일 안내 문의 전화 주소 가격 할인 판매 구매 예약 확인 결제 영수증 합계 부가세 포함 "
@@ -69,7 +84,8 @@ KOREAN_WORDS = (
     "사랑 행복 건강 가족 친구 선생님 학생 아이들 어른 할머니 할아버지 우리 모두 함께 "
     "맛있는 따뜻한 시원한 새로운 특별한 중요한 간단한 빠른 조용한 깨끗한 "
     "김치찌개 된장찌개 불고기 비빔밥 냉면 떡볶이 삼겹살 커피 우유 빵 과일 채소"
-).split()
+)
+KOREAN_WORDS = _KOREAN_TEXT.split()
 HANJA_WORDS = ("大韓民國", "株式會社", "大學校", "韓國", "日本", "中國", "東西南北", "入口", "出口", "案內")
 LATIN_WORDS = ("OCR", "Seoul", "KTX", "LG", "Wi-Fi", "Coffee", "ATM", "PC", "SNS", "Korea")
 CHINESE_LINES = (
@@ -311,7 +327,7 @@ def bench_pages(base: str, count: int, rng: random.Random):
     times: dict[str, list[float]] = {"ko": [], "none": []}
     examples = []
     for _ in range(count):
-        image, truth = _page(rng, rng.choice(HELD_OUT_FONTS))
+        image, truth = _page(rng, rng.choice(UNSEEN_FONTS))
         with_ko, seconds_ko = post(base, image, "ko")
         without, seconds = post(base, image, None)
         times["ko"].append(seconds_ko)
@@ -342,11 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=28)
     parser.add_argument("--show", type=int, default=8, help="misread lines to print (stderr)")
     args = parser.parse_args(argv)
-    missing = [str(path) for path, _ in TUNED_FONTS + HELD_OUT_FONTS + [FALLBACK] if not path.is_file()]
+    missing = [str(path) for path, _ in TUNED_FONTS + HELD_OUT_FONTS + UNSEEN_FONTS + [FALLBACK] if not path.is_file()]
     if missing:
         print(
             "error: fonts missing: " + ", ".join(missing) + " (apt-get install fonts-nanum fonts-unfonts-core "
-            "fonts-baekmuk fonts-noto-cjk)",
+            "fonts-unfonts-extra fonts-baekmuk fonts-noto-cjk)",
             file=sys.stderr,
         )
         return 2
@@ -354,7 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack() as stack:
         print(f"stack ready in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         ok = True
-        for name, fonts, seed in (("held-out", HELD_OUT_FONTS, args.seed), ("tuned", TUNED_FONTS, args.seed + 1)):
+        sets = (
+            ("unseen", UNSEEN_FONTS, args.seed + 3),
+            ("held-out", HELD_OUT_FONTS, args.seed),
+            ("tuned", TUNED_FONTS, args.seed + 1),
+        )
+        for name, fonts, seed in sets:
             results, times = bench_lines(stack.base, fonts, args.lines, random.Random(seed), "ko", args.show)
             total = Tally()
             for condition, tally in results.items():
@@ -367,20 +388,20 @@ def main(argv: list[str] | None = None) -> int:
                 total.exact += tally.exact
             print(f"lines, {name} fonts, all     : CER {100 * total.cer:5.2f}%  exact {total.exact}/{total.count}")
             print(f"time per Korean line with ko ({name}): {_ms(times)}")
-            if name == "held-out":
+            if name == "unseen":
                 ok = ok and total.cer <= 0.10
         # The same Korean lines without ko: what the Chinese recogniser makes of them.
         baseline, base_times = bench_lines(
-            stack.base, HELD_OUT_FONTS, max(4, args.lines // 4), random.Random(args.seed), None
+            stack.base, UNSEEN_FONTS, max(4, args.lines // 4), random.Random(args.seed + 3), None
         )
         errors = sum(t.errors for t in baseline.values())
         length = sum(t.length for t in baseline.values())
-        print(f"lines, held-out fonts, without ko: CER {100 * errors / max(length, 1):.1f}% (PP-OCR alone)")
+        print(f"lines, unseen fonts, without ko: CER {100 * errors / max(length, 1):.1f}% (PP-OCR alone)")
         print(f"time per Korean line without ko: {_ms(base_times)}")
         korean, changed, others, dropped, times, examples = bench_pages(
             stack.base, args.pages, random.Random(args.seed + 2)
         )
-        print(f"pages ({args.pages}, held-out fonts): Korean lines with ko CER {100 * korean.cer:.2f}%")
+        print(f"pages ({args.pages}, unseen fonts): Korean lines with ko CER {100 * korean.cer:.2f}%")
         print(f"pages: Chinese and Latin lines changed by ko: {changed}/{others} (dropped with ko: {dropped})")
         for text, read, read_ko in examples[:5]:
             print(f"    {text!r}: without ko {read!r}, with ko {read_ko!r}", file=sys.stderr)

@@ -299,7 +299,11 @@ class OcrEngine:
         if lang == "ko" and not self.korean.available:
             raise korean_text.language_not_available(self.korean.problem)
         check, mapper = self._guards(deadline)
-        cut = self._cut_lines(image, check, mapper, by_page_direction=self.by_page_direction)
+        # With Korean asked for, the page is read as it stands: the classifier takes many Hangul
+        # lines for upside-down ones, so its flips cannot tell the page's direction (korean_text.py
+        # reads each line both ways where unsure instead).
+        by_direction = self.by_page_direction and lang != "ko"
+        cut = self._cut_lines(image, check, mapper, by_page_direction=by_direction)
         if cut is None:
             return []
         if cut.turned == orientation.UPRIGHT:
@@ -353,7 +357,7 @@ class OcrEngine:
                 for i, reading in zip(unsure, again):
                     texts[i] = reading
         if lang == "ko":
-            texts = self._with_korean(strips, texts, mapper, deadline)
+            texts = self._with_korean(strips, texts, flipped, mapper, deadline)
         lines = []
         for i, (box, reading, maybe_piece) in enumerate(zip(boxes, texts, unless_sure)):
             if reading.score < (SURE_READING if maybe_piece else cfg.text_score) or not reading.text.strip():
@@ -365,28 +369,20 @@ class OcrEngine:
             lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
         return lines
 
-    def _with_korean(self, strips: list[np.ndarray], texts: list, mapper, deadline: float | None) -> list:
-        """Each line's reading with Korean asked for: Tesseract reads every strip (on the engine's
-        lanes, the deadline checked before each), korean_text.korean_or_ppocr picks per word."""
-        korean = list(mapper(lambda strip: self.korean.read(strip, deadline), strips))
-        cfg = self.config
+    def _with_korean(self, strips: list[np.ndarray], texts: list, flipped: list[bool], mapper, deadline) -> list:
+        """Each line's reading with Korean asked for (korean_text.with_korean): Tesseract on the
+        engine's lanes, PP-OCR (fp32 where there is one) for the places of non-Korean words."""
         session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
-
-        def reread(strip: np.ndarray):
-            # PP-OCR again, on the places of one line's words alone (korean_or_ppocr).
-            width = strip.shape[1]
-            return lambda places: recognize.read_lines(
-                session,
-                self.charset,
-                [strip[:, int(a * width) : max(int(a * width) + 1, int(np.ceil(b * width)))] for a, b in places],
-                cfg.rec_batch,
-                cfg.rec_min_width,
-            )
-
-        return [
-            korean_text.korean_or_ppocr(reading, symbols, strip.shape[0] / max(strip.shape[1], 1), reread(strip))
-            for reading, symbols, strip in zip(texts, korean, strips)
-        ]
+        cfg = self.config
+        return korean_text.with_korean(
+            self.korean,
+            strips,
+            texts,
+            flipped,
+            lambda crops: recognize.read_lines(session, self.charset, crops, cfg.rec_batch, cfg.rec_min_width),
+            mapper,
+            deadline,
+        )
 
     def read_tables(
         self, image: np.ndarray, deadline: float | None = None, detail: bool = False, lang: str | None = None

@@ -271,13 +271,19 @@ def _symbols(api, image: np.ndarray, scale: float, pad: int, width: int, budget_
     api.SetImage(Image.fromarray(image))
     if not api.Recognize(timeout=max(1, budget_ms)):
         return []
-    text = api.GetUTF8Text().strip()
+    try:
+        text = api.GetUTF8Text().strip()
+    except RuntimeError:  # no text at all
+        return []
     found = []
     iterator = api.GetIterator()
     if iterator is None:
         return []
     for item in iterate_level(iterator, RIL.SYMBOL):
-        char = item.GetUTF8Text(RIL.SYMBOL)
+        try:
+            char = item.GetUTF8Text(RIL.SYMBOL)  # raises RuntimeError on an empty symbol
+        except RuntimeError:
+            continue
         box = item.BoundingBox(RIL.SYMBOL)
         if not char or box is None:
             continue
@@ -355,7 +361,7 @@ def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float
     margin = REREAD_MARGIN * height_share
     places = [(max(0.0, word[0].start - margin), min(1.0, word[-1].end + margin)) for word in words]
     again: list[Reading] = list(reread(places)) if reread is not None else [Reading("", 0.0, 0.0)] * len(words)
-    chars: list[tuple[float, float, str, float]] = []
+    segments: list[list[tuple[float, float, str, float]]] = []
     korean = False
     for word, ok, syllables, (low, high), pp in zip(words, sure, hangul, places, again):
         pp_text = pp.text.strip()
@@ -378,11 +384,15 @@ def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float
             taken = [(s.start, s.end, s.char, s.confidence / 100) for s in word]
         else:
             continue
-        if chars and taken:
-            chars.append((chars[-1][1], taken[0][0], " ", min(chars[-1][3], taken[0][3])))
-        chars.extend(taken)
+        if taken:
+            segments.append(taken)
     if not korean:
         return ppocr
+    chars: list[tuple[float, float, str, float]] = []
+    for taken in segments:
+        if chars:
+            chars.append((chars[-1][1], taken[0][0], " ", min(chars[-1][3], taken[0][3])))
+        chars.extend(taken)
     # Spans never overlap their predecessor's; a space spans the gap it stands for.
     fixed: list[tuple[float, float, str, float]] = []
     for start, end, char, prob in chars:
@@ -426,3 +436,69 @@ def _placed(reading: Reading, low: float, high: float) -> list[tuple[float, floa
     while out and out[-1][2].isspace():
         out.pop()
     return out
+
+
+def with_korean(
+    reader: KoreanReader,
+    strips: list[np.ndarray],
+    readings: list[Reading],
+    flipped: list[bool],
+    recognise,
+    mapper,
+    deadline,
+) -> list[Reading]:
+    """The readings of a page's lines with Korean asked for: Tesseract reads every strip (through
+    `mapper`, the engine's lanes, which check the deadline before each), korean_or_ppocr picks per
+    word, `recognise(crops)` (PP-OCR) reading the places of the words that are not Korean.
+
+    PP-OCR's angle classifier often takes a Hangul line for one upside down (`flipped`), and
+    sometimes an upside-down one for upright: a strip it turned, or one whose Hangul Tesseract is
+    not sure of (SURE_UPRIGHT), is read by Tesseract both ways, and the way Tesseract is surer of
+    kept."""
+
+    def read(i: int) -> list[Symbol]:
+        return reader.read(strips[i], deadline)
+
+    def read_turned(i: int) -> list[Symbol]:
+        return reader.read(np.ascontiguousarray(strips[i][::-1, ::-1]), deadline)
+
+    symbols = list(mapper(read, range(len(strips))))
+    turned_ids = [i for i, turned in enumerate(flipped) if turned or _sureness(symbols[i]) < SURE_UPRIGHT]
+    turned = dict(zip(turned_ids, mapper(read_turned, turned_ids)))
+    out = []
+    for i, (strip, reading) in enumerate(zip(strips, readings)):
+        share = strip.shape[0] / max(strip.shape[1], 1)
+        merged = korean_or_ppocr(reading, symbols[i], share, _rereader(strip, recognise))
+        if i in turned and _sureness(turned[i]) > _sureness(symbols[i]):
+            upright = np.ascontiguousarray(strip[::-1, ::-1])
+            again = korean_or_ppocr(reading, turned[i], share, _rereader(upright, recognise))
+            if again is not reading:
+                merged = _in_turned_frame(again)
+        out.append(merged)
+    return out
+
+
+# Tesseract reads upright Hangul lines at 98-100 (mean confidence of their syllables), upside-down
+# ones at 75-90 (as read of the tuned fonts of make bench-korean).
+SURE_UPRIGHT = 95.0
+
+
+def _sureness(symbols: list[Symbol]) -> float:
+    """How sure Tesseract is of a line: its Hangul's mean confidence (0 without Hangul)."""
+    confidences = [s.confidence for s in symbols if is_hangul(s.char)]
+    return float(np.mean(confidences)) if confidences else 0.0
+
+
+def _rereader(strip: np.ndarray, recognise):
+    width = strip.shape[1]
+    return lambda places: recognise(
+        [strip[:, int(a * width) : max(int(a * width) + 1, int(np.ceil(b * width)))] for a, b in places]
+    )
+
+
+def _in_turned_frame(reading: Reading) -> Reading:
+    """A reading of a strip turned half round, its characters placed along the strip as it was
+    (the engine maps places along a flipped strip back to the line's box)."""
+    return reading._replace(
+        spans=tuple((1 - b, 1 - a) for a, b in reading.spans), centres=tuple(1 - c for c in reading.centres)
+    )

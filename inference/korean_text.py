@@ -342,13 +342,14 @@ def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float
     again on its own (`reread([(start, end), ...])` -> a Reading each; on a Korean line PP-OCR's
     whole-line reading loses the Latin and Hanja words between the Hangul), and the line is taken
     word by word:
-    - a sure Hangul word is Tesseract's, unless PP-OCR reads it as Hanja (HANJA_SHARE ideographs
-      per character, read at HANJA_SCORE, where Tesseract is under HANJA_TESSERACT): Tesseract's
-      Korean model reads Hanja as confident Hangul;
+    - a sure Hangul word is Tesseract's, unless PP-OCR reads it as Hanja, Latin or digits
+      (HANJA_SHARE such characters per character, read at HANJA_SCORE, where Tesseract is under
+      HANJA_TESSERACT): Tesseract's Korean model reads them as confident Hangul;
     - numbers and signs Tesseract is sure of are its own, unless PP-OCR reads letters there;
     - every other word (Latin, Hanja) is PP-OCR's reading of its place, or Tesseract's word when
       PP-OCR reads nothing there and Tesseract is sure.
-    If no Hangul word is left, the line is PP-OCR's reading, unchanged.
+    If no Hangul word is left, or a lone syllable among other script (KOREAN_SHARE), the line is
+    PP-OCR's reading, unchanged.
 
     `height_share`: the strip's height as a fraction of its width (margins are measured in line
     heights). The routing rule lives here alone, so that a detector of the script of a line can
@@ -365,9 +366,10 @@ def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float
     korean = False
     for word, ok, syllables, (low, high), pp in zip(words, sure, hangul, places, again):
         pp_text = pp.text.strip()
-        ideographs = sum(is_ideograph(char) for char in pp_text)
+        # Hanja, Latin or digits that Tesseract's Korean model made Hangul of (No. -> 제0., 12 -> 그)
+        foreign = sum(is_ideograph(char) or (char.isascii() and char.isalnum()) for char in pp_text)
         confidence = float(np.mean([s.confidence for s in word]))
-        hanja = ideographs >= HANJA_SHARE * len(word) and pp.score >= HANJA_SCORE and confidence < HANJA_TESSERACT
+        hanja = foreign >= HANJA_SHARE * len(word) and pp.score >= HANJA_SCORE and confidence < HANJA_TESSERACT
         if syllables and ok and not hanja:
             taken = [(s.start, s.end, s.char, s.confidence / 100) for s in word]
             korean = True
@@ -386,8 +388,10 @@ def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float
             continue
         if taken:
             segments.append(taken)
-    if not korean:
-        return ppocr
+    syllables_kept = sum(is_hangul(c[2]) for segment in segments for c in segment)
+    symbols_kept = sum(not c[2].isspace() for segment in segments for c in segment)
+    if not korean or (syllables_kept < 2 and syllables_kept < KOREAN_SHARE * symbols_kept):
+        return ppocr  # a lone syllable among other script is more likely Tesseract's misreading
     chars: list[tuple[float, float, str, float]] = []
     for taken in segments:
         if chars:
@@ -410,6 +414,9 @@ def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float
     )
 
 
+# A line is read as Korean where it keeps 2 Hangul syllables or more, or they are this share of
+# its characters.
+KOREAN_SHARE = 0.25
 # A word's place is read again by PP-OCR with this margin (in line heights) round Tesseract's
 # box of it; that reading is used where its mean probability is at least REREAD_SCORE.
 REREAD_MARGIN = 0.2
@@ -453,8 +460,8 @@ def with_korean(
 
     PP-OCR's angle classifier often takes a Hangul line for one upside down (`flipped`), and
     sometimes an upside-down one for upright: a strip it turned, or one whose Hangul Tesseract is
-    not sure of (SURE_UPRIGHT), is read by Tesseract both ways, and the way Tesseract is surer of
-    kept."""
+    not sure of (SURE_UPRIGHT), is read by Tesseract both ways too, and read turned where
+    Tesseract is sure of its Hangul that way (SURE_UPRIGHT) and surer than the other."""
 
     def read(i: int) -> list[Symbol]:
         return reader.read(strips[i], deadline)
@@ -469,7 +476,7 @@ def with_korean(
     for i, (strip, reading) in enumerate(zip(strips, readings)):
         share = strip.shape[0] / max(strip.shape[1], 1)
         merged = korean_or_ppocr(reading, symbols[i], share, _rereader(strip, recognise))
-        if i in turned and _sureness(turned[i]) > _sureness(symbols[i]):
+        if i in turned and _sureness(turned[i]) >= max(SURE_UPRIGHT, _sureness(symbols[i]) + 1):
             upright = np.ascontiguousarray(strip[::-1, ::-1])
             again = korean_or_ppocr(reading, turned[i], share, _rereader(upright, recognise))
             if again is not reading:
@@ -484,9 +491,13 @@ SURE_UPRIGHT = 95.0
 
 
 def _sureness(symbols: list[Symbol]) -> float:
-    """How sure Tesseract is of a line: its Hangul's mean confidence (0 without Hangul)."""
-    confidences = [s.confidence for s in symbols if is_hangul(s.char)]
-    return float(np.mean(confidences)) if confidences else 0.0
+    """How sure Tesseract is of a line as Korean: its characters' mean confidence, where at least
+    half of them are Hangul (0 otherwise: a Latin line turned half round reads as a few
+    confident syllables among junk)."""
+    chars = [s for s in symbols if not s.char.isspace()]
+    if not chars or sum(is_hangul(s.char) for s in chars) < 0.5 * len(chars):
+        return 0.0
+    return float(np.mean([s.confidence for s in chars]))
 
 
 def _rereader(strip: np.ndarray, recognise):

@@ -470,13 +470,19 @@ def with_korean(
         return reader.read(np.ascontiguousarray(strips[i][::-1, ::-1]), deadline)
 
     symbols = list(mapper(read, range(len(strips))))
-    turned_ids = [i for i, turned in enumerate(flipped) if turned or _sureness(symbols[i]) < SURE_UPRIGHT]
+    turned_ids = [
+        i
+        for i, turned in enumerate(flipped)
+        if turned or (_sureness(symbols[i]) < SURE_UPRIGHT and not _surely_chinese(readings[i]))
+    ]
     turned = dict(zip(turned_ids, mapper(read_turned, turned_ids)))
     out = []
     for i, (strip, reading) in enumerate(zip(strips, readings)):
         share = strip.shape[0] / max(strip.shape[1], 1)
         merged = korean_or_ppocr(reading, symbols[i], share, _rereader(strip, recognise))
-        if i in turned and _sureness(turned[i]) >= max(SURE_UPRIGHT, _sureness(symbols[i]) + 1):
+        # A strip the classifier left upright needs more to be read turned (SURE_TURNED).
+        needed = SURE_UPRIGHT if flipped[i] else SURE_TURNED
+        if i in turned and _sureness(turned[i]) >= max(needed, _sureness(symbols[i]) + 1):
             upright = np.ascontiguousarray(strip[::-1, ::-1])
             again = korean_or_ppocr(reading, turned[i], share, _rereader(upright, recognise))
             if again is not reading:
@@ -488,6 +494,16 @@ def with_korean(
 # Tesseract reads upright Hangul lines at 98-100 (mean confidence of their syllables), upside-down
 # ones at 75-90 (as read of the tuned fonts of make bench-korean).
 SURE_UPRIGHT = 95.0
+
+
+# Upside-down Chinese read as Hangul at 95.3 on one line of make bench-korean's pages (seed 2026).
+SURE_TURNED = 97.0
+
+
+def _surely_chinese(reading: Reading) -> bool:
+    """PP-OCR reads the line as Chinese, surely: mostly ideographs, at 0.95 or more."""
+    text = [c for c in reading.text if not c.isspace()]
+    return bool(text) and reading.score >= 0.95 and sum(map(is_ideograph, text)) >= 0.5 * len(text)
 
 
 def _sureness(symbols: list[Symbol]) -> float:

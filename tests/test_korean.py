@@ -207,6 +207,14 @@ def test_a_korean_line_is_read_with_ko_and_its_characters_placed(engine):
 
 
 @pytest.mark.models
+def test_an_upside_down_korean_line_is_read_too(engine):
+    # PP-OCR's angle classifier cannot tell which way up Hangul is; the line is read either way.
+    _needs_korean(engine)
+    upside_down = np.ascontiguousarray(korean_line()[::-1, ::-1])
+    assert [norm(line.text) for line in engine.read(upside_down, lang="ko")] == [norm(KOREAN)]
+
+
+@pytest.mark.models
 def test_chinese_and_latin_lines_read_the_same_with_ko(engine):
     _needs_korean(engine)
     font = _font()

@@ -243,17 +243,19 @@ def test_nhn_splits_a_korean_line_into_its_words_with_boxes_in_order(engine, mon
     png = encoded(Image.fromarray(korean_line()[:, :, ::-1]))
 
     async def scenario():
-        async with TestServer(create_app(engine=engine, workers=1, queue=2)) as server:
-            async with TestServer(create_runtime(str(server.make_url("")), timeout_s=60)) as runtime:
-                monkeypatch.setenv("ENDPOINT_NAME", "ocr")
-                monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-                monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
-                monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-                monkeypatch.setenv(endpoint.ENDPOINT_URL_ENV, str(runtime.make_url("")))
-                endpoint._clients.clear()
-                body, content_type = multipart({"image": ("line.png", png, "image/png")})
-                event = api_event(NHN, body, content_type, query={"lang": "ko"})
-                return await asyncio.get_running_loop().run_in_executor(None, call, event)
+        async with (
+            TestServer(create_app(engine=engine, workers=1, queue=2)) as server,
+            TestServer(create_runtime(str(server.make_url("")), timeout_s=60)) as runtime,
+        ):
+            monkeypatch.setenv("ENDPOINT_NAME", "ocr")
+            monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+            monkeypatch.setenv(endpoint.ENDPOINT_URL_ENV, str(runtime.make_url("")))
+            endpoint._clients.clear()
+            body, content_type = multipart({"image": ("line.png", png, "image/png")})
+            event = api_event(NHN, body, content_type, query={"lang": "ko"})
+            return await asyncio.get_running_loop().run_in_executor(None, call, event)
 
     try:
         status, body = asyncio.run(scenario())

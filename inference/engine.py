@@ -165,8 +165,9 @@ class OcrEngine:
         self.korean_decoder = PlateDecoder(self.korean_plates.charset, KOREAN)
         # Tables (asked for with the `tables` option): layout and structure models, tables.py.
         self.tables = TableReader(c.provider, c.threads)
-        # Korean lines, when asked for (lang=ko): Tesseract's Korean LSTM, one API object per lane.
-        self.korean = korean_text.KoreanReader(self.lanes)
+        # Korean lines, when asked for (lang=ko): Tesseract's Korean LSTM (on the CPU, a GPU or
+        # not), at most one API object per core, made when first needed.
+        self.korean = korean_text.KoreanReader(c.threads or _cpu_count())
         # Cross-request batching of recognition: strips of every in-flight request share batches,
         # `lanes` batches running at once. A GPU is busy only with large batches; on a CPU it
         # gained nothing measurable (make bench-gpu: 2.29 -> 2.35 pages/s at concurrency 8 on 2

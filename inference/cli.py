@@ -21,7 +21,7 @@ from .images import decode_image
 
 def _prepare_models() -> int:
     """Zero the denormal weights of every model, quantize the recogniser when this configuration
-    reads in int8, and cache the results (the image build runs this)."""
+    reads in int8, fetch Tesseract's Korean model, and cache the results (the image build runs this)."""
     from .engine import recogniser_precision
     from .models import (
         LAYOUT_MODEL,
@@ -40,6 +40,11 @@ def _prepare_models() -> int:
         prepared_model_bytes(path)
     if recogniser_precision(config.precision, requested_providers(config.provider)[0] == CPU) == "int8":
         int8_recogniser_bytes(prepared_model_bytes(files.rec))
+    # Korean (lang=ko): Tesseract's kor.traineddata into the model cache; where it cannot be had,
+    # a warning says what to install, and everything else serves as before.
+    from .korean_text import prepare as prepare_korean
+
+    prepare_korean()
     return 0
 
 

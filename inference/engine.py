@@ -18,7 +18,7 @@ import numpy as np
 
 from ocr_contract.protocol import Line
 
-from . import classify, detect, orientation, plates, recognize, small_text
+from . import classify, detect, korean_text, orientation, plates, recognize, small_text
 from .batching import MicroBatcher
 from .config import EngineConfig
 from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, is_vertical, span_quad, warp
@@ -166,6 +166,9 @@ class OcrEngine:
         self.korean_decoder = PlateDecoder(self.korean_plates.charset, KOREAN)
         # Tables (asked for with the `tables` option): layout and structure models, tables.py.
         self.tables = TableReader(c.provider, c.threads)
+        # Korean lines, when asked for (lang=ko): Tesseract's Korean LSTM (on the CPU, a GPU or
+        # not), at most one API object per core, made when first needed.
+        self.korean = korean_text.KoreanReader(c.threads or _cpu_count())
         # Cross-request batching of recognition: strips of every in-flight request share batches,
         # `lanes` batches running at once. A GPU is busy only with large batches; on a CPU it
         # gained nothing measurable (make bench-gpu: 2.29 -> 2.35 pages/s at concurrency 8 on 2
@@ -186,6 +189,7 @@ class OcrEngine:
         """Finish queued work and stop the batcher's threads."""
         if self.rec_batcher is not None:
             self.rec_batcher.close()
+        self.korean.close()
 
     def warm_up(self) -> None:
         """One tiny inference through every model, so the first real request is not slow."""
@@ -288,7 +292,9 @@ class OcrEngine:
         )
         return float(np.mean([reading.score for reading in readings])) >= self.VERTICAL_SCORE
 
-    def read(self, image: np.ndarray, deadline: float | None = None, detail: bool = False) -> list[OcrLine]:
+    def read(
+        self, image: np.ndarray, deadline: float | None = None, detail: bool = False, lang: str | None = None
+    ) -> list[OcrLine]:
         """BGR uint8 image -> recognised lines in reading order.
 
         `deadline` (time.monotonic()) is checked before each model call: a request whose
@@ -297,18 +303,25 @@ class OcrEngine:
         doors ask for.
 
         A page turned a quarter or upside down (orientation.py) is read turned upright, as an
-        upright page is, and its boxes are given back in this image's pixels."""
+        upright page is, and its boxes are given back in this image's pixels. `lang` "ko": Hangul
+        lines are read too (korean_text.py)."""
+        if lang == "ko" and not self.korean.available:
+            raise korean_text.language_not_available(self.korean.problem)
         check, mapper = self._guards(deadline)
-        cut = self._cut_lines(image, check, mapper, by_page_direction=self.by_page_direction)
+        # With Korean asked for, the page is read as it stands: the classifier takes many Hangul
+        # lines for upside-down ones, so its flips cannot tell the page's direction (korean_text.py
+        # reads each line both ways where unsure instead).
+        by_direction = self.by_page_direction and lang != "ko"
+        cut = self._cut_lines(image, check, mapper, by_page_direction=by_direction)
         if cut is None:
             return []
         if cut.turned == orientation.UPRIGHT:
-            return self._read_cut(image, cut, check, mapper, deadline, detail)
+            return self._read_cut(image, cut, check, mapper, deadline, detail, lang)
         upright = orientation.turn_upright(image, cut.turned)
         again = self._cut_lines(upright, check, mapper, by_page_direction=False)
         if again is None:
             return []
-        lines = self._read_cut(upright, again, check, mapper, deadline, detail)
+        lines = self._read_cut(upright, again, check, mapper, deadline, detail, lang)
         return [self._turned_back(line, cut.turned, *image.shape[:2]) for line in lines]
 
     @staticmethod
@@ -325,7 +338,7 @@ class OcrEngine:
         return OcrLine(line.text, line.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars)
 
     def _read_cut(
-        self, image: np.ndarray, cut: Cut, check, mapper, deadline: float | None, detail: bool
+        self, image: np.ndarray, cut: Cut, check, mapper, deadline: float | None, detail: bool, lang: str | None = None
     ) -> list[OcrLine]:
         boxes, cut_from, cut_widths, strips, flipped, unless_sure, _ = cut
         height, width = image.shape[:2]
@@ -352,6 +365,8 @@ class OcrEngine:
                 )
                 for i, reading in zip(unsure, again):
                     texts[i] = reading
+        if lang == "ko":
+            texts = self._with_korean(strips, texts, flipped, mapper, deadline)
         lines = []
         for i, (box, reading, maybe_piece) in enumerate(zip(boxes, texts, unless_sure)):
             if reading.score < (SURE_READING if maybe_piece else cfg.text_score) or not reading.text.strip():
@@ -363,10 +378,27 @@ class OcrEngine:
             lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
         return lines
 
-    def read_tables(self, image: np.ndarray, deadline: float | None = None, detail: bool = False) -> tuple[list, list]:
+    def _with_korean(self, strips: list[np.ndarray], texts: list, flipped: list[bool], mapper, deadline) -> list:
+        """Each line's reading with Korean asked for (korean_text.with_korean): Tesseract on the
+        engine's lanes, PP-OCR (fp32 where there is one) for the places of non-Korean words."""
+        session = self.rec_fp32 if self.rec_fp32 is not None else self.rec
+        cfg = self.config
+        return korean_text.with_korean(
+            self.korean,
+            strips,
+            texts,
+            flipped,
+            lambda crops: recognize.read_lines(session, self.charset, crops, cfg.rec_batch, cfg.rec_min_width),
+            mapper,
+            deadline,
+        )
+
+    def read_tables(
+        self, image: np.ndarray, deadline: float | None = None, detail: bool = False, lang: str | None = None
+    ) -> tuple[list, list]:
         """(the lines as read() answers them, as API items; the tables of the image, tables.py).
         The tables are filled from the lines' characters, so the lines are read with them."""
-        lines: list[Line] = [line.to_api(True) for line in self.read(image, deadline=deadline, detail=True)]  # type: ignore[misc]
+        lines: list[Line] = [line.to_api(True) for line in self.read(image, deadline=deadline, detail=True, lang=lang)]  # type: ignore[misc]
         check, _ = self._guards(deadline)
         check()
         tables = self.tables.read(image, lines)

@@ -78,6 +78,10 @@ class Reading(NamedTuple):
     # long line barely moves the mean
     spans: tuple = ()  # per character of `text`: (start, end) as fractions of the strip's width,
     # in reading order (char_spans)
+    centres: tuple = ()  # per character of `text`: where the model saw it (the middle of the CTC
+    # steps that emitted it), as a fraction of the strip's width; the spans above tile the strip,
+    # so a character next to a stretch read as blank has a span reaching over that stretch
+    probs: tuple = ()  # per character of `text`: its probability
 
 
 def char_spans(runs: list[tuple[int, int]], lengths: list[int], steps: int, content: float) -> tuple:
@@ -124,13 +128,18 @@ def ctc_decode(probs: np.ndarray, charset: list[str], content: list[float] | Non
                 end += 1
             runs.append((int(start), int(end)))
         kept = confidence[keep]
-        spans = char_spans(runs, [len(t) for t in tokens], steps, content[row] if content else 1.0)
+        share = content[row] if content else 1.0
+        spans = char_spans(runs, [len(t) for t in tokens], steps, share)
+        centres = tuple((a + b + 1) / 2 / steps / share for (a, b), t in zip(runs, tokens) for _ in t)
+        char_probs = tuple(float(p) for p, t in zip(kept, tokens) for _ in t)
         results.append(
             Reading(
                 "".join(tokens),
                 float(kept.mean()) if keep.any() else 0.0,
                 float(kept.min()) if keep.any() else 0.0,
                 spans,
+                centres,
+                char_probs,
             )
         )
     return results

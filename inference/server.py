@@ -136,9 +136,9 @@ def _run_ocr(
     # `detail`: each line's corners and its characters' (the other APIs' doors).
     image = decode_image(data)
     if options.tables:  # `tables=1`: {"lines": [...], "tables": [...]} (ocr_contract.protocol)
-        lines, tables = engine.read_tables(image, deadline=deadline, detail=options.detail)
+        lines, tables = engine.read_tables(image, deadline=deadline, detail=options.detail, lang=options.lang)
         return {"lines": lines, "tables": tables}, (image.shape[1], image.shape[0])
-    lines = engine.read(image, deadline=deadline, detail=options.detail)
+    lines = engine.read(image, deadline=deadline, detail=options.detail, lang=options.lang)  # lang=ko: Korean too
     return [line.to_api(options.detail) for line in lines], (image.shape[1], image.shape[0])
 
 

@@ -20,7 +20,7 @@ from jobs.aws.backend import JOBS_PREFIX
 from ocr_contract import ErrorCode
 from ocr_contract.jobs import JOB, JOBS
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
-from ocr_contract.request import MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
+from ocr_contract.request import LANG_PATTERN, MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
 from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES, method_of
 
 from .lambda_bundle import build_lambda_bundle
@@ -299,6 +299,10 @@ class OcrApi(Construct):
                     # Longer would make the Lambda's event exceed its 6 MB payload limit.
                     "img": apigw.JsonSchema(
                         type=apigw.JsonSchemaType.STRING, min_length=1, max_length=IMG_MAX_BASE64_CHARS
+                    ),
+                    # "ko": Korean lines too (ocr_contract.request.ocr_lang; null or "" for the default).
+                    "lang": apigw.JsonSchema(
+                        type=[apigw.JsonSchemaType.STRING, apigw.JsonSchemaType.NULL], pattern=LANG_PATTERN
                     ),
                 },
                 additional_properties=False,

@@ -18,6 +18,9 @@ class ErrorCode(enum.StrEnum):
     MODEL_NOT_READY = "ModelNotReady"
     UNSUPPORTED_MEDIA_TYPE = "UnsupportedMediaType"
     TIMEOUT = "Timeout"
+    # A language asked for (lang=ko) whose recogniser this deployment lacks: an installation
+    # problem of the server's, not the caller's (the message says what to install).
+    LANGUAGE_NOT_AVAILABLE = "LanguageNotAvailable"
     # Beyond the public table: the server is saturated (retry later), and requests to paths or
     # with methods that do not exist.
     SERVER_BUSY = "ServerBusy"
@@ -46,6 +49,7 @@ _STATUS = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.TOO_MANY_REQUESTS: 429,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.LANGUAGE_NOT_AVAILABLE: 501,
 }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from .errors import ApiError, ErrorCode
-from .request import plate_country
+from .request import LANGS, Lang, plate_country
 
 PROTOCOL_VERSION = 1
 # SageMaker's limit on the CustomAttributes header.
@@ -133,6 +133,7 @@ class InvokeOptions:
     pages: tuple[int, int] | None = None  # task document: first and last page, 1-based, inclusive
     # task lines: answer {"lines": [...], "tables": [Table]} instead of the bare list of lines
     tables: bool = False
+    lang: Lang | None = None  # task lines: also read this language (LANGS)
     version: int = PROTOCOL_VERSION
 
     def header(self) -> str:
@@ -154,6 +155,8 @@ class InvokeOptions:
             pairs.append(("pages", f"{self.pages[0]}-{self.pages[1]}"))
         if self.tables:
             pairs.append(("tables", "1"))
+        if self.lang is not None:
+            pairs.append(("lang", self.lang))
         value = ",".join(f"{key}={value}" for key, value in pairs)
         if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS:
             raise ValueError(
@@ -186,6 +189,9 @@ class InvokeOptions:
         lane = pairs.get("lane", "interactive")
         if lane not in LANES:
             raise _invalid(f"unknown lane {lane[:40]!r}; use one of {', '.join(LANES)}")
+        lang = pairs.get("lang")
+        if lang is not None and lang not in LANGS:
+            raise _invalid(f"unknown lang {lang[:40]!r}; ask for one of {', '.join(LANGS)}, or leave it out")
         return cls(
             request_id=_safe(pairs.get("requestId", "")),
             timeout_ms=timeout_ms,
@@ -195,6 +201,7 @@ class InvokeOptions:
             lane=lane,
             pages=pages,
             tables=pairs.get("tables") == "1",
+            lang=lang,  # checked against LANGS above
             version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION,
         )
 

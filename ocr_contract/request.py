@@ -7,6 +7,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from .errors import ApiError, ErrorCode
 from .limits import IMG_MAX_BASE64_CHARS, IMG_MAX_BYTES, MAX_BODY_BYTES, MAX_IMAGE_BYTES, image_too_large
@@ -18,8 +19,17 @@ MAX_URL_LENGTH = 2048
 SCHEMA_ERROR_MESSAGE = (
     "the request body must be a JSON object with exactly one of 'url' (a string of at most "
     f"{MAX_URL_LENGTH} characters) or 'img' (standard base64, at most {IMG_MAX_BASE64_CHARS:,} characters, "
-    f"about {IMG_MAX_BYTES / 1e6:g} MB of image; send larger images by url)"
+    f"about {IMG_MAX_BYTES / 1e6:g} MB of image; send larger images by url), and optionally 'lang': \"ko\" "
+    "to read Korean text too"
 )
+# The languages a caller may ask to be read besides PP-OCR's Chinese and Latin (the `lang` of the
+# protocol, ocr_contract.protocol). `ko`: Hangul lines are read by a Korean recogniser
+# (inference/korean_text.py).
+Lang = Literal["ko"]
+LANGS: tuple[Lang, ...] = ("ko",)
+# The same rule in API Gateway's request schema (infra/ocr_api.py): one of LANGS in any case,
+# blanks round it, or "".
+LANG_PATTERN = r"^\s*(" + "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in lang) for lang in LANGS) + r")?\s*$"
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
 _BASE64_WHITESPACE = re.compile(rb"[\r\n\t ]+")
 
@@ -28,6 +38,25 @@ _BASE64_WHITESPACE = re.compile(rb"[\r\n\t ]+")
 class OcrRequest:
     url: str | None = None
     image: bytes | None = None
+    lang: Lang | None = None  # "ko": Korean lines are read too
+
+
+def ocr_lang(value: object, field: str = "'lang'") -> Lang | None:
+    """Our `lang` option (the body of /general_ocr, NHN's query string): "ko" (any case) to read
+    Korean lines too; absent, null or "" for the default (Chinese and Latin); anything else is the
+    caller's error."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ApiError(ErrorCode.INVALID_REQUEST, f'{field} must be a string: "ko", or leave it out')
+    lang = value.strip().lower()
+    if lang not in LANGS:
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"{field} {value[:20]!r} is not read; give one of {', '.join(LANGS)} (Korean), or leave it out "
+            "for Chinese and Latin text",
+        )
+    return lang
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -74,12 +103,14 @@ def parse_request(body: str | bytes | None) -> OcrRequest:
             ErrorCode.INVALID_REQUEST,
             f'the request body must be a JSON object, not {type(payload).__name__}; send {{"url": "..."}} or {{"img": "<base64>"}}',
         )
-    unknown = sorted(set(payload) - {"url", "img"})
+    unknown = sorted(set(payload) - {"url", "img", "lang"})
     if unknown:
         raise ApiError(
             ErrorCode.INVALID_REQUEST,
-            f"unknown field(s) {', '.join(map(repr, unknown))}; the body takes exactly one of 'url' or 'img'",
+            f"unknown field(s) {', '.join(map(repr, unknown))}; the body takes exactly one of 'url' or 'img', "
+            "and optionally 'lang'",
         )
+    lang = ocr_lang(payload.get("lang"))
     if ("url" in payload) == ("img" in payload):
         which = "both" if "url" in payload else "neither"
         raise ApiError(ErrorCode.INVALID_REQUEST, f"send exactly one of 'url' or 'img', not {which}")
@@ -94,11 +125,11 @@ def parse_request(body: str | bytes | None) -> OcrRequest:
             raise ApiError(
                 ErrorCode.INVALID_URL, f"'url' is {len(url)} characters; at most {MAX_URL_LENGTH} are accepted"
             )
-        return OcrRequest(url=url)
+        return OcrRequest(url=url, lang=lang)
     img = payload["img"]
     if not isinstance(img, str):
         raise ApiError(ErrorCode.INVALID_REQUEST, f"'img' must be a base64 string, not {_json_type(img)}")
-    return OcrRequest(image=decode_base64_image(img))
+    return OcrRequest(image=decode_base64_image(img), lang=lang)
 
 
 def decode_base64_image(text: str, field: str = "'img'") -> bytes:

@@ -802,3 +802,24 @@ def test_the_page_renderer_gets_the_lambdas_memory_less_the_handlers_share(defau
     frontend = _frontend(bigger)
     assert frontend["MemorySize"] == 2048
     assert int(frontend["Environment"]["Variables"]["OCR_RENDER_MEMORY_MB"]) > cap  # more memory, a larger cap
+
+
+@pytest.mark.parametrize("lang", ["ko", " KO ", "", None, "kr", "th", 5, ["ko"]])
+def test_the_gateways_schema_takes_the_lang_the_lambda_takes(default, lang):
+    # /general_ocr's optional "lang" (docs/api.md): the request schema in front of the Lambda must
+    # neither refuse a value the Lambda reads nor let through one it would refuse in another shape.
+    import jsonschema
+
+    from ocr_contract import ApiError
+    from ocr_contract.request import ocr_lang
+
+    template, _ = default
+    model = next(iter(resources(template, "AWS::ApiGateway::Model").values()))["Properties"]["Schema"]
+    schema = {key: value for key, value in model.items() if key != "$schema"}
+    body = {"img": "AAAA", "lang": lang}
+    try:
+        ocr_lang(lang)
+        lambda_takes = True
+    except ApiError:
+        lambda_takes = False
+    assert jsonschema.Draft4Validator(schema).is_valid(body) == lambda_takes

@@ -17,6 +17,8 @@ from ocr_contract.protocol import CUSTOM_ATTRIBUTES_MAX_CHARS, InvokeOptions
         InvokeOptions(request_id="3f0e-1", timeout_ms=25_500),
         InvokeOptions(request_id="r", timeout_ms=1000, detail=True, lane="bulk"),
         InvokeOptions(request_id="r", task="plates", country="kr"),
+        InvokeOptions(request_id="r", detail=True, lang="ko"),
+        InvokeOptions(request_id="r", tables=True, lang="ko", lane="bulk"),
     ],
 )
 def test_options_survive_the_header(options):
@@ -32,11 +34,22 @@ def test_a_request_id_cannot_smuggle_options():
     assert parsed.task == "lines" and parsed.lane == "interactive"
 
 
-@pytest.mark.parametrize("header", ["task=tables", "lane=vip", "country=us", "timeoutMs=soon"])
+@pytest.mark.parametrize("header", ["task=tables", "lane=vip", "country=us", "timeoutMs=soon", "lang=th", "lang=KO"])
 def test_a_wrong_value_is_the_callers_error(header):
     with pytest.raises(ApiError) as caught:
         InvokeOptions.parse(header)
     assert caught.value.status == 400
+
+
+def test_lang_is_asked_for_only_when_sent():
+    # A caller that does not ask for Korean sends no `lang`, and gets PP-OCR's reading as ever.
+    assert "lang" not in InvokeOptions(request_id="r").header()
+    assert InvokeOptions.parse("v=1,requestId=r").lang is None
+    assert InvokeOptions.parse("v=1,lang=ko").lang == "ko"
+
+
+def test_a_request_id_cannot_smuggle_a_language():
+    assert InvokeOptions.parse(InvokeOptions(request_id="x,lang=ko").header()).lang is None
 
 
 def test_unknown_keys_from_a_newer_caller_are_ignored():

@@ -71,7 +71,7 @@ def test_a_container_slower_than_the_runtimes_limit_is_a_timed_out_model_error(e
     class Stuck:
         provider, rec_precision = engine.provider, engine.rec_precision
 
-        def read(self, image, deadline=None, detail=False):
+        def read(self, image, deadline=None, detail=False, lang=None):
             release.wait(10)
             return []
 

@@ -133,7 +133,7 @@ def test_ping_answers_while_inference_runs_and_excess_work_is_refused(engine):
         provider = engine.provider
         rec_precision = engine.rec_precision
 
-        def read(self, image, deadline=None, detail=False):
+        def read(self, image, deadline=None, detail=False, lang=None):
             gate.wait(10)
             return original(image)
 

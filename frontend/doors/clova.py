@@ -4,6 +4,8 @@
       JSON {version, requestId, timestamp, lang?, images: [{format, name, url | data}],
             enableTableDetection?}, or multipart/form-data: `message` (that JSON) and `file`
 
+`lang` naming `ko` ("ko", "ko, ja") reads Korean lines too; `ja` and `zh-TW` change nothing.
+
 V2 answers words (a line split at spaces, each with its own box; `lineBreak` marks a line's
 last word; a Chinese run with no spaces is one word), V1 answers lines and omits `lineBreak`,
 `type` and `convertedImageInfo`, as CLOVA's document says. PDF and TIFF pages are each an entry
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from documents.render import Page, document_kind, render
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
-from ocr_contract.protocol import Lane, Line, Table
+from ocr_contract.protocol import Lane, Lang, Line, Table
 from ocr_contract.request import MAX_URL_LENGTH, decode_base64_image
 from ocr_contract.routes import CLOVA_GENERAL
 
@@ -97,9 +99,7 @@ def _checked(message: dict, has_file: bool) -> dict:
         timestamp = int(timestamp)
     if not isinstance(timestamp, int) or isinstance(timestamp, bool):
         raise _invalid("'timestamp' must be an integer (milliseconds)")
-    lang = message.get("lang")
-    if lang is not None and not isinstance(lang, str):
-        raise _invalid('\'lang\' must be a string such as "ko" or "zh-TW"')
+    lang = clova_lang(message.get("lang"))
     tables = message.get("enableTableDetection", False)
     if not isinstance(tables, bool):
         raise _invalid("'enableTableDetection' must be true or false")
@@ -129,10 +129,34 @@ def _checked(message: dict, has_file: bool) -> dict:
         "requestId": request_id,
         "timestamp": timestamp,
         "tables": tables,
+        "lang": lang,
         "name": name,
         "data": data,
         "url": url,
     }
+
+
+# CLOVA's languages (its document: `ko`, `ja`, `zh-TW`; several joined by commas, "ko, ja").
+CLOVA_LANGS = ("ko", "ja", "zh-TW")
+
+
+def clova_lang(value: object) -> Lang | None:
+    """What CLOVA's `lang` asks of us: "ko" when it names Korean (alone or with others), so that
+    Korean lines are read too; None otherwise (`ja`, `zh-TW` and no `lang`: PP-OCR reads Chinese,
+    Traditional included, and Latin). A value CLOVA does not document is the caller's error."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid('\'lang\' must be a string such as "ko" or "ko, ja, zh-TW"')
+    known = {lang.lower(): lang for lang in CLOVA_LANGS}
+    asked = [part.strip() for part in value.split(",")]
+    unknown = [part for part in asked if part.lower() not in known]
+    if unknown or not value.strip():
+        raise _invalid(
+            f"'lang' {value[:40]!r} is not one of CLOVA's languages: give {', '.join(CLOVA_LANGS)}, "
+            'or several joined by commas ("ko, ja"), or leave it out'
+        )
+    return "ko" if "ko" in (part.lower() for part in asked) else None
 
 
 def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
@@ -146,15 +170,15 @@ def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
 
 
 def _read_page(
-    page: Page, request_id: str, deadline: float, detail: bool, document: bool, tables: bool
+    page: Page, request_id: str, deadline: float, detail: bool, document: bool, tables: bool, lang: Lang | None
 ) -> tuple[list[Line], list[Table]]:
     if page.error is not None:
         raise page.error
     assert page.image is not None
     lane: Lane = "bulk" if document else "interactive"
     if tables:
-        return read_image_tables(page.image, request_id, deadline, detail=detail, lane=lane)
-    return read_image(page.image, request_id, deadline, detail=detail, lane=lane), []
+        return read_image_tables(page.image, request_id, deadline, detail=detail, lane=lane, lang=lang)
+    return read_image(page.image, request_id, deadline, detail=detail, lane=lane, lang=lang), []
 
 
 def _vertices(quad: layout.Quad) -> dict:
@@ -252,7 +276,9 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     want_tables = request["tables"]
     answers = read_parts(
         pages,
-        lambda page, until: _read_page(page, request_id, until, v2 or want_tables, document, want_tables),
+        lambda page, until: _read_page(
+            page, request_id, until, v2 or want_tables, document, want_tables, request["lang"]
+        ),
         deadline,
     )
     record["pages"] = len(answers)

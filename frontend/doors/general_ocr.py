@@ -1,6 +1,7 @@
 """Our own API, POST /general_ocr: the AWS AI Solution Kit's "General OCR (Simplified Chinese)".
 
-{"url": "https://..." | "s3://bucket/key"} or {"img": "<base64>"}
+{"url": "https://..." | "s3://bucket/key"} or {"img": "<base64>"}, and optionally "lang": "ko"
+(Korean lines are read too; docs/api.md)
 -> [{"words", "location": {"top", "left", "width", "height"}, "score"}]
 """
 
@@ -28,7 +29,7 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
         record["source"] = url.split(":", 1)[0].lower()[:10]
         image = fetch_image(url, deadline)
     record["bytes"] = len(image)
-    return 200, read_image(image, request_id, deadline)
+    return 200, read_image(image, request_id, deadline, lang=request.lang)
 
 
 def error_body(error: ApiError, request_id: str) -> dict:

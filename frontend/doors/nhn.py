@@ -3,6 +3,8 @@
     POST /v1.0/appkeys/{appKey}/general            multipart `image`, or JSON {"imageUrl": ...}
     POST /v1.0/appkeys/{appKey}/general/cropping   the same, for long images (cut into slices)
 
+Both take our `?lang=ko` (not NHN's): Korean lines are read too (docs/compatibility.md).
+
 NHN documents two result shapes (v1, v2) for one URI; the answer carries both, so a client of
 either reads what it knows: v2's `listOfInferTexts`/`listOfBoundingBoxes` (words grouped by
 block) and v1's `listOfInferTextList`/`listOfBoundingBoxList`/`resolution` (the same words,
@@ -17,7 +19,7 @@ import json
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import inspect_image
 from ocr_contract.limits import LONG_IMAGE_MAX_SIDE_PX
-from ocr_contract.request import MAX_URL_LENGTH
+from ocr_contract.request import MAX_URL_LENGTH, ocr_lang
 from ocr_contract.routes import NHN_CROPPING, NHN_GENERAL
 
 from .. import layout
@@ -48,6 +50,7 @@ RESULT_CODES = {
     ErrorCode.TIMEOUT: -60,
     ErrorCode.MODEL_NOT_READY: -61,
     ErrorCode.SERVER_BUSY: -62,
+    ErrorCode.LANGUAGE_NOT_AVAILABLE: -63,
     ErrorCode.INTERNAL_ERROR: -99,
 }
 FILE_TYPES = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp"}
@@ -102,6 +105,7 @@ def success(result: dict) -> dict:
 
 def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, dict]:
     cropping = incoming.route == NHN_CROPPING or incoming.route.endswith("/cropping")
+    lang = ocr_lang(incoming.query.get("lang"), "the query parameter lang")
     image = request_image(incoming, deadline, record)
     record["bytes"] = len(image)
     if cropping:
@@ -109,12 +113,12 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
         lines, slices = read_long_image(
             image,
             header,
-            lambda data, until, lane: read_image(data, request_id, until, detail=True, lane=lane),
+            lambda data, until, lane: read_image(data, request_id, until, detail=True, lane=lane, lang=lang),
             deadline,
         )
     else:
         header = inspect_image(image)
-        lines = read_image(image, request_id, deadline, detail=True, header=header)
+        lines = read_image(image, request_id, deadline, detail=True, header=header, lang=lang)
     words_of = [layout.words(line) for line in lines]
     groups = [[w for i in group for w in words_of[i]] for group in layout.blocks(lines)]
     groups = [g for g in groups if g]

@@ -1,0 +1,300 @@
+"""Korean text when asked (issue #28): CLOVA's `lang` naming `ko` (its document lists `ko`, `ja`,
+`zh-TW`, several joined by commas), our `?lang=ko` on the NHN general routes and `"lang": "ko"`
+on /general_ocr reach the container as the protocol's `lang=ko`; there Hangul lines are read by
+Tesseract's Korean model beside PP-OCR, and where that model is not installed the request gets
+a clear error in its API's shape while everything else keeps working."""
+
+import asyncio
+import base64
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from frontend.handler import handler
+from inference import korean_text
+from ocr_contract import ApiError
+from tests.conftest import norm
+from tests.fakes import api_event, encoded, multipart, page_with_rectangles
+
+NHN = "/v1.0/appkeys/my-app-key/general"
+NHN_CROPPING = "/v1.0/appkeys/my-app-key/general/cropping"
+CLOVA = "/custom/v1/33675/8f694ccb00dbd8001e9b0fcbac/general"
+LINES = [(40, 30, 240, 60), (40, 70, 400, 100)]
+FONTS = [
+    (Path("/usr/share/fonts/truetype/nanum/NanumGothic.ttf"), 0),
+    (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"), 1),  # Noto Sans CJK KR
+]
+
+
+class Context:
+    aws_request_id = "lambda-req-1"
+
+
+def call(event):
+    response = handler(event, Context())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def clova_message(lang=None, version="V2"):
+    image = base64.b64encode(encoded(page_with_rectangles((500, 200), LINES))).decode()
+    message = {
+        "version": version,
+        "requestId": "1234",
+        "timestamp": 1722225600000,
+        "images": [{"format": "png", "name": "demo", "data": image}],
+    }
+    if lang is not None:
+        message["lang"] = lang
+    return message
+
+
+def nhn_upload(path, query=None):
+    body, content_type = multipart({"image": ("a.png", encoded(page_with_rectangles((500, 200), LINES)), "image/png")})
+    return call(api_event(path, body, content_type, query=query))
+
+
+# ---- the doors pass `ko` on, and refuse what their API does not take ------------------------------
+
+
+@pytest.mark.parametrize(
+    "lang, sent",
+    [("ko", "ko"), ("ko, ja, zh-TW", "ko"), ("ja,ko", "ko"), ("KO", "ko"), ("ja", None), ("zh-TW", None), (None, None)],
+)
+def test_clova_lang_naming_ko_reads_korean(fake_runtime, lang, sent):
+    status, body = call(api_event(CLOVA, json.dumps(clova_message(lang))))
+    assert status == 200 and body["images"][0]["inferResult"] == "SUCCESS"
+    assert fake_runtime.calls[0]["attributes"].get("lang") == sent
+
+
+@pytest.mark.parametrize("lang", ["en", "ko;ja", "", 5, ["ko"]])
+def test_clova_lang_outside_its_document_is_the_callers_error(fake_runtime, lang):
+    status, body = call(api_event(CLOVA, json.dumps(clova_message(lang))))
+    assert status == 400 and body["code"] == "InvalidRequest" and "lang" in body["message"]
+    assert not fake_runtime.calls
+
+
+@pytest.mark.parametrize("path", [NHN, NHN_CROPPING])
+def test_nhn_query_lang_ko_reads_korean(fake_runtime, path):
+    status, body = nhn_upload(path, {"lang": "ko"})
+    assert status == 200 and body["header"]["isSuccessful"] is True
+    assert fake_runtime.calls and all(call["attributes"].get("lang") == "ko" for call in fake_runtime.calls)
+    status, body = nhn_upload(path)
+    assert status == 200 and fake_runtime.calls[-1]["attributes"].get("lang") is None
+
+
+def test_nhn_unknown_lang_keeps_nhns_error_header(fake_runtime):
+    status, body = nhn_upload(NHN, {"lang": "jp"})
+    assert status == 400 and body["header"]["isSuccessful"] is False and body["header"]["resultCode"] < 0
+    assert "lang" in body["header"]["resultMessage"] and not fake_runtime.calls
+
+
+def test_general_ocr_lang_ko(fake_runtime):
+    image = base64.b64encode(encoded(page_with_rectangles((500, 200), LINES))).decode()
+    status, body = call(api_event("/general_ocr", json.dumps({"img": image, "lang": "ko"})))
+    assert status == 200 and len(body) == 2 and all(set(item) == {"words", "location", "score"} for item in body)
+    assert fake_runtime.calls[0]["attributes"]["lang"] == "ko"
+    status, body = call(api_event("/general_ocr", json.dumps({"img": image, "lang": "th"})))
+    assert status == 400 and body["error"]["code"] == "InvalidRequest" and "lang" in body["error"]["message"]
+    assert len(fake_runtime.calls) == 1
+
+
+# ---- where Tesseract or its Korean model is missing ------------------------------------------------
+
+
+def test_without_the_korean_model_lang_ko_is_a_clear_501(monkeypatch, tmp_path):
+    monkeypatch.setenv(korean_text.TESSDATA_ENV, str(tmp_path))  # a folder without kor.traineddata
+    reader = korean_text.KoreanReader(1)
+    assert not reader.available
+    with pytest.raises(ApiError) as caught:
+        reader.read(np.full((32, 100, 3), 255, np.uint8))
+    error = caught.value
+    assert error.code.value == "LanguageNotAvailable" and error.status == 501
+    assert "kor.traineddata" in error.message and "--prepare-models" in error.message
+
+
+def test_without_tesserocr_lang_ko_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tesserocr", None)  # `import tesserocr` fails
+    reader = korean_text.KoreanReader(1)
+    with pytest.raises(ApiError) as caught:
+        reader.read(np.full((32, 100, 3), 255, np.uint8))
+    assert caught.value.status == 501 and "tesserocr" in caught.value.message
+
+
+@pytest.mark.parametrize("door", ["nhn", "clova", "general_ocr"])
+def test_the_containers_language_error_reaches_the_client_in_its_apis_shape(monkeypatch, door):
+    """The container's 501 comes back through SageMaker as ModelError carrying it (DESIGN.md):
+    each door answers it in its own shape, not as a 500."""
+    from botocore.exceptions import ClientError
+
+    from frontend import endpoint
+
+    original = korean_text.language_not_available("kor.traineddata was not found")
+
+    class Runtime:
+        def invoke_endpoint(self, **request):
+            body = json.dumps(original.body("r-1"))
+            raise ClientError(
+                {
+                    "Error": {"Code": "ModelError", "Message": "Received client error (501)"},
+                    "OriginalStatusCode": 501,
+                    "OriginalMessage": body,
+                },
+                "InvokeEndpoint",
+            )
+
+    monkeypatch.setenv("ENDPOINT_NAME", "ocr")
+    monkeypatch.setattr(endpoint, "_runtime", lambda timeout: Runtime())
+    if door == "nhn":
+        status, body = nhn_upload(NHN, {"lang": "ko"})
+        assert body["header"]["isSuccessful"] is False and body["header"]["resultCode"] == -63
+        message = body["header"]["resultMessage"]
+    elif door == "clova":
+        status, body = call(api_event(CLOVA, json.dumps(clova_message("ko"))))
+        assert body["code"] == "LanguageNotAvailable"
+        message = body["message"]
+    else:
+        image = base64.b64encode(encoded(page_with_rectangles((500, 200), LINES))).decode()
+        status, body = call(api_event("/general_ocr", json.dumps({"img": image, "lang": "ko"})))
+        assert body["error"]["code"] == "LanguageNotAvailable"
+        message = body["error"]["message"]
+    assert status == 501 and "--prepare-models" in message
+
+
+# ---- Tesseract itself: no crash on what it cannot read, one API object per thread ------------------
+
+
+def _reader():
+    reader = korean_text.KoreanReader(2)
+    if not reader.available:
+        pytest.skip(f"Korean is not installed here: {reader.problem}")
+    return reader
+
+
+@pytest.mark.models
+def test_a_strip_of_noise_reads_as_little_or_nothing_and_raises_nothing():
+    # This one makes Tesseract's iterator hold a symbol without text (tesserocr raises on it).
+    rng = np.random.default_rng(3)
+    height, width = int(rng.integers(8, 60)), int(rng.integers(8, 400))
+    noise = (rng.random((height, width)) * 255).astype(np.uint8)
+    symbols = _reader().read(noise)
+    assert all(0 <= s.start <= s.end <= 1 and s.char for s in symbols)
+
+
+@pytest.mark.models
+def test_threads_reading_at_once_read_as_one_alone():
+    from concurrent.futures import ThreadPoolExecutor
+
+    reader = _reader()
+    strips = [korean_line(text) for text in ("서울특별시 종로구", "영업시간 09:00-18:00", "감사합니다", "부가세 포함")]
+    alone = ["".join(s.char for s in reader.read(strip)) for strip in strips]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda strip: "".join(s.char for s in reader.read(strip)), strips * 3))
+    assert together == alone * 3 and reader._created <= 2  # never more API objects than its size
+
+
+# ---- reading: a Korean line rendered now, through the engine and through NHN's door ----------------
+
+
+def _font():
+    for path, index in FONTS:
+        if path.is_file():
+            return ImageFont.truetype(str(path), 34, index=index)
+    pytest.skip("no Korean font: apt-get install fonts-nanum (or fonts-noto-cjk)")
+
+
+KOREAN = "서울특별시 종로구 세종대로 209"
+
+
+def korean_line(text: str = KOREAN) -> np.ndarray:
+    font = _font()
+    width = int(font.getlength(text)) + 60
+    image = Image.new("RGB", (width, 70), "white")
+    ImageDraw.Draw(image).text((30, 14), text, font=font, fill="black")
+    return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+
+
+def _needs_korean(engine):
+    if not engine.korean.available:
+        pytest.skip(f"Korean is not installed here: {engine.korean.problem}")
+
+
+@pytest.mark.models
+def test_a_korean_line_is_read_with_ko_and_its_characters_placed(engine):
+    _needs_korean(engine)
+    image = korean_line()
+    (line,) = engine.read(image, detail=True, lang="ko")
+    assert norm(line.text) == norm(KOREAN) and line.score >= 0.8
+    # One quad per character, in reading order along the line, inside the line's box.
+    assert len(line.chars) == len(line.text)
+    lefts = [quad[0][0] for char, quad in zip(line.text, line.chars) if not char.isspace()]
+    assert lefts == sorted(lefts)
+    xs = [point[0] for point in line.box]
+    assert all(min(xs) - 2 <= quad[0][0] <= quad[1][0] <= max(xs) + 2 for quad in line.chars)
+    # Without `ko`, PP-OCR alone cannot read it (its dictionary has no Hangul).
+    assert all(norm(other.text) != norm(KOREAN) for other in engine.read(image))
+
+
+@pytest.mark.models
+def test_an_upside_down_korean_line_is_read_too(engine):
+    # PP-OCR's angle classifier cannot tell which way up Hangul is; the line is read either way.
+    _needs_korean(engine)
+    upside_down = np.ascontiguousarray(korean_line()[::-1, ::-1])
+    assert [norm(line.text) for line in engine.read(upside_down, lang="ko")] == [norm(KOREAN)]
+
+
+@pytest.mark.models
+def test_chinese_and_latin_lines_read_the_same_with_ko(engine):
+    _needs_korean(engine)
+    font = _font()
+    image = Image.new("RGB", (640, 150), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((20, 15), "Total amount: 12,500 KRW", font=font, fill="black")
+    draw.text((20, 85), "영업시간 09:00-18:00 연중무휴", font=font, fill="black")
+    pixels = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+    without = engine.read(pixels)
+    with_ko = engine.read(pixels, lang="ko")
+    assert without[0].text == with_ko[0].text == "Total amount: 12,500 KRW"
+    assert norm(with_ko[-1].text) == norm("영업시간 09:00-18:00 연중무휴")
+
+
+@pytest.mark.models
+def test_nhn_splits_a_korean_line_into_its_words_with_boxes_in_order(engine, monkeypatch):
+    """Through the Lambda handler, SageMaker's runtime stand-in and the real inference server:
+    NHN's words are the line's words (split at spaces by the characters' boxes)."""
+    _needs_korean(engine)
+    from aiohttp.test_utils import TestServer
+
+    from frontend import endpoint
+    from inference.server import create_app
+    from local.sagemaker_runtime import create_runtime
+
+    png = encoded(Image.fromarray(korean_line()[:, :, ::-1]))
+
+    async def scenario():
+        async with (
+            TestServer(create_app(engine=engine, workers=1, queue=2)) as server,
+            TestServer(create_runtime(str(server.make_url("")), timeout_s=60)) as runtime,
+        ):
+            monkeypatch.setenv("ENDPOINT_NAME", "ocr")
+            monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+            monkeypatch.setenv(endpoint.ENDPOINT_URL_ENV, str(runtime.make_url("")))
+            endpoint._clients.clear()
+            body, content_type = multipart({"image": ("line.png", png, "image/png")})
+            event = api_event(NHN, body, content_type, query={"lang": "ko"})
+            return await asyncio.get_running_loop().run_in_executor(None, call, event)
+
+    try:
+        status, body = asyncio.run(scenario())
+    finally:
+        endpoint._clients.clear()
+    assert status == 200
+    words = body["result"]["listOfInferTextList"]
+    assert [w["value"] for w in words] == KOREAN.split()
+    boxes = body["result"]["listOfBoundingBoxList"]
+    assert all(a["x2"] <= b["x1"] + 2 for a, b in zip(boxes, boxes[1:]))  # left to right, apart

@@ -76,13 +76,17 @@ def score_page(page: render.Page, answer: list[dict]) -> dict:
             by_row.setdefault(row, []).append(item)
     unreadable = leaked = 0
     errors = length = 0
+    leaks = []
     for k, line in enumerate(page.lines):
         items = [item for item in by_row.get(k, []) if item["score"] >= 0.5]
         height = line.box[3] - line.box[1]
         for segment in line.segments:
             if segment.script in render.UNREADABLE:
                 unreadable += 1
-                leaked += any(_covers(item, segment) >= height / 2 for item in items)
+                over = [(item["words"], round(item["score"], 3)) for item in items if _covers(item, segment) >= height / 2]
+                leaked += bool(over)
+                if over:
+                    leaks.append((segment.script, line.text, over))
             elif line.unreadable():
                 # The readable part of a mixed line: the words of the items mostly over it.
                 words = "".join(
@@ -93,7 +97,7 @@ def score_page(page: render.Page, answer: list[dict]) -> dict:
                 want = metrics.normalise(segment.text)
                 errors += metrics.edit_distance(metrics.normalise(words), want)
                 length += len(want)
-    return {"unreadable": unreadable, "leaked": leaked, "errors": errors, "length": length, "rows": by_row}
+    return {"unreadable": unreadable, "leaked": leaked, "errors": errors, "length": length, "rows": by_row, "leaks": leaks}
 
 
 def rendered(args) -> dict:

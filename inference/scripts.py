@@ -51,6 +51,10 @@ SMOOTH = 3
 # dropped with it: there, one or two "readable" characters are mostly the unreadable script's
 # letters that look Latin (Cyrillic с, а, о) or a glyph's edge read as punctuation.
 MIN_BESIDE = 3
+# On a line with an unreadable part, a character emitted where the unreadable classes' probability
+# is over this is dropped too (those lines only: a readable line is never touched).
+PIECE_UNREADABLE = 0.5
+MEAN_READABLE = 0.5
 
 
 def feature_tensor(model) -> str:
@@ -195,7 +199,13 @@ def readable_parts(reading: Reading) -> list[Piece]:
     from .recognize import Reading  # noqa: F811  (at run time: recognize imports this module)
 
     # Characters emitted over an unreadable part are the recogniser's guesses at glyphs it has
-    # no class for.
+    # no class for. On a line that has such a part, so is a character emitted where the
+    # unreadable classes outweigh the readable one, or a piece whose characters mostly are.
+    classes = reading.classes
+    assert classes is not None  # a line with unreadable parts has step classes
+    unread = classes[:, 2:].sum(axis=1)
+    readable = classes[:, 1]
+    steps = [min(int(at / reading.step), len(unread) - 1) for at in reading.at]
     bounds = [0.0]
     for part in found.parts:
         bounds += [part.start, part.end]
@@ -203,13 +213,21 @@ def readable_parts(reading: Reading) -> list[Piece]:
     pieces = []
     for left, right in zip(bounds[::2], bounds[1::2]):
         chosen = [k for k, at in enumerate(reading.at) if left <= at < right]
-        while chosen and reading.text[chosen[0]].isspace():
+        # Trimmed at the ends that touch an unreadable part: spaces, and characters emitted where
+        # the unreadable classes outweigh the readable one (a glyph's edge read as "で" or ":").
+        while chosen and (
+            reading.text[chosen[0]].isspace() or (left > 0 and unread[steps[chosen[0]]] > PIECE_UNREADABLE)
+        ):
             chosen.pop(0)
-        while chosen and reading.text[chosen[-1]].isspace():
+        while chosen and (
+            reading.text[chosen[-1]].isspace() or (right < 1 and unread[steps[chosen[-1]]] > PIECE_UNREADABLE)
+        ):
             chosen.pop()
         text = "".join(reading.text[k] for k in chosen)
         if not any(c.isalnum() for c in text) or len(text.replace(" ", "")) < MIN_BESIDE:
             continue  # nothing but punctuation or a letter or two beside the unreadable part
+        if float(np.mean([readable[steps[k]] for k in chosen if not reading.text[k].isspace()])) < MEAN_READABLE:
+            continue
         probs = [reading.probs[k] for k in chosen]
         spans = tuple((max(reading.spans[k][0], left), min(reading.spans[k][1], right)) for k in chosen)
         at = tuple(reading.at[k] for k in chosen)

@@ -27,6 +27,7 @@ import json
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -83,7 +84,9 @@ def score_page(page: render.Page, answer: list[dict]) -> dict:
         for segment in line.segments:
             if segment.script in render.UNREADABLE:
                 unreadable += 1
-                over = [(item["words"], round(item["score"], 3)) for item in items if _covers(item, segment) >= height / 2]
+                over = [
+                    (item["words"], round(item["score"], 3)) for item in items if _covers(item, segment) >= height / 2
+                ]
                 leaked += bool(over)
                 if over:
                     leaks.append((segment.script, line.text, over))
@@ -97,7 +100,14 @@ def score_page(page: render.Page, answer: list[dict]) -> dict:
                 want = metrics.normalise(segment.text)
                 errors += metrics.edit_distance(metrics.normalise(words), want)
                 length += len(want)
-    return {"unreadable": unreadable, "leaked": leaked, "errors": errors, "length": length, "rows": by_row, "leaks": leaks}
+    return {
+        "unreadable": unreadable,
+        "leaked": leaked,
+        "errors": errors,
+        "length": length,
+        "rows": by_row,
+        "leaks": leaks,
+    }
 
 
 def rendered(args) -> dict:
@@ -105,9 +115,21 @@ def rendered(args) -> dict:
 
     pages = [render.page(args.seed + k, "held", degraded=k % 2 == 1) for k in range(args.pages)]
     stacks = {"on": LocalStack(), "off": LocalStack(env={"OCR_SCRIPT_CHECK": "0"})}
-    totals: dict = {key: {"unreadable": 0, "leaked": 0, "errors": 0, "length": 0, "ms": []} for key in stacks}
+    totals: dict = {
+        key: {
+            "unreadable": 0,
+            "leaked": 0,
+            "errors": 0,
+            "length": 0,
+            "ms": [],
+            "scripts": Counter(),
+            "leaks": Counter(),
+        }
+        for key in stacks
+    }
     readable = unchanged = 0
     examples: list[tuple[str, list]] = []
+    leaks: list = []
     try:
         for k, page in enumerate(pages):
             answers = {}
@@ -118,6 +140,12 @@ def rendered(args) -> dict:
             for key, result in scored.items():
                 for name in ("unreadable", "leaked", "errors", "length"):
                     totals[key][name] += result[name]
+                totals[key]["leaks"].update(script for script, _, _ in result["leaks"])
+                totals[key]["scripts"].update(
+                    s.script for line in page.lines for s in line.segments if s.script in render.UNREADABLE
+                )
+                if key == "on":
+                    leaks.extend(result["leaks"])
             for row, line in enumerate(page.lines):
                 if line.unreadable():
                     got = [(i["words"], round(i["score"], 3)) for i in scored["on"]["rows"].get(row, [])]
@@ -129,7 +157,7 @@ def rendered(args) -> dict:
     finally:
         for stack in stacks.values():
             stack.close()
-    return {"totals": totals, "readable": readable, "unchanged": unchanged, "examples": examples}
+    return {"totals": totals, "readable": readable, "unchanged": unchanged, "examples": examples, "leaks": leaks}
 
 
 def _image(path: str) -> np.ndarray:
@@ -201,6 +229,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {key} | {t['unreadable']} | {t['leaked']} | {t['errors'] / max(t['length'], 1):.3f} "
                 f"| {metrics.percentile(t['ms'], 50):.0f} |"
             )
+        print("\nBy script, unreadable parts answered at >= 0.5 / parts:")
+        for key in ("off", "on"):
+            t = found["totals"][key]
+            print(
+                f"  check {key}: "
+                + ", ".join(f"{name} {t['leaks'][name]}/{t['scripts'][name]}" for name in render.UNREADABLE)
+            )
+        for script, text, over in found["leaks"]:
+            print(f"  still answered with the check: {script} {text!r} -> {over}")
         print(f"\nReadable lines (no unreadable part): {found['unchanged']} of {found['readable']} answered unchanged")
         print("\nMixed and unreadable lines, as answered with the check:")
         for text, got in found["examples"]:

@@ -11,7 +11,7 @@ of 120 per time step, 8 px of a 48 px-high strip) is made an output of the graph
 is loaded (with_features), and a small classifier (a two-layer perceptron, weights in
 weights/scripts.npz, made by training/scripts/train.py from lines rendered in fonts from
 Debian's packages) tells for each time step: background, a script the dictionary holds, or one
-of the scripts it does not. Its cost is a 120x32 and a 32x8 matrix product per time step.
+of the scripts it does not. Its cost is a 120x64 and a 64x8 matrix product per time step.
 
 What the engine answers (readable_parts): a line with no unreadable part is left exactly as read.
 A line with one is cut there: each readable part is its own line, with its own box, its text and
@@ -42,7 +42,7 @@ CLASSES = (BACKGROUND, READABLE, *UNREADABLE)
 # A run of time steps whose unreadable probability, averaged over SMOOTH steps, is over THRESHOLD
 # for at least MIN_STEPS steps (32 px of a 48 px-high strip: two thirds of a glyph) is an
 # unreadable part; its ends are then set where the probability itself crosses 0.5. Set on lines in
-# held-out fonts (see docs/decisions.md): on 437 readable lines, none had such a run; 98.7% of
+# held-out fonts (see docs/decisions.md): on 437 readable lines, none had such a run; 98.3% of
 # 463 lines with an unreadable part had one.
 THRESHOLD = 0.6
 MIN_STEPS = 4
@@ -227,6 +227,11 @@ def readable_parts(reading: Reading) -> list[Piece]:
         if not any(c.isalnum() for c in text) or len(text.replace(" ", "")) < MIN_BESIDE:
             continue  # nothing but punctuation or a letter or two beside the unreadable part
         if float(np.mean([readable[steps[k]] for k in chosen if not reading.text[k].isspace()])) < MEAN_READABLE:
+            continue
+        # and at least MIN_STEPS steps of readable ink under it: a few "letters" read in a gap of
+        # the classifier's between two unreadable stretches are not a word
+        first, last = steps[chosen[0]], steps[chosen[-1]]
+        if int((readable[first : last + 1] > unread[first : last + 1]).sum()) < MIN_STEPS:
             continue
         probs = [reading.probs[k] for k in chosen]
         spans = tuple((max(reading.spans[k][0], left), min(reading.spans[k][1], right)) for k in chosen)

@@ -103,22 +103,22 @@ def test_the_readable_part_of_a_mixed_line_is_kept_with_its_own_box(page_read):
     assert abs(kept[0].left + kept[0].width - hours.right) < 20
 
 
-def _reading(text: str, unreadable_steps: list[int], steps: int = 40) -> recognize.Reading:
-    """A reading of `text`, one character per 4 steps from step 2, with the given steps classed
+def _reading(text: str, unreadable_steps: list[int], steps: int = 60) -> recognize.Reading:
+    """A reading of `text`, one character per 6 steps from step 2, with the given steps classed
     Hangul and the rest readable ink (no model: the classes as the classifier would give them)."""
     classes = np.zeros((steps, len(scripts.CLASSES)), np.float32)
     classes[:, scripts.CLASSES.index(scripts.READABLE)] = 1.0
     for t in unreadable_steps:
         classes[t] = 0.0
         classes[t, scripts.CLASSES.index("hangul")] = 1.0
-    spans = tuple(((2 + 4 * k) / steps, (6 + 4 * k) / steps) for k in range(len(text)))
+    spans = tuple(((2 + 6 * k) / steps, (8 + 6 * k) / steps) for k in range(len(text)))
     return recognize.Reading(
         text,
         0.95,
         0.95,
         spans,
         probs=tuple(0.95 for _ in text),
-        at=tuple((4 + 4 * k) / steps for k in range(len(text))),
+        at=tuple((5 + 6 * k) / steps for k in range(len(text))),
         classes=classes,
         step=1.0 / steps,
     )
@@ -134,11 +134,14 @@ def test_a_line_with_no_unreadable_part_is_passed_on_untouched():
 
 
 def test_characters_read_over_an_unreadable_part_are_dropped_and_the_rest_kept():
-    # "号OCR三2026": 号 (steps 2-5) and 三 (steps 18-21) were written over Hangul.
-    reading = _reading("号OCR三2026", list(range(2, 6)) + list(range(18, 22)))
+    # "号OCR三2026": 号 (steps 2-7) and 三 (steps 26-31) were written over Hangul.
+    reading = _reading("号OCR三2026", list(range(2, 8)) + list(range(26, 32)))
     found = scripts.unreadable_script(reading)
     assert found.scripts == ("hangul",) and len(found.parts) == 2
     texts = [piece.reading.text for piece in scripts.readable_parts(reading)]
     assert texts == ["OCR", "2026"]
-    whole = scripts.readable_parts(_reading("号三", list(range(0, 12))))
+    whole = scripts.readable_parts(_reading("号三", list(range(0, 16))))
     assert whole == []  # nothing readable left: the line is not answered
+    # Characters the model read with near certainty are its own, whatever the classifier says.
+    sure = _reading("号码", list(range(0, 16)))._replace(probs=(0.99, 0.995))
+    assert scripts.readable_parts(sure) == [scripts.Piece(sure, 0.0, 1.0)]

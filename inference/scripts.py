@@ -209,8 +209,8 @@ def readable_parts(reading: Reading) -> list[Piece]:
     from .recognize import Reading  # noqa: F811  (at run time: recognize imports this module)
 
     # Characters emitted over an unreadable part are the recogniser's guesses at glyphs it has
-    # no class for. On a line that has such a part, so is a character emitted where the
-    # unreadable classes outweigh the readable one, or a piece whose characters mostly are.
+    # no class for. On a line that has such a part, so are a piece's end characters emitted where
+    # the unreadable classes outweigh the readable one, and a piece whose characters mostly are.
     classes = reading.classes
     assert classes is not None  # a line with unreadable parts has step classes
     unread = classes[:, 2:].sum(axis=1)

@@ -31,6 +31,7 @@ def _prepare_models() -> int:
         prepared_model_bytes,
         table_model,
     )
+    from .scripts import with_features
     from .sessions import CPU, requested_providers
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -39,7 +40,7 @@ def _prepare_models() -> int:
     for path in (files.det, files.cls, files.rec, table_model(TABLE_MODEL), table_model(LAYOUT_MODEL)):
         prepared_model_bytes(path)
     if recogniser_precision(config.precision, requested_providers(config.provider)[0] == CPU) == "int8":
-        int8_recogniser_bytes(prepared_model_bytes(files.rec))
+        int8_recogniser_bytes(with_features(prepared_model_bytes(files.rec)))  # as the engine loads it
     # Korean (lang=ko): Tesseract's kor.traineddata into the model cache; where it cannot be had,
     # a warning says what to install, and everything else serves as before.
     from .korean_text import prepare as prepare_korean

@@ -53,6 +53,8 @@ class EngineConfig:
     batch_wait_ms: float = -1.0  # > 0: recognition strips of all in-flight requests are batched
     # together, a partial batch waiting at most this long (batching.py);
     # 0: off; < 0 (auto): 5 ms on a GPU, off on a CPU (make bench-gpu)
+    script_check: bool = True  # lines in a script the recogniser cannot read are left out
+    # (scripts.py); off only to measure what the check changes and costs (bench/scripts.py)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     # Small text in large photos: a second detection pass at native resolution (small_text.py)
     small_text: SmallTextConfig = field(default_factory=SmallTextConfig)
@@ -71,6 +73,7 @@ class EngineConfig:
             fp32_retry_below=_env_float("OCR_FP32_RETRY_BELOW", default.fp32_retry_below),
             edge_fragment_ratio=_env_float("OCR_EDGE_FRAGMENT_RATIO", default.edge_fragment_ratio),
             batch_wait_ms=_batch_wait_ms(os.environ.get("OCR_BATCH_WAIT_MS", "auto")),
+            script_check=os.environ.get("OCR_SCRIPT_CHECK", "1").strip().lower() not in ("0", "false", "no"),
             detection=DetectionConfig(
                 max_side=max(64, _env_int("OCR_DET_MAX_SIDE", detection.max_side)),
                 shape_step=max(32, _env_int("OCR_DET_SHAPE_STEP", detection.shape_step)),

@@ -18,7 +18,7 @@ import numpy as np
 
 from ocr_contract.protocol import Line
 
-from . import classify, detect, korean_text, orientation, plates, recognize, small_text
+from . import classify, detect, korean_text, orientation, plates, recognize, scripts, small_text
 from .batching import MicroBatcher
 from .config import EngineConfig
 from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, is_vertical, span_quad, warp
@@ -147,7 +147,9 @@ class OcrEngine:
             create_session(prepared_model_bytes(files.cls), "cls", c.provider, batch_threads) if c.use_cls else None
         )
         self.rec_precision = recogniser_precision(c.precision, on_cpu)
-        rec_model = prepared_model_bytes(files.rec)
+        # With its features as a second output: they tell where a line is in a script the
+        # model cannot read (scripts.py).
+        rec_model = scripts.with_features(prepared_model_bytes(files.rec))
         # int8 reads most lines as fp32 does, but not the ones the model hesitates on (degraded
         # photos, Traditional or rare characters): a line with a character read under
         # fp32_retry_below is read again in fp32 (see read()).
@@ -158,6 +160,8 @@ class OcrEngine:
             rec_model = int8_recogniser_bytes(rec_model)
         self.rec = create_session(rec_model, f"rec ({self.rec_precision})", c.provider, batch_threads)
         self.charset = recognize.charset_from_metadata(self.rec)
+        # Leave out what is in a script the recogniser cannot read (scripts.py).
+        self.script_check = c.script_check
         # Read pages in the direction they run (orientation.py); off only to measure what that
         # costs (make bench, the `turned` row).
         self.by_page_direction = True
@@ -368,14 +372,26 @@ class OcrEngine:
         if lang == "ko":
             texts = self._with_korean(strips, texts, flipped, mapper, deadline)
         lines = []
-        for i, (box, reading, maybe_piece) in enumerate(zip(boxes, texts, unless_sure)):
-            if reading.score < (SURE_READING if maybe_piece else cfg.text_score) or not reading.text.strip():
-                continue
-            top, left, w, h = _axis_aligned(box, height, width)
-            chars = (
-                _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i]) if detail else ()
-            )
-            lines.append(OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars))
+        for i, (line_box, whole, maybe_piece) in enumerate(zip(boxes, texts, unless_sure)):
+            # A line partly in a script the model cannot read is cut there, that part left out
+            # (scripts.py); any other line is one piece, as read.
+            pieces = scripts.readable_parts(whole) if self.script_check else [scripts.Piece(whole, 0.0, 1.0)]
+            for reading, start, end in pieces:
+                if reading.score < (SURE_READING if maybe_piece else cfg.text_score) or not reading.text.strip():
+                    continue
+                box = line_box
+                if (start, end) != (0.0, 1.0):
+                    span = _char_quads([(start, end)], cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i])
+                    box = np.asarray(span[0], np.float32)
+                top, left, w, h = _axis_aligned(box, height, width)
+                chars = (
+                    _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i])
+                    if detail
+                    else ()
+                )
+                lines.append(
+                    OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars)
+                )
         return lines
 
     def _with_korean(self, strips: list[np.ndarray], texts: list, flipped: list[bool], mapper, deadline) -> list:

@@ -409,8 +409,8 @@ def korean_or_ppocr(ppocr: Reading, tesseract: list[Symbol], height_share: float
         float(np.mean(probabilities)),
         float(np.min(probabilities)),
         tuple((c[0], c[1]) for c in fixed),
-        tuple((c[0] + c[1]) / 2 for c in fixed),
-        tuple(probabilities),
+        probs=tuple(probabilities),
+        at=tuple((c[0] + c[1]) / 2 for c in fixed),
     )
 
 
@@ -527,5 +527,5 @@ def _in_turned_frame(reading: Reading) -> Reading:
     """A reading of a strip turned half round, its characters placed along the strip as it was
     (the engine maps places along a flipped strip back to the line's box)."""
     return reading._replace(
-        spans=tuple((1 - b, 1 - a) for a, b in reading.spans), centres=tuple(1 - c for c in reading.centres)
+        spans=tuple((1 - b, 1 - a) for a, b in reading.spans), at=tuple(1 - c for c in reading.at)
     )

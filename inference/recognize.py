@@ -78,10 +78,13 @@ class Reading(NamedTuple):
     # long line barely moves the mean
     spans: tuple = ()  # per character of `text`: (start, end) as fractions of the strip's width,
     # in reading order (char_spans)
-    centres: tuple = ()  # per character of `text`: where the model saw it (the middle of the CTC
-    # steps that emitted it), as a fraction of the strip's width; the spans above tile the strip,
-    # so a character next to a stretch read as blank has a span reaching over that stretch
-    probs: tuple = ()  # per character of `text`: its probability
+    probs: tuple = ()  # per character of `text`: the probability it was read with
+    at: tuple = ()  # per character of `text`: the middle of the time steps that emitted it, as a
+    # fraction of the strip's width (where the glyph is; its span may reach far past it)
+    classes: np.ndarray | None = None  # per time step over the strip: the probabilities of
+    # scripts.CLASSES (background, readable, each script the model cannot read); None for a
+    # recogniser without the features output (scripts.with_features)
+    step: float = 0.0  # the share of the strip's width one time step covers
 
 
 def char_spans(runs: list[tuple[int, int]], lengths: list[int], steps: int, content: float) -> tuple:
@@ -107,11 +110,14 @@ def char_spans(runs: list[tuple[int, int]], lengths: list[int], steps: int, cont
     return tuple(spans)
 
 
-def ctc_decode(probs: np.ndarray, charset: list[str], content: list[float] | None = None) -> list[Reading]:
+def ctc_decode(
+    probs: np.ndarray, charset: list[str], content: list[float] | None = None, classes: np.ndarray | None = None
+) -> list[Reading]:
     """Greedy CTC: best class per step, repeats collapsed, blanks dropped; score = mean prob kept.
 
     `content`: for each row, the share of the input's width its strip fills (1.0 when unpadded),
-    to place each character along the strip (char_spans)."""
+    to place each character along the strip (char_spans). `classes`: each step's script classes
+    (scripts.step_classes), kept with each reading for the steps over its strip."""
     best = probs.argmax(axis=2)
     best_prob = np.take_along_axis(probs, best[:, :, None], axis=2)[:, :, 0]
     steps = probs.shape[1]
@@ -130,19 +136,28 @@ def ctc_decode(probs: np.ndarray, charset: list[str], content: list[float] | Non
         kept = confidence[keep]
         share = content[row] if content else 1.0
         spans = char_spans(runs, [len(t) for t in tokens], steps, share)
-        centres = tuple((a + b + 1) / 2 / steps / share for (a, b), t in zip(runs, tokens) for _ in t)
-        char_probs = tuple(float(p) for p, t in zip(kept, tokens) for _ in t)
         results.append(
             Reading(
                 "".join(tokens),
                 float(kept.mean()) if keep.any() else 0.0,
                 float(kept.min()) if keep.any() else 0.0,
                 spans,
-                centres,
-                char_probs,
+                tuple(float(p) for token, p in zip(tokens, kept) for _ in token),
+                tuple((a + b + 1) / 2 / steps / share for token, (a, b) in zip(tokens, runs) for _ in token),
+                None if classes is None else classes[row, : max(1, math.ceil(steps * share))],
+                1.0 / (steps * share),
             )
         )
     return results
+
+
+def decode_outputs(outputs: list, charset: list[str], content: list[float]) -> list[Reading]:
+    """The recogniser's outputs -> readings: the CTC softmax decoded, and where the model also
+    gives its features (scripts.with_features), each step's script classes."""
+    from . import scripts
+
+    classes = scripts.step_classes(outputs[1]) if len(outputs) > 1 else None
+    return ctc_decode(outputs[0], charset, content, classes)
 
 
 # Every strip is padded to one of a few fixed widths: its reading then does not depend on the
@@ -213,7 +228,7 @@ def read_lines(
 
     def read(chunk: list[int], width: int) -> list[Reading]:
         inputs, content = zip(*(_prepared(strips[i], width) for i in chunk))
-        return ctc_decode(session.run(None, {input_name: np.stack(inputs)})[0], charset, list(content))
+        return decode_outputs(session.run(None, {input_name: np.stack(inputs)}), charset, list(content))
 
     return _in_batches(strips, widths, batch_size, mapper, read)
 
@@ -245,8 +260,8 @@ def batch_runner(session, charset: list[str]):
     input_name = session.get_inputs()[0].name
 
     def run(width: int, items: list[tuple[np.ndarray, float]]) -> list[Reading]:
-        probs = session.run(None, {input_name: np.stack([array for array, _ in items])})[0]
-        return ctc_decode(probs, charset, [content for _, content in items])
+        outputs = session.run(None, {input_name: np.stack([array for array, _ in items])})
+        return decode_outputs(outputs, charset, [content for _, content in items])
 
     return run
 

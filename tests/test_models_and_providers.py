@@ -9,6 +9,7 @@ from onnx import numpy_helper
 from inference import models
 from inference.config import EngineConfig
 from inference.engine import OcrEngine, recogniser_precision
+from inference.scripts import with_features
 from inference.sessions import ProviderError, create_session, requested_providers
 
 
@@ -85,7 +86,7 @@ def test_precision_is_int8_on_the_cpu_unless_configured(monkeypatch):
 
 def test_int8_recogniser_is_built_here_from_the_shipped_weights(engine):
     assert engine.rec_precision == "int8"
-    prepared = models.prepared_model_bytes(models.locate_models().rec)
+    prepared = with_features(models.prepared_model_bytes(models.locate_models().rec))
     int8 = onnx.load_from_string(models.int8_recogniser_bytes(prepared))  # cached by the engine
     assert list(models.cache_dir().glob("rec.*.int8.onnx"))
     ops = [node.op_type for node in int8.graph.node]

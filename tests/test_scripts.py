@@ -1,0 +1,147 @@
+"""Text in a script the recogniser cannot read (inference/scripts.py) is never answered at >= 0.5."""
+
+import random
+
+import numpy as np
+import pytest
+
+from inference import recognize, scripts
+from training.scripts import render
+
+WHITE, BLACK = (255, 255, 255), (20, 20, 20)
+# (plan, whether it is all readable): each line drawn on a page of its own lines, one under another.
+LINES = [
+    ([("hangul", "영업시간 안내")], False),
+    ([("hangul", "영업시간"), ("latin", "09:00-18:00")], False),
+    ([("latin", "OCR"), ("hangul", "한국어"), ("latin", "2026")], False),
+    ([("thai", "ร้านกาแฟ เปิดทุกวัน")], False),
+    ([("arabic", "مرحبا بكم في المتجر")], False),
+    ([("han", "营业时间欢迎光临")], True),
+    ([("hant", "歡迎光臨營業時間")], True),
+    ([("latin", "Open daily 09:00-18:00")], True),
+    ([("kana", "いらっしゃいませ")], True),
+]
+
+
+def _page() -> render.Page:
+    missing = render.missing_fonts({script for plan, _ in LINES for script, _ in plan}, "held")
+    if missing:
+        pytest.skip(
+            f"no font installed for {missing} (the packages in training/scripts/render.py; .ci/run installs them)"
+        )
+    rng = random.Random(3)
+    drawn = [render.render_line(rng, plan, "held", size=34, colours=(WHITE, BLACK)) for plan, _ in LINES]
+    width = max(line.image.shape[1] for line in drawn if line is not None) + 80
+    height = sum(line.image.shape[0] + 30 for line in drawn if line is not None) + 40
+    sheet = np.full((height, width, 3), 255, np.uint8)
+    placed, y = [], 20
+    for line in drawn:
+        assert line is not None
+        h, w = line.image.shape[:2]
+        sheet[y : y + h, 40 : 40 + w] = line.image
+        segments = [render.Segment(s.text, s.script, 40 + s.left, 40 + s.right) for s in line.segments]
+        placed.append(render.PageLine(segments, (40, y, 40 + w, y + h)))
+        y += h + 30
+    return render.Page(sheet, placed)
+
+
+def _on_row(line, row: render.PageLine) -> bool:
+    return min(line.top + line.height, row.box[3]) - max(line.top, row.box[1]) > 0.5 * line.height
+
+
+def _overlap(line, segment: render.Segment) -> int:
+    return max(0, min(line.left + line.width, segment.right) - max(line.left, segment.left))
+
+
+@pytest.fixture(scope="module")
+def page_read(engine):
+    page = _page()
+    try:
+        engine.script_check = False
+        without = engine.read(page.image)
+    finally:
+        engine.script_check = True
+    return page, engine.read(page.image), without
+
+
+def test_no_unreadable_script_is_answered_at_half_confidence_or_more(page_read):
+    # Before the check, the Korean lines came back as "号OCR三2026"-like junk at 0.9 and more.
+    page, lines, _ = page_read
+    for row, (_, readable) in zip(page.lines, LINES):
+        if readable:
+            continue
+        for segment in row.segments:
+            if segment.script not in render.UNREADABLE:
+                continue
+            height = row.box[3] - row.box[1]
+            leaked = [
+                (line.text, line.score)
+                for line in lines
+                if _on_row(line, row) and line.score >= 0.5 and _overlap(line, segment) >= height / 2
+            ]
+            assert leaked == [], f"{segment.script} {segment.text!r} answered as {leaked}"
+
+
+def test_chinese_latin_and_kana_lines_are_answered_as_without_the_check(page_read):
+    page, lines, without = page_read
+    for row, (plan, readable) in zip(page.lines, LINES):
+        if not readable:
+            continue
+        got = [(line.text, line.score, line.box) for line in lines if _on_row(line, row)]
+        before = [(line.text, line.score, line.box) for line in without if _on_row(line, row)]
+        assert got == before and len(got) == 1, plan
+
+
+def test_the_readable_part_of_a_mixed_line_is_kept_with_its_own_box(page_read):
+    page, lines, _ = page_read
+    row = page.lines[1]  # 영업시간 09:00-18:00
+    hours = row.segments[1]
+    kept = [line for line in lines if _on_row(line, row)]
+    assert [line.text for line in kept] == ["09:00-18:00"]
+    assert kept[0].score >= 0.9
+    assert kept[0].left >= row.segments[0].right - 4  # its box starts after the Hangul
+    assert abs(kept[0].left + kept[0].width - hours.right) < 20
+
+
+def _reading(text: str, unreadable_steps: list[int], steps: int = 60) -> recognize.Reading:
+    """A reading of `text`, one character per 6 steps from step 2, with the given steps classed
+    Hangul and the rest readable ink (no model: the classes as the classifier would give them)."""
+    classes = np.zeros((steps, len(scripts.CLASSES)), np.float32)
+    classes[:, scripts.CLASSES.index(scripts.READABLE)] = 1.0
+    for t in unreadable_steps:
+        classes[t] = 0.0
+        classes[t, scripts.CLASSES.index("hangul")] = 1.0
+    spans = tuple(((2 + 6 * k) / steps, (8 + 6 * k) / steps) for k in range(len(text)))
+    return recognize.Reading(
+        text,
+        0.95,
+        0.95,
+        spans,
+        probs=tuple(0.95 for _ in text),
+        at=tuple((5 + 6 * k) / steps for k in range(len(text))),
+        classes=classes,
+        step=1.0 / steps,
+    )
+
+
+def test_a_line_with_no_unreadable_part_is_passed_on_untouched():
+    reading = _reading("营业时间", [])
+    assert scripts.readable_parts(reading) == [scripts.Piece(reading, 0.0, 1.0)]
+    assert scripts.unreadable_script(reading) == scripts.NOTHING
+    # A reading without step classes (a recogniser without the features output) as well.
+    bare = recognize.Reading("营业时间", 0.9, 0.8)
+    assert scripts.readable_parts(bare) == [scripts.Piece(bare, 0.0, 1.0)]
+
+
+def test_characters_read_over_an_unreadable_part_are_dropped_and_the_rest_kept():
+    # "号OCR三2026": 号 (steps 2-7) and 三 (steps 26-31) were written over Hangul.
+    reading = _reading("号OCR三2026", list(range(2, 8)) + list(range(26, 32)))
+    found = scripts.unreadable_script(reading)
+    assert found.scripts == ("hangul",) and len(found.parts) == 2
+    texts = [piece.reading.text for piece in scripts.readable_parts(reading)]
+    assert texts == ["OCR", "2026"]
+    whole = scripts.readable_parts(_reading("号三", list(range(0, 16))))
+    assert whole == []  # nothing readable left: the line is not answered
+    # Characters the model read with near certainty are its own, whatever the classifier says.
+    sure = _reading("号码", list(range(0, 16)))._replace(probs=(0.99, 0.995))
+    assert scripts.readable_parts(sure) == [scripts.Piece(sure, 0.0, 1.0)]

@@ -526,6 +526,4 @@ def _rereader(strip: np.ndarray, recognise):
 def _in_turned_frame(reading: Reading) -> Reading:
     """A reading of a strip turned half round, its characters placed along the strip as it was
     (the engine maps places along a flipped strip back to the line's box)."""
-    return reading._replace(
-        spans=tuple((1 - b, 1 - a) for a, b in reading.spans), at=tuple(1 - c for c in reading.at)
-    )
+    return reading._replace(spans=tuple((1 - b, 1 - a) for a, b in reading.spans), at=tuple(1 - c for c in reading.at))

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -17,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from frontend.handler import handler
 from inference import korean_text
 from ocr_contract import ApiError
-from tests.conftest import norm
+from tests.conftest import EXPECTED, norm
 from tests.fakes import api_event, encoded, multipart, page_with_rectangles
 
 NHN = "/v1.0/appkeys/my-app-key/general"
@@ -259,6 +260,17 @@ def test_chinese_and_latin_lines_read_the_same_with_ko(engine):
     with_ko = engine.read(pixels, lang="ko")
     assert without[0].text == with_ko[0].text == "Total amount: 12,500 KRW"
     assert norm(with_ko[-1].text) == norm("영업시간 09:00-18:00 연중무휴")
+
+
+@pytest.mark.models
+def test_a_chinese_receipt_reads_the_same_with_ko(engine):
+    # Tesseract's Korean model reads Chinese lines with digits as confident Hangul ("日期：2026年
+    # 11月21日" as "2026주119321넌" at 97 of 100): asked for Korean, Chinese must stay Chinese.
+    _needs_korean(engine)
+    receipt = cv2.imread(str(Path(__file__).parent / "fixtures" / "receipt.png"))
+    without = [line.text for line in engine.read(receipt)]
+    assert [line.text for line in engine.read(receipt, lang="ko")] == without
+    assert [norm(text) for text in without] == [norm(text) for text in EXPECTED["receipt.png"]]
 
 
 @pytest.mark.models

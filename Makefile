@@ -104,7 +104,7 @@ bench-korean: $(STAMP)
 	$(PY) -m bench.korean $(BENCH_ARGS)
 
 # Trains the Korean plate recogniser on synthetic plates and writes inference/weights/korean_plates.onnx
-# (about 47 minutes on 2 CPU cores with native bfloat16, 2.5 to 3 hours on 2 without; fonts from
+# (about 37 minutes on 2 CPU cores with native bfloat16, 1.5 to 2 hours on 2 without; fonts from
 # Debian's fonts-nanum, fonts-nanum-extra, fonts-unfonts-core, fonts-unfonts-extra, fonts-baekmuk,
 # fonts-dejavu-core, fonts-liberation and, for the held-out set, fonts-noto-cjk).
 train-plates-kr: $(STAMP)

@@ -4,9 +4,9 @@
 
 Everything is seeded: the plates drawn (render.py, TRAIN_FONTS and training augmentations only),
 their order and the initial weights. On 2 CPU cores that compute bfloat16 natively (AVX512-BF16
-or AMX) it takes about 47 minutes (2,812 s measured: 12 drawing the plates, 35 training); on
-others the network trains in float32: on 2 AMD EPYC cores with AVX2 only, 2.5 to 3 hours (21
-minutes drawing, 0.66-0.74 s per step instead of 0.18). PyTorch runs here only
+or AMX) it takes about 37 minutes (2,226 s measured: 10 drawing the plates, 27 training); on
+others the network trains in float32: on 2 AMD EPYC cores with AVX2 only, about 1.5 to 2 hours
+(0.66-0.74 s per step instead of 0.18-0.26). PyTorch runs here only
 (requirements-train.txt): the container and the Lambda load the ONNX file with onnxruntime. The
 same seed gives the same plates; the weights can still differ in their last bits between CPUs
 (float summation order, and bfloat16 or not), the accuracy does not.
@@ -53,8 +53,8 @@ def main(argv=None) -> int:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--samples", type=int, default=240_000, help="synthetic plates to train on")
-    parser.add_argument("--steps", type=int, default=12_000)
+    parser.add_argument("--samples", type=int, default=120_000, help="synthetic plates to train on")
+    parser.add_argument("--steps", type=int, default=6_000)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=int, default=160, help="the network's channels per time step")
     parser.add_argument("--seed", type=int, default=SEED)

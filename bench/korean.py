@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from .metrics import edit_distance
 from .stack import LocalStack
 
 NANUM = Path("/usr/share/fonts/truetype/nanum")
@@ -228,16 +229,6 @@ def line_image(text: str, spec, condition: str, rng: random.Random) -> Image.Ima
 
 def norm(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
-
-
-def edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def post(base: str, image: Image.Image, lang: str | None) -> tuple[list[dict], float]:

@@ -357,8 +357,8 @@ def korean_or_ppocr(
 
     `height_share`: the strip's height as a fraction of its width (margins are measured in line
     heights). `check_script`: whether `ppocr`'s script classes (where it has them) are of the
-    strip Tesseract read (not where Tesseract read it turned half round). The routing rule lives here alone, so that a detector of the script of a line can
-    later decide which lines need Tesseract at all."""
+    strip Tesseract read (not where Tesseract read it turned half round). The routing rule lives
+    here alone."""
     words = _words(tesseract)
     sure = [float(np.mean([symbol.confidence for symbol in word])) >= MIN_HANGUL_CONFIDENCE for word in words]
     hangul = [sum(is_hangul(symbol.char) for symbol in word) for word in words]

@@ -28,7 +28,6 @@ import json
 import random
 import sys
 import time
-import unicodedata
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .metrics import edit_distance
+from .metrics import edit_distance, normalise
 from .stack import LocalStack
 
 NANUM = Path("/usr/share/fonts/truetype/nanum")
@@ -227,10 +226,6 @@ def line_image(text: str, spec, condition: str, rng: random.Random) -> Image.Ima
     return degrade(image, condition, rng)
 
 
-def norm(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
-
-
 def post(base: str, image: Image.Image, lang: str | None) -> tuple[list[dict], float]:
     out = io.BytesIO()
     image.save(out, "PNG")
@@ -260,7 +255,7 @@ class Tally:
     exact: int = 0
 
     def add(self, truth: str, read: str) -> None:
-        t, r = norm(truth), norm(read)
+        t, r = normalise(truth), normalise(read)
         self.errors += edit_distance(t, r)
         self.length += len(t)
         self.count += 1
@@ -283,7 +278,7 @@ def bench_lines(base: str, fonts, per_condition: int, rng: random.Random, lang: 
             times.append(seconds)
             read = " ".join(line["words"] for line in lines)
             tally.add(text, read)
-            if shown < show and norm(text) != norm(read):
+            if shown < show and normalise(text) != normalise(read):
                 print(f"    {condition:8s} {spec[0].name:24s} {text!r} -> {read!r}", file=sys.stderr)
                 shown += 1
         results[condition] = tally
@@ -335,7 +330,7 @@ def bench_pages(base: str, count: int, rng: random.Random):
                 continue
             others += 1
             read = " ".join(line["words"] for line in without if _on_line(line, box))
-            if norm(read_ko) != norm(read):
+            if normalise(read_ko) != normalise(read):
                 changed += 1
                 examples.append((text, read, read_ko))
             if not read_ko:

@@ -53,20 +53,30 @@ def _bounds(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([boxes.min(axis=1), boxes.max(axis=1)], axis=1)
 
 
+def _intersects(a, b) -> bool:
+    """Whether two rectangles (l, t, r, b) share some area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _area(rect) -> float:
+    return (rect[2] - rect[0]) * (rect[3] - rect[1])
+
+
+def _intersection(a, b) -> float:
+    """The area two rectangles (l, t, r, b) share."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return w * h
+
+
 def _covered(inner: np.ndarray, outer: np.ndarray) -> float:
-    """Share of the rectangle `inner`'s area inside `outer` (l, t, r, b)."""
-    w = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
-    h = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
-    area = max(1e-6, (inner[2] - inner[0]) * (inner[3] - inner[1]))
-    return w * h / area
+    """Share of the rectangle `inner`'s area inside `outer`."""
+    return _intersection(inner, outer) / max(1e-6, _area(inner))
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over the smaller rectangle."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = max(1e-6, min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])))
-    return w * h / smaller
+    return _intersection(a, b) / max(1e-6, min(_area(a), _area(b)))
 
 
 def candidates(prob: np.ndarray, plan: detect.Resize, cfg: SmallTextConfig) -> list[tuple[float, np.ndarray]]:
@@ -101,14 +111,13 @@ def tiles(
         grow = max(h, 4.0)
         rect = [(v - plan.pad) / plan.scale for v in (x0 - grow, y0 - grow, x1 + grow, y1 + grow)]
         for f in found:
-            touches = f[0] < rect[2] and rect[0] < f[2] and f[1] < rect[3] and rect[1] < f[3]
-            if touches and max(f[2] - f[0], f[3] - f[1]) <= max_side:
+            if _intersects(f, rect) and max(f[2] - f[0], f[3] - f[1]) <= max_side:
                 rect = [min(rect[0], f[0]), min(rect[1], f[1]), max(rect[2], f[2]), max(rect[3], f[3])]
         rects.append([max(0.0, rect[0]), max(0.0, rect[1]), min(float(width), rect[2]), min(float(height), rect[3])])
     merged: list[list[float]] = []
     for rect in rects:  # in order of priority; a merged tile keeps its first member's place
         for other in merged:
-            if rect[0] < other[2] and other[0] < rect[2] and rect[1] < other[3] and other[1] < rect[3]:
+            if _intersects(rect, other):
                 other[:] = [
                     min(rect[0], other[0]),
                     min(rect[1], other[1]),
@@ -153,14 +162,13 @@ def second_pass(
     chosen = tiles(places, plan, found_bounds, height, width, cfg, det_cfg.max_side)
     if not chosen:
         return boxes
-    tile_cfg = det_cfg
     replaced = np.zeros(len(boxes), bool)
     extra: list[np.ndarray] = []
     for left, top, right, bottom in chosen:
         check()
         tile = image[top:bottom, left:right]
-        tile_plan = detect.plan_resize(bottom - top, right - left, tile_cfg)
-        tile_boxes, _ = detect.postprocess(run(tile, tile_plan), tile_plan, bottom - top, right - left, tile_cfg)
+        tile_plan = detect.plan_resize(bottom - top, right - left, det_cfg)
+        tile_boxes, _ = detect.postprocess(run(tile, tile_plan), tile_plan, bottom - top, right - left, det_cfg)
         if len(tile_boxes) == 0:
             continue
         tile_boxes = tile_boxes + np.array([left, top], np.float32)

@@ -71,10 +71,11 @@ def read_document(
     engine, data: bytes, deadline: float, options: InvokeOptions
 ) -> tuple[list[DocumentPage], tuple[int, int]]:
     """The pages `options.pages` (all, for an image) of `data`, each as DocumentPage."""
+    engine.require_lang(options.lang)  # once for the range, not as an error on every page
     first, last = options.pages or (1, 1)
     kind = document_kind(data)
     if kind is None:  # an image: one page
-        return [_read_image_page(engine, data, deadline, options.tables)], (0, 0)
+        return [_read_image_page(engine, data, deadline, options)], (0, 0)
     answers: list[DocumentPage] = []
     # raw: the pages come as RGB pixels, not PNG: nothing to encode and decode again in-process.
     for item in _prefetched(render(data, kind, deadline, first_page=first - 1, max_pages=last, raw=True)):
@@ -88,13 +89,13 @@ def read_document(
             answers.append(_page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time")))
             continue
         rgb = np.frombuffer(item.image, np.uint8).reshape(item.height, item.width, 3)
-        answers.append(_read_page(engine, number, np.ascontiguousarray(rgb[:, :, ::-1]), deadline, options.tables))
+        answers.append(_read_page(engine, number, np.ascontiguousarray(rgb[:, :, ::-1]), deadline, options))
     return answers, (0, 0)
 
 
-def _read_page(engine, number: int, image: np.ndarray, deadline: float, tables: bool) -> DocumentPage:
-    """One page (BGR, as decode_image gives) read as POST /general_ocr reads an image; with
-    `tables` (the jobs API's "features": ["tables"]) its tables too."""
+def _read_page(engine, number: int, image: np.ndarray, deadline: float, options: InvokeOptions) -> DocumentPage:
+    """One page (BGR, as decode_image gives) read as POST /general_ocr reads an image, in the
+    job's `lang`; with `tables` (the jobs API's "features": ["tables"]) its tables too."""
     try:
         page: DocumentPage = {
             "page": number,
@@ -103,10 +104,10 @@ def _read_page(engine, number: int, image: np.ndarray, deadline: float, tables: 
             "lines": [],
             "error": None,
         }
-        if tables:
-            page["lines"], page["tables"] = engine.read_tables(image, deadline=deadline)
+        if options.tables:
+            page["lines"], page["tables"] = engine.read_tables(image, deadline=deadline, lang=options.lang)
         else:
-            page["lines"] = [line.to_api(False) for line in engine.read(image, deadline=deadline)]
+            page["lines"] = [line.to_api(False) for line in engine.read(image, deadline=deadline, lang=options.lang)]
         return page
     except ApiError as error:
         return _page_error(number, error)
@@ -114,7 +115,7 @@ def _read_page(engine, number: int, image: np.ndarray, deadline: float, tables: 
         return _page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time"))
 
 
-def _read_image_page(engine, data: bytes, deadline: float, tables: bool = False) -> DocumentPage:
+def _read_image_page(engine, data: bytes, deadline: float, options: InvokeOptions) -> DocumentPage:
     """An image job input read as one page. One over MAX_SIDE_PX (up to the long-image limit) is
     brought within it, as the CLOVA door does for document pages."""
     try:
@@ -124,7 +125,7 @@ def _read_image_page(engine, data: bytes, deadline: float, tables: bool = False)
         image = decode_image(data)
     except ApiError as error:
         return _page_error(1, error)
-    return _read_page(engine, 1, image, deadline, tables)
+    return _read_page(engine, 1, image, deadline, options)
 
 
 def _within_limit(data: bytes, image_format: str) -> bytes:

@@ -296,6 +296,11 @@ class OcrEngine:
         )
         return float(np.mean([reading.score for reading in readings])) >= self.VERTICAL_SCORE
 
+    def require_lang(self, lang: str | None) -> None:
+        """ApiError 501 LanguageNotAvailable, saying what to install, where `lang` cannot be read here."""
+        if lang == "ko" and not self.korean.available:
+            raise korean_text.language_not_available(self.korean.problem)
+
     def read(
         self, image: np.ndarray, deadline: float | None = None, detail: bool = False, lang: str | None = None
     ) -> list[OcrLine]:
@@ -309,8 +314,7 @@ class OcrEngine:
         A page turned a quarter or upside down (orientation.py) is read turned upright, as an
         upright page is, and its boxes are given back in this image's pixels. `lang` "ko": Hangul
         lines are read too (korean_text.py)."""
-        if lang == "ko" and not self.korean.available:
-            raise korean_text.language_not_available(self.korean.problem)
+        self.require_lang(lang)
         check, mapper = self._guards(deadline)
         # With Korean asked for, the page is read as it stands: the classifier takes many Hangul
         # lines for upside-down ones, so its flips cannot tell the page's direction (korean_text.py

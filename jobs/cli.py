@@ -11,7 +11,7 @@ folder the stack was started with (`make serve JOBS_INPUT=DIR`, or `python -m lo
 While the job runs a progress bar shows pages done of pages counted so far; once it is
 finished, --out gets result.jsonl (one JSON object per page, documents in order, then pages)
 and one .txt per document (its text, page by page); with --tables the job also reads tables,
-and --out gets each table as .html and .csv. Exit status: 0 SUCCEEDED, 3 PARTIAL, 1 FAILED,
+and --out gets each table as .html and .csv; --lang ko reads Korean lines too. Exit status: 0 SUCCEEDED, 3 PARTIAL, 1 FAILED,
 2 when the job could not be submitted or followed.
 """
 
@@ -27,6 +27,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from ocr_contract.request import LANGS
 
 EXIT = {"SUCCEEDED": 0, "PARTIAL": 3, "FAILED": 1}
 
@@ -79,7 +81,9 @@ def _is_loopback(api: str) -> bool:
     return (urlsplit(api).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
-def submit(api: str, api_key: str | None, source: str, name: str | None, tables: bool = False) -> dict:
+def submit(
+    api: str, api_key: str | None, source: str, name: str | None, tables: bool = False, lang: str | None = None
+) -> dict:
     uri = input_uri(source)
     if uri.startswith("file:") and not _is_loopback(api):
         raise CliError(
@@ -91,6 +95,8 @@ def submit(api: str, api_key: str | None, source: str, name: str | None, tables:
         body["name"] = name
     if tables:
         body["features"] = ["tables"]
+    if lang:
+        body["lang"] = lang
     status, raw = _request("POST", f"{api}/jobs", api_key, body)
     try:
         return _json(status, raw, "POST /jobs")
@@ -227,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--name", help="a name for the job")
     run.add_argument("--tables", action="store_true", help="read tables too: --out gets each as .html and .csv")
+    run.add_argument("--lang", choices=LANGS, help="read this language too (ko: Korean lines)")
     run.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     status = commands.add_parser("status", parents=[common], help="follow a job submitted before")
     status.add_argument("job_id", metavar="JOB_ID")
@@ -234,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     api = args.api.rstrip("/")
     try:
         if args.command == "submit":
-            job = submit(api, args.api_key, args.source, args.name, args.tables)
+            job = submit(api, args.api_key, args.source, args.name, args.tables, args.lang)
             print(f"job {job['jobId']} {job['status']}: {job['statusUrl']}", flush=True)
             if args.no_wait:
                 return 0

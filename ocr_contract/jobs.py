@@ -1,6 +1,6 @@
 """The jobs API's contract, written once: asynchronous and bulk OCR of documents and S3 prefixes.
 
-    POST /jobs        {"input", "output"?, "features"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
+    POST /jobs        {"input", "output"?, "features"?, "lang"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
     GET  /jobs/{id}   -> 200 {"jobId", "status", "documentsTotal", "documentsDone", "pagesTotal",
                               "pagesDone", "pagesFailed", "createdAt", "updatedAt", "resultUrl"?, "error"?}
 
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from .errors import ApiError, ErrorCode
-from .protocol import Line, Table
+from .protocol import InvokeOptions, Line, Table
+from .request import Lang, ocr_lang
 from .routes import JOB as JOB  # the routes, named here too
 from .routes import JOBS as JOBS
 
@@ -63,6 +64,37 @@ class JobRequest:
     output: str | None = None
     features: tuple[str, ...] = ()
     name: str | None = None
+    lang: Lang | None = None  # "ko": Korean lines are read too, as "lang" of POST /general_ocr
+
+    def to_dict(self) -> dict[str, object]:
+        """As the job stores keep it (and as POST /jobs took it)."""
+        stored: dict[str, object] = {"input": self.input, "features": list(self.features)}
+        for key in ("output", "name", "lang"):
+            if getattr(self, key) is not None:
+                stored[key] = getattr(self, key)
+        return stored
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> JobRequest:
+        """What to_dict wrote (a job stored before a field existed reads as without it)."""
+        return cls(
+            input=stored.get("input", ""),
+            output=stored.get("output"),
+            features=tuple(stored.get("features") or ()),
+            name=stored.get("name"),
+            lang=ocr_lang(stored.get("lang")),
+        )
+
+    def range_options(self, job_id: str, pages: tuple[int, int]) -> InvokeOptions:
+        """The container's options for one range of pages of this job (in the bulk lane)."""
+        return InvokeOptions(
+            request_id=job_id,
+            task="document",
+            pages=pages,
+            lane="bulk",
+            tables="tables" in self.features,
+            lang=self.lang,
+        )
 
 
 def _invalid(message: str) -> ApiError:
@@ -75,10 +107,10 @@ def parse_job_request(payload: object) -> JobRequest:
         raise _invalid(
             'the request body must be a JSON object: {"input": "s3://bucket/key" | "s3://bucket/prefix/" | "https://..."}'
         )
-    unknown = sorted(set(payload) - {"input", "output", "features", "name"})
+    unknown = sorted(set(payload) - {"input", "output", "features", "lang", "name"})
     if unknown:
         raise _invalid(
-            f"unknown field(s) {', '.join(map(repr, unknown))}; a job takes input, output, features and name"
+            f"unknown field(s) {', '.join(map(repr, unknown))}; a job takes input, output, features, lang and name"
         )
     source = payload.get("input")
     if not isinstance(source, str) or not source.strip():
@@ -108,7 +140,8 @@ def parse_job_request(payload: object) -> JobRequest:
     name = payload.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
         raise _invalid(f"'name' must be a string of at most {MAX_NAME_LENGTH} characters")
-    return JobRequest(source, output, tuple(dict.fromkeys(features)), name)
+    lang = ocr_lang(payload.get("lang"))
+    return JobRequest(source, output, tuple(dict.fromkeys(features)), name, lang)
 
 
 def job_not_found(job_id: str) -> ApiError:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from jobs import local as jobs_local
 from jobs import steps
 from jobs.local import FolderBlobs, LocalRunner, SqliteJobStore, file_uri
 from jobs.local import runner as runner_module
@@ -98,7 +99,7 @@ def runner_for(store, blobs, reader, **kwargs) -> LocalRunner:
     return LocalRunner(
         store,
         blobs,
-        invoker=lambda job_id, stopping, tables: reader,
+        invoker=lambda job_id, stopping, request: reader,
         ready=lambda: True,
         fetch_url=kwargs.pop("fetch_url", lambda url: (_ for _ in ()).throw(AssertionError("no fetch"))),
         **kwargs,
@@ -371,6 +372,19 @@ def test_a_range_that_stays_busy_fails_alone(busy_server):
     assert len(Busy.seen) == 5  # type: ignore[attr-defined]  # a client error is not retried
 
 
+def test_a_job_asked_for_korean_asks_the_container_for_it_on_every_range(busy_server):
+    page = {"page": 1, "width": 1, "height": 1, "lines": [], "error": None}
+    Busy.answers = [(200, [page]), (200, [page])]
+    asked = JobRequest("s3://b/k", features=("tables",), lang="ko")
+    invoke = runner_module.http_invoker(busy_server, "abc", threading.Event(), asked)
+    invoke(b"data", (1, 20))
+    invoke(b"data", (21, 25))
+    assert [dict(p.split("=") for p in header.split(",")) for header in Busy.seen] == [  # type: ignore[attr-defined]
+        {"v": "1", "requestId": "abc", "task": "document", "lane": "bulk", "pages": pages, "tables": "1", "lang": "ko"}
+        for pages in ("1-20", "21-25")
+    ]
+
+
 def test_the_store_adds_atomically_survives_reopening_and_keeps_a_finished_status(tmp_path):
     store = SqliteJobStore(tmp_path / "j.sqlite3")
     job = submit(store, "s3://b/k")
@@ -387,6 +401,14 @@ def test_the_store_adds_atomically_survives_reopening_and_keeps_a_finished_statu
     assert again is not None and again.pages_done == 200 and again.status == "SUCCEEDED"
     assert again.request == JobRequest("s3://b/k") and again.owner == "local"
     assert store.unfinished() == []
+
+
+def test_what_a_job_asked_for_survives_the_store(tmp_path):
+    store = SqliteJobStore(tmp_path / "j.sqlite3")
+    asked = JobRequest("s3://b/k", "s3://out/p/", ("tables",), "march", "ko")
+    job = steps.new_job(asked, "me")
+    store.create(job)
+    assert SqliteJobStore(tmp_path / "j.sqlite3").get(job.job_id).request == asked
 
 
 def test_folder_blobs_refuse_what_lies_outside_their_folders(local, tmp_path):
@@ -481,6 +503,20 @@ def test_the_door_refuses_bad_requests_in_our_error_shape(door, body, status, co
     answer_status, answer = call("POST", "/jobs", body)
     assert (answer_status, answer["error"]["code"]) == (status, code)
     assert answer["requestId"] == "req-1" and answer["error"]["message"]
+
+
+@pytest.mark.parametrize("lang", ["ko", "KO", " ko "])
+def test_the_door_takes_korean_as_general_ocr_does(door, lang):
+    status, body = call("POST", "/jobs", {"input": file_uri(door) + "a.png", "lang": lang})
+    assert status == 202
+    assert jobs_local.backend().store.get(body["jobId"]).request.lang == "ko"
+
+
+@pytest.mark.parametrize("lang", ["ja", "zh", 1, ["ko"]])
+def test_a_language_we_do_not_read_is_refused_naming_the_one_we_do(door, lang):
+    status, body = call("POST", "/jobs", {"input": file_uri(door) + "a.png", "lang": lang})
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+    assert "ko" in body["error"]["message"]
 
 
 def test_an_unknown_or_another_callers_job_is_not_found(door):

@@ -66,7 +66,7 @@ def _job(job_id="0" * 32, **kwargs) -> Job:
     return Job(
         job_id=job_id,
         owner="key-1",
-        request=JobRequest("s3://in/scans/", None, ("tables",), "march"),
+        request=JobRequest("s3://in/scans/", "s3://out/march/", ("tables",), "march", "ko"),
         created_at="2025-01-01T00:00:00Z",
         updated_at="2025-01-01T00:00:00Z",
         expires_at=4_000_000_000,
@@ -300,7 +300,7 @@ def test_a_job_runs_through_the_handlers_in_the_state_machines_order(table, s3, 
     monkeypatch.setenv("JOBS_ASYNC_ENDPOINT", "stack-ocr-async")
     for name in ("a.png", "b.png"):
         client.put_object(Bucket=bucket, Key=f"in/{name}", Body=fixture_bytes("receipt.png"))
-    job = steps.new_job(JobRequest(f"s3://{bucket}/in/"), "key-1")
+    job = steps.new_job(JobRequest(f"s3://{bucket}/in/", lang="ko"), "key-1")
     backend.store.create(job)
 
     planned = handlers.plan({"jobId": job.job_id})
@@ -318,6 +318,7 @@ def test_a_job_runs_through_the_handlers_in_the_state_machines_order(table, s3, 
     assert [i["InputLocation"] for i in invocations] == [d["uri"] for d in documents]
     assert all("task=document" in i["CustomAttributes"] and "pages=1-1" in i["CustomAttributes"] for i in invocations)
     assert all("lane=bulk" in i["CustomAttributes"] and i["EndpointName"] == "stack-ocr-async" for i in invocations)
+    assert all("lang=ko" in i["CustomAttributes"] for i in invocations)  # the job asked for Korean
 
     # SageMaker answers the first; the second fails (and, after its retries, is recorded failed).
     page = {"page": 1, "width": 10, "height": 10, "lines": [], "error": None}

@@ -52,8 +52,8 @@ def stack(folders):
     stack.stop()
 
 
-def submit(stack: LocalStack, source: str) -> str:
-    status, body, _ = http("POST", stack.base + "/jobs", json.dumps({"input": source}).encode())
+def submit(stack: LocalStack, source: str, **asked) -> str:
+    status, body, _ = http("POST", stack.base + "/jobs", json.dumps({"input": source, **asked}).encode())
     assert status == 202, body
     return body["jobId"]
 
@@ -99,6 +99,34 @@ def test_a_pdf_over_http_is_read_page_by_page_as_general_ocr_reads_each_page(sta
         assert [norm(item["words"]) for item in line["lines"]] == [norm(item["words"]) for item in sync]
         assert (line["width"], line["height"]) == (page.width, page.height)
     assert any("hello" in norm(item["words"]).lower() for item in lines[2]["lines"]), lines[2]
+
+
+def test_a_job_asked_for_korean_reads_korean_pages_as_general_ocr_does(stack):
+    from inference.korean_text import KoreanReader
+    from tests.test_korean import KOREAN, korean_line
+
+    if not KoreanReader(1).available:
+        pytest.skip("Korean is not installed here: python -m inference --prepare-models")
+    korean = Image.fromarray(korean_line()[:, :, ::-1])
+    page = Image.new("RGB", (900, 500), "white")
+    page.paste(korean, (40, 60))
+    page.paste(fixture_image("line.png").convert("RGB"), (40, 260))
+    document = pdf_of([page, page])
+    with ImageServer({"doc.pdf": document}) as server:
+        url = server.base + "/file/doc.pdf"
+        with_ko, without = submit(stack, url, lang="ko"), submit(stack, url)
+        with_ko, without = wait(stack, with_ko, 240), wait(stack, without, 240)
+    assert with_ko["status"] == without["status"] == "SUCCEEDED"
+    read, plain = result(with_ko), result(without)
+    hangul = lambda text: [c for c in text if "\uac00" <= c <= "\ud7a3"]  # noqa: E731
+    for page_read, page_plain in zip(read, plain):
+        texts = [norm(line["words"]) for line in page_read["lines"]]
+        assert any(hangul(text) == hangul(norm(KOREAN)) for text in texts), texts
+        # Without lang the Korean line is not answered as confident junk, and the Chinese line is
+        # read the same either way.
+        assert all(not hangul(line["words"]) or line["score"] < 0.5 for line in page_plain["lines"])
+        chinese = [norm(line["words"]) for line in page_plain["lines"] if "中文" in line["words"]]
+        assert chinese and chinese == [t for t in texts if "中文" in t]
 
 
 def test_a_missing_corrupt_or_encrypted_document_fails_with_its_error_within_60_s(stack):

@@ -6,6 +6,7 @@ a clear error in its API's shape while everything else keeps working."""
 
 import asyncio
 import base64
+import io
 import json
 import sys
 from pathlib import Path
@@ -123,6 +124,31 @@ def test_without_tesserocr_lang_ko_says_what_to_install(monkeypatch):
     with pytest.raises(ApiError) as caught:
         reader.read(np.full((32, 100, 3), 255, np.uint8))
     assert caught.value.status == 501 and "tesserocr" in caught.value.message
+
+
+@pytest.mark.models
+def test_a_job_range_asking_for_korean_where_it_is_missing_fails_once_saying_what_to_install(
+    engine, monkeypatch, tmp_path
+):
+    """Not 20 pages each with the same error: the range is refused before a page is rendered,
+    and the job records its pages failed with that message."""
+    import time
+
+    from inference.document_pages import read_document
+    from ocr_contract.protocol import InvokeOptions
+    from tests.conftest import fixture_image
+
+    monkeypatch.setenv(korean_text.TESSDATA_ENV, str(tmp_path))  # no kor.traineddata
+    monkeypatch.setattr(engine, "korean", korean_text.KoreanReader(1))
+    pdf = io.BytesIO()
+    fixture_image("line.png").convert("RGB").save(pdf, "PDF")
+    options = InvokeOptions(task="document", pages=(1, 20), lane="bulk", lang="ko")
+    with pytest.raises(ApiError) as caught:
+        read_document(engine, pdf.getvalue(), time.monotonic() + 30, options)
+    assert caught.value.status == 501 and "--prepare-models" in caught.value.message
+    # Without lang the same document is read.
+    pages, _ = read_document(engine, pdf.getvalue(), time.monotonic() + 30, InvokeOptions(task="document"))
+    assert pages[0]["error"] is None and pages[0]["lines"]
 
 
 @pytest.mark.parametrize("door", ["nhn", "clova", "general_ocr"])

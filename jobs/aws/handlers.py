@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 from ocr_contract import ApiError, ErrorCode
-from ocr_contract.protocol import InvokeOptions
 
 from ..model import Job, document_from_dict, range_from_dict, range_to_dict
 from .backend import ASYNC_ENDPOINT_ENV, AwsBackend, backend, clients, job_prefix
@@ -118,13 +117,7 @@ def invoke_range(event: dict, context: Any = None) -> dict:
     work = {"jobId": job_id, "range": event["range"]}
     b.store.put_token(inference_id, event["taskToken"], work, int(time.time()) + RANGE_TASK_TIMEOUT_S + 3600)
     job = _job(b, job_id)
-    options = InvokeOptions(
-        request_id=job_id,
-        task="document",
-        pages=(work_range.first, work_range.last),
-        lane="bulk",
-        tables="tables" in job.request.features,
-    )
+    options = job.request.range_options(job_id, (work_range.first, work_range.last))
     _runtime().invoke_endpoint_async(
         EndpointName=os.environ[ASYNC_ENDPOINT_ENV],
         InputLocation=document.uri,

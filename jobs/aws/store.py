@@ -42,15 +42,10 @@ def _client_error_code(exc: Exception) -> str:
 
 
 def to_item(job: Job) -> dict[str, Any]:
-    request: dict[str, Any] = {"input": job.request.input, "features": list(job.request.features)}
-    if job.request.output is not None:
-        request["output"] = job.request.output
-    if job.request.name is not None:
-        request["name"] = job.request.name
     item: dict[str, Any] = {
         "jobId": job.job_id,
         "owner": job.owner,
-        "request": request,
+        "request": job.request.to_dict(),
         "status": job.status,
         "createdAt": job.created_at,
         "updatedAt": job.updated_at,
@@ -66,16 +61,10 @@ def to_item(job: Job) -> dict[str, Any]:
 
 
 def from_item(item: dict[str, Any]) -> Job:
-    request = item.get("request", {})
     return Job(
         job_id=item["jobId"],
         owner=item.get("owner", ""),
-        request=JobRequest(
-            input=request.get("input", ""),
-            output=request.get("output"),
-            features=tuple(request.get("features", ())),
-            name=request.get("name"),
-        ),
+        request=JobRequest.from_dict(item.get("request", {})),
         status=item.get("status", "QUEUED"),
         created_at=item.get("createdAt", ""),
         updated_at=item.get("updatedAt", ""),

@@ -25,7 +25,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from ocr_contract import ApiError, ErrorCode
-from ocr_contract.protocol import DocumentPage, InvokeOptions
+from ocr_contract.jobs import JobRequest
+from ocr_contract.protocol import DocumentPage
 
 from .. import steps
 from ..model import Job, Range
@@ -45,12 +46,16 @@ class Stopped(Exception):
     """The stack is stopping: leave the job as it is, to be resumed."""
 
 
-def http_invoker(inference_url: str, job_id: str, stopping: threading.Event, tables: bool = False) -> steps.Invoke:
+def http_invoker(
+    inference_url: str, job_id: str, stopping: threading.Event, job: JobRequest | None = None
+) -> steps.Invoke:
     """invoke(data, pages) for one job: POST /invocations of the inference server, as SageMaker
-    calls the container, with retries; `tables` asks for each page's tables too."""
+    calls the container, with retries; the `job`'s request says what to read besides lines
+    (its features, its lang)."""
+    asked = job or JobRequest("")
 
     def once(data: bytes, pages: tuple[int, int]) -> list[DocumentPage]:
-        options = InvokeOptions(request_id=job_id, task="document", pages=pages, lane="bulk", tables=tables)
+        options = asked.range_options(job_id, pages)
         request = urllib.request.Request(
             inference_url.rstrip("/") + "/invocations",
             data=data,
@@ -99,14 +104,14 @@ class LocalRunner:
         inference_url: str = "",
         max_in_flight: int = 2,
         fetch_url: steps.FetchUrl = steps.fetch_input_url,
-        invoker: Callable[[str, threading.Event, bool], steps.Invoke] | None = None,
+        invoker: Callable[[str, threading.Event, JobRequest], steps.Invoke] | None = None,
         ready: Callable[[], bool] | None = None,
     ):
         self.store = store
         self.blobs = blobs
         self.fetch_url = fetch_url
         self.stopping = threading.Event()
-        # invoker(job id, stopping, tables) -> the job's invoke(data, pages)
+        # invoker(job id, stopping, the job's request) -> the job's invoke(data, pages)
         self._invoker = invoker or partial(http_invoker, inference_url)
         self._ready = ready or (lambda: _ping(inference_url))
         self._slots = threading.BoundedSemaphore(max(1, max_in_flight))
@@ -168,7 +173,7 @@ class LocalRunner:
                     steps.write_manifest(job, steps.plan(job, self.blobs, self.fetch_url), self.blobs, self.store)
                 except ApiError as error:
                     return steps.fail(job_id, error, self.blobs, self.store)
-            invoke = self._invoker(job_id, self.stopping, "tables" in job.request.features)
+            invoke = self._invoker(job_id, self.stopping, job.request)
             pending: list[Future] = []
             for document in steps.read_manifest(job, self.blobs):
                 self._check()

@@ -54,7 +54,6 @@ class SqliteJobStore:
         return db
 
     def create(self, job: Job) -> None:
-        request = job.request
         with self._lock, closing(self._connect()) as db, db:
             db.execute(
                 "INSERT INTO jobs (job_id, owner, request, status, created_at, updated_at, expires_at)"
@@ -62,14 +61,7 @@ class SqliteJobStore:
                 (
                     job.job_id,
                     job.owner,
-                    json.dumps(
-                        {
-                            "input": request.input,
-                            "output": request.output,
-                            "features": list(request.features),
-                            "name": request.name,
-                        }
-                    ),
+                    json.dumps(job.request.to_dict()),
                     job.status,
                     job.created_at,
                     job.updated_at,
@@ -79,13 +71,10 @@ class SqliteJobStore:
 
     @staticmethod
     def _job(row: sqlite3.Row) -> Job:
-        request = json.loads(row["request"])
         return Job(
             job_id=row["job_id"],
             owner=row["owner"],
-            request=JobRequest(
-                request["input"], request.get("output"), tuple(request.get("features") or ()), request.get("name")
-            ),
+            request=JobRequest.from_dict(json.loads(row["request"])),
             status=row["status"],
             **{name: int(row[name]) for name in COUNTERS},
             created_at=row["created_at"],

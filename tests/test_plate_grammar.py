@@ -153,6 +153,23 @@ def test_each_place_keeps_the_grammar_it_reads_best():
     assert [reading.text for reading, _ in found] == ["12가3456"]
 
 
+def test_a_chinese_plate_read_surely_is_not_answered_as_a_korean_one_too():
+    # The Korean model only knows Korean plates and reads a Chinese one as some Korean plate, at
+    # times more confidently than PP-OCR reads the Chinese plate; PP-OCR, sure of every character
+    # (and it has no Hangul to be sure of), tells which country's plate the place holds.
+    box = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
+    chinese = matrix([{c: 0.85, "_": 0.1} if c != "_" else c for c in spelled("浙JP291Q")])
+    korean = kr_matrix([{c: 0.99} if c != "_" else c for c in spelled("60구2210")])
+    (reading, _), *others = read_lines([(DECODER, [chinese]), (KR_DECODER, [korean])], box)
+    assert reading.text == "浙JP291Q" and others == []
+    # Unsure of a character (a Korean plate's syllable read as some province), PP-OCR does not
+    # overrule the Korean reading.
+    unsure = matrix([{c: 0.85, "_": 0.1} if c != "_" else c for c in spelled("浙JP291Q")])
+    unsure[0] = 1 / unsure.shape[1]
+    (reading, _), *others = read_lines([(DECODER, [unsure]), (KR_DECODER, [korean])], box)
+    assert reading.text == "60구2210" and others == []
+
+
 @pytest.mark.models
 def test_the_shipped_korean_model_answers_the_grammars_characters():
     # The weights and their classes travel together (ONNX metadata); every character the Korean

@@ -103,9 +103,7 @@ def read(
     # 60구2210 at 0.973 against 0.967). PP-OCR reads any text and has no Hangul: where it is sure
     # of every character of a Chinese plate, a Korean reading of that place is left out.
     readings = [
-        item
-        for item in readings
-        if item[2] is CHINESE or all(_overlap(item[1], box) < 0.5 for box in sure_chinese)
+        item for item in readings if item[2] is CHINESE or all(_overlap(item[1], box) < 0.5 for box in sure_chinese)
     ]
     readings.sort(key=lambda item: -item[0].conf)
     kept: list[tuple[PlateReading, np.ndarray]] = []

@@ -300,6 +300,26 @@ def test_a_chinese_receipt_reads_the_same_with_ko(engine):
 
 
 @pytest.mark.models
+def test_with_ko_tesseract_reads_only_lines_where_an_unreadable_script_may_be(engine, monkeypatch):
+    # Tesseract is most of a page's time with ko (CLOVA's own examples send "lang": "ko" with
+    # every document): lines the script classifier sees as Chinese or Latin throughout are left
+    # to PP-OCR, and read the same; the Korean line still goes to Tesseract.
+    _needs_korean(engine)
+    read = []
+    original = engine.korean.read
+    monkeypatch.setattr(
+        engine.korean, "read", lambda strip, deadline=None: read.append(strip) or original(strip, deadline)
+    )
+    receipt = cv2.imread(str(Path(__file__).parent / "fixtures" / "receipt.png"))
+    lines = engine.read(receipt, lang="ko")
+    assert [norm(line.text) for line in lines] == [norm(text) for text in EXPECTED["receipt.png"]]
+    assert len(read) < len(lines), f"{len(read)} reads by Tesseract for {len(lines)} Chinese lines"
+    read.clear()
+    assert [norm(line.text) for line in engine.read(korean_line(), lang="ko")] == [norm(KOREAN)]
+    assert len(read) >= 1
+
+
+@pytest.mark.models
 def test_nhn_splits_a_korean_line_into_its_words_with_boxes_in_order(engine, monkeypatch):
     """Through the Lambda handler, SageMaker's runtime stand-in and the real inference server:
     NHN's words are the line's words (split at spaces by the characters' boxes)."""

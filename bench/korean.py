@@ -15,8 +15,12 @@ for this bench), nothing is read from disk:
   without `ko`. A Chinese or Latin line is `unchanged` when the line answered in its place reads
   the same both ways; Korean lines' CER with `ko`.
 - time per Korean line (one-line image, request round trip) and per page, with and without `ko`.
+- `scans` (with --eval, ../shared/eval by default where it is): real scanned Chinese forms
+  (XFUND's pages), each sent with and without `ko`, as a CLOVA user sending `ko` with every
+  document would: the Hangul characters answered (every one is wrong: the pages hold none),
+  the pages whose answer `ko` changed, character F1 both ways, and the time per page.
 
-    python -m bench.korean [--lines 20] [--pages 12] [--seed 28]
+    python -m bench.korean [--lines 20] [--pages 12] [--seed 28] [--eval ../shared/eval] [--scans 50]
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from inference.korean_text import is_hangul
 
 from .metrics import edit_distance, normalise
 from .stack import LocalStack
@@ -108,6 +114,7 @@ LATIN_LINES = (
 )
 CONDITIONS = ("clean", "blur", "jpeg", "noise", "rotated", "photo")
 ROUTE = "/general_ocr"
+DEFAULT_EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 FAILURES: list[str] = []  # requests answered 5xx
 
 
@@ -226,10 +233,13 @@ def line_image(text: str, spec, condition: str, rng: random.Random) -> Image.Ima
     return degrade(image, condition, rng)
 
 
-def post(base: str, image: Image.Image, lang: str | None) -> tuple[list[dict], float]:
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    body: dict = {"img": base64.b64encode(out.getvalue()).decode()}
+def post(base: str, image: Image.Image | bytes, lang: str | None) -> tuple[list[dict], float]:
+    """POST /general_ocr with the image (a PIL image, sent as PNG, or a file's bytes as they are)."""
+    if isinstance(image, Image.Image):
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        image = out.getvalue()
+    body: dict = {"img": base64.b64encode(image).decode()}
     if lang:
         body["lang"] = lang
     request = urllib.request.Request(
@@ -338,6 +348,31 @@ def bench_pages(base: str, count: int, rng: random.Random):
     return korean, changed, others, dropped, times, examples
 
 
+def bench_scans(base: str, data: Path, count: int) -> dict:
+    """XFUND's Chinese scans with and without ko: Hangul answered, pages changed, F1, time."""
+    from .__main__ import load_set, score_set
+
+    rows = load_set(data, "pages")[:count]
+    answers: dict[str, list] = {"ko": [], "none": []}
+    times: dict[str, list[float]] = {"ko": [], "none": []}
+    hangul = changed = 0
+    examples = []
+    for k, row in enumerate(rows):
+        image = Path(row["path"]).read_bytes()  # the scan's own JPEG, as a user would send it
+        got = {}
+        for lang in ("ko", None) if k % 2 == 0 else (None, "ko"):
+            got[lang or "none"], seconds = post(base, image, lang)
+            times[lang or "none"].append(seconds)
+        for key, lines in got.items():
+            answers[key].append([(line["words"], None) for line in lines])
+        korean = [line["words"] for line in got["ko"] if any(map(is_hangul, line["words"]))]
+        hangul += sum(map(is_hangul, "".join(korean)))
+        examples += korean
+        changed += [line["words"] for line in got["ko"]] != [line["words"] for line in got["none"]]
+    f1 = {key: score_set("pages", rows, answers[key])["f1"] for key in answers}
+    return {"n": len(rows), "hangul": hangul, "changed": changed, "f1": f1, "times": times, "examples": examples}
+
+
 def _ms(values: list[float]) -> str:
     return f"median {1000 * float(np.median(values)):.0f} ms, p90 {1000 * float(np.percentile(values, 90)):.0f} ms"
 
@@ -348,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=12, help="mixed pages (default 12)")
     parser.add_argument("--seed", type=int, default=28)
     parser.add_argument("--show", type=int, default=8, help="misread lines to print (stderr)")
+    parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL, help="the shared eval data (XFUND scans)")
+    parser.add_argument("--scans", type=int, default=50, help="XFUND pages to read with and without ko (0: none)")
     args = parser.parse_args(argv)
     missing = [str(path) for path, _ in TUNED_FONTS + HELD_OUT_FONTS + UNSEEN_FONTS + [FALLBACK] if not path.is_file()]
     if missing:
@@ -398,6 +435,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {text!r}: without ko {read!r}, with ko {read_ko!r}", file=sys.stderr)
         print(f"time per page with ko: {_ms(times['ko'])}; without: {_ms(times['none'])}")
         ok = ok and changed == 0
+        if args.scans and (args.eval / "xfund_zh").is_dir():
+            scans = bench_scans(stack.base, args.eval, args.scans)
+            print(
+                f"scans ({scans['n']} XFUND Chinese pages): Hangul characters answered with ko {scans['hangul']}; "
+                f"pages changed by ko {scans['changed']}/{scans['n']}; "
+                f"F1 with ko {scans['f1']['ko']:.3f}, without {scans['f1']['none']:.3f}"
+            )
+            print(f"time per scan with ko: {_ms(scans['times']['ko'])}; without: {_ms(scans['times']['none'])}")
+            for words in scans["examples"][:8]:
+                print(f"    Hangul answered on a Chinese scan: {words!r}", file=sys.stderr)
+        elif args.scans:
+            print(f"scans: skipped ({args.eval / 'xfund_zh'} not found)", file=sys.stderr)
     print(f"requests answered 5xx: {len(FAILURES)}" + (f" ({FAILURES[0]})" if FAILURES else ""))
     return 0 if ok and not FAILURES else 1
 

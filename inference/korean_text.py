@@ -346,9 +346,11 @@ def korean_or_ppocr(
     word by word:
     - a sure Hangul word is Tesseract's, unless PP-OCR reads it as Hanja, Latin or digits
       (HANJA_SHARE such characters per character, read at HANJA_SCORE, where Tesseract is under
-      HANJA_TESSERACT), or the script classifier (scripts.py) sees no Hangul there
-      (HANGUL_SEEN): Tesseract's Korean model reads Chinese, Latin and digits as confident
-      Hangul ("2026年11月21日" as "2026주119321넌" at 97 of 100);
+      HANJA_TESSERACT or PP-OCR's whole-line reading there is sure ideographs where the classifier
+      is not sure of Hangul, SURE_HANGUL), or the script classifier (scripts.py) sees no Hangul
+      over its syllables (HANGUL_SEEN): Tesseract's Korean model reads Chinese, Latin and digits
+      as confident Hangul ("2026年11月21日" as "2026주119321넌" at 97 of 100, "至今" on a scanned
+      form as "주수");
     - numbers and signs Tesseract is sure of are its own, unless PP-OCR reads letters there;
     - every other word (Latin, Hanja) is PP-OCR's reading of its place, or Tesseract's word when
       PP-OCR reads nothing there and Tesseract is sure.
@@ -374,9 +376,15 @@ def korean_or_ppocr(
         # Hanja, Latin or digits that Tesseract's Korean model made Hangul of (No. -> 제0., 12 -> 그)
         foreign = sum(is_ideograph(char) or (char.isascii() and char.isalnum()) for char in pp_text)
         confidence = float(np.mean([s.confidence for s in word]))
-        hanja = foreign >= HANJA_SHARE * len(word) and pp.score >= HANJA_SCORE and confidence < HANJA_TESSERACT
-        seen = _hangul_seen(ppocr, word[0].start, word[-1].end) if check_script else None
-        unseen = seen is not None and seen < HANGUL_SEEN * syllables / len(word)
+        seen = _hangul_seen(ppocr, word) if check_script else None
+        unseen = seen is not None and seen < HANGUL_SEEN
+        # Chinese that Tesseract read as sure Hangul: PP-OCR reads ideographs there, surely on its
+        # own, and Tesseract is less sure, or PP-OCR's whole line reads them surely too and the
+        # classifier is not sure of Hangul there
+        chinese = confidence < HANJA_TESSERACT or (
+            seen is not None and seen < SURE_HANGUL and _sure_ideographs(ppocr, word[0].start, word[-1].end)
+        )
+        hanja = foreign >= HANJA_SHARE * len(word) and pp.score >= HANJA_SCORE and chinese
         if syllables and ok and not hanja and not unseen:
             taken = [(s.start, s.end, s.char, s.confidence / 100) for s in word]
             korean = True
@@ -422,28 +430,53 @@ def korean_or_ppocr(
 
 
 # A Tesseract word holding Hangul is taken for Korean only where the script classifier's Hangul
-# probability, averaged over the ink in its place, is at least this times the word's share of
-# Hangul syllables. On 120 lines of make bench-korean's tuned and held-out fonts (seed 7) the
-# Chinese and Latin lines' Hangul "words" measured 0.18 at most (most 0.00); of 500 Korean words
-# read by Tesseract, 16 were under 0.5, 2 under 0.2 (one a misreading, one "사랑" the classifier
-# missed).
-HANGUL_SEEN = 0.2
+# probability over the ink of its syllables (each syllable's own span; the word's digits and
+# signs left out, as they are no Hangul in either script) averages at least HANGUL_SEEN. On 20
+# XFUND pages read with ko (Chinese forms, scanned: the first 20 of ../shared/eval's pages), 13
+# Hangul words were taken before this rule, measuring 0.06-0.33 but for three (0.53, 0.66,
+# 0.87); on 120 rendered lines of make bench-korean's tuned and held-out fonts (seed 7, not the
+# bench's), the 473 Korean words Tesseract read right measured 0.43 at least, 0.83 for 95 of 100.
+HANGUL_SEEN = 0.35
 
 
-def _hangul_seen(reading: Reading, start: float, end: float) -> float | None:
-    """The script classifier's mean Hangul probability over the ink (steps not background)
-    between start and end along the strip (fractions of its width); None where the reading has
+def _hangul_seen(reading: Reading, word: list[Symbol]) -> float | None:
+    """The script classifier's Hangul probability over the ink (steps not background) of each
+    Hangul syllable of a Tesseract word, averaged over its syllables; None where the reading has
     no step classes (a recogniser without features, OCR_SCRIPT_CHECK off)."""
     classes = reading.classes
     if classes is None or len(classes) == 0 or reading.step <= 0:
         return None
     from .scripts import CLASSES
 
-    low = min(int(start / reading.step), len(classes) - 1)
-    high = max(low + 1, min(int(np.ceil(end / reading.step)), len(classes)))
-    part = classes[low:high]
-    ink = part[part[:, CLASSES.index("background")] < 0.5]
-    return float(ink[:, CLASSES.index("hangul")].mean()) if len(ink) else 0.0
+    background, hangul = CLASSES.index("background"), CLASSES.index("hangul")
+    seen = []
+    for symbol in word:
+        if not is_hangul(symbol.char):
+            continue
+        low = min(int(symbol.start / reading.step), len(classes) - 1)
+        high = max(low + 1, min(int(np.ceil(symbol.end / reading.step)), len(classes)))
+        part = classes[low:high]
+        ink = part[part[:, background] < 0.5]
+        seen.append(float(ink[:, hangul].mean()) if len(ink) else 0.0)
+    return float(np.mean(seen)) if seen else 0.0
+
+
+# Over real Hangul in print the classifier's Hangul probability is 0.95-1.0; a glyph PP-OCR reads
+# as a sure ideograph (a Hangul syllable read as 早 at 0.93, make bench-korean) is Hangul there.
+SURE_HANGUL = 0.9
+
+
+def _sure_ideographs(reading: Reading, start: float, end: float) -> bool:
+    """PP-OCR's whole-line reading has characters between start and end (fractions of the strip's
+    width), all of them ideographs read at HANJA_SCORE or more: Chinese that Tesseract's Korean
+    model made confident Hangul of (否 as 좁 at 97, 科 as 차 at 97 on XFUND scans). Of 473 Korean
+    words read right on rendered lines (above), one had such a reading in its place."""
+    chars = [
+        (char, prob)
+        for char, prob, at in zip(reading.text, reading.probs, reading.at)
+        if start <= at <= end and not char.isspace()
+    ]
+    return bool(chars) and all(is_ideograph(char) and prob >= HANJA_SCORE for char, prob in chars)
 
 
 # A line is read as Korean where it keeps 2 Hangul syllables or more, or they are this share of

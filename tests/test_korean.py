@@ -356,3 +356,87 @@ def test_nhn_splits_a_korean_line_into_its_words_with_boxes_in_order(engine, mon
     assert [w["value"] for w in words] == KOREAN.split()
     boxes = body["result"]["listOfBoundingBoxList"]
     assert all(a["x2"] <= b["x1"] + 2 for a, b in zip(boxes, boxes[1:]))  # left to right, apart
+
+
+# korean_or_ppocr on the two readings the engine gives it: PP-OCR's (its characters, their
+# probabilities and places, and the script classifier's class probabilities per time step) and
+# Tesseract's Korean symbols. Places are in time steps of 1/80 of the strip; a character's glyph
+# covers 6 steps from step 2.
+STEPS = 80
+
+
+def _span(k: int) -> tuple[float, float]:
+    return (2 + 6 * k) / STEPS, (8 + 6 * k) / STEPS
+
+
+def _ppocr(text: str, probs: list[float], hangul: list[float]):
+    """PP-OCR's reading of a line: one glyph per character, each read at its probability; over
+    each glyph the classifier gives Hangul `hangul[k]` and the recogniser's own scripts the rest."""
+    from inference import recognize, scripts
+
+    classes = np.zeros((STEPS, len(scripts.CLASSES)), np.float32)
+    classes[:, scripts.CLASSES.index(scripts.BACKGROUND)] = 1.0
+    for k, h in enumerate(hangul):
+        steps = slice(2 + 6 * k, 8 + 6 * k)
+        classes[steps] = 0.0
+        classes[steps, scripts.CLASSES.index("hangul")] = h
+        classes[steps, scripts.CLASSES.index(scripts.READABLE)] = 1.0 - h
+    return recognize.Reading(
+        text,
+        float(np.mean(probs)),
+        float(np.min(probs)),
+        tuple(_span(k) for k in range(len(text))),
+        probs=tuple(probs),
+        at=tuple(sum(_span(k)) / 2 for k in range(len(text))),
+        classes=classes,
+        step=1.0 / STEPS,
+    )
+
+
+def _tesseract(text: str, confidence: float) -> list:
+    return [korean_text.Symbol(char, *_span(k), confidence) for k, char in enumerate(text)]
+
+
+def _rereads(reading):
+    """PP-OCR reading each place again: the characters of `reading` whose glyphs lie there."""
+    from inference import recognize
+
+    def reread(places):
+        out = []
+        for low, high in places:
+            kept = [(c, p) for c, p, at in zip(reading.text, reading.probs, reading.at) if low <= at <= high]
+            text = "".join(c for c, _ in kept)
+            score = float(np.mean([p for _, p in kept])) if kept else 0.0
+            out.append(recognize.Reading(text, score, score))
+        return out
+
+    return reread
+
+
+def test_a_scanned_chinese_date_range_is_not_taken_for_korean_because_digits_share_its_word():
+    # XFUND (a scanned Chinese form): "2015.6--至今" read by PP-OCR at 0.99; Tesseract's Korean
+    # model made "2015.6-주수" of it at 98, one word. The classifier saw little Hangul over 至今
+    # (0.25, below what it sees over real Hangul) and none over the digits.
+    text = "2015.6--至今"
+    ppocr = _ppocr(text, [0.99] * len(text), [0.0] * 8 + [0.25, 0.25])
+    tesseract = _tesseract("2015.6-", 97.7) + [
+        korean_text.Symbol(char, *_span(k), 97.7) for k, char in ((8, "주"), (9, "수"))
+    ]
+    merged = korean_text.korean_or_ppocr(ppocr, tesseract, 0.1, _rereads(ppocr))
+    assert merged.text == text
+
+
+def test_a_chinese_character_pp_ocr_reads_surely_stays_chinese_whatever_tesseract_says():
+    # XFUND: a handwritten-looking 科 read by PP-OCR at 1.0; Tesseract read 차 at 97.4 and the
+    # classifier, fooled too, saw Hangul at 0.66 there.
+    ppocr = _ppocr("本科", [0.71, 1.0], [0.0, 0.66])
+    merged = korean_text.korean_or_ppocr(ppocr, _tesseract("주차", 97.4), 0.1, _rereads(ppocr))
+    assert merged.text == "本科"
+
+
+def test_a_korean_word_pp_ocr_reads_as_confident_junk_is_still_korean():
+    # What PP-OCR makes of a Hangul word (no Hangul in its dictionary): junk, sometimes at 0.9,
+    # but not every character a sure ideograph; the classifier sees Hangul over it.
+    ppocr = _ppocr("号OCR", [0.93, 0.9, 0.95, 0.91], [0.9, 0.85, 0.8, 0.9])
+    merged = korean_text.korean_or_ppocr(ppocr, _tesseract("영업시간", 99.0), 0.1, _rereads(ppocr))
+    assert merged.text == "영업시간"

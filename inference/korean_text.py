@@ -31,6 +31,7 @@ import numpy as np
 from ocr_contract import ApiError, ErrorCode
 
 from .recognize import Reading
+from .scripts import is_ideograph
 
 log = logging.getLogger(__name__)
 
@@ -319,11 +320,6 @@ def _words(symbols: list[Symbol]) -> list[list[Symbol]]:
         else:
             words[-1].append(symbol)
     return [word for word in words if word]
-
-
-def is_ideograph(char: str) -> bool:
-    code = ord(char)
-    return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF
 
 
 # A Tesseract word is taken for Hanja (Chinese characters), not Hangul, where PP-OCR reads at

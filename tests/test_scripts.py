@@ -133,6 +133,41 @@ def test_a_line_with_no_unreadable_part_is_passed_on_untouched():
     assert scripts.readable_parts(bare) == [scripts.Piece(bare, 0.0, 1.0)]
 
 
+def test_a_short_word_the_classifier_is_sure_of_is_an_unreadable_part_too():
+    # bench.scripts, a small downscaled line "coffee 비디": the two Hangul syllables took 4 time
+    # steps, classed Hangul at 0.97-1.00, and the recogniser wrote "WIEI" there (the line came
+    # back as "coffee WIEI" at 0.80). Here "coffee" covers steps 2-37, "비디" steps 40-43.
+    steps = 50
+    classes = np.zeros((steps, len(scripts.CLASSES)), np.float32)
+    classes[:, scripts.CLASSES.index(scripts.BACKGROUND)] = 1.0
+    classes[2:38] = 0.0
+    classes[2:38, scripts.CLASSES.index(scripts.READABLE)] = 1.0
+    classes[40:44] = 0.0
+    classes[40:44, scripts.CLASSES.index("hangul")] = 0.98
+    classes[40:44, scripts.CLASSES.index(scripts.READABLE)] = 0.02
+    at = [(5 + 6 * k) / steps for k in range(6)] + [40.5 / steps, 41.5 / steps, 42.5 / steps, 43.5 / steps]
+    reading = recognize.Reading(
+        "coffeeWIEI",
+        0.8,
+        0.17,
+        tuple((a - 0.5 / steps, a + 0.5 / steps) for a in at),
+        probs=(0.85, 1.0, 1.0, 1.0, 1.0, 0.99, 0.32, 0.85, 0.17, 0.67),
+        at=tuple(at),
+        classes=classes,
+        step=1.0 / steps,
+    )
+    assert scripts.unreadable_script(reading).scripts == ("hangul",)
+    assert [piece.reading.text for piece in scripts.readable_parts(reading)] == ["coffee"]
+    # Where the recogniser wrote ideographs (a handwritten 寿县 on a scanned form the classifier
+    # took for Hangul) or signs (an underlined blank) over so short a stretch, the line is its own.
+    for written in ("寿县", "__"):
+        text = "coffee" + written
+        chinese = reading._replace(
+            text=text, spans=reading.spans[: len(text)], probs=reading.probs[: len(text)], at=reading.at[: len(text)]
+        )
+        assert scripts.readable_parts(chinese) == [scripts.Piece(chinese, 0.0, 1.0)]
+
+
 def test_characters_read_over_an_unreadable_part_are_dropped_and_the_rest_kept():
     # "号OCR三2026": 号 (steps 2-7) and 三 (steps 26-31) were written over Hangul.
     reading = _reading("号OCR三2026", list(range(2, 8)) + list(range(26, 32)))

@@ -53,8 +53,12 @@ MIN_STEPS = 6
 # "WIEI" at 0.80). Short runs elsewhere are the classifier's mistakes on real pages (handwritten
 # 姓, 寿县 at 0.98, the underlined blanks of "年__月__日", the stray "w" of a sign's "西w": 9
 # lines of 3,828 on XFUND's and TD500's pages without the letters rule, 0 with it).
+# And only where the recogniser was unsure of those letters (their mean probability under
+# SHORT_UNSURE): "KX" of a plate 皖A·KX258, read at 0.95 and 0.96, is a short run of "Cyrillic"
+# to the classifier (К and Х are Latin shapes); "WIEI" was read at 0.50.
 SHORT_STEPS = 3
 SHORT_SURE = 0.95
+SHORT_UNSURE = 0.8
 SMOOTH = 3
 CONFIDENT = 0.97
 # A readable piece of fewer characters than this (spaces aside) beside an unreadable part is
@@ -174,9 +178,16 @@ def unreadable_script(reading: Reading) -> Unreadable:
         while end - start > 1 and unread[end - 1] <= 0.5:
             end -= 1
         if short:
-            written = [c for c, at in zip(reading.text, reading.at) if start <= at / reading.step < end]
-            letters = len(written) >= 2 and all(c.isalpha() and not is_ideograph(c) for c in written)
-            if end - start < SHORT_STEPS or float(unread[start:end].mean()) < SHORT_SURE or not letters:
+            written = [
+                (c, p) for c, p, at in zip(reading.text, reading.probs, reading.at) if start <= at / reading.step < end
+            ]
+            letters = len(written) >= 2 and all(c.isalpha() and not is_ideograph(c) for c, _ in written)
+            if (
+                end - start < SHORT_STEPS
+                or float(unread[start:end].mean()) < SHORT_SURE
+                or not letters
+                or float(np.mean([p for _, p in written])) >= SHORT_UNSURE
+            ):
                 continue
         # Glyphs the model knows, it reads with near certainty; over a script it has no class
         # for, it emits blanks or guesses. A stretch whose every character was read at

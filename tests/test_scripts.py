@@ -158,6 +158,10 @@ def test_a_short_word_the_classifier_is_sure_of_is_an_unreadable_part_too():
     )
     assert scripts.unreadable_script(reading).scripts == ("hangul",)
     assert [piece.reading.text for piece in scripts.readable_parts(reading)] == ["coffee"]
+    # Letters the recogniser is sure of are its own: the "KX" of a plate 皖A·KX258, read at 0.95
+    # and 0.96, looked Cyrillic to the classifier over 4 steps (К and Х have Latin shapes).
+    sure = reading._replace(probs=reading.probs[:6] + (0.95, 0.96, 0.97, 0.95))
+    assert scripts.readable_parts(sure) == [scripts.Piece(sure, 0.0, 1.0)]
     # Where the recogniser wrote ideographs (a handwritten 寿县 on a scanned form the classifier
     # took for Hangul) or signs (an underlined blank) over so short a stretch, the line is its own.
     for written in ("寿县", "__"):

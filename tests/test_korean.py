@@ -440,3 +440,15 @@ def test_a_korean_word_pp_ocr_reads_as_confident_junk_is_still_korean():
     ppocr = _ppocr("号OCR", [0.93, 0.9, 0.95, 0.91], [0.9, 0.85, 0.8, 0.9])
     merged = korean_text.korean_or_ppocr(ppocr, _tesseract("영업시간", 99.0), 0.1, _rereads(ppocr))
     assert merged.text == "영업시간"
+
+
+def test_a_hangul_word_pp_ocr_reads_as_a_sure_ideograph_stays_korean_where_hangul_is_plain():
+    # make bench-korean: "부산" (NanumMyeongjo Bold) read by PP-OCR as 早 at 0.93, over ink the
+    # classifier sees as Hangul at 0.98: Korean, not the Chinese character.
+    ppocr = _ppocr("早", [0.93], [0.98])
+    tesseract = [
+        korean_text.Symbol("부", 2 / STEPS, 5 / STEPS, 99.6),
+        korean_text.Symbol("산", 5 / STEPS, 8 / STEPS, 99.6),
+    ]
+    merged = korean_text.korean_or_ppocr(ppocr, tesseract, 0.1, _rereads(ppocr))
+    assert merged.text == "부산"

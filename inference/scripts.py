@@ -177,10 +177,13 @@ def unreadable_script(reading: Reading) -> Unreadable:
             start += 1
         while end - start > 1 and unread[end - 1] <= 0.5:
             end -= 1
+        # The characters the recogniser wrote over the run, with their probabilities.
+        written = [
+            (c, p)
+            for c, p, at in zip(reading.text, reading.probs, reading.at)
+            if start * reading.step <= at < end * reading.step
+        ]
         if short:
-            written = [
-                (c, p) for c, p, at in zip(reading.text, reading.probs, reading.at) if start <= at / reading.step < end
-            ]
             letters = len(written) >= 2 and all(c.isalpha() and not is_ideograph(c) for c, _ in written)
             if (
                 end - start < SHORT_STEPS
@@ -193,8 +196,7 @@ def unreadable_script(reading: Reading) -> Unreadable:
         # for, it emits blanks or guesses. A stretch whose every character was read at
         # CONFIDENT or more is the model's own, whatever the classifier says (form lines and
         # field labels of real scans looked Hangul or Thai to it).
-        inside = [p for p, at in zip(reading.probs, reading.at) if start * reading.step <= at < end * reading.step]
-        if inside and min(inside) >= CONFIDENT:
+        if written and min(p for _, p in written) >= CONFIDENT:
             continue
         unread_steps += end - start
         script = UNREADABLE[int(per_script[start:end].sum(axis=0).argmax())]

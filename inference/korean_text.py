@@ -31,7 +31,7 @@ import numpy as np
 from ocr_contract import ApiError, ErrorCode
 
 from .recognize import Reading
-from .scripts import is_ideograph
+from .scripts import CLASSES, ink, is_ideograph
 
 log = logging.getLogger(__name__)
 
@@ -442,9 +442,7 @@ def _hangul_seen(reading: Reading, word: list[Symbol]) -> float | None:
     classes = reading.classes
     if classes is None or len(classes) == 0 or reading.step <= 0:
         return None
-    from .scripts import CLASSES
-
-    background, hangul = CLASSES.index("background"), CLASSES.index("hangul")
+    hangul = CLASSES.index("hangul")
     seen = []
     for symbol in word:
         if not is_hangul(symbol.char):
@@ -452,8 +450,8 @@ def _hangul_seen(reading: Reading, word: list[Symbol]) -> float | None:
         low = min(int(symbol.start / reading.step), len(classes) - 1)
         high = max(low + 1, min(int(np.ceil(symbol.end / reading.step)), len(classes)))
         part = classes[low:high]
-        ink = part[part[:, background] < 0.5]
-        seen.append(float(ink[:, hangul].mean()) if len(ink) else 0.0)
+        inked = part[ink(part)]
+        seen.append(float(inked[:, hangul].mean()) if len(inked) else 0.0)
     return float(np.mean(seen)) if seen else 0.0
 
 
@@ -568,8 +566,8 @@ def _no_korean_ink(reading: Reading) -> bool:
     classes = reading.classes
     if classes is None or len(classes) == 0:
         return False
-    ink = classes[classes[:, 0] < 0.5]
-    return len(ink) > 0 and float(ink[:, 2:].sum(axis=1).max()) < NO_KOREAN_INK
+    inked = classes[ink(classes)]
+    return len(inked) > 0 and float(inked[:, 2:].sum(axis=1).max()) < NO_KOREAN_INK
 
 
 # Tesseract reads upright Hangul lines at 98-100 (mean confidence of their syllables), upside-down

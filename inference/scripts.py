@@ -135,6 +135,12 @@ def step_classes(features: np.ndarray) -> np.ndarray:
     return classifier().probabilities(features)
 
 
+def ink(classes: np.ndarray) -> np.ndarray:
+    """Which steps (rows of step_classes' output) hold ink: those the classifier does not call
+    background."""
+    return classes[:, CLASSES.index(BACKGROUND)] < 0.5
+
+
 class Part(NamedTuple):
     script: str  # one of UNREADABLE
     start: float  # along the strip as read, fractions of its width
@@ -204,8 +210,8 @@ def unreadable_script(reading: Reading) -> Unreadable:
         parts.append(Part(script, min(start * step, 1.0), min(end * step, 1.0), float(unread[start:end].mean())))
     if not parts:
         return NOTHING
-    ink = max(int((probs[:, 0] < 0.5).sum()), unread_steps, 1)
-    return Unreadable(tuple(parts), min(unread_steps / ink, 1.0))
+    ink_steps = max(int(ink(probs).sum()), unread_steps, 1)
+    return Unreadable(tuple(parts), min(unread_steps / ink_steps, 1.0))
 
 
 def is_ideograph(char: str) -> bool:

@@ -463,21 +463,24 @@ class OcrEngine:
             # touches the image's edge, those pixels read as an extra digit or sink the reading
             # (make bench-plates, Korean held-out route: 88.9% read with them, 90.5% without).
             strips = cut.unpadded_strips()
-            stacked = [stack_rows([strips[top], strips[bottom]]) for top, bottom in pairs]
-            matrices = self.korean_plates.probabilities(strips + stacked)
-            readers.append((self.korean_decoder, matrices[: len(strips)], matrices[len(strips) :]))
             # A crop of one plate is read whole (crops.fills_image), frame, bolts and the bumper
             # around it included. Real Korean plate crops read better cut along their text row
             # as well (make bench-plates, kr-real: 46 -> 73 of 129 exact), so such a line is
             # read both ways and plates.read keeps the surer reading.
             whole = [not np.array_equal(source, box) for source, box in zip(cut.cut_from, cut.boxes)]
+            rows = [
+                (cv2.rotate(crop_line(image, box), cv2.ROTATE_180) if flip else crop_line(image, box))
+                if read_whole
+                else strip
+                for box, flip, read_whole, strip in zip(cut.boxes, cut.flipped, whole, strips)
+            ]
+            # A two-row plate's rows are each cut along their own box: on tight crops of green
+            # 2004 plates the big serial's box covers the crop, and the whole image would hold
+            # the top row twice.
+            stacked = [stack_rows([rows[top], rows[bottom]]) for top, bottom in pairs]
+            matrices = self.korean_plates.probabilities(strips + stacked)
+            readers.append((self.korean_decoder, matrices[: len(strips)], matrices[len(strips) :]))
             if any(whole):
-                rows = [
-                    (cv2.rotate(crop_line(image, box), cv2.ROTATE_180) if flip else crop_line(image, box))
-                    if read_whole
-                    else strip
-                    for box, flip, read_whole, strip in zip(cut.boxes, cut.flipped, whole, strips)
-                ]
                 readers.append((self.korean_decoder, self.korean_plates.probabilities(rows), []))
         return [
             {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}

@@ -43,6 +43,23 @@ def test_the_small_top_row_of_a_two_row_plate_is_read(engine):
     assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
 
 
+def test_a_two_row_korean_plate_is_read_from_its_rows_where_the_bottom_rows_box_fills_the_crop(engine, monkeypatch):
+    # On real tight crops of green 2004 plates, the detector's box of the big serial reaches up
+    # into the small top row and covers the crop (crops.fills_image): read from the whole image,
+    # that row holds the top row too, and the pair was read as a wrong plate or none.
+    name = "korean_two_row_plate_2004.png"
+    image = decode_image(fixture_bytes(name))
+    height, width = image.shape[:2]
+
+    def box(x0, y0, x1, y1):
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+    rows = np.stack([box(30, 0, 75, 18), box(0, 8, width - 1, height - 1)])
+    assert crops.fills_image(rows[1], height, width) and not crops.fills_image(rows[0], height, width)
+    monkeypatch.setattr(detect, "postprocess", lambda *args, **kwargs: (rows, np.ones(2)))
+    assert [plate["value"] for plate in engine.read_plates(image, country="kr")] == EXPECTED[name]
+
+
 def test_traditional_chinese_stays_traditional(engine):
     # The recogniser's dictionary holds both scripts; nothing may convert one to the other.
     assert texts(engine.read_bytes(fixture_bytes("traditional.png"))) == [norm(t) for t in EXPECTED["traditional.png"]]

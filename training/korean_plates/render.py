@@ -9,8 +9,7 @@ Layouts (the text answered is the plate without spaces):
   new      123가4567         white (2019+, often with the blue band on the left), sky blue (electric)
   short    12가3456          white (2006-2019), yellow (commercial)
   region   서울12가3456      yellow (commercial, one row)
-  stacked  서울12 / 가3456   two rows: green (before 2004), yellow (commercial)
-  stacked2004  12가 / 3456   two rows: green (2004-2006, the region name dropped)
+  stacked  서울12 / 가3456   two rows: green (before 2006), yellow (commercial)
 
 Two sets never meet: TRAIN fonts and augmentations, and HELD_OUT fonts (other families) with
 augmentations training never applies (motion blur, salt-and-pepper noise, vignetting, a colour
@@ -109,13 +108,7 @@ WHITE = ((244, 244, 240), (20, 20, 20))
 YELLOW = ((250, 196, 20), (25, 25, 25))
 GREEN = ((20, 105, 60), (245, 245, 240))
 SKY_BLUE = ((110, 170, 225), (20, 20, 35))
-COLOURS = {
-    "new": [WHITE, WHITE, SKY_BLUE],
-    "short": [WHITE, YELLOW],
-    "region": [YELLOW],
-    "stacked": [GREEN, YELLOW],
-    "stacked2004": [GREEN],
-}
+COLOURS = {"new": [WHITE, WHITE, SKY_BLUE], "short": [WHITE, YELLOW], "region": [YELLOW], "stacked": [GREEN, YELLOW]}
 
 
 @dataclass(frozen=True)
@@ -138,8 +131,6 @@ def plate_text(rng: np.random.Generator, layout: str, commercial: bool) -> tuple
         rows = [digits(2) + use + digits(4)]
     elif layout == "region":
         rows = [str(rng.choice(KOREAN_REGIONS)) + digits(2) + use + digits(4)]
-    elif layout == "stacked2004":
-        rows = [digits(2) + use, digits(4)]
     else:
         rows = [str(rng.choice(KOREAN_REGIONS)) + digits(2), use + digits(4)]
     return rows, "".join(rows)
@@ -175,20 +166,13 @@ class Fonts:
 
 
 def _set_row(
-    fonts: Fonts,
-    faces: tuple[int, int],
-    row: str,
-    height: int,
-    rng: np.random.Generator,
-    distort: bool = False,
-    wide: bool = False,
+    fonts: Fonts, faces: tuple[int, int], row: str, height: int, rng: np.random.Generator, distort: bool = False
 ) -> np.ndarray:
     """One row of characters set as plates set them: each glyph scaled to a tall cell (Hangul
     cells wider than digits), evenly spaced, a wider gap before the last 4 digits; strokes
-    sometimes bolder or thinner than the face's. `faces`: (Hangul face, digit face). `wide`: the
-    small top row of a 2004 two-row plate, whose digits are round and spaced out, not condensed."""
-    condense = rng.uniform(0.7, 1.0) if wide else rng.uniform(0.4, 0.8)  # digit cell width / height
-    gap = int(height * (rng.uniform(0.1, 0.35) if wide else rng.uniform(0.04, 0.12)))
+    sometimes bolder or thinner than the face's. `faces`: (Hangul face, digit face)."""
+    condense = rng.uniform(0.4, 0.8)  # digit cell width / height (real plates: about 0.45)
+    gap = int(height * rng.uniform(0.04, 0.12))
     stroke = int(rng.choice([-1, 0, 0, 0, 1, 2]))  # pixels to erode (-) or dilate (+) by
     cells = []
     for k, char in enumerate(row):
@@ -222,7 +206,7 @@ def render_plate(
 ) -> tuple[np.ndarray, list[tuple[int, int, int, int]], str]:
     """A clean plate (RGB), the box of each row of text on it, and its answer. `distort`: glyphs
     elastically bent (training only: faces it has not seen draw each stroke a little differently)."""
-    layout = str(rng.choice(["new", "new", "short", "short", "region", "stacked", "stacked2004"]))
+    layout = str(rng.choice(["new", "new", "short", "short", "region", "stacked"]))
     colours = COLOURS[layout][rng.integers(len(COLOURS[layout]))]
     background, ink = colours
     commercial = colours == YELLOW
@@ -232,11 +216,9 @@ def render_plate(
         face if len(fonts.faces) == fonts.plate_faces or rng.random() < 0.5 else int(rng.integers(len(fonts.faces)))
     )
     faces = (face, digit_face)
-    if layout.startswith("stacked"):
-        # The 2004 plates set their top row (12가) smaller under bigger serial digits.
-        top_h = int(rng.uniform(22, 36) if layout == "stacked2004" else rng.uniform(30, 40))
-        bottom_h = int(rng.uniform(56, 66) if layout == "stacked2004" else rng.uniform(52, 62))
-        top_row = _set_row(fonts, faces, rows[0], top_h, rng, distort, wide=layout == "stacked2004")
+    if layout == "stacked":
+        top_h, bottom_h = int(rng.uniform(30, 40)), int(rng.uniform(52, 62))
+        top_row = _set_row(fonts, faces, rows[0], top_h, rng, distort)
         bottom_row = _set_row(fonts, faces, rows[1], bottom_h, rng, distort)
         width = int(max(top_row.shape[1], bottom_row.shape[1]) * rng.uniform(1.12, 1.3))
         height = int((top_h + bottom_h) * rng.uniform(1.3, 1.45))
@@ -292,9 +274,8 @@ def _bolts(draw: ImageDraw.ImageDraw, rng: np.random.Generator, width: int, heig
     either end of the text, at its mid-height: a cut along the text row holds them, and a model
     that never saw them there reads them as a leading or trailing digit (most of the real
     KarPlate crops' extra characters). Elsewhere they sit near the top, clear of the text.
-    A round head, metallic or painted, with a darker rim, and often the slot or cross of a screw;
-    up to a fifth of the plate's height across (the screws of real crops)."""
-    r = max(2, int(height * rng.uniform(0.035, 0.1)))
+    A round head, metallic or painted, with a darker rim."""
+    r = max(2, int(height * rng.uniform(0.035, 0.07)))
     if beside_text:
         (x0, y0, x1, y1) = boxes[0]
         cy = int((y0 + y1) / 2 + (y1 - y0) * rng.uniform(-0.15, 0.15))
@@ -309,11 +290,6 @@ def _bolts(draw: ImageDraw.ImageDraw, rng: np.random.Generator, width: int, heig
         if any(bx0 - r <= cx <= bx1 + r and by0 - r <= cy <= by1 + r for bx0, by0, bx1, by1 in boxes):
             continue
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(shade, shade, shade), outline=(40, 40, 40))
-        slots = int(rng.choice([0, 1, 2]))  # none, a slot, a cross
-        turn = rng.uniform(0, math.pi)
-        for k in range(slots):
-            dx, dy = 0.8 * r * math.cos(turn + k * math.pi / 2), 0.8 * r * math.sin(turn + k * math.pi / 2)
-            draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=(40, 40, 40), width=max(1, r // 4))
 
 
 def _holder(plate: np.ndarray, boxes, rng: np.random.Generator):
@@ -340,19 +316,14 @@ def _elastic(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # --- degradations ---------------------------------------------------------------------------
 
 
-def _perspective(img: np.ndarray, boxes, rng, strength: float, shear: float = 0.0):
-    """The plate as a camera off its axis sees it: corners moved by up to `strength` of the
-    plate's size, a small turn, and the text slanted by `shear` (horizontal offset per unit of
-    height): a camera above and beside a plate slants its characters, which the detector's box
-    straightens the turn of but not the slant."""
+def _perspective(img: np.ndarray, boxes, rng, strength: float):
     h, w = img.shape[:2]
     src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     jitter = rng.uniform(-strength, strength, (4, 2)) * np.array([w, h], np.float32) * np.array([0.5, 1], np.float32)
     angle = math.radians(rng.uniform(-4, 4))
     centre = np.array([w / 2, h / 2], np.float32)
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32)
-    slant = np.array([[1, shear], [0, 1]], np.float32)
-    dst = (src - centre) @ slant.T @ rot.T + centre + jitter
+    dst = (src - centre) @ rot.T + centre + jitter
     shift = dst.min(axis=0) - 4
     dst -= shift
     size = (int(dst[:, 0].max()) + 4, int(dst[:, 1].max()) + 4)
@@ -482,11 +453,7 @@ def photographed(fonts: Fonts, rng: np.random.Generator, held_out: bool = False)
     """A plate as a camera saw it (RGB, 14 to 70 pixels per text row, the background around it
     where perspective turned it), the box of each of its text rows, and its answer."""
     plate, boxes, text = render_plate(fonts, rng, distort=not held_out)
-    if held_out:
-        plate, boxes = _perspective(plate, boxes, rng, 0.08)
-    else:
-        shear = rng.uniform(-0.3, 0.3) if rng.random() < 0.5 else 0.0
-        plate, boxes = _perspective(plate, boxes, rng, rng.uniform(0, 0.1), shear)
+    plate, boxes = _perspective(plate, boxes, rng, 0.08 if held_out else rng.uniform(0, 0.1))
     if held_out:
         if rng.random() < 0.5:
             plate = _colour_cast(plate, rng)

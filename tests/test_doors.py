@@ -343,6 +343,7 @@ def test_nhn_plate_reads_a_korean_plate_in_a_photo_uploaded_as_multipart(local_s
         "korean_two_row_plate.png",
         "korean_two_row_plate_close.png",
         "korean_two_row_plate_cut_over_top_row.png",
+        "korean_two_row_plate_2004.png",
         "korean_plate_tight_crop.png",
         "korean_plate_in_holder.png",
         "korean_plate_in_holder_wide.png",
@@ -357,9 +358,10 @@ def test_nhn_plate_json_image_url_reads_korean_plate_crops(local_stack, name):
             timeout=60,
         )
     # A 2019 plate, two-row plates with their region on top (the second with its rows set
-    # close, seen small; the third cut over its top row), each read as one value, a small
-    # plate cropped tightly, its frame on the image's edge, and plates cropped from a photo with
-    # their bolts, rim and holder (the text's box then covers the whole crop).
+    # close, seen small; the third cut over its top row) and one of 2004 without it, each read
+    # as one value, a small plate cropped tightly, its frame on the image's edge, and plates
+    # cropped from a photo with their bolts, rim and holder (the text's box then covers the
+    # whole crop).
     assert [v["value"] for v in nhn_result(answer, "png")["values"]] == EXPECTED[name]
 
 

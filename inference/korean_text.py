@@ -31,7 +31,7 @@ import numpy as np
 from ocr_contract import ApiError, ErrorCode
 
 from .recognize import Reading
-from .scripts import CLASSES, ink, is_ideograph
+from .scripts import CLASSES, ink, is_ideograph, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -567,7 +567,7 @@ def _no_korean_ink(reading: Reading) -> bool:
     if classes is None or len(classes) == 0:
         return False
     inked = classes[ink(classes)]
-    return len(inked) > 0 and float(inked[:, 2:].sum(axis=1).max()) < NO_KOREAN_INK
+    return len(inked) > 0 and float(unreadable(inked).max()) < NO_KOREAN_INK
 
 
 # Tesseract reads upright Hangul lines at 98-100 (mean confidence of their syllables), upside-down

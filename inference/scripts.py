@@ -38,6 +38,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights" / "scripts.npz"
 BACKGROUND, READABLE = "background", "readable"
 UNREADABLE = ("hangul", "thai", "arabic", "devanagari", "hebrew", "cyrillic")
 CLASSES = (BACKGROUND, READABLE, *UNREADABLE)
+_UNREADABLE_COLUMNS = slice(CLASSES.index(UNREADABLE[0]), None)  # of step_classes' output
 
 # A run of time steps whose unreadable probability, averaged over SMOOTH steps, is over THRESHOLD
 # for at least MIN_STEPS steps (48 px of a 48 px-high strip: a glyph) is an unreadable part,
@@ -141,6 +142,12 @@ def ink(classes: np.ndarray) -> np.ndarray:
     return classes[:, CLASSES.index(BACKGROUND)] < 0.5
 
 
+def unreadable(classes: np.ndarray) -> np.ndarray:
+    """Each step's probability (rows of step_classes' output) of a script the recogniser cannot
+    read: the UNREADABLE classes' sum."""
+    return classes[:, _UNREADABLE_COLUMNS].sum(axis=1)
+
+
 class Part(NamedTuple):
     script: str  # one of UNREADABLE
     start: float  # along the strip as read, fractions of its width
@@ -167,8 +174,8 @@ def unreadable_script(reading: Reading) -> Unreadable:
     probs = reading.classes
     if probs is None or len(probs) == 0:
         return NOTHING
-    per_script = probs[:, 2:]
-    unread = per_script.sum(axis=1)
+    per_script = probs[:, _UNREADABLE_COLUMNS]
+    unread = unreadable(probs)
     smoothed = np.convolve(unread, np.ones(SMOOTH) / SMOOTH, mode="same") if len(unread) >= SMOOTH else unread
     hot = smoothed > THRESHOLD
     parts = []
@@ -250,8 +257,8 @@ def readable_parts(reading: Reading) -> list[Piece]:
     # the unreadable classes outweigh the readable one, and a piece whose characters mostly are.
     classes = reading.classes
     assert classes is not None  # a line with unreadable parts has step classes
-    unread = classes[:, 2:].sum(axis=1)
-    readable = classes[:, 1]
+    unread = unreadable(classes)
+    readable = classes[:, CLASSES.index(READABLE)]
     steps = [min(int(at / reading.step), len(unread) - 1) for at in reading.at]
     bounds = [0.0]
     for part in found.parts:

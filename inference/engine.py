@@ -18,7 +18,7 @@ import numpy as np
 
 from ocr_contract.protocol import Line
 
-from . import classify, detect, korean_text, orientation, plates, recognize, scripts, small_text
+from . import classify, detect, korean_text, orientation, plates, recognize, scripts, slant, small_text
 from .batching import MicroBatcher
 from .config import EngineConfig
 from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, is_vertical, span_quad, warp
@@ -437,8 +437,9 @@ class OcrEngine:
     def read_plates(self, image: np.ndarray, deadline: float | None = None, country: str | None = None) -> list[dict]:
         """Licence plates in a photo or a crop, read under their grammar (plate_grammar.py,
         plates.py): [{"value", "conf", "box": 4 corners}], most confident first; [] when there is
-        none. `country` ("cn", "kr") reads only that country's plates; without it each line is
-        read both ways and keeps the reading its grammar is surer of."""
+        none. `country` ("cn", "kr") answers only that country's plates; without it each line is
+        read both ways and keeps the reading its grammar is surer of. Korean readings are also
+        made of each line sheared upright (slant.py)."""
         check, mapper = self._guards(deadline)
         # A thin line on the edge of a plate crop may be a two-row plate's small top row, whole,
         # the crop cut tight over it; the grammar, not its thickness, says whether it is a plate's.
@@ -447,15 +448,16 @@ class OcrEngine:
             return []
         readers = []
         pairs = plates.stacked_rows(cut.boxes)
-        if country in (None, "cn"):
-            check()
-            # fp32 where there is one: int8 loses more of the tiny province characters (on 300
-            # plate crops 88.3% exact against 89.7%, grey only).
-            session = self._exact_rec
-            lines = recognize.line_probabilities(
-                session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper
-            )
-            readers.append((self.plate_decoder, lines, plates.joined(lines, pairs)))
+        # Asked for Korean plates only, the lines are still read as Chinese ones, but only as
+        # rivals: a Korean reading found only at a slant must beat them (plates.read).
+        check()
+        # fp32 where there is one: int8 loses more of the tiny province characters (on 300
+        # plate crops 88.3% exact against 89.7%, grey only).
+        session = self._exact_rec
+        lines = recognize.line_probabilities(
+            session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper
+        )
+        readers.append(plates.Reader(self.plate_decoder, lines, plates.joined(lines, pairs), answers=country != "kr"))
         if country in (None, "kr"):
             check()
             # Our Korean model learnt lines as the detector cuts them, never widened by repeating
@@ -478,10 +480,18 @@ class OcrEngine:
             # 2004 plates the big serial's box covers the crop, and the whole image would hold
             # the top row twice.
             stacked = [stack_rows([rows[top], rows[bottom]]) for top, bottom in pairs]
-            matrices = self.korean_plates.probabilities(strips + stacked)
-            readers.append((self.korean_decoder, matrices[: len(strips)], matrices[len(strips) :]))
-            if any(whole):
-                readers.append((self.korean_decoder, self.korean_plates.probabilities(rows), []))
+            # Each is read as cut and, slanted upright, at its measured slant and either side of
+            # it (slant.variants): real crops are often photographed from one side.
+            inputs = strips + stacked + (rows if any(whole) else [])
+            variants = [[image, *slant.variants(image)] for image in inputs]
+            matrices = self.korean_plates.probabilities([image for group in zip(*variants) for image in group])
+            pairs_from, rows_from = len(strips), len(strips) + len(stacked)
+            for k in range(len(variants[0]) if variants else 0):
+                read = matrices[k * len(inputs) : (k + 1) * len(inputs)]
+                korean = read[:pairs_from], read[pairs_from:rows_from]
+                readers.append(plates.Reader(self.korean_decoder, *korean, slanted=k > 0))
+                if any(whole):
+                    readers.append(plates.Reader(self.korean_decoder, read[rows_from:], [], slanted=k > 0))
         return [
             {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
             for reading, box in plates.read(readers, cut.boxes, pairs)

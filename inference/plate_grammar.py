@@ -192,16 +192,17 @@ class PlateDecoder:
         self.plate_classes = np.array([c for c in classes if c not in self.separators], dtype=np.int64)
         self.fewest_chars = _fewest_chars(grammar)
 
-    def answer(self, probs: np.ndarray) -> PlateReading | None:
-        """The reading, only when the grammar answers it (`PlateReading.answered`). Most lines
-        are no plate: two bounds that any answered reading meets, computed without the search,
-        let those lines skip it (the search takes ~30 ms per Korean line; the bounds ~0.1 ms).
+    def answer(self, probs: np.ndarray, above: float = 0.0) -> PlateReading | None:
+        """The reading, only when the grammar answers it (`PlateReading.answered`) and, with
+        `above`, only when its conf may exceed that (a reading already made of the same place).
+        Most lines are no plate: two bounds that any answered reading meets, computed without the
+        search, let those lines skip it (the search takes ~30 ms per Korean line; the bounds ~0.1 ms).
         - conf: no path scores more than the likeliest class at every step;
         - min_char_prob: each of a plate's characters has a step of its own where its
           probability reaches it, so at least `fewest_chars` steps have such a class."""
         grammar = self.grammar
         ceiling = np.log(np.maximum(probs[:, self.path_classes].max(axis=1).astype(np.float64), 1e-12)).sum()
-        if np.exp(ceiling / probs.shape[0]) < grammar.min_conf * (1 - 1e-9):
+        if np.exp(ceiling / probs.shape[0]) < max(grammar.min_conf, above) * (1 - 1e-9):
             return None
         if grammar.min_char_prob > 0 and (
             (probs[:, self.plate_classes] >= grammar.min_char_prob).any(axis=1).sum() < self.fewest_chars

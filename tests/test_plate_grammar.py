@@ -32,7 +32,9 @@ DECODER = PlateDecoder(CHARSET)
 def read_lines(readers: list, boxes: np.ndarray) -> list:
     """plates.read on lines each read alone by a recogniser of any line (pairs joined)."""
     pairs = plates.stacked_rows(boxes)
-    return plates.read([(decoder, lines, plates.joined(lines, pairs)) for decoder, lines in readers], boxes, pairs)
+    return plates.read(
+        [plates.Reader(decoder, lines, plates.joined(lines, pairs)) for decoder, lines in readers], boxes, pairs
+    )
 
 
 def greedy(m: np.ndarray) -> str:
@@ -168,6 +170,50 @@ def test_a_chinese_plate_read_surely_is_not_answered_as_a_korean_one_too():
     unsure[0] = 1 / unsure.shape[1]
     (reading, _), *others = read_lines([(DECODER, [unsure]), (KR_DECODER, [korean])], box)
     assert reading.text == "60구2210" and others == []
+
+
+def sure(text: str, p: float, charset: list = CHARSET) -> np.ndarray:
+    """A clean CTC path for `text`, each character at probability `p`, the rest on blank."""
+    return matrix([{c: p, "_": 1 - p} if c != "_" else c for c in spelled(text)], charset)
+
+
+ONE_LINE = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
+
+
+def test_a_reading_found_only_at_a_slant_corrects_a_korean_plate_but_never_takes_a_chinese_ones_place():
+    chinese = plates.Reader(DECODER, [sure("皖AJ660Z", 0.75)], [])  # under SURE_CHINESE_CHAR: not sure
+    unread = plates.Reader(KR_DECODER, [sure("34호6802", 0.5, KR_CHARSET)], [])  # under KOREAN_MIN_CONF
+    sheared = plates.Reader(KR_DECODER, [sure("34호6802", 0.99, KR_CHARSET)], [], slanted=True)
+    # The line as cut reads as a Chinese plate, more surely than as a Korean one: shearing it
+    # gives the Korean model another chance to see a plate of its own, not the place.
+    assert [r.text for r, _ in plates.read([chinese, unread, sheared], ONE_LINE, [])] == ["皖AJ660Z"]
+    # Where the Korean reading as cut is the surer (or no Chinese one is made), the reading at a
+    # slant corrects it.
+    as_cut = plates.Reader(KR_DECODER, [sure("19아4790", 0.93, KR_CHARSET)], [])
+    upright = plates.Reader(KR_DECODER, [sure("19어4790", 0.99, KR_CHARSET)], [], slanted=True)
+    assert [r.text for r, _ in plates.read([chinese, as_cut, upright], ONE_LINE, [])] == ["19어4790"]
+
+
+def test_where_nothing_was_read_as_cut_two_shears_must_agree():
+    # Sheared, text that is no plate reads as one at times (the dash of `58-0216` as a
+    # syllable), seldom twice alike.
+    unread = plates.Reader(KR_DECODER, [sure("58너0216", 0.5, KR_CHARSET)], [])
+    once = plates.Reader(KR_DECODER, [sure("58너0216", 0.99, KR_CHARSET)], [], slanted=True)
+    other = plates.Reader(KR_DECODER, [sure("58머0216", 0.95, KR_CHARSET)], [], slanted=True)
+    again = plates.Reader(KR_DECODER, [sure("58너0216", 0.97, KR_CHARSET)], [], slanted=True)
+    assert plates.read([unread, once, other], ONE_LINE, []) == []
+    assert [r.text for r, _ in plates.read([unread, once, other, again], ONE_LINE, [])] == ["58너0216"]
+
+
+def test_rival_readings_are_never_answered_and_overrule_only_readings_found_at_a_slant():
+    # ?country=kr: the Chinese reading is made, never answered, however sure; a Korean reading as
+    # cut is answered whatever it says, one found only at a slant not where the Chinese one is surer.
+    rival = plates.Reader(DECODER, [sure("皖AJ660Z", 0.99)], [], answers=False)
+    as_cut = plates.Reader(KR_DECODER, [sure("12가3456", 0.93, KR_CHARSET)], [])
+    sheared = plates.Reader(KR_DECODER, [sure("34호6802", 0.99, KR_CHARSET)], [], slanted=True)
+    assert plates.read([rival], ONE_LINE, []) == []
+    assert [r.text for r, _ in plates.read([rival, as_cut], ONE_LINE, [])] == ["12가3456"]
+    assert plates.read([rival, sheared], ONE_LINE, []) == []
 
 
 @pytest.mark.models

@@ -136,7 +136,7 @@ def read(
     #   own in a Chinese one (make bench-plates: 3 of 1,000 Chinese crops answered as Korean
     #   plates without this rule, none with it);
     # - where its grammar read nothing there as cut, two shears must agree on it: sheared,
-    #   text that is no plate (`58-0216` on a Chinese street photo) reads as one at times, but
+    #   text that is no plate (digits on an XFUND page as `209부1113`) reads as one at times, but
     #   seldom twice alike.
     def kept_at_slant(item: _Found) -> bool:
         here = _at(item.box, as_cut)

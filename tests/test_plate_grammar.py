@@ -195,14 +195,14 @@ def test_a_reading_found_only_at_a_slant_corrects_a_korean_plate_but_never_takes
 
 
 def test_where_nothing_was_read_as_cut_two_shears_must_agree():
-    # Sheared, text that is no plate reads as one at times (the dash of `58-0216` as a
+    # Sheared, text that is no plate reads as one at times (digits on a page as a plate with a
     # syllable), seldom twice alike.
-    unread = plates.Reader(KR_DECODER, [sure("58너0216", 0.5, KR_CHARSET)], [])
-    once = plates.Reader(KR_DECODER, [sure("58너0216", 0.99, KR_CHARSET)], [], slanted=True)
-    other = plates.Reader(KR_DECODER, [sure("58머0216", 0.95, KR_CHARSET)], [], slanted=True)
-    again = plates.Reader(KR_DECODER, [sure("58너0216", 0.97, KR_CHARSET)], [], slanted=True)
+    unread = plates.Reader(KR_DECODER, [sure("209부1113", 0.5, KR_CHARSET)], [])
+    once = plates.Reader(KR_DECODER, [sure("209부1113", 0.99, KR_CHARSET)], [], slanted=True)
+    other = plates.Reader(KR_DECODER, [sure("209무1113", 0.95, KR_CHARSET)], [], slanted=True)
+    again = plates.Reader(KR_DECODER, [sure("209부1113", 0.97, KR_CHARSET)], [], slanted=True)
     assert plates.read([unread, once, other], ONE_LINE, []) == []
-    assert [r.text for r, _ in plates.read([unread, once, other, again], ONE_LINE, [])] == ["58너0216"]
+    assert [r.text for r, _ in plates.read([unread, once, other, again], ONE_LINE, [])] == ["209부1113"]
 
 
 def test_rival_readings_are_never_answered_and_overrule_only_readings_found_at_a_slant():

@@ -6,6 +6,13 @@ import cv2
 import numpy as np
 
 
+def border_colour(image: np.ndarray) -> tuple[float, ...]:
+    """The image's likely background colour, per channel (one value for a grey image): the
+    median of its outermost pixels."""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    return tuple(float(v) for v in np.atleast_1d(np.median(border, axis=0)))
+
+
 def crop_line(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Perspective-warp the quadrilateral `box` (tl, tr, br, bl) to a rectangle.
 

@@ -16,6 +16,8 @@ import numpy as np
 
 from ocr_contract.limits import DETECTOR_MAX_SIDE_PX
 
+from .crops import border_colour
+
 
 @dataclass(frozen=True)
 class DetectionConfig:
@@ -64,9 +66,8 @@ def plan_resize(height: int, width: int, cfg: DetectionConfig) -> Resize:
 
 
 def _background(image: np.ndarray) -> tuple[int, ...]:
-    """The image's likely background colour: the median of its outermost pixels."""
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    return tuple(int(v) for v in np.median(border, axis=0))
+    """The image's likely background colour (crops.border_colour), in whole levels."""
+    return tuple(int(v) for v in border_colour(image))
 
 
 def preprocess(image: np.ndarray, plan: Resize) -> np.ndarray:

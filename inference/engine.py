@@ -486,7 +486,7 @@ class OcrEngine:
             variants = [[image, *slant.variants(image)] for image in inputs]
             matrices = self.korean_plates.probabilities([image for group in zip(*variants) for image in group])
             pairs_from, rows_from = len(strips), len(strips) + len(stacked)
-            for k in range(len(variants[0]) if variants else 0):
+            for k in range(1 + len(slant.AROUND)):
                 read = matrices[k * len(inputs) : (k + 1) * len(inputs)]
                 korean = read[:pairs_from], read[pairs_from:rows_from]
                 readers.append(plates.Reader(self.korean_decoder, *korean, slanted=k > 0))

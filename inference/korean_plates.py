@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .crops import border_colour
 from .sessions import create_session
 
 MODEL_PATH = Path(__file__).parent / "weights" / "korean_plates.onnx"
@@ -33,8 +34,7 @@ def _to_height(grey: np.ndarray) -> np.ndarray:
 
 
 def _background(grey: np.ndarray) -> int:
-    edges = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return int(np.median(edges))
+    return int(border_colour(grey)[0])
 
 
 def stack_rows(rows: list[np.ndarray]) -> np.ndarray:

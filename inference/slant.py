@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .crops import border_colour
+
 # Horizontal shear, in pixels of x per pixel of y below the line's middle, searched in 0.05 steps
 # (about 3 degrees): the slants measured on the real Korean plate crops of make bench-plates
 # reach 0.35.
@@ -47,18 +49,10 @@ def slant(grey: np.ndarray) -> float:
     return float(SEARCH[int(np.argmax(scores))])
 
 
-def _fill(image: np.ndarray) -> tuple[float, ...]:
-    """The colour of the image's border (per channel): what its sheared corners are filled with."""
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).reshape(
-        -1, image.shape[2] if image.ndim == 3 else 1
-    )
-    return tuple(float(v) for v in np.median(border, axis=0))
-
-
 def variants(strip: np.ndarray) -> list[np.ndarray]:
     """The strip (grey or BGR) sheared to its measured slant plus each of AROUND, one image per
     shear; a zero shear leaves it as it is."""
     grey = cv2.cvtColor(strip, cv2.COLOR_BGR2GRAY) if strip.ndim == 3 else strip
-    measured, fill = slant(grey), _fill(strip)
+    measured, fill = slant(grey), border_colour(strip)
     shears = [round(measured + offset, 2) for offset in AROUND]
     return [strip if shear == 0 else sheared(strip, shear, fill) for shear in shears]

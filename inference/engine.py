@@ -494,5 +494,5 @@ class OcrEngine:
                     readers.append(plates.Reader(self.korean_decoder, read[rows_from:], [], slanted=k > 0))
         return [
             {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
-            for reading, box in plates.read(readers, cut.boxes, pairs)
+            for reading, box in plates.read(readers, cut.boxes, pairs, check)
         ]

@@ -10,6 +10,7 @@ side by side, as it was trained).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -108,11 +109,12 @@ def _best(grammar: Grammar, found: list[_Found]) -> float:
 
 
 def read(
-    readers: list[Reader], boxes: np.ndarray, pairs: list[tuple[int, int]]
+    readers: list[Reader], boxes: np.ndarray, pairs: list[tuple[int, int]], check: Callable[[], None] = lambda: None
 ) -> list[tuple[PlateReading, np.ndarray]]:
     """The plates among the lines (`boxes`, and `pairs` of them read as one two-row plate), as
     `readers` read them. Most confident first, one per place (a two-row pair and its rows are one
-    place; a place read under two grammars keeps its more confident reading)."""
+    place; a place read under two grammars keeps its more confident reading). `check` is called
+    before each line's search and may raise to stop it (the request's deadline)."""
     found: list[_Found] = []
     # The lines as cut first: a reading at a slant is searched for (~30 ms a line) only where it
     # could beat its grammar's reading of that place as cut.
@@ -122,6 +124,7 @@ def read(
             (_union(boxes[top], boxes[bottom]), matrix) for (top, bottom), matrix in zip(pairs, reader.paired)
         ]
         for box, matrix in candidates:
+            check()
             beat = _best(grammar, _at(box, found)) if reader.slanted else 0.0
             reading = reader.decoder.answer(matrix, above=beat)
             if reading is not None:

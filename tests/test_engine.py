@@ -1,11 +1,13 @@
 """The OCR pipeline: what it reads, against the fixtures' known text and rapidocr's pipeline."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from inference import crops, detect, recognize
+from inference import crops, detect, plate_grammar, recognize
+from inference.engine import DeadlineExceeded
 from inference.images import decode_image
 from tests.conftest import EXPECTED, fixture_bytes, norm, texts
 
@@ -349,3 +351,21 @@ def test_a_line_reads_the_same_whatever_other_lines_share_its_batch(engine):
     assert beside.text == alone.text
     assert beside.score == pytest.approx(alone.score, abs=1e-6)
     assert np.allclose(beside.spans, alone.spans, atol=1e-6)
+
+
+def test_the_plate_grammars_search_stops_at_the_deadline(engine, monkeypatch):
+    # Each plate-like line is searched under its grammar, once as cut and again at each slant
+    # (~30 ms a search here, far more on a 4096 px sheet of plates): past the request's deadline
+    # the worker must stop, not search on for minutes after the client got its timeout.
+    search = plate_grammar.PlateDecoder.decode
+
+    def slow(self, probs):
+        time.sleep(0.3)
+        return search(self, probs)
+
+    monkeypatch.setattr(plate_grammar.PlateDecoder, "decode", slow)
+    image = decode_image(fixture_bytes("korean_plate_photo.png"))  # 9 searches: 2.7 s at least
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        engine.read_plates(image, deadline=start + 0.5)
+    assert time.monotonic() - start < 1.5

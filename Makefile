@@ -103,8 +103,9 @@ bench-tables: $(STAMP)
 bench-korean: $(STAMP)
 	$(PY) -m bench.korean $(BENCH_ARGS)
 
-# Trains the Korean plate recogniser on synthetic plates and writes inference/weights/korean_plates.onnx
-# (about 37 minutes on 2 CPU cores with native bfloat16, 1.5 to 2 hours on 2 without; fonts from
+# Trains the Korean plate recogniser's two models on synthetic plates, each from its own seed, and
+# writes inference/weights/korean_plates.onnx and korean_plates_b.onnx (30 to 37 minutes each on
+# 2 CPU cores with native bfloat16, 1.5 to 2 hours each on 2 without; fonts from
 # Debian's fonts-nanum, fonts-nanum-extra, fonts-unfonts-core, fonts-unfonts-extra, fonts-baekmuk,
 # fonts-dejavu-core, fonts-liberation and, for the held-out set, fonts-noto-cjk).
 train-plates-kr: $(STAMP)

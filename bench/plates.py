@@ -16,7 +16,8 @@ Starts the local stack (`make serve`'s), sends each image as NHN's documents sho
   by training/korean_plates/render.py with fonts and degradations the model never saw in
   training, and a seed of their own. `kr held-out, route`: each plate as a camera saw it, sent
   as PNG through the route like the crops above; `kr held-out, recogniser`: the same kind of
-  plates already cut into rows, read by the Korean model and the grammar alone (no detector).
+  plates already cut into rows, read by the Korean models and the grammar alone (no detector;
+  the surer of the models' readings).
   Both sent without the `country` hint, so Korean is told from Chinese by the answers alone.
 - `kr-false`: 300 of the Chinese plate crops, the 128 photos and 30 XFUND pages sent with
   `?country=kr`: nothing Korean is in them, so every plate answered is a false one.
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUTE = "/v1.0/appkeys/bench/vehicle-plate"
 
 
-KR_SEED = 7_340_001  # the held-out plates' seed; training uses training/korean_plates/train.SEED
+KR_SEED = 7_340_001  # the held-out plates' seed; training uses training/korean_plates/train.SEEDS
 
 
 def _post(base: str, path: str | Path | None, data: bytes | None = None, query: str = "") -> dict:
@@ -113,7 +114,7 @@ def _chinese(base: str, args) -> list[str]:
 
 
 def _korean(base: str, count: int) -> list[str]:
-    from inference.korean_plates import KoreanPlateReader
+    from inference.korean_plates import korean_plate_readers
     from inference.plate_grammar import KOREAN, PlateDecoder
     from training.korean_plates.render import HELD_OUT_FONTS, Fonts, photographed, sample
 
@@ -128,12 +129,13 @@ def _korean(base: str, count: int) -> list[str]:
         nothing += not values
     route_ms = 1000 * (time.perf_counter() - start) / count
 
-    reader = KoreanPlateReader("cpu", 2)
-    decoder = PlateDecoder(reader.charset, KOREAN)
+    models = [(reader, PlateDecoder(reader.charset, KOREAN)) for reader in korean_plate_readers("cpu", 2)]
     rng = np.random.default_rng(KR_SEED + 1)
     samples = [sample(fonts, rng, held_out=True) for _ in range(count)]
     start = time.perf_counter()
-    readings = [decoder.decode(m) for m in reader.probabilities([s.image for s in samples])]
+    # Each model's reading, the surer kept (as the route keeps the surest reading of a place).
+    each = [[decoder.decode(m) for m in reader.probabilities([s.image for s in samples])] for reader, decoder in models]
+    readings = [max((r for r in found if r is not None), key=lambda r: r.conf, default=None) for found in zip(*each)]
     rec_ms = 1000 * (time.perf_counter() - start) / count
     model_exact = sum(r is not None and r.text == s.text for r, s in zip(readings, samples))
     return [

@@ -55,6 +55,25 @@ def span_quad(box: np.ndarray, start: float, end: float) -> np.ndarray:
     return np.array([tl + (tr - tl) * start, tl + (tr - tl) * end, bl + (br - bl) * end, bl + (br - bl) * start])
 
 
+def reframed(box: np.ndarray, ends: float, sides: float) -> np.ndarray:
+    """The line's box moved out by `ends` of its thickness at both ends of its text, and by
+    `sides` of it on both sides across the text (negative: in), corners in the box's own order.
+    A vertical line's text runs down its left edge (span_quad)."""
+    tl, tr, br, bl = corners = box.astype(np.float64)
+    vertical = is_vertical(box)
+    along, across = (bl - tl, tr - tl) if vertical else (tr - tl, bl - tl)
+    # Per corner (tl, tr, br, bl): which way it moves along the text and across it.
+    along_sign, across_sign = np.array([-1, 1, 1, -1]), np.array([-1, -1, 1, 1])
+    if vertical:
+        along_sign, across_sign = across_sign, along_sign
+    thick = float(np.linalg.norm(br - bl) + np.linalg.norm(tr - tl) if vertical else thickness(box) * 2) / 2
+    unit_along = along / max(float(np.linalg.norm(along)), 1e-9)
+    unit_across = across / max(float(np.linalg.norm(across)), 1e-9)
+    return (
+        corners + along_sign[:, None] * unit_along * ends * thick + across_sign[:, None] * unit_across * sides * thick
+    )
+
+
 def fills_image(box: np.ndarray, height: int, width: int) -> bool:
     """Is this line the whole image: a crop someone already made around one line?
 

@@ -21,9 +21,19 @@ from ocr_contract.protocol import Line
 from . import classify, detect, korean_text, orientation, plates, recognize, scripts, slant, small_text
 from .batching import MicroBatcher
 from .config import EngineConfig
-from .crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box, is_vertical, span_quad, warp
+from .crops import (
+    SURE_READING,
+    crop_line,
+    edge_fragments,
+    fills_image,
+    image_box,
+    is_vertical,
+    reframed,
+    span_quad,
+    warp,
+)
 from .images import decode_image
-from .korean_plates import KoreanPlateReader, stack_rows
+from .korean_plates import korean_plate_readers, stack_rows
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
 from .plate_grammar import KOREAN, PlateDecoder
 from .sessions import CPU, create_session, keep_freed_memory_for_reuse
@@ -166,8 +176,11 @@ class OcrEngine:
         # costs (make bench, the `turned` row).
         self.by_page_direction = True
         self.plate_decoder = PlateDecoder(self.charset)
-        self.korean_plates = KoreanPlateReader(c.provider, batch_threads)
-        self.korean_decoder = PlateDecoder(self.korean_plates.charset, KOREAN)
+        # Korean plates: each of our models reads every line; a place keeps the surest reading
+        # (plates.read). Models trained apart err on different plates (korean_plates.MODEL_PATHS).
+        self.korean_plates = [
+            (reader, PlateDecoder(reader.charset, KOREAN)) for reader in korean_plate_readers(c.provider, batch_threads)
+        ]
         # Tables (asked for with the `tables` option): layout and structure models, tables.py.
         self.tables = TableReader(c.provider, c.threads)
         # Korean lines, when asked for (lang=ko): Tesseract's Korean LSTM (on the CPU, a GPU or
@@ -434,6 +447,21 @@ class OcrEngine:
                 line.pop("chars", None)
         return lines, tables
 
+    @staticmethod
+    def _chinese_plate_strips(image: np.ndarray, cut: Cut) -> list[np.ndarray]:
+        """The lines cut for PP-OCR to read as Chinese plates: tighter across the text than the
+        detector's boxes, a little longer (plates.CHINESE_PLATE_SIDES), turned as the classifier
+        turned them. A line that is the whole image (a plate crop) is read whole, as cut."""
+        strips = []
+        for box, source, strip, flip in zip(cut.boxes, cut.cut_from, cut.strips, cut.flipped):
+            if not np.array_equal(source, box):
+                strips.append(strip)
+                continue
+            # Past the image's edge the warp repeats the edge pixels, as pad_sides would.
+            tight = crop_line(image, reframed(box, plates.CHINESE_PLATE_ENDS, plates.CHINESE_PLATE_SIDES))
+            strips.append(cv2.rotate(tight, cv2.ROTATE_180) if flip else tight)
+        return strips
+
     def read_plates(self, image: np.ndarray, deadline: float | None = None, country: str | None = None) -> list[dict]:
         """Licence plates in a photo or a crop, read under their grammar (plate_grammar.py,
         plates.py): [{"value", "conf", "box": 4 corners}], most confident first; [] when there is
@@ -455,7 +483,7 @@ class OcrEngine:
         # plate crops 88.3% exact against 89.7%, grey only).
         session = self._exact_rec
         lines = recognize.line_probabilities(
-            session, cut.strips, self.config.rec_batch, self.config.rec_min_width, mapper
+            session, self._chinese_plate_strips(image, cut), self.config.rec_batch, self.config.rec_min_width, mapper
         )
         readers.append(plates.Reader(self.plate_decoder, lines, plates.joined(lines, pairs), answers=country != "kr"))
         if country in (None, "kr"):
@@ -484,14 +512,16 @@ class OcrEngine:
             # it (slant.variants): real crops are often photographed from one side.
             inputs = strips + stacked + (rows if any(whole) else [])
             variants = [[image, *slant.variants(image)] for image in inputs]
-            matrices = self.korean_plates.probabilities([image for group in zip(*variants) for image in group])
             pairs_from, rows_from = len(strips), len(strips) + len(stacked)
-            for k in range(1 + len(slant.AROUND)):
-                read = matrices[k * len(inputs) : (k + 1) * len(inputs)]
-                korean = read[:pairs_from], read[pairs_from:rows_from]
-                readers.append(plates.Reader(self.korean_decoder, *korean, slanted=k > 0))
-                if any(whole):
-                    readers.append(plates.Reader(self.korean_decoder, read[rows_from:], [], slanted=k > 0))
+            for model, decoder in self.korean_plates:
+                check()
+                matrices = model.probabilities([image for group in zip(*variants) for image in group])
+                for k in range(1 + len(slant.AROUND)):
+                    read = matrices[k * len(inputs) : (k + 1) * len(inputs)]
+                    korean = read[:pairs_from], read[pairs_from:rows_from]
+                    readers.append(plates.Reader(decoder, *korean, slanted=k > 0))
+                    if any(whole):
+                        readers.append(plates.Reader(decoder, read[rows_from:], [], slanted=k > 0))
         return [
             {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
             for reading, box in plates.read(readers, cut.boxes, pairs, check)

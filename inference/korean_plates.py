@@ -19,7 +19,14 @@ import numpy as np
 from .crops import border_colour
 from .sessions import create_session
 
-MODEL_PATH = Path(__file__).parent / "weights" / "korean_plates.onnx"
+# Two models: the same network trained from two seeds, the second on a renderer that also draws
+# the 2004 two-row plates (training/korean_plates/train.MODELS). On real plates each is
+# confidently wrong on plates the other reads (a look-alike syllable, a digit); the surer of their
+# readings is right more often than either (97 of 129 real crops, against 91 and 93:
+# docs/decisions.md, 2026-12-04). Their CTC outputs are not averaged: models trained apart place
+# characters at different time steps.
+MODEL_PATHS = tuple(Path(__file__).parent / "weights" / name for name in ("korean_plates.onnx", "korean_plates_b.onnx"))
+MODEL_PATH = MODEL_PATHS[0]
 INPUT_HEIGHT = 32
 INPUT_WIDTH = 224  # 56 time steps: room for the longest plate, 서울12가3456, cut loosely
 ROW_GAP = 8  # pixels of background between stacked rows
@@ -80,3 +87,8 @@ class KoreanPlateReader:
             e = np.exp(logits - logits.max(axis=2, keepdims=True))
             out.extend(e / e.sum(axis=2, keepdims=True))
         return out
+
+
+def korean_plate_readers(provider: str, threads: int) -> list[KoreanPlateReader]:
+    """One reader per shipped model (MODEL_PATHS)."""
+    return [KoreanPlateReader(provider, threads, path) for path in MODEL_PATHS]

@@ -17,12 +17,29 @@ import numpy as np
 
 from .plate_grammar import CHINESE, Grammar, PlateDecoder, PlateReading
 
-# A Chinese plate PP-OCR reads each character of at this probability or more is not answered as a
-# Korean one too (read()). On the real plates of make bench-plates (1,000 crops, 128 photos) the
-# places read under both grammars where the Korean reading was the more confident had a Chinese
-# weakest character of 0.001-0.50 (Korean reading right or both wrong) or 0.84 and 0.90 (the
-# Chinese reading right); on 129 real Korean crops the Chinese readings' weakest was 0.0.
-SURE_CHINESE_CHAR = 0.8
+# A Chinese plate whose province character and authority letter PP-OCR both reads at this
+# probability or more is not answered as a Korean one too (read()). Those two say which country's
+# plate it is: a Korean plate has digits or Hangul there, and PP-OCR, which has no Hangul class,
+# cannot read them as a province and a letter surely; the serial's digits and letters, common to
+# both countries, say nothing of it (a blurred `1` at 0.04 on a real `黑A1R272`). At places read
+# under both grammars where the Korean reading was the likelier: Korean right, the lesser of the
+# two at most 0.091 (500 held-out synthetic Korean plates, 97 such places) and 0.0 (129 real
+# KarPlate crops); Chinese right, 0.47 and more (EasyPR photos, lprnet crops). Before 2026-12-04
+# every character had to reach 0.8, which let those Chinese plates go to Korean readings.
+SURE_CHINESE_PREFIX = 0.2
+
+
+# How a line is cut for PP-OCR to read it as a Chinese plate: 0.1 of its box's height off the top
+# and off the bottom, 0.2 of it added at each end (crops.reframed). The detector grows every line
+# by the same margin all round (detect.py, unclip_ratio); on a plate that margin takes in the
+# plate's frame and rivets, and PP-OCR, which reads them as strokes, loses the small province
+# character first (EasyPR photos: 皖 read as 维 or not at all). Chosen on the EasyPR photos
+# (docs/decisions.md, 2026-12-04): main plate read in-process 110 of 128 as the detector cuts
+# lines, 119 cut like this, 117 to 119 with 0 to 0.2 added and 0.05 to 0.15 taken off. Our Korean
+# model learnt lines as the detector cuts them, and reads them worse tightened (KarPlate: 58 of
+# 88 crops read whole against 38 to 55): it keeps the detector's cut.
+CHINESE_PLATE_ENDS = 0.2
+CHINESE_PLATE_SIDES = -0.1
 
 
 def _bounds(box: np.ndarray) -> tuple[float, float, float, float]:
@@ -108,6 +125,14 @@ def _best(grammar: Grammar, found: list[_Found]) -> float:
     return max((item.reading.conf for item in found if item.grammar is grammar and not item.slanted), default=0.0)
 
 
+def _top_row_adds_nothing(reader: Reader, pair: tuple[int, int], reading: PlateReading) -> bool:
+    """Does a pair's reading spell what its bottom line reads alone? Then the top line (a badge,
+    a grille) added no character: it is no two-row plate, and the plate is the bottom line's,
+    in its own box and at its own conf (the pair's is raised by the top line's sure blanks)."""
+    alone = reader.decoder.decode(reader.lines[pair[1]])
+    return alone is not None and alone.text == reading.text
+
+
 def read(
     readers: list[Reader], boxes: np.ndarray, pairs: list[tuple[int, int]], check: Callable[[], None] = lambda: None
 ) -> list[tuple[PlateReading, np.ndarray]]:
@@ -116,17 +141,24 @@ def read(
     place; a place read under two grammars keeps its more confident reading). `check` is called
     before each line's search and may raise to stop it (the request's deadline)."""
     found: list[_Found] = []
-    # The lines as cut first: a reading at a slant is searched for (~30 ms a line) only where it
-    # could beat its grammar's reading of that place as cut.
+    # The lines as cut first. A reading is searched for (~30 ms a line) only where it could beat
+    # its grammar's surest reading of that place as cut (another model's, or at a slant this
+    # one's): a place keeps its surest reading, and the rules below look at no weaker one.
     for reader in sorted(readers, key=lambda reader: reader.slanted):
         grammar = reader.decoder.grammar
         candidates = list(zip(boxes, reader.lines)) + [
             (_union(boxes[top], boxes[bottom]), matrix) for (top, bottom), matrix in zip(pairs, reader.paired)
         ]
-        for box, matrix in candidates:
+        for k, (box, matrix) in enumerate(candidates):
             check()
-            beat = _best(grammar, _at(box, found)) if reader.slanted else 0.0
+            beat = _best(grammar, _at(box, found))
             reading = reader.decoder.answer(matrix, above=beat)
+            if (
+                reading is not None
+                and k >= len(boxes)
+                and _top_row_adds_nothing(reader, pairs[k - len(boxes)], reading)
+            ):
+                continue
             if reading is not None:
                 found.append(_Found(reading, box, grammar, reader.slanted, reader.answers))
     as_cut = [item for item in found if not item.slanted]
@@ -153,12 +185,15 @@ def read(
     sure_chinese = [
         item.box
         for item in as_cut
-        if item.grammar is CHINESE and item.answers and min(item.reading.char_probs, default=0.0) >= SURE_CHINESE_CHAR
+        if item.grammar is CHINESE and min(item.reading.char_probs[:2], default=0.0) >= SURE_CHINESE_PREFIX
     ]
     # Our Korean model has only ever seen Korean plates: shown a Chinese one it still answers
     # a Korean plate, often more confidently than PP-OCR reads the Chinese one (浙JP291Q as
     # 60구2210 at 0.973 against 0.967). PP-OCR reads any text and has no Hangul: where it is sure
-    # of every character of a Chinese plate, a Korean reading of that place is left out.
+    # of a Chinese plate's province and letter (SURE_CHINESE_PREFIX), a Korean reading of that
+    # place is left out. Also with `?country=kr`, where the Chinese reading is only a rival: a
+    # place that surely holds a Chinese plate holds no Korean one (9 false Korean plates on 458
+    # Chinese images with the two Korean models without this, docs/benchmarks.md).
     readings = [
         item
         for item in readings

@@ -91,6 +91,21 @@ def test_a_two_row_plate_is_read_as_one():
     assert box.min(axis=0).tolist() == [10, 10] and box.max(axis=0).tolist() == [110, 70]
 
 
+def test_a_line_under_a_line_that_adds_nothing_is_no_two_row_plate():
+    # A one-row plate under a badge or a grille: laid out like a two-row plate's rows, but the
+    # top line reads as nothing. Joined, the pair spells the bottom line's plate, its conf raised
+    # by the top line's sure blanks; the plate is the bottom line's, in its own box.
+    badge = np.array([[40, 0], [100, 0], [100, 20], [40, 20]], np.float32)
+    plate = np.array([[10, 24], [110, 24], [110, 60], [10, 60]], np.float32)
+    blanks = matrix(["_"] * 40)
+    serial = sure("浙A26M71", 0.8)
+    found = read_lines([(DECODER, [blanks, serial])], np.stack([badge, plate]))
+    assert [reading.text for reading, _ in found] == ["浙A26M71"]
+    ((reading, box),) = found
+    assert box.tolist() == plate.tolist()
+    assert reading.conf == pytest.approx(DECODER.decode(serial).conf)
+
+
 def test_text_that_is_no_plate_is_not_answered():
     # A shop sign read with confidence: no legal path is likely.
     sign = matrix([{"粤": 0.05, "学": 0.9}, "_", {"学": 0.9}, "_", {"港": 0.9}, "_"] + spelled("1234"))
@@ -164,6 +179,21 @@ def test_a_chinese_plate_read_surely_is_not_answered_as_a_korean_one_too():
     korean = kr_matrix([{c: 0.99} if c != "_" else c for c in spelled("60구2210")])
     (reading, _), *others = read_lines([(DECODER, [chinese]), (KR_DECODER, [korean])], box)
     assert reading.text == "浙JP291Q" and others == []
+    # Only the province and the letter say which country's plate it is: a letter read at under
+    # one chance in two (the `J` of a real photo's plate at 0.47), or a serial's `1` at 0.04, is
+    # still far surer than PP-OCR ever is of a province and a letter on a Korean plate.
+    for step, weak in ((2, {"J": 0.45, "_": 0.55}), (6, {"2": 0.04, "_": 0.96})):
+        weak_char = matrix([{c: 0.85, "_": 0.1} if c != "_" else c for c in spelled("浙JP291Q")])
+        weak_char[step] = matrix([weak])[0]
+        (reading, _), *others = read_lines([(DECODER, [weak_char]), (KR_DECODER, [korean])], box)
+        assert reading.text == "浙JP291Q" and others == []
+    # A Korean plate's first digits read by PP-OCR as some province, fairly surely, but then as a
+    # letter hardly at all (held-out plates: up to 0.79 and 0.09) stay the Korean model's.
+    guessed = matrix([{c: 0.85, "_": 0.1} if c != "_" else c for c in spelled("浙JP291Q")])
+    guessed[0] = matrix([{"浙": 0.79, "_": 0.21}])[0]
+    guessed[2] = matrix([{"J": 0.09, "_": 0.91}])[0]
+    (reading, _), *others = read_lines([(DECODER, [guessed]), (KR_DECODER, [korean])], box)
+    assert reading.text == "60구2210" and others == []
     # Unsure of a character (a Korean plate's syllable read as some province), PP-OCR does not
     # overrule the Korean reading.
     unsure = matrix([{c: 0.85, "_": 0.1} if c != "_" else c for c in spelled("浙JP291Q")])
@@ -181,7 +211,10 @@ ONE_LINE = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
 
 
 def test_a_reading_found_only_at_a_slant_corrects_a_korean_plate_but_never_takes_a_chinese_ones_place():
-    chinese = plates.Reader(DECODER, [sure("皖AJ660Z", 0.75)], [])  # under SURE_CHINESE_CHAR: not sure
+    # Its province under SURE_CHINESE_CHAR: PP-OCR is not sure of this Chinese plate.
+    unsure_province = sure("皖AJ660Z", 0.9)
+    unsure_province[0] = matrix([{"皖": 0.05, "_": 0.95}])[0]
+    chinese = plates.Reader(DECODER, [unsure_province], [])
     unread = plates.Reader(KR_DECODER, [sure("34호6802", 0.5, KR_CHARSET)], [])  # under KOREAN_MIN_CONF
     sheared = plates.Reader(KR_DECODER, [sure("34호6802", 0.99, KR_CHARSET)], [], slanted=True)
     # The line as cut reads as a Chinese plate, more surely than as a Korean one: shearing it
@@ -207,24 +240,32 @@ def test_where_nothing_was_read_as_cut_two_shears_must_agree():
 
 def test_rival_readings_are_never_answered_and_overrule_only_readings_found_at_a_slant():
     # ?country=kr: the Chinese reading is made, never answered, however sure; a Korean reading as
-    # cut is answered whatever it says, one found only at a slant not where the Chinese one is surer.
-    rival = plates.Reader(DECODER, [sure("皖AJ660Z", 0.99)], [], answers=False)
+    # cut is answered unless PP-OCR is sure of a Chinese province and letter there (that place
+    # holds a Chinese plate, no Korean one), one found only at a slant not where the Chinese one
+    # is surer.
+    unsure_prefix = sure("皖AJ660Z", 0.99)
+    unsure_prefix[0] = matrix([{"皖": 0.05, "_": 0.95}])[0]
+    rival = plates.Reader(DECODER, [unsure_prefix], [], answers=False)
     as_cut = plates.Reader(KR_DECODER, [sure("12가3456", 0.93, KR_CHARSET)], [])
     sheared = plates.Reader(KR_DECODER, [sure("34호6802", 0.99, KR_CHARSET)], [], slanted=True)
     assert plates.read([rival], ONE_LINE, []) == []
     assert [r.text for r, _ in plates.read([rival, as_cut], ONE_LINE, [])] == ["12가3456"]
     assert plates.read([rival, sheared], ONE_LINE, []) == []
+    sure_rival = plates.Reader(DECODER, [sure("皖AJ660Z", 0.99)], [], answers=False)
+    assert plates.read([sure_rival, as_cut], ONE_LINE, []) == []
 
 
 @pytest.mark.models
-def test_the_shipped_korean_model_answers_the_grammars_characters():
+@pytest.mark.parametrize("index", [0, 1])
+def test_each_shipped_korean_model_answers_the_grammars_characters(index):
     # The weights and their classes travel together (ONNX metadata); every character the Korean
-    # grammar allows must be one the model can answer, and the file stays small.
-    from inference.korean_plates import MODEL_PATH, KoreanPlateReader
+    # grammar allows must be one each model can answer, and the files stay small.
+    from inference.korean_plates import MODEL_PATHS, KoreanPlateReader
 
-    reader = KoreanPlateReader("cpu", 1)
+    assert len(MODEL_PATHS) == 2
+    reader = KoreanPlateReader("cpu", 1, MODEL_PATHS[index])
     assert reader.charset[1:] == KOREAN_CHARSET
-    assert MODEL_PATH.stat().st_size <= 5 * 1024 * 1024
+    assert MODEL_PATHS[index].stat().st_size <= 5 * 1024 * 1024
     strips = [np.full((32, 160), 255, np.uint8), np.full((48, 300, 3), 128, np.uint8)]
     out = reader.probabilities(strips)
     assert [m.shape for m in out] == [(56, len(KOREAN_CHARSET) + 1)] * 2

@@ -2,9 +2,12 @@
 
     make train-plates-kr          (python -m training.korean_plates.train)
 
-Everything is seeded: the plates drawn (render.py, TRAIN_FONTS and training augmentations only),
+It trains each shipped model (inference/korean_plates.MODEL_PATHS) as MODELS says (its seed, the
+layouts it draws), one after the other; `--model K` trains the K-th (0 or 1), `--seed N` and
+`--out PATH` change its seed and where it goes. Everything is seeded: the plates drawn (render.py, TRAIN_FONTS and training augmentations only),
 their order and the initial weights. On 2 CPU cores that compute bfloat16 natively (AVX512-BF16
-or AMX) it takes about 37 minutes (2,226 s measured: 10 drawing the plates, 27 training); on
+or AMX) a model takes about 30 to 37 minutes (1,698 to 2,226 s measured, 5 to 10 of them drawing
+the plates); on
 others the network trains in float32: on 2 AMD EPYC cores with AVX2 only, about 1.5 to 2 hours
 (0.66-0.74 s per step instead of 0.18-0.26). PyTorch runs here only
 (requirements-train.txt): the container and the Lambda load the ONNX file with onnxruntime. The
@@ -23,54 +26,71 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.korean_plates import INPUT_HEIGHT, INPUT_WIDTH, MODEL_PATH, model_input
+from inference.korean_plates import INPUT_HEIGHT, INPUT_WIDTH, MODEL_PATHS, model_input
 from inference.plate_grammar import KOREAN_CHARSET
 
-from .render import TRAIN_DIGIT_FONTS, TRAIN_FONTS, Fonts, sample
+from .render import LAYOUTS, LAYOUTS_BEFORE_2004, TRAIN_DIGIT_FONTS, TRAIN_FONTS, Fonts, sample
 
-SEED = 20261121
+# The shipped models, in the order of MODEL_PATHS: (seed, layouts drawn). On the real crops this
+# pair read 97 of 129; two seeds of the 2004 renderer paired, 93 (docs/decisions.md, 2026-12-04).
+MODELS = ((20261121, LAYOUTS_BEFORE_2004), (20261204, LAYOUTS))
 INDEX = {c: i + 1 for i, c in enumerate(KOREAN_CHARSET)}  # 0 is the CTC blank
 
 
-def _chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
-    seed, chunk, size = args
+def _chunk(args: tuple[int, int, int, tuple[str, ...]]) -> tuple[np.ndarray, list[str]]:
+    seed, chunk, size, layouts = args
     fonts = Fonts(TRAIN_FONTS, TRAIN_DIGIT_FONTS)
     rng = np.random.default_rng([seed, chunk])
-    samples = [sample(fonts, rng) for _ in range(size)]
+    samples = [sample(fonts, rng, layouts=layouts) for _ in range(size)]
     images = (model_input([s.image for s in samples]) * 127.5 + 127.5).round().astype(np.uint8)[:, 0]
     return images, [s.text for s in samples]
 
 
-def make_set(seed: int, count: int, chunk: int = 2000, workers: int = 2) -> tuple[np.ndarray, list[str]]:
+def make_set(
+    seed: int, count: int, layouts: tuple[str, ...] = LAYOUTS, chunk: int = 2000, workers: int = 2
+) -> tuple[np.ndarray, list[str]]:
     """`count` training plates as uint8 model inputs, and their texts; the same for the same seed."""
-    jobs = [(seed, k, min(chunk, count - k * chunk)) for k in range(math.ceil(count / chunk))]
+    jobs = [(seed, k, min(chunk, count - k * chunk), layouts) for k in range(math.ceil(count / chunk))]
     with Pool(workers) as pool:
         parts = pool.map(_chunk, jobs)
     return np.concatenate([p[0] for p in parts]), [t for p in parts for t in p[1]]
 
 
 def main(argv=None) -> int:
-    import torch
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=120_000, help="synthetic plates to train on")
     parser.add_argument("--steps", type=int, default=6_000)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=int, default=160, help="the network's channels per time step")
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--model", type=int, choices=range(len(MODELS)), help="train this shipped model only")
+    parser.add_argument("--seed", type=int, help="its seed instead of the shipped one's (with --model; default 0)")
+    parser.add_argument("--out", type=Path, help="where it goes instead of inference/weights (with --model)")
     args = parser.parse_args(argv)
+    if args.model is None and (args.seed is not None or args.out is not None):
+        args.model = 0
+    chosen = range(len(MODELS)) if args.model is None else [args.model]
+    jobs = [(MODELS[k][0], MODELS[k][1], MODEL_PATHS[k]) for k in chosen]
+    if args.model is not None:
+        seed, layouts, out = jobs[0]
+        jobs = [(seed if args.seed is None else args.seed, layouts, args.out or out)]
+    for seed, layouts, out in jobs:
+        args.seed, args.layouts, args.out = seed, layouts, out
+        _train_one(args)
+    return 0
+
+
+def _train_one(args) -> None:
+    import torch
 
     started = time.monotonic()
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
-    images, texts = make_set(args.seed, args.samples)
-    val_images, val_texts = make_set(args.seed + 1, 2000)
+    images, texts = make_set(args.seed, args.samples, args.layouts)
+    val_images, val_texts = make_set(args.seed + 1, 2000, args.layouts)
     print(f"{len(texts)} training plates drawn in {time.monotonic() - started:.0f} s", flush=True)
     model = train((images, texts), (val_images, val_texts), args, started)
     _export(model, args.out, args)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) in {time.monotonic() - started:.0f} s")
-    return 0
 
 
 def bf16_native() -> bool:
@@ -178,6 +198,7 @@ def _export(model, out: Path, args) -> None:
         "charset": json.dumps(KOREAN_CHARSET, ensure_ascii=False),
         "trained_on": "synthetic plates only (training/korean_plates/render.py), no real plate",
         "seed": str(args.seed),
+        "layouts": ",".join(args.layouts),
         "samples": str(args.samples),
         "steps": str(args.steps),
         "width": str(args.width),

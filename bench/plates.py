@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUTE = "/v1.0/appkeys/bench/vehicle-plate"
 
 
-KR_SEED = 7_340_001  # the held-out plates' seed; training uses training/korean_plates/train.SEEDS
+KR_SEED = 7_340_001  # the held-out plates' seed; training uses training/korean_plates/train.MODELS
 
 
 def _post(base: str, path: str | Path | None, data: bytes | None = None, query: str = "") -> dict:

@@ -35,9 +35,9 @@ SURE_CHINESE_PREFIX = 0.2
 # plate's frame and rivets, and PP-OCR, which reads them as strokes, loses the small province
 # character first (EasyPR photos: 皖 read as 维 or not at all). Chosen on the EasyPR photos
 # (docs/decisions.md, 2026-12-04): main plate read in-process 110 of 128 as the detector cuts
-# lines, 119 cut like this, 117 to 119 with 0 to 0.2 added and 0.05 to 0.15 taken off. Our Korean
-# model learnt lines as the detector cuts them, and reads them worse tightened (KarPlate: 58 of
-# 88 crops read whole against 38 to 55): it keeps the detector's cut.
+# lines, 119 cut like this, 117 to 119 with 0 to 0.2 added and 0.1 to 0.15 taken off. Our Korean
+# model learnt lines as the detector cuts them, and reads them worse tightened (the first 88
+# KarPlate crops: 58 read as the detector cuts, 37 to 55 with 0.1 taken off): it keeps that cut.
 CHINESE_PLATE_ENDS = 0.2
 CHINESE_PLATE_SIDES = -0.1
 

@@ -4,8 +4,8 @@
 
 It trains each shipped model (inference/korean_plates.MODEL_PATHS) as MODELS says (its seed, the
 layouts it draws), one after the other; `--model K` trains the K-th (0 or 1), `--seed N` and
-`--out PATH` change its seed and where it goes. Everything is seeded: the plates drawn (render.py, TRAIN_FONTS and training augmentations only),
-their order and the initial weights. On 2 CPU cores that compute bfloat16 natively (AVX512-BF16
+`--out PATH` change its seed and where it goes. Everything is seeded: the plates drawn
+(render.py, TRAIN_FONTS and training augmentations only), their order and the initial weights. On 2 CPU cores that compute bfloat16 natively (AVX512-BF16
 or AMX) a model takes about 30 to 37 minutes (1,698 to 2,226 s measured, 5 to 10 of them drawing
 the plates); on
 others the network trains in float32: on 2 AMD EPYC cores with AVX2 only, about 1.5 to 2 hours
@@ -63,8 +63,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--width", type=int, default=160, help="the network's channels per time step")
     parser.add_argument("--model", type=int, choices=range(len(MODELS)), help="train this shipped model only")
-    parser.add_argument("--seed", type=int, help="its seed instead of the shipped one's (with --model; default 0)")
-    parser.add_argument("--out", type=Path, help="where it goes instead of inference/weights (with --model)")
+    parser.add_argument("--seed", type=int, help="its seed instead of the shipped one's (without --model: model 0)")
+    parser.add_argument(
+        "--out", type=Path, help="where it goes instead of inference/weights (without --model: model 0)"
+    )
     args = parser.parse_args(argv)
     if args.model is None and (args.seed is not None or args.out is not None):
         args.model = 0

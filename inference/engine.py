@@ -508,9 +508,17 @@ class OcrEngine:
             # 2004 plates the big serial's box covers the crop, and the whole image would hold
             # the top row twice.
             stacked = [stack_rows([rows[top], rows[bottom]]) for top, bottom in pairs]
+            # And cut a little tighter above and below (plates.KOREAN_CROP_SIDES), as the photo
+            # stands: one more view of a crop's text row, which the models often read where the
+            # other cuts misread it. Never turned: the angle classifier, trained on text lines,
+            # turns some upright real plates upside down (2 of the 129 KarPlate crops).
+            tight = [
+                crop_line(image, reframed(box, 0.0, plates.KOREAN_CROP_SIDES)) if read_whole else row
+                for box, read_whole, row in zip(cut.boxes, whole, rows)
+            ]
             # Each is read as cut and, slanted upright, at its measured slant and either side of
             # it (slant.variants): real crops are often photographed from one side.
-            inputs = strips + stacked + (rows if any(whole) else [])
+            inputs = strips + stacked + (rows + tight if any(whole) else [])
             variants = [[image, *slant.variants(image)] for image in inputs]
             pairs_from, rows_from = len(strips), len(strips) + len(stacked)
             for model, decoder in self.korean_plates:
@@ -521,7 +529,9 @@ class OcrEngine:
                     korean = read[:pairs_from], read[pairs_from:rows_from]
                     readers.append(plates.Reader(decoder, *korean, slanted=k > 0))
                     if any(whole):
-                        readers.append(plates.Reader(decoder, read[rows_from:], [], slanted=k > 0))
+                        tight_from = rows_from + len(rows)
+                        readers.append(plates.Reader(decoder, read[rows_from:tight_from], [], slanted=k > 0))
+                        readers.append(plates.Reader(decoder, read[tight_from:], [], slanted=k > 0))
         return [
             {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
             for reading, box in plates.read(readers, cut.boxes, pairs, check)

@@ -66,7 +66,7 @@ def reframed(box: np.ndarray, ends: float, sides: float) -> np.ndarray:
     along_sign, across_sign = np.array([-1, 1, 1, -1]), np.array([-1, -1, 1, 1])
     if vertical:
         along_sign, across_sign = across_sign, along_sign
-    thick = float(np.linalg.norm(br - bl) + np.linalg.norm(tr - tl) if vertical else thickness(box) * 2) / 2
+    thick = length(box) if vertical else thickness(box)  # across the text
     unit_along = along / max(float(np.linalg.norm(along)), 1e-9)
     unit_across = across / max(float(np.linalg.norm(across)), 1e-9)
     return (

@@ -79,6 +79,10 @@ class Cut(NamedTuple):
     turned: int = orientation.UPRIGHT  # not UPRIGHT: the page runs this way (orientation.py), and
     # is to be read turned upright
 
+    def read_whole(self) -> list[bool]:
+        """Per line: is its strip the whole image (crops.fills_image), not its box?"""
+        return [not np.array_equal(source, box) for source, box in zip(self.cut_from, self.boxes)]
+
     def unpadded_strips(self) -> list[np.ndarray]:
         """The strips as cut, without the side padding (it is even: pad_sides, then at most a
         half turn)."""
@@ -453,8 +457,8 @@ class OcrEngine:
         detector's boxes, a little longer (plates.CHINESE_PLATE_SIDES), turned as the classifier
         turned them. A line that is the whole image (a plate crop) is read whole, as cut."""
         strips = []
-        for box, source, strip, flip in zip(cut.boxes, cut.cut_from, cut.strips, cut.flipped):
-            if not np.array_equal(source, box):
+        for box, whole, strip, flip in zip(cut.boxes, cut.read_whole(), cut.strips, cut.flipped):
+            if whole:
                 strips.append(strip)
                 continue
             # Past the image's edge the warp repeats the edge pixels, as pad_sides would.
@@ -497,7 +501,7 @@ class OcrEngine:
             # around it included. Real Korean plate crops read better cut along their text row
             # as well (make bench-plates, kr-real: 46 -> 73 of 129 exact), so such a line is
             # read both ways and plates.read keeps the surer reading.
-            whole = [not np.array_equal(source, box) for source, box in zip(cut.cut_from, cut.boxes)]
+            whole = cut.read_whole()
             rows = [
                 (cv2.rotate(crop_line(image, box), cv2.ROTATE_180) if flip else crop_line(image, box))
                 if read_whole
@@ -518,20 +522,21 @@ class OcrEngine:
             ]
             # Each is read as cut and, slanted upright, at its measured slant and either side of
             # it (slant.variants): real crops are often photographed from one side.
-            inputs = strips + stacked + (rows + tight if any(whole) else [])
+            views = [rows, tight] if any(whole) else []  # each a strip per line, read as the lines
+            inputs = strips + stacked + [image for view in views for image in view]
             variants = [[image, *slant.variants(image)] for image in inputs]
-            pairs_from, rows_from = len(strips), len(strips) + len(stacked)
+            pairs_from, views_from = len(strips), len(strips) + len(stacked)
             for model, decoder in self.korean_plates:
                 check()
                 matrices = model.probabilities([image for group in zip(*variants) for image in group])
                 for k in range(1 + len(slant.AROUND)):
                     read = matrices[k * len(inputs) : (k + 1) * len(inputs)]
-                    korean = read[:pairs_from], read[pairs_from:rows_from]
-                    readers.append(plates.Reader(decoder, *korean, slanted=k > 0))
-                    if any(whole):
-                        tight_from = rows_from + len(rows)
-                        readers.append(plates.Reader(decoder, read[rows_from:tight_from], [], slanted=k > 0))
-                        readers.append(plates.Reader(decoder, read[tight_from:], [], slanted=k > 0))
+                    readers.append(
+                        plates.Reader(decoder, read[:pairs_from], read[pairs_from:views_from], slanted=k > 0)
+                    )
+                    for start in range(views_from, len(inputs), len(cut.boxes)):
+                        lines = read[start : start + len(cut.boxes)]
+                        readers.append(plates.Reader(decoder, lines, [], slanted=k > 0))
         return [
             {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
             for reading, box in plates.read(readers, cut.boxes, pairs, check)

@@ -26,7 +26,6 @@ from .sessions import create_session
 # docs/decisions.md, 2026-12-04). Their CTC outputs are not averaged: models trained apart place
 # characters at different time steps.
 MODEL_PATHS = tuple(Path(__file__).parent / "weights" / name for name in ("korean_plates.onnx", "korean_plates_b.onnx"))
-MODEL_PATH = MODEL_PATHS[0]
 INPUT_HEIGHT = 32
 INPUT_WIDTH = 224  # 56 time steps: room for the longest plate, 서울12가3456, cut loosely
 ROW_GAP = 8  # pixels of background between stacked rows
@@ -73,7 +72,7 @@ def model_input(strips: list[np.ndarray]) -> np.ndarray:
 class KoreanPlateReader:
     """CTC probabilities of strips, from the committed model."""
 
-    def __init__(self, provider: str, threads: int, path: Path = MODEL_PATH):
+    def __init__(self, provider: str, threads: int, path: Path):
         self.session = create_session(path.read_bytes(), "rec (Korean plates)", provider, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.charset = ["<blank>"] + json.loads(meta["charset"])

@@ -512,18 +512,19 @@ class OcrEngine:
             # 2004 plates the big serial's box covers the crop, and the whole image would hold
             # the top row twice.
             stacked = [stack_rows([rows[top], rows[bottom]]) for top, bottom in pairs]
-            # And cut a little tighter above and below (plates.KOREAN_CROP_SIDES), as the photo
-            # stands: one more view of a crop's text row, which the models often read where the
-            # other cuts misread it. Never turned: the angle classifier, trained on text lines,
-            # turns some upright real plates upside down (2 of the 129 KarPlate crops).
-            tight = [
-                crop_line(image, reframed(box, 0.0, plates.KOREAN_CROP_SIDES)) if read_whole else row
-                for box, read_whole, row in zip(cut.boxes, whole, rows)
-            ]
+            # The lines read whole are also read along their text row (rows) and cut a little
+            # tighter above and below (plates.KOREAN_CROP_SIDES), as the photo stands: one more
+            # view of a crop's text row, which the models often read where the other cuts misread
+            # it. Never turned: the angle classifier, trained on text lines, turns some upright
+            # real plates upside down (2 of the 129 KarPlate crops). Other lines have no such
+            # views: theirs would be their plain strip again, read once more for nothing, and its
+            # readings at a slant would pass for two shears that agree (plates.read).
+            own = [k for k, read_whole in enumerate(whole) if read_whole]
+            tight = [crop_line(image, reframed(cut.boxes[k], 0.0, plates.KOREAN_CROP_SIDES)) for k in own]
+            views = [[rows[k] for k in own], tight] if own else []
+            inputs = strips + stacked + [image for view in views for image in view]
             # Each is read as cut and, slanted upright, at its measured slant and either side of
             # it (slant.variants): real crops are often photographed from one side.
-            views = [rows, tight] if any(whole) else []  # each a strip per line, read as the lines
-            inputs = strips + stacked + [image for view in views for image in view]
             variants = [[image, *slant.variants(image)] for image in inputs]
             pairs_from, views_from = len(strips), len(strips) + len(stacked)
             for model, decoder in self.korean_plates:
@@ -534,9 +535,12 @@ class OcrEngine:
                     readers.append(
                         plates.Reader(decoder, read[:pairs_from], read[pairs_from:views_from], slanted=k > 0)
                     )
-                    for start in range(views_from, len(inputs), len(cut.boxes)):
-                        lines = read[start : start + len(cut.boxes)]
-                        readers.append(plates.Reader(decoder, lines, [], slanted=k > 0))
+                    for view in range(len(views)):
+                        start = views_from + view * len(own)
+                        seen: list[np.ndarray | None] = [None] * len(cut.boxes)
+                        for line, matrix in zip(own, read[start : start + len(own)]):
+                            seen[line] = matrix
+                        readers.append(plates.Reader(decoder, seen, [], slanted=k > 0))
         return [
             {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
             for reading, box in plates.read(readers, cut.boxes, pairs, check)

@@ -10,7 +10,7 @@ side by side, as it was trained).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -108,7 +108,7 @@ class Reader(NamedTuple):
     grammar's recogniser in the order of the boxes, and each stacked pair's (stacked_rows) in theirs."""
 
     decoder: PlateDecoder
-    lines: list[np.ndarray]
+    lines: Sequence[np.ndarray | None]  # None: this reader has no view of that line
     paired: list[np.ndarray]
     slanted: bool = False  # the lines sheared upright (slant.py), not as the detector cut them
     answers: bool = True  # False: its readings are only rivals, never answered
@@ -135,7 +135,8 @@ def _top_row_adds_nothing(reader: Reader, pair: tuple[int, int], reading: PlateR
     """Does a pair's reading spell what its bottom line reads alone? Then the top line (a badge,
     a grille) added no character: it is no two-row plate, and the plate is the bottom line's,
     in its own box and at its own conf (the pair's is raised by the top line's sure blanks)."""
-    alone = reader.decoder.decode(reader.lines[pair[1]])
+    bottom = reader.lines[pair[1]]
+    alone = None if bottom is None else reader.decoder.decode(bottom)
     return alone is not None and alone.text == reading.text
 
 
@@ -156,6 +157,8 @@ def read(
             (_union(boxes[top], boxes[bottom]), matrix) for (top, bottom), matrix in zip(pairs, reader.paired)
         ]
         for k, (box, matrix) in enumerate(candidates):
+            if matrix is None:
+                continue
             check()
             beat = _best(grammar, _at(box, found))
             reading = reader.decoder.answer(matrix, above=beat)

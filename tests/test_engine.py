@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from inference import crops, detect, plate_grammar, recognize
+from inference import crops, detect, plate_grammar, recognize, slant
 from inference.engine import DeadlineExceeded
 from inference.images import decode_image
 from tests.conftest import EXPECTED, fixture_bytes, norm, texts
@@ -60,6 +60,36 @@ def test_a_two_row_korean_plate_is_read_from_its_rows_where_the_bottom_rows_box_
     assert crops.fills_image(rows[1], height, width) and not crops.fills_image(rows[0], height, width)
     monkeypatch.setattr(detect, "postprocess", lambda *args, **kwargs: (rows, np.ones(2)))
     assert [plate["value"] for plate in engine.read_plates(image, country="kr")] == EXPECTED[name]
+
+
+def test_each_korean_plate_model_reads_a_line_that_is_not_the_whole_crop_once(engine, monkeypatch):
+    # The lines read whole are read in more views (along their row, cut tighter); a line beside
+    # them has none of its own. It used to be given its plain strip as those views: read three
+    # times by each model, and its three alike readings at a slant taken for shears that agree.
+    name = "korean_two_row_plate_2004.png"
+    image = decode_image(fixture_bytes(name))
+    height, width = image.shape[:2]
+
+    def box(x0, y0, x1, y1):
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+    rows = np.stack([box(30, 0, 75, 18), box(0, 8, width - 1, height - 1)])
+    monkeypatch.setattr(detect, "postprocess", lambda *args, **kwargs: (rows, np.ones(2)))
+    # Each strip as cut only: a shear of 0 among the slant variants is the strip itself.
+    monkeypatch.setattr(slant, "AROUND", ())
+    calls: list[list[bytes]] = []
+    for model, _ in engine.korean_plates:
+        read = model.probabilities
+
+        def recorded(strips, *args, read=read, **kwargs):
+            calls.append([strip.tobytes() + bytes(str(strip.shape), "ascii") for strip in strips])
+            return read(strips, *args, **kwargs)
+
+        monkeypatch.setattr(model, "probabilities", recorded)
+    assert [plate["value"] for plate in engine.read_plates(image, country="kr")] == EXPECTED[name]
+    assert len(calls) == len(engine.korean_plates)
+    for strips in calls:
+        assert len(set(strips)) == len(strips)
 
 
 def test_traditional_chinese_stays_traditional(engine):

@@ -33,7 +33,7 @@ from .crops import (
     warp,
 )
 from .images import decode_image
-from .korean_plates import korean_plate_readers, stack_rows
+from .korean_plates import korean_plate_readers, scaled_across, stack_rows
 from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
 from .plate_grammar import KOREAN, PlateDecoder
 from .sessions import CPU, create_session, keep_freed_memory_for_reuse
@@ -512,6 +512,10 @@ class OcrEngine:
             # 2004 plates the big serial's box covers the crop, and the whole image would hold
             # the top row twice.
             stacked = [stack_rows([rows[top], rows[bottom]]) for top, bottom in pairs]
+            # And with each row narrower, nearer our renderer's proportions (plates.KOREAN_PAIR_SQUEEZE).
+            narrower = [
+                stack_rows([scaled_across(rows[line], plates.KOREAN_PAIR_SQUEEZE) for line in pair]) for pair in pairs
+            ]
             # The lines read whole are also read along their text row (rows) and cut a little
             # tighter above and below (plates.KOREAN_CROP_SIDES), as the photo stands: one more
             # view of a crop's text row, which the models often read where the other cuts misread
@@ -521,25 +525,30 @@ class OcrEngine:
             # readings at a slant would pass for two shears that agree (plates.read).
             own = [k for k, read_whole in enumerate(whole) if read_whole]
             tight = [crop_line(image, reframed(cut.boxes[k], 0.0, plates.KOREAN_CROP_SIDES)) for k in own]
-            views = [[rows[k] for k in own], tight] if own else []
-            inputs = strips + stacked + [image for view in views for image in view]
+            # And the tighter row made wider where it is short for its height (plates.KOREAN_CROP_STRETCH).
+            stretches = [plates.korean_crop_stretch(row.shape[1], row.shape[0]) for row in tight]
+            wider = {k: scaled_across(row, by) for k, row, by in zip(own, tight, stretches) if by > 1.0}
+            views = [view for view in ({k: rows[k] for k in own}, dict(zip(own, tight)), wider) if view]
+            inputs = strips + stacked + narrower + [image for view in views for image in view.values()]
             # Each is read as cut and, slanted upright, at its measured slant and either side of
             # it (slant.variants): real crops are often photographed from one side.
             variants = [[image, *slant.variants(image)] for image in inputs]
-            pairs_from, views_from = len(strips), len(strips) + len(stacked)
+            pairs_from, views_from = len(strips), len(strips) + len(stacked) + len(narrower)
             for model, decoder in self.korean_plates:
                 check()
                 matrices = model.probabilities([image for group in zip(*variants) for image in group])
                 for k in range(1 + len(slant.AROUND)):
                     read = matrices[k * len(inputs) : (k + 1) * len(inputs)]
+                    # The pairs as stacked, then narrower: two views of each (plates.Reader.paired).
                     readers.append(
                         plates.Reader(decoder, read[:pairs_from], read[pairs_from:views_from], slanted=k > 0)
                     )
-                    for view in range(len(views)):
-                        start = views_from + view * len(own)
+                    start = views_from
+                    for view in views:
                         seen: list[np.ndarray | None] = [None] * len(cut.boxes)
-                        for line, matrix in zip(own, read[start : start + len(own)]):
+                        for line, matrix in zip(view, read[start : start + len(view)]):
                             seen[line] = matrix
+                        start += len(view)
                         readers.append(plates.Reader(decoder, seen, [], slanted=k > 0))
         return [
             {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}

@@ -53,6 +53,13 @@ def stack_rows(rows: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([scaled[0], gap] + scaled[1:], axis=1)
 
 
+def scaled_across(strip: np.ndarray, factor: float) -> np.ndarray:
+    """`strip` made `factor` times as wide, as high as it was."""
+    width = max(1, round(strip.shape[1] * factor))
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    return cv2.resize(strip, (width, strip.shape[0]), interpolation=interpolation)
+
+
 def model_input(strips: list[np.ndarray]) -> np.ndarray:
     """(N, 1, INPUT_HEIGHT, INPUT_WIDTH) float32 from grey or BGR strips of any size: each
     brought to INPUT_HEIGHT (squeezed when wider than INPUT_WIDTH), padded on the right with its

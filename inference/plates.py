@@ -11,6 +11,7 @@ side by side, as it was trained).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import cycle
 from typing import NamedTuple
 
 import numpy as np
@@ -46,6 +47,31 @@ CHINESE_PLATE_SIDES = -0.1
 # without it, 101 with it (98 to 101 with the other cuts tried: 0.05 looser, 0.1 tighter, 0.1
 # tighter and 0.2 longer, 0.1 looser and 0.1 shorter; 99 turned as the classifier turns lines).
 KOREAN_CROP_SIDES = -0.05
+# Real Korean plates are set in other proportions than our renderer draws them
+# (training/korean_plates/render.py), so two more views bring them nearer to what our models
+# learnt (docs/decisions.md, 2026-12-05):
+# - on the short one-row plates of 2006-2019 (335 mm by 155) a syllable is about as narrow as
+#   a digit, where the renderer gives it a cell 1.35 to 1.6 times as wide, and the models take a
+#   narrow 어 for 아 and 머 for 마: a crop's tighter row (KOREAN_CROP_SIDES) is also read made up
+#   to KOREAN_CROP_STRETCH times as wide, but never longer for its height than KOREAN_ROW_ASPECT,
+#   the median of the renderer's one-row plates (4.2; a Chinese plate crop, 4.6 and more, is not
+#   stretched: stretched, 3 of 1,000 lprnet crops were read as Korean plates with ?country=kr);
+# - the green 2004 two-row plates set both rows wider than the renderer's, and the models read
+#   their round digits twice (8930 as 8893300) or not at all: a pair is also read with each row
+#   made KOREAN_PAIR_SQUEEZE times as wide.
+# On the 129 real KarPlate crops, in-process: 101 exact without either, 102 to 103 with a stretch
+# alone (1.2 to 1.8, unbounded), 103 to 105 with the squeeze alone (0.6 to 0.8; 0.9: 102), 107
+# with both (105 with 0.7 and 1.5; 107 to 108 with the bound at 3.8 to 4.6); a crop's row
+# squeezed instead (0.8) reads 97.
+KOREAN_CROP_STRETCH = 1.5
+KOREAN_ROW_ASPECT = 4.2
+KOREAN_PAIR_SQUEEZE = 0.8
+
+
+def korean_crop_stretch(width: float, height: float) -> float:
+    """How much wider a crop's text row `width` x `height` is read (KOREAN_CROP_STRETCH); 1 or
+    less: not stretched."""
+    return min(KOREAN_CROP_STRETCH, KOREAN_ROW_ASPECT * height / max(width, 1.0))
 
 
 def _bounds(box: np.ndarray) -> tuple[float, float, float, float]:
@@ -105,7 +131,8 @@ def joined(matrices: list[np.ndarray], pairs: list[tuple[int, int]]) -> list[np.
 
 class Reader(NamedTuple):
     """One reading of the lines under one grammar: its decoder, each line's CTC matrix from that
-    grammar's recogniser in the order of the boxes, and each stacked pair's (stacked_rows) in theirs."""
+    grammar's recogniser in the order of the boxes, and each stacked pair's (stacked_rows) in theirs;
+    `paired` may hold several views of the pairs, one after the other (all pairs, then all again)."""
 
     decoder: PlateDecoder
     lines: Sequence[np.ndarray | None]  # None: this reader has no view of that line
@@ -154,7 +181,7 @@ def read(
     for reader in sorted(readers, key=lambda reader: reader.slanted):
         grammar = reader.decoder.grammar
         candidates = list(zip(boxes, reader.lines)) + [
-            (_union(boxes[top], boxes[bottom]), matrix) for (top, bottom), matrix in zip(pairs, reader.paired)
+            (_union(boxes[top], boxes[bottom]), matrix) for (top, bottom), matrix in zip(cycle(pairs), reader.paired)
         ]
         for k, (box, matrix) in enumerate(candidates):
             if matrix is None:
@@ -165,7 +192,7 @@ def read(
             if (
                 reading is not None
                 and k >= len(boxes)
-                and _top_row_adds_nothing(reader, pairs[k - len(boxes)], reading)
+                and _top_row_adds_nothing(reader, pairs[(k - len(boxes)) % len(pairs)], reading)
             ):
                 continue
             if reading is not None:

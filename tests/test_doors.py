@@ -349,6 +349,9 @@ def test_nhn_plate_reads_a_korean_plate_in_a_photo_uploaded_as_multipart(local_s
         "korean_plate_in_holder_wide.png",
         "korean_plate_slanted_left.png",
         "korean_plate_slanted_right.png",
+        "korean_plate_narrow_syllable.png",
+        "korean_plate_narrow_syllable_2.png",
+        "korean_plate_narrow_syllable_3.png",
     ],
 )
 def test_nhn_plate_json_image_url_reads_korean_plate_crops(local_stack, name):
@@ -363,7 +366,8 @@ def test_nhn_plate_json_image_url_reads_korean_plate_crops(local_stack, name):
     # close, seen small; the third cut over its top row) and one of 2004 without it, each read
     # as one value, a small plate cropped tightly, its frame on the image's edge, and plates
     # cropped from a photo with their bolts, rim and holder (the text's box then covers the
-    # whole crop), two of them photographed from one side, their strokes leaning either way.
+    # whole crop), two of them photographed from one side, their strokes leaning either way,
+    # and short plates whose syllable is as narrow as a digit.
     assert [v["value"] for v in nhn_result(answer, "png")["values"]] == EXPECTED[name]
 
 

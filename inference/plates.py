@@ -55,7 +55,8 @@ KOREAN_CROP_SIDES = -0.05
 #   narrow 어 for 아 and 머 for 마: a crop's tighter row (KOREAN_CROP_SIDES) is also read made up
 #   to KOREAN_CROP_STRETCH times as wide, but never longer for its height than KOREAN_ROW_ASPECT,
 #   the median of the renderer's one-row plates (4.2; a Chinese plate crop, 4.6 and more, is not
-#   stretched: stretched, 3 of 1,000 lprnet crops were read as Korean plates with ?country=kr);
+#   stretched: stretched, 2 more of the bench's 300 lprnet crops were answered as Korean plates
+#   with ?country=kr);
 # - the green 2004 two-row plates set both rows wider than the renderer's, and the models read
 #   their round digits twice (8930 as 8893300) or not at all: a pair is also read with each row
 #   made KOREAN_PAIR_SQUEEZE times as wide.

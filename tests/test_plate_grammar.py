@@ -302,3 +302,36 @@ def test_answers_skip_no_plate_that_the_search_would_answer(decoder, plate):
         assert decoder.answer(m) == expected
         outcomes.append(expected is not None)
     assert any(outcomes) and not all(outcomes)
+
+
+def test_the_search_finds_the_likeliest_legal_path_of_every_ctc_path():
+    # Against CTC's own definition, by brute force: every path of 6 steps over blank and the
+    # classes of a small grammar (a letter, then a digit or a letter, then a digit; the letters A
+    # and B, the digits 1 and 2; C is never legal) is collapsed (repeats merged, blanks dropped),
+    # and the likeliest path whose string the grammar accepts must be the one decode() finds:
+    # its string and its conf (the geometric mean of the path's probabilities).
+    from itertools import product
+
+    from inference.plate_grammar import Grammar
+
+    grammar = Grammar({0: [(1, "AB")], 1: [(2, "12AB")], 2: [(3, "12")]}, frozenset({3}))
+    charset = ["<blank>", "A", "B", "1", "2", "C"]
+    decoder = PlateDecoder(charset, grammar)
+    rng = np.random.default_rng(11)
+    steps = 6
+    paths = np.array(list(product(range(len(charset)), repeat=steps)))
+    strings = []
+    for path in paths:
+        merged = [c for k, c in enumerate(path) if c and (k == 0 or c != path[k - 1])]
+        strings.append("".join(charset[c] for c in merged))
+    legal = np.array([len(s) == 3 and s[0] in "AB" and s[1] in "12AB" and s[2] in "12" for s in strings])
+    for _ in range(60):
+        # Peaked rows, as a recogniser's are, so that repeats and blanks matter.
+        m = rng.dirichlet(np.full(len(charset), 0.3), steps)
+        scores = np.log(m)[np.arange(steps), paths].sum(axis=1)
+        scores[~legal] = -np.inf
+        best = int(np.argmax(scores))
+        reading = decoder.decode(m)
+        assert reading is not None
+        assert reading.text == strings[best]
+        assert reading.conf == pytest.approx(np.exp(scores[best] / steps), rel=1e-9)

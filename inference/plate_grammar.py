@@ -186,8 +186,9 @@ class PlateDecoder:
             self.entries[q] = [(p, np.array(ii), self.symbols[q][ii]) for p, ii in by_source.items()]
         # The same as arrays for decode(), which steps all states at once: row r of a
         # (states, width) table is state self.states[r], its columns symbols[q] (class -1 and
-        # score -inf past them); each entry above is a layer of (source row, target row, target
-        # column, class), the sources of one cell in the order entries[q] lists them.
+        # score -inf past them). The entries are regrouped into layers of (source row, target
+        # row, target column, class): a cell's k-th source, in the order entries[q] lists them,
+        # is in layer k, so that the layers tried in turn try each cell's sources in that order.
         rows = {q: r for r, q in enumerate(self.states)}
         width = max(1, max(len(self.symbols[q]) for q in self.states))
         self.cell_class = np.full((len(self.states), width), -1, dtype=np.int64)

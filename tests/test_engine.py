@@ -45,12 +45,13 @@ def test_the_small_top_row_of_a_two_row_plate_is_read(engine):
     assert texts(engine.read_bytes(fixture_bytes(name))) == [norm(t) for t in EXPECTED[name]]
 
 
-def test_a_two_row_korean_plate_is_read_from_its_rows_where_the_bottom_rows_box_fills_the_crop(engine, monkeypatch):
-    # On real tight crops of green 2004 plates, the detector's box of the big serial reaches up
-    # into the small top row and covers the crop (crops.fills_image): read from the whole image,
-    # that row holds the top row too, and the pair was read as a wrong plate or none.
-    name = "korean_two_row_plate_2004.png"
-    image = decode_image(fixture_bytes(name))
+TIGHT_2004_PLATE = "korean_two_row_plate_2004.png"
+
+
+def _tight_2004_plate_detected(monkeypatch) -> np.ndarray:
+    """The green 2004 plate fixture, its lines "detected" as on real tight crops: the small top
+    row in its own box, the big serial's box reaching up into it and covering the crop."""
+    image = decode_image(fixture_bytes(TIGHT_2004_PLATE))
     height, width = image.shape[:2]
 
     def box(x0, y0, x1, y1):
@@ -59,22 +60,22 @@ def test_a_two_row_korean_plate_is_read_from_its_rows_where_the_bottom_rows_box_
     rows = np.stack([box(30, 0, 75, 18), box(0, 8, width - 1, height - 1)])
     assert crops.fills_image(rows[1], height, width) and not crops.fills_image(rows[0], height, width)
     monkeypatch.setattr(detect, "postprocess", lambda *args, **kwargs: (rows, np.ones(2)))
-    assert [plate["value"] for plate in engine.read_plates(image, country="kr")] == EXPECTED[name]
+    return image
+
+
+def test_a_two_row_korean_plate_is_read_from_its_rows_where_the_bottom_rows_box_fills_the_crop(engine, monkeypatch):
+    # On real tight crops of green 2004 plates, the detector's box of the big serial reaches up
+    # into the small top row and covers the crop (crops.fills_image): read from the whole image,
+    # that row holds the top row too, and the pair was read as a wrong plate or none.
+    image = _tight_2004_plate_detected(monkeypatch)
+    assert [plate["value"] for plate in engine.read_plates(image, country="kr")] == EXPECTED[TIGHT_2004_PLATE]
 
 
 def test_each_korean_plate_model_reads_a_line_that_is_not_the_whole_crop_once(engine, monkeypatch):
     # The lines read whole are read in more views (along their row, cut tighter); a line beside
     # them has none of its own. It used to be given its plain strip as those views: read three
     # times by each model, and its three alike readings at a slant taken for shears that agree.
-    name = "korean_two_row_plate_2004.png"
-    image = decode_image(fixture_bytes(name))
-    height, width = image.shape[:2]
-
-    def box(x0, y0, x1, y1):
-        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
-
-    rows = np.stack([box(30, 0, 75, 18), box(0, 8, width - 1, height - 1)])
-    monkeypatch.setattr(detect, "postprocess", lambda *args, **kwargs: (rows, np.ones(2)))
+    image = _tight_2004_plate_detected(monkeypatch)
     # Each strip as cut only: a shear of 0 among the slant variants is the strip itself.
     monkeypatch.setattr(slant, "AROUND", ())
     calls: list[list[bytes]] = []
@@ -86,7 +87,7 @@ def test_each_korean_plate_model_reads_a_line_that_is_not_the_whole_crop_once(en
             return read(strips, *args, **kwargs)
 
         monkeypatch.setattr(model, "probabilities", recorded)
-    assert [plate["value"] for plate in engine.read_plates(image, country="kr")] == EXPECTED[name]
+    assert [plate["value"] for plate in engine.read_plates(image, country="kr")] == EXPECTED[TIGHT_2004_PLATE]
     assert len(calls) == len(engine.korean_plates)
     for strips in calls:
         assert len(set(strips)) == len(strips)

@@ -181,20 +181,18 @@ def read(
     # one's): a place keeps its surest reading, and the rules below look at no weaker one.
     for reader in sorted(readers, key=lambda reader: reader.slanted):
         grammar = reader.decoder.grammar
-        candidates = list(zip(boxes, reader.lines)) + [
-            (_union(boxes[top], boxes[bottom]), matrix) for (top, bottom), matrix in zip(cycle(pairs), reader.paired)
+        candidates: list[tuple[np.ndarray, np.ndarray | None, tuple[int, int] | None]] = [
+            (box, matrix, None) for box, matrix in zip(boxes, reader.lines)
+        ] + [
+            (_union(boxes[pair[0]], boxes[pair[1]]), matrix, pair) for pair, matrix in zip(cycle(pairs), reader.paired)
         ]
-        for k, (box, matrix) in enumerate(candidates):
+        for box, matrix, pair in candidates:
             if matrix is None:
                 continue
             check()
             beat = _best(grammar, _at(box, found))
             reading = reader.decoder.answer(matrix, above=beat)
-            if (
-                reading is not None
-                and k >= len(boxes)
-                and _top_row_adds_nothing(reader, pairs[(k - len(boxes)) % len(pairs)], reading)
-            ):
+            if reading is not None and pair is not None and _top_row_adds_nothing(reader, pair, reading):
                 continue
             if reading is not None:
                 found.append(_Found(reading, box, grammar, reader.slanted, reader.answers))

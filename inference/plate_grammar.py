@@ -167,50 +167,46 @@ class PlateDecoder:
         self.charset = charset
         self.grammar = grammar
         edges = grammar.edges
-        self.states = sorted({0} | set(edges) | {b for out in edges.values() for b, _ in out})
+        states = sorted({0} | set(edges) | {b for out in edges.values() for b, _ in out})
         # For each state: the classes that enter it, and from which states.
-        incoming: dict[int, dict[int, list[int]]] = {q: {} for q in self.states}
+        incoming: dict[int, dict[int, list[int]]] = {q: {} for q in states}
         for a, out in edges.items():
             for b, chars in out:
                 for c in chars:
                     if c in index:
                         incoming[b].setdefault(index[c], []).append(a)
-        self.symbols = {q: np.array(sorted(incoming[q]), dtype=np.int64) for q in self.states}
-        # Per state: (source state, positions in symbols[q], their classes), one entry per source.
-        self.entries = {}
-        for q in self.states:
-            by_source: dict[int, list[int]] = {}
-            for i, c in enumerate(self.symbols[q]):
-                for p in incoming[q][int(c)]:
-                    by_source.setdefault(p, []).append(i)
-            self.entries[q] = [(p, np.array(ii), self.symbols[q][ii]) for p, ii in by_source.items()]
-        # The same as arrays for decode(), which steps all states at once: row r of a
-        # (states, width) table is state self.states[r], its columns symbols[q] (class -1 and
-        # score -inf past them). The entries are regrouped into layers of (source row, target
-        # row, target column, class): a cell's k-th source, in the order entries[q] lists them,
-        # is in layer k, so that the layers tried in turn try each cell's sources in that order.
-        rows = {q: r for r, q in enumerate(self.states)}
-        width = max(1, max(len(self.symbols[q]) for q in self.states))
-        self.cell_class = np.full((len(self.states), width), -1, dtype=np.int64)
-        for q in self.states:
+        self.symbols = {q: np.array(sorted(incoming[q]), dtype=np.int64) for q in states}
+        # As arrays for decode(), which steps all states at once: row r of a (states, width)
+        # table is state states[r], its columns symbols[q] (class -1 and score -inf past them).
+        # The ways into a cell are grouped into layers of (source row, target row, target column,
+        # class): a cell's k-th source is in layer k, so that the layers, tried in turn, try each
+        # cell's sources in one order (a state's sources as its symbols first name them).
+        rows = {q: r for r, q in enumerate(states)}
+        width = max(1, max(len(self.symbols[q]) for q in states))
+        self.cell_class = np.full((len(states), width), -1, dtype=np.int64)
+        for q in states:
             self.cell_class[rows[q], : len(self.symbols[q])] = self.symbols[q]
         self.cell_lookup = np.where(self.cell_class >= 0, self.cell_class, 0)
         layered: list[list[tuple[int, int, int, int]]] = []
-        for q in self.states:
-            depth = np.zeros(width, dtype=np.int64)
-            for p, positions, entering in self.entries[q]:
-                for k, c in zip(positions, entering):
-                    while len(layered) <= depth[k]:
+        for q in states:
+            by_source: dict[int, list[int]] = {}  # source state -> the columns it enters
+            for k, c in enumerate(self.symbols[q]):
+                for p in incoming[q][int(c)]:
+                    by_source.setdefault(p, []).append(k)
+            depth = [0] * width
+            for p, columns in by_source.items():
+                for k in columns:
+                    if len(layered) <= depth[k]:
                         layered.append([])
-                    layered[depth[k]].append((rows[p], rows[q], int(k), int(c)))
+                    layered[depth[k]].append((rows[p], rows[q], k, int(self.symbols[q][k])))
                     depth[k] += 1
         self.layers = [tuple(np.array(column, dtype=np.int64) for column in zip(*layer)) for layer in layered]
-        self.rows = rows
+        self.start_row = rows[0]
         self.accepting_rows = [rows[q] for q in grammar.accepting]
         self.separators = {index[c] for c in grammar.separators if c in index}
         # For answer()'s bounds: the classes a path can take (blank and the grammar's), those a
         # plate's characters can be, and its fewest characters.
-        classes = sorted({int(c) for q in self.states for c in self.symbols[q]})
+        classes = sorted({int(c) for q in states for c in self.symbols[q]})
         self.path_classes = np.array([0] + classes, dtype=np.int64)
         self.plate_classes = np.array([c for c in classes if c not in self.separators], dtype=np.int64)
         self.fewest_chars = _fewest_chars(grammar)
@@ -242,7 +238,7 @@ class PlateDecoder:
         neg = -np.inf
         n_rows, width = self.cell_class.shape
         blank = np.full(n_rows, neg)  # best score in each state, last step blank (or nothing yet)
-        blank[self.rows[0]] = 0.0
+        blank[self.start_row] = 0.0
         emit = np.full((n_rows, width), neg)  # last step emitted that cell's class
         all_rows = np.arange(n_rows)
         back = []  # per step: how each state's blank and each cell was reached

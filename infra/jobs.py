@@ -11,6 +11,7 @@ Step Functions state machine reading each job's documents (a Distributed Map) ra
 
 from __future__ import annotations
 
+import re
 from typing import cast
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
@@ -45,7 +46,7 @@ from jobs.aws.backend import (
 from jobs.aws.handlers import RANGE_ATTEMPTS, RANGE_TASK_TIMEOUT_S
 
 from .inference_endpoint import CONTAINER_ENVIRONMENT, InferenceEndpoint, endpoint_role, variant_name
-from .nag import acknowledge
+from .nag import ACCOUNT, PARTITION, REGION, acknowledge, acknowledge_wildcards
 from .settings import Settings, accelerator, retention
 
 # Requests one instance works on at once: the GPU shares recognition batches across four (as
@@ -560,14 +561,14 @@ class Jobs(Construct):
             reasons[f"<{function_id}.Arn>:*"] = (
                 f"Versions and aliases of the {name} function the state machine invokes."
             )
-        execution = (
-            "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{machine_id}"}}]}}]}}'
+        # The Distributed Map's child executions: arn:<partition>:states:<region>:<account>:
+        # execution:<machine name>/<map run>:<child>, as the CDK CLI resolves it in any region.
+        acknowledge_wildcards(
+            machine,
+            rf"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:execution:"
+            rf'\{{"Fn::Select":\[6,\{{"Fn::Split":\[":",\{{"Ref":"{re.escape(machine_id)}"\}}\]\}}\]\}}(/\*)?:\*',
+            "The Distributed Map starts, describes and stops its child executions, named at run time.",
         )
-        for suffix in (":*", "/*:*"):
-            reasons[execution + suffix] = (
-                "The Distributed Map starts, describes and stops its child executions, named at run time."
-            )
         for resource, reason in reasons.items():
             acknowledge(machine, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
         return machine
@@ -589,9 +590,9 @@ def _acknowledge_role_wildcards(
     for prefix in prefixes:
         acknowledge(role, f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}]", reason)
     for bucket in settings.allowed_buckets:
-        acknowledge(
+        acknowledge_wildcards(
             role,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
+            rf"arn:{PARTITION}:s3:::{re.escape(bucket)}/\*",
             "The deployer listed this bucket in allowedBuckets: any object in it may be a job's input.",
         )
     if log_group is not None:  # the endpoint's role

@@ -8,6 +8,7 @@ from constructs import Construct
 from .inference_endpoint import InferenceEndpoint
 from .jobs import Jobs
 from .monitoring import Monitoring
+from .nag import settle
 from .ocr_api import OcrApi
 from .settings import Settings
 
@@ -42,6 +43,8 @@ class OcrStack(Stack):
             alarm_email=settings.alarm_email,
             gpu=inference.accelerator == "gpu",
         )
+        # Last: the wildcards acknowledged by pattern are matched against the finished policies.
+        settle(self)
         for warning in settings.coherence_warnings():
             Annotations.of(self).add_warning_v2("zh-ocr:settings", warning)
 

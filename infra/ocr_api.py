@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
@@ -24,7 +25,7 @@ from ocr_contract.request import LANG_PATTERN, MAX_URL_LENGTH, SCHEMA_ERROR_MESS
 from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES, method_of
 
 from .lambda_bundle import build_lambda_bundle
-from .nag import acknowledge
+from .nag import PARTITION, acknowledge, acknowledge_wildcards
 from .settings import Settings, retention
 
 if TYPE_CHECKING:
@@ -173,9 +174,9 @@ class OcrApi(Construct):
                 )
             )
             for bucket in settings.allowed_buckets:
-                acknowledge(
+                acknowledge_wildcards(
                     role,
-                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
+                    rf"arn:{PARTITION}:s3:::{re.escape(bucket)}/\*",
                     "The deployer listed this bucket in allowedBuckets: any object in it may be read.",
                 )
         if settings.kms_key_arns:

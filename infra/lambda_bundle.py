@@ -69,3 +69,21 @@ def build_lambda_bundle(out_root: Path | None = None) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
+
+
+def bundled_function(scope, construct_id: str, handler: str, role, log_group, **options):
+    """A Lambda function running our code bundle (build_lambda_bundle) on arm64: the frontend,
+    its authorizer and the jobs' steps all run it, each under its own role and log group."""
+    from aws_cdk import aws_lambda as lambda_
+
+    return lambda_.Function(
+        scope,
+        construct_id,
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=handler,
+        code=lambda_.Code.from_asset(str(build_lambda_bundle())),
+        role=role,
+        log_group=log_group,
+        **options,
+    )

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
-from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -17,19 +14,16 @@ from documents.render import RENDER_MEMORY_ENV
 from frontend.authorizer import ERROR_BODY_HEAD
 from frontend.doors import secret_header
 from frontend.shrink import REAL_TIME_LIMIT_BYTES, SERVERLESS_LIMIT_BYTES
-from jobs.aws.backend import JOBS_PREFIX
 from ocr_contract import ErrorCode
 from ocr_contract.jobs import JOB, JOBS
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS
 from ocr_contract.request import LANG_PATTERN, MAX_URL_LENGTH, SCHEMA_ERROR_MESSAGE
-from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, ROUTES, method_of
+from ocr_contract.routes import BINARY_MEDIA_TYPES, GENERAL_OCR, JOB_ROUTES, ROUTES, method_of
 
-from .lambda_bundle import build_lambda_bundle
-from .nag import PARTITION, acknowledge, acknowledge_wildcards
+from .grants import read_allowed_buckets, read_encrypted_inputs
+from .lambda_bundle import bundled_function
+from .nag import acknowledge
 from .settings import Settings, retention
-
-if TYPE_CHECKING:
-    from .jobs import Jobs
 
 # API Gateway answers these itself, before the Lambda runs, in the same JSON shape as our own
 # errors: (code, status or None to keep the gateway's own, message). A gateway response template
@@ -120,23 +114,6 @@ def gateway_template(code: ErrorCode, message: str) -> str:
     )
 
 
-def bundled_function(
-    scope: Construct, construct_id: str, handler: str, role: iam.Role, log_group: logs.LogGroup, **options
-) -> lambda_.Function:
-    """A Lambda function running our frontend code bundle (infra/lambda_bundle.py) on arm64."""
-    return lambda_.Function(
-        scope,
-        construct_id,
-        runtime=lambda_.Runtime.PYTHON_3_14,
-        architecture=lambda_.Architecture.ARM_64,
-        handler=handler,
-        code=lambda_.Code.from_asset(str(build_lambda_bundle())),
-        role=role,
-        log_group=log_group,
-        **options,
-    )
-
-
 class OcrApi(Construct):
     def __init__(
         self,
@@ -146,8 +123,10 @@ class OcrApi(Construct):
         settings: Settings,
         endpoint_name: str,
         endpoint_arn: str,
-        jobs: Jobs | None = None,
+        jobs_routes: bool = False,
     ):
+        """`jobs_routes`: add POST /jobs and GET /jobs/{jobId} (the stack gives the function what
+        they need: Jobs.grant_frontend)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
@@ -162,53 +141,11 @@ class OcrApi(Construct):
         )
         role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
         bucket_owner = settings.bucket_owner or Aws.ACCOUNT_ID
-        if settings.allowed_buckets:
-            # Only objects in buckets the expected account owns: a bucket name that was deleted
-            # and registered again by a stranger is not read (s3:ResourceAccount here, and
-            # ExpectedBucketOwner on every GetObject in frontend/s3_fetch.py).
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"],
-                    resources=[f"arn:{stack.partition}:s3:::{bucket}/*" for bucket in settings.allowed_buckets],
-                    conditions={"StringEquals": {"s3:ResourceAccount": bucket_owner}},
-                )
-            )
-            for bucket in settings.allowed_buckets:
-                acknowledge_wildcards(
-                    role,
-                    rf"arn:{PARTITION}:s3:::{re.escape(bucket)}/\*",
-                    "The deployer listed this bucket in allowedBuckets: any object in it may be read.",
-                )
-        if settings.kms_key_arns:
-            # SSE-KMS buckets: decrypt with these keys, and only on S3's behalf.
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=list(settings.kms_key_arns),
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
-                )
-            )
+        # s3:// URLs in the allowed buckets (ExpectedBucketOwner on every GetObject in
+        # frontend/s3_fetch.py too), SSE-KMS ones decrypted through S3 only.
+        read_allowed_buckets(role, settings, bucket_owner, list_buckets=False)
+        read_encrypted_inputs(role, settings)
         function_logs.grant_write(role)
-        jobs_environment = {}
-        if jobs is not None:
-            # POST /jobs and GET /jobs/{jobId}: the job's record, starting its execution, and
-            # presigning its result (a URL signed with these credentials reads as they may).
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                    resources=[jobs.table.table_arn],
-                )
-            )
-            role.add_to_policy(
-                iam.PolicyStatement(actions=["states:StartExecution"], resources=[jobs.state_machine.state_machine_arn])
-            )
-            role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[jobs.job_objects_arn]))
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(jobs.bucket.node.default_child)}.Arn>/{JOBS_PREFIX}*]",  # type: ignore[arg-type]
-                "Presigned URLs of job results, under jobs/<jobId>/ of the stack's results bucket; jobs are made at run time.",
-            )
-            jobs_environment = jobs.frontend_environment()
 
         self.function = bundled_function(
             self,
@@ -220,8 +157,9 @@ class OcrApi(Construct):
             # A backstop under API Gateway's 29 s: the handler plans to answer within
             # FRONTEND_BUDGET_S, so the client gets our JSON 504, not the gateway's.
             timeout=Duration.seconds(FRONTEND_TIMEOUT_S),
-            # Each invocation may wait up to its budget on a slow URL: a cap keeps slow URLs from
-            # taking the account's whole Lambda pool (README, "Scaling, throttle and quota").
+            # None by default: a reservation needs the account to keep 100 more unreserved, which
+            # a new account's 10 cannot (frontendReservedConcurrency; docs/deploy.md, "Scaling,
+            # throttle and quota").
             reserved_concurrent_executions=settings.reserved_concurrency,
             environment={
                 "ENDPOINT_NAME": endpoint_name,
@@ -232,7 +170,6 @@ class OcrApi(Construct):
                 "ALLOWED_URL_PORTS": ",".join(str(p) for p in settings.allowed_url_ports),
                 "LOG_LEVEL": "INFO",
                 RENDER_MEMORY_ENV: str(settings.render_memory_mb),
-                **jobs_environment,
             },
             description="POST /general_ocr: validate, fetch, invoke the SageMaker endpoint",
         )
@@ -320,7 +257,7 @@ class OcrApi(Construct):
         )
         self.methods = {}
         for route in ROUTES:
-            if route in (JOBS, JOB) and jobs is None:
+            if route in JOB_ROUTES and not jobs_routes:
                 continue  # -c jobs=false
             resource = self.api.root
             for part in route.strip("/").split("/"):
@@ -341,7 +278,7 @@ class OcrApi(Construct):
                 authorizer=authorizers.get(secret_header(route)),
             )
         self.method = self.methods[GENERAL_OCR]
-        if jobs is not None:
+        if jobs_routes:
             self._job_routes(integration, validator, iam_auth, authorizers)
 
         self.api_key = None

@@ -26,8 +26,10 @@ class OcrStack(Stack):
             settings=settings,
             endpoint_name=inference.endpoint_name,
             endpoint_arn=inference.endpoint_arn,
-            jobs=jobs,
+            jobs_routes=jobs is not None,
         )
+        if jobs is not None:
+            jobs.grant_frontend(api.function)
         # The Lambda names the endpoint in a plain string: without this, a change that replaces
         # the endpoint (serverless on or off) could point the Lambda at the new one before it is
         # in service. With it, the new endpoint serves before the Lambda switches and the old one

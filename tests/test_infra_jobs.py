@@ -273,7 +273,12 @@ def test_jobs_roles_are_scoped_to_the_jobs_bucket_table_topics_and_endpoint(raw)
     assert "endpoint/zhocrendpoint-ocr-async" in json.dumps(invoke["Resource"])
     done_role = next(k for k in jobs_roles if k.startswith("JobsDoneRole"))
     answers = next(st for st in _role_statements(raw, done_role) if "states:SendTaskSuccess" in _actions(st))
-    assert answers["Resource"] == {"Ref": next(iter(_of(raw, "AWS::StepFunctions::StateMachine")))}
+    # IAM evaluates SendTaskSuccess on the state machine of the execution that issued the token;
+    # a Distributed Map's child executions belong to <state machine ARN>/<map run label>.
+    machine = {"Ref": next(iter(_of(raw, "AWS::StepFunctions::StateMachine")))}
+    assert sorted(map(json.dumps, answers["Resource"])) == sorted(
+        map(json.dumps, [machine, {"Fn::Join": ["", [machine, "/*"]]}])
+    )
 
 
 def test_allowed_buckets_are_readable_by_the_steps_and_the_endpoint_only_from_their_owner():

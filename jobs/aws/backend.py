@@ -34,6 +34,7 @@ BUCKET_OWNER_ENV = "BUCKET_OWNER"
 JOBS_PREFIX = "jobs/"  # jobs/<jobId>/manifest.jsonl, parts, result.jsonl
 ASYNC_OUTPUT_PREFIX = "async/out/"  # SageMaker writes each inference's answer here
 ASYNC_FAILURE_PREFIX = "async/failed/"
+MAP_RESULTS_PREFIX = "map-runs/"  # the Distributed Map's results (ResultWriter), never read by us
 
 
 def job_prefix(bucket: str, job_id: str) -> str:

@@ -2,9 +2,13 @@
 
 Every page is made in a child process (worker.py) with an address-space cap, a CPU cap
 and a wall-clock deadline: a small hostile file costs that process its life, never the
-Lambda's memory or the request's time budget. Pages stream out as they are made, so the
-caller reads the first while the next renders; each page comes with its own error when it
-alone could not be made (broken page, too costly, out of time), and the others go on.
+Lambda's memory or the request's time budget. A document comes as its bytes (piped to the
+worker, which holds them) or as an open file (a job's document, up to 500 MB): the worker then
+reads the file where the decoder asks (PDFium loads objects lazily; a TIFF's frames are found
+from their directories), so the cap need not exceed the file's size. Pages stream out as they
+are made, so the caller reads the first while the next renders; each page comes with its own
+error when it alone could not be made (broken page, too costly, out of time), and the others
+go on.
 
 PDF pages are rendered with PDFium (pypdfium2) at RENDER_DPI, a TIFF's frames decoded with
 Pillow; every page is brought within MAX_SIDE_PX and under the endpoint's invoke limit. At most
@@ -25,6 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ocr_contract import MAX_SIDE_PX, ApiError, ErrorCode
 from ocr_contract.limits import (
@@ -79,11 +84,19 @@ def _memory_mb() -> int:
 
 
 class _Worker:
-    """One worker process: the job is written to its stdin, frames read from its stdout,
-    and it is killed at `deadline` (time.monotonic()) at the latest."""
+    """One worker process: the job is written to its stdin (then the document's bytes, or the
+    document's file is passed as an open descriptor), frames read from its stdout, and it is
+    killed at `deadline` (time.monotonic()) at the latest."""
 
-    def __init__(self, job: dict, data: bytes, deadline: float):
+    def __init__(self, job: dict, document: bytes | BinaryIO, deadline: float):
         self.deadline = deadline
+        data = b""
+        descriptors: tuple[int, ...] = ()
+        if isinstance(document, bytes):
+            data = document
+        else:  # the worker reads the file itself, through the same open file description
+            job = {**job, "fd": document.fileno()}
+            descriptors = (document.fileno(),)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
@@ -95,6 +108,7 @@ class _Worker:
             stdout=subprocess.PIPE,
             env=env,
             cwd=PACKAGE_ROOT,
+            pass_fds=descriptors,
         )
         self._buffer = bytearray()
         # Written from a thread, so that a worker that dies early cannot block us past the deadline.
@@ -185,11 +199,19 @@ def _failed(index: int, code: str, message: str) -> Page:
 
 
 def render(
-    data: bytes, kind: str, deadline: float, *, first_page: int = 0, max_pages: int = MAX_PAGES, **job_options
+    data: bytes | BinaryIO,
+    kind: str,
+    deadline: float,
+    *,
+    first_page: int = 0,
+    max_pages: int = MAX_PAGES,
+    **job_options,
 ) -> Iterator[Page]:
     """The pages `first_page` (0-based) to `max_pages` (exclusive) of a document (`kind` pdf or
     tiff) or the slices of a long image (`slices`, with `spans`, `tall` and `format`), in
-    order, each a Page with its image or its error.
+    order, each a Page with its image or its error. `data`: the bytes, or an open file (read
+    by the worker, never here; it must stay open and unread by the caller until the pages
+    are all taken).
     Raises ApiError when the file as a whole cannot be read (corrupt, encrypted, no pages, out
     of time before its first page)."""
     memory_mb = _memory_mb()
@@ -205,7 +227,7 @@ def render(
 
 
 def _render(
-    data: bytes, kind: str, deadline: float, first: int, max_pages: int, memory_mb: int, options: dict
+    data: bytes | BinaryIO, kind: str, deadline: float, first: int, max_pages: int, memory_mb: int, options: dict
 ) -> Iterator[Page]:
     pixels_used, restarts, count = 0, 0, None
     what = "long image" if kind == "slices" else kind.upper()
@@ -282,9 +304,11 @@ def document_kind(data: bytes) -> str | None:
     return None
 
 
-def count_pages(data: bytes, kind: str, deadline: float) -> int:
+def count_pages(data: bytes | BinaryIO, kind: str, deadline: float) -> int:
     """How many pages a document has, from the worker (PDFium reads the page tree, Pillow the
-    TIFF's frame directories; nothing is rendered). ApiError when it cannot be opened."""
+    TIFF's frame directories; nothing is rendered). `data`: the bytes, or an open file, which
+    the worker reads itself (the way to count a document larger than the renderer's cap).
+    ApiError when it cannot be opened."""
     memory_mb = _memory_mb()
     job = _job(kind, deadline, memory_mb, first_page=0, max_pages=0, pixels_used=0)
     worker = _Worker(job, data, deadline)

@@ -9,7 +9,10 @@ process would kill it. So they are decoded here, in a process whose address spac
 parent kills at its wall-clock deadline. A page that needs more memory than the cap crashes
 this process, not the Lambda; the parent reports that page and goes on with the next ones.
 
-Input (stdin): one line of JSON, the job (documents/render.py builds it), then the file's bytes to EOF.
+Input (stdin): one line of JSON, the job (documents/render.py builds it), then the file's bytes to EOF;
+or, when the job names an open file descriptor ("fd", passed by the parent), nothing more: the
+file is read from that descriptor as the decoder asks, never whole (a job's document may be
+500 MB, far over the address-space cap).
 Output (stdout): frames of a 4-byte big-endian length, a JSON header, and `size` payload bytes:
     {"type": "document", "pages": N}                       pages in the document (before MAX_PAGES)
     {"type": "page", "index": i, "width", "height", "size"} + the page as PNG or JPEG
@@ -27,6 +30,9 @@ import struct
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
+
+# The document: its bytes, or the file the parent passed (read where the decoder asks).
+Source = bytes | BinaryIO
 
 MIB = 1024 * 1024
 # Exit status after a page_error frame for the page it could not go past: the parent starts a
@@ -76,11 +82,17 @@ def _encode(picture, limit_bytes: int, max_side: int, lossless: bool = True):
     return encode_within(_within(picture, max_side), limit_bytes, lossless_first=lossless)
 
 
-def pdf_pages(data: bytes, job: dict) -> Iterator:
+def _stream(source: Source) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else source
+
+
+def pdf_pages(source: Source, job: dict) -> Iterator:
     import pypdfium2 as pdfium
 
     try:
-        document = pdfium.PdfDocument(data)
+        # Bytes are loaded from memory; a file through PDFium's reader callbacks, a block at a
+        # time (the cross-reference table, then each object as it is needed).
+        document = pdfium.PdfDocument(source)
     except pdfium.PdfiumError as exc:
         reason = "protected by a password" if "password" in str(exc).lower() else "corrupt or not a PDF"
         raise PageFailed(
@@ -109,13 +121,13 @@ def pdf_pages(data: bytes, job: dict) -> Iterator:
         yield picture
 
 
-def tiff_pages(data: bytes, job: dict) -> Iterator:
+def tiff_pages(source: Source, job: dict) -> Iterator:
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     from ocr_contract.pixels import to_rgb
 
     try:
-        document = Image.open(io.BytesIO(data), formats=["TIFF"])
+        document = Image.open(_stream(source), formats=["TIFF"])
         count = getattr(document, "n_frames", 1)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error, Image.DecompressionBombError):
         raise PageFailed("InvalidImage", "the TIFF could not be decoded; send a valid tif/tiff file") from None
@@ -143,7 +155,7 @@ def tiff_pages(data: bytes, job: dict) -> Iterator:
             yield PageFailed("InvalidImage", f"page {index + 1} of the TIFF could not be decoded: the data is corrupt")
 
 
-def long_image_slices(data: bytes, job: dict) -> Iterator:
+def long_image_slices(source: Source, job: dict) -> Iterator:
     """A long image cut into the job's spans, each as the container reads an image: upright,
     transparency on white (ocr_contract.pixels). Each slice is converted on its own, so that a
     4096 x 16384 px RGBA image costs one decoded copy, not three."""
@@ -152,7 +164,7 @@ def long_image_slices(data: bytes, job: dict) -> Iterator:
     from ocr_contract.pixels import to_rgb
 
     try:
-        picture = Image.open(io.BytesIO(data), formats=[job["format"]])
+        picture = Image.open(_stream(source), formats=[job["format"]])
         if picture.width * picture.height <= job["max_page_pixels"]:
             picture.load()
             ImageOps.exif_transpose(picture, in_place=True)  # a copy would double the memory
@@ -185,8 +197,8 @@ def too_costly(index: int, memory_mb: int) -> str:
 KINDS = {"pdf": pdf_pages, "tiff": tiff_pages, "slices": long_image_slices}
 
 
-def run(job: dict, data: bytes, out: BinaryIO) -> int:
-    pages = KINDS[job["kind"]](data, job)
+def run(job: dict, source: Source, out: BinaryIO) -> int:
+    pages = KINDS[job["kind"]](source, job)
     try:
         count = next(pages)
     except PageFailed as failed:
@@ -256,7 +268,7 @@ def main() -> int:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     job = json.loads(stdin.readline())
     _limit_resources(job["memory_mb"], job["cpu_s"])
-    data = stdin.read()
+    source: Source = os.fdopen(job["fd"], "rb") if "fd" in job else stdin.read()
     from PIL import Image
 
     # Each page's size is checked here against max_page_pixels before it is decoded, so that the
@@ -264,7 +276,7 @@ def main() -> int:
     # file at open); the address-space cap holds whatever a check misses.
     Image.MAX_IMAGE_PIXELS = None
     try:
-        return run(job, data, stdout)
+        return run(job, source, stdout)
     except MemoryError:  # outside a page (reading the input, opening the file)
         return 4
     except BrokenPipeError:  # the parent gave up (its deadline) and closed the pipe

@@ -8,7 +8,7 @@ its own kind and refuses the other.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from ocr_contract.jobs import Status
 
@@ -49,6 +49,16 @@ class Blobs(Protocol):
 
     def read(self, uri: str, max_bytes: int) -> bytes:
         """The object's bytes; ApiError PayloadTooLarge past max_bytes."""
+
+    def download(self, uri: str, file: BinaryIO, max_bytes: int) -> int:
+        """Write the object's bytes into `file` (an open binary file, from where it stands) a
+        piece at a time, never holding the whole object; return how many were written.
+        ApiError PayloadTooLarge past max_bytes (refused before a byte is written where the
+        size is known first), UrlFetchFailed when it does not exist."""
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy one object to another URI (S3: CopyObject, up to 5 GB in one request, the bytes
+        never passing through here). UrlFetchFailed when the source does not exist."""
 
     def listing(self, prefix: str) -> Iterator[tuple[str, int]]:
         """(uri, size) of every object under the prefix, in key order, lazily (a prefix may

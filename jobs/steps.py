@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -226,7 +227,13 @@ def ranges(document: Document, blobs: Blobs, deadline: float) -> list[Range]:
     time.monotonic()); anything else is read as one image page (the container says if it is
     not one). A document that cannot be read at all (over MAX_DOCUMENT_BYTES or
     MAX_DOCUMENT_PAGES, not openable) is one Range of page 1 with `error` set: record it with
-    record_range(..., range_error(range), ...) without invoking the model."""
+    record_range(..., range_error(range), ...) without invoking the model.
+
+    The document is streamed (blobs.download, at most max_document_bytes()) to an unnamed
+    temporary file, which the counting child reads where it needs: neither process holds the
+    whole document, and the system frees the file with the last process that has it open,
+    however either ends. Disk (Lambda's /tmp): one document at a time, the deployment's
+    largest at most."""
     try:
         size, most_bytes, most_pages = (
             document.size or blobs.size(document.uri),
@@ -238,11 +245,13 @@ def ranges(document: Document, blobs: Blobs, deadline: float) -> list[Range]:
                 ErrorCode.PAYLOAD_TOO_LARGE,
                 f"the document is {size} bytes; a job reads documents of at most {most_bytes} bytes",
             )
-        data = blobs.read(document.uri, most_bytes)
-        kind = document_kind(data)
-        if kind is None:
-            return [Range(document, 1, 1, 1)]
-        pages = count_pages(data, kind, deadline)
+        with tempfile.TemporaryFile() as file:
+            blobs.download(document.uri, file, most_bytes)
+            file.seek(0)
+            kind = document_kind(file.read(8))
+            if kind is None:
+                return [Range(document, 1, 1, 1)]
+            pages = count_pages(file, kind, deadline)
         if pages > most_pages:
             raise ApiError(
                 ErrorCode.PAYLOAD_TOO_LARGE,

@@ -296,3 +296,22 @@ def test_hostile_documents_stay_within_the_lambdas_memory_and_time(name, args):
         assert {"images", "requestId", "version"} <= set(body)
     else:
         assert set(body) == {"code", "message", "requestId"}  # CLOVA's error shape
+
+
+def test_a_pdf_larger_than_the_renderers_cap_is_counted_and_rendered_from_its_file(tmp_path, monkeypatch):
+    # A job's document (up to 500 MB) is handed to the renderer as an open file, which the
+    # worker reads as PDFium asks: the address-space cap (64 MB here) need not exceed the file.
+    from documents.render import count_pages, render
+    from tests.large_documents import MB, write_large_pdf
+
+    monkeypatch.setenv("OCR_RENDER_MEMORY_MB", "64")
+    path = tmp_path / "large.pdf"
+    assert write_large_pdf(path, pages=3, filler_bytes=100 * MB) > 64 * MB
+    with path.open("rb") as file:
+        assert count_pages(file, "pdf", time.monotonic() + 30) == 3
+        pages = list(render(file, "pdf", time.monotonic() + 30, first_page=1))
+    # Pages 2 and 3, 310 and 320 pt wide and 200 pt high, at 200 dpi (to the pixel).
+    assert [(page.index, page.error) for page in pages] == [(1, None), (2, None)]
+    for page, points in zip(pages, (310, 320)):
+        assert abs(page.width - points * 200 / 72) < 1 and abs(page.height - 200 * 200 / 72) < 1
+        assert Image.open(io.BytesIO(page.image)).size == (page.width, page.height)

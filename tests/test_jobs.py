@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +25,7 @@ from jobs.local import runner as runner_module
 from jobs.model import Document, Range
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.jobs import JobRequest
+from tests.large_documents import long_kids_pdf, write_large_pdf, write_large_tiff
 
 
 def pdf_of(count: int, width: int = 300) -> bytes:
@@ -544,3 +549,85 @@ def test_callers_told_apart_by_our_authorizers_principal_see_only_their_own_jobs
     assert status == 202
     assert call("GET", f"/jobs/{body['jobId']}", principal="apiKeyId:k1")[0] == 200
     assert call("GET", f"/jobs/{body['jobId']}", principal="apiKeyId:k2")[0] == 404
+
+
+# Documents up to the deployment's largest (jobMaxDocumentMb, 500 MB) are counted with the page
+# renderer's memory cap (OCR_RENDER_MEMORY_MB, 512 MB by default) below their size: the step
+# streams the document to a temporary file and the renderer opens the file, holding neither the
+# whole document. The cap is set small here (64 MB) and the documents made larger than it.
+RENDER_CAP_MB = 64
+MB = 1024 * 1024
+
+COUNT_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from jobs import steps
+from jobs.local import FolderBlobs, file_uri
+from jobs.model import Document
+blobs = FolderBlobs({data!r}, ({folder!r},))
+units = steps.ranges(Document(0, file_uri({path!r}), "doc", {size}), blobs, time.monotonic() + 60)
+# VmHWM: this process's own peak resident memory (the renderer is a child of its own).
+peak_kb = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")))
+print(json.dumps({{"ranges": [[u.first, u.last, u.pages_total, u.error] for u in units], "peak_mb": peak_kb / 1024}}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["pdf", "tiff"])
+def test_a_document_larger_than_the_renderers_memory_cap_is_counted_without_holding_it(local, kind):
+    _, blobs, folder = local
+    path = folder / f"large.{kind}"
+    if kind == "pdf":
+        size = write_large_pdf(path, pages=45, filler_bytes=150 * MB)
+        expected = [[1, 20, 45, None], [21, 40, 45, None], [41, 45, 45, None]]
+    else:
+        size = write_large_tiff(path, frames=3, side=7000)  # 49 MB a frame, uncompressed
+        expected = [[1, 3, 3, None]]
+    assert size > 2 * RENDER_CAP_MB * MB
+    root = str(Path(__file__).resolve().parent.parent)
+    script = COUNT_SCRIPT.format(root=root, data=str(blobs.root), folder=str(folder), path=str(path), size=size)
+    environment = {**os.environ, "OCR_RENDER_MEMORY_MB": str(RENDER_CAP_MB)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root, env=environment
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["ranges"] == expected
+    # The step's own process held far less than the document (it used to read it whole).
+    assert outcome["peak_mb"] < size / MB / 2, outcome
+
+
+def test_a_hostile_pdf_still_fails_alone_within_the_renderers_cap(local, monkeypatch):
+    _, blobs, folder = local
+    monkeypatch.setenv("OCR_RENDER_MEMORY_MB", str(RENDER_CAP_MB))
+    data = long_kids_pdf(2_000_000)  # 12 MB on disk, far more to open
+    assert len(data) < RENDER_CAP_MB * MB
+    (folder / "hostile.pdf").write_bytes(data)
+    document = Document(0, file_uri(folder / "hostile.pdf"), "hostile.pdf", len(data))
+    start = time.monotonic()
+    (unit,) = steps.ranges(document, blobs, time.monotonic() + 30)
+    assert time.monotonic() - start < 10
+    assert (unit.first, unit.last, unit.error) == (
+        1,
+        1,
+        {"code": "PayloadTooLarge", "message": f"the PDF needs more than {RENDER_CAP_MB} MB of memory to open"},
+    )
+
+
+def test_folder_blobs_download_is_bounded_and_copy_keeps_the_bytes(local):
+    _, blobs, folder = local
+    data = bytes(range(256)) * (3 * MB // 256)
+    (folder / "合同.pdf").write_bytes(data)
+    uri = file_uri(folder / "合同.pdf")
+    with tempfile.TemporaryFile() as file:
+        assert blobs.download(uri, file, len(data)) == len(data)
+        file.seek(0)
+        assert file.read() == data
+    with tempfile.TemporaryFile() as file, pytest.raises(ApiError) as too_large:
+        blobs.download(uri, file, len(data) - 1)
+    assert too_large.value.code == ErrorCode.PAYLOAD_TOO_LARGE
+    copy = blobs.results + "j/input/0000000"
+    blobs.copy(uri, copy)
+    assert blobs.read(copy, len(data)) == data
+    with pytest.raises(ApiError) as refused:
+        blobs.copy(copy, file_uri(folder / "back.pdf"))  # the input folder is read-only
+    assert refused.value.code == ErrorCode.URL_NOT_ALLOWED

@@ -352,3 +352,54 @@ def _range_of(document: dict) -> dict:
     from jobs.model import Range, document_from_dict, range_to_dict
 
     return range_to_dict(Range(document_from_dict(document), 1, 1, 1))
+
+
+# Documents as the ranges step reads them: streamed to a file (never whole in memory), and
+# copied by S3 to a plain ASCII key when their own key cannot go out as SageMaker's InputLocation.
+
+
+def test_download_streams_an_object_into_a_file_within_its_bound(s3):
+    import tempfile
+
+    from jobs.aws.blobs import S3Blobs
+
+    client, bucket = s3
+    blobs = S3Blobs(client)
+    data = bytes(range(256)) * (7 * MB // 256)
+    uri = f"s3://{bucket}/scans/合同.pdf"
+    blobs.write(uri, data)
+    with tempfile.TemporaryFile() as file:
+        assert blobs.download(uri, file, len(data)) == len(data)
+        file.seek(0)
+        assert file.read() == data
+    with tempfile.TemporaryFile() as file:
+        with pytest.raises(ApiError) as too_large:
+            blobs.download(uri, file, len(data) - 1)
+        assert too_large.value.code == ErrorCode.PAYLOAD_TOO_LARGE
+        assert file.seek(0, 2) == 0  # refused from S3's Content-Range, before a byte was written
+    blobs.write(f"s3://{bucket}/empty", b"")
+    with tempfile.TemporaryFile() as file:
+        assert blobs.download(f"s3://{bucket}/empty", file, 10) == 0
+        with pytest.raises(ApiError) as missing:
+            blobs.download(f"s3://{bucket}/nothing", file, 10)
+        assert missing.value.code == ErrorCode.URL_FETCH_FAILED
+
+
+def test_copy_is_made_by_s3_and_keeps_the_bytes(s3):
+    from jobs.aws.blobs import S3Blobs
+
+    client, bucket = s3
+    blobs = S3Blobs(client)
+    data = bytes(range(256)) * 4096
+    client.put_object(Bucket=bucket, Key="合同/2024年.pdf", Body=data, Tagging="owner=finance")
+    calls: list[str] = []
+    for op in ("CopyObject", "GetObject", "PutObject", "UploadPart"):
+        client.meta.events.register(f"before-call.s3.{op}", lambda op=op, **kw: calls.append(op))
+    blobs.copy(f"s3://{bucket}/合同/2024年.pdf", f"s3://{bucket}/jobs/j/input/0000000")
+    assert calls == ["CopyObject"]  # one request: the bytes never pass through the caller
+    assert client.get_object(Bucket=bucket, Key="jobs/j/input/0000000")["Body"].read() == data
+    # The copy is the job's working file: the source's tags are not carried over.
+    assert client.get_object_tagging(Bucket=bucket, Key="jobs/j/input/0000000")["TagSet"] == []
+    with pytest.raises(ApiError) as missing:
+        blobs.copy(f"s3://{bucket}/nothing", f"s3://{bucket}/jobs/j/input/0000001")
+    assert missing.value.code == ErrorCode.URL_FETCH_FAILED

@@ -1,15 +1,18 @@
-"""Blobs on S3: `s3://bucket/key` URIs, bounded reads, lazy listings, multipart concatenation."""
+"""Blobs on S3: `s3://bucket/key` URIs, bounded reads and downloads, server-side copies, lazy listings,
+multipart concatenation."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from ocr_contract import ApiError, ErrorCode
 
 # S3's smallest part of a multipart upload (all but the last); and its most parts.
 MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PARTS = 10_000
+# A download reads this much at a time: what it holds of an object (jobs' documents: 500 MB).
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 # A presigned URL lives at most 7 days (SigV4); and no longer than the credentials that signed it.
 MAX_URL_SECONDS = 7 * 24 * 3600
 
@@ -68,14 +71,16 @@ class S3Blobs:
                 raise ApiError(ErrorCode.URL_FETCH_FAILED, f"{uri} could not be read ({_code(exc)})") from None
             raise
 
-    def read(self, uri: str, max_bytes: int) -> bytes:
+    def _body(self, uri: str, max_bytes: int) -> Any | None:
+        """The body of a GetObject of the object's first max_bytes + 1 bytes (None: the object
+        is empty); PayloadTooLarge, before a byte is read, when S3 says it is larger."""
         bucket, key = split_uri(uri)
         try:
             # One byte more than allowed: a larger object is refused without reading it all.
             obj = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}", **self._owner(bucket))
         except Exception as exc:
             if _code(exc) == "InvalidRange":  # an empty object
-                return b""
+                return None
             if _missing(exc) or _code(exc) in ("403", "AccessDenied"):
                 raise ApiError(ErrorCode.URL_FETCH_FAILED, f"{uri} could not be read ({_code(exc)})") from None
             raise
@@ -85,10 +90,55 @@ class S3Blobs:
             raise ApiError(
                 ErrorCode.PAYLOAD_TOO_LARGE, f"{uri} is {total or 'over ' + str(max_bytes)} bytes; at most {max_bytes}"
             )
-        data = obj["Body"].read(max_bytes + 1)
+        return obj["Body"]
+
+    def read(self, uri: str, max_bytes: int) -> bytes:
+        body = self._body(uri, max_bytes)
+        if body is None:
+            return b""
+        data = body.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"{uri} is over {max_bytes} bytes")
-        return data
+        return bytes(data)
+
+    def download(self, uri: str, file: BinaryIO, max_bytes: int) -> int:
+        """The object streamed into `file` DOWNLOAD_CHUNK_BYTES at a time (botocore checks that
+        as many bytes came as S3 announced)."""
+        body = self._body(uri, max_bytes)
+        if body is None:
+            return 0
+        written = 0
+        try:
+            while chunk := body.read(DOWNLOAD_CHUNK_BYTES):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"{uri} is over {max_bytes} bytes")
+                file.write(chunk)
+        finally:
+            body.close()
+        return written
+
+    def copy(self, source: str, target: str) -> None:
+        """CopyObject: S3 copies the bytes (up to 5 GB in one request). The copy is a working
+        file: it keeps the source's metadata but not its tags (TaggingDirective REPLACE, with
+        none), and the target bucket's default encryption applies. Needs what CopyObject
+        documents: s3:GetObject on the source, s3:PutObject on the target (and, for SSE-KMS,
+        the keys' kms:Decrypt / kms:GenerateDataKey)."""
+        source_bucket, source_key = split_uri(source)
+        bucket, key = split_uri(target)
+        try:
+            self.s3.copy_object(
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                TaggingDirective="REPLACE",
+                **self._owner(bucket),
+                **({"ExpectedSourceBucketOwner": self.expected_owner} if self._owner(source_bucket) else {}),
+            )
+        except Exception as exc:
+            if _missing(exc) or _code(exc) in ("403", "AccessDenied"):
+                raise ApiError(ErrorCode.URL_FETCH_FAILED, f"{source} could not be copied ({_code(exc)})") from None
+            raise
 
     def listing(self, prefix: str) -> Iterator[tuple[str, int]]:
         """Objects under s3://bucket/prefix in S3's key order (UTF-8 binary), a page of 1,000 at

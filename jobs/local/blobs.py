@@ -6,12 +6,15 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.jobs import JOB_ID
 
 RESULT_NAME = "result.jsonl"
+# A download copies this much at a time.
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 def file_uri(path: Path | str) -> str:
@@ -68,6 +71,27 @@ class FolderBlobs:
         if len(data) > max_bytes:
             raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"{uri[:200]} is over {max_bytes} bytes")
         return data
+
+    def download(self, uri: str, file: BinaryIO, max_bytes: int) -> int:
+        if self.size(uri) > max_bytes:
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"{uri[:200]} is over {max_bytes} bytes")
+        written = 0
+        with self.path(uri).open("rb") as source:
+            while chunk := source.read(DOWNLOAD_CHUNK_BYTES):
+                written += len(chunk)
+                if written > max_bytes:  # it grew since its size was read
+                    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"{uri[:200]} is over {max_bytes} bytes")
+                file.write(chunk)
+        return written
+
+    def copy(self, source: str, target: str) -> None:
+        """The source file copied to the target (under the data folder only), whole or not at all."""
+        self.size(source)  # UrlFetchFailed when it does not exist
+        path = self.path(target, write=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(self.path(source), temporary)
+        os.replace(temporary, path)
 
     def listing(self, prefix: str) -> Iterator[tuple[str, int]]:
         """Files under the prefix in S3's key order (a folder sorts as its name and "/"),

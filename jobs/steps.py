@@ -221,6 +221,26 @@ def _failed_range(document: Document, error: ApiError) -> Range:
     return Range(document, 1, 1, 0, {"code": error.code.value, "message": error.message})
 
 
+# SageMaker's InvokeEndpointAsync takes a range's document as an HTTP header, its S3 URI
+# (X-Amzn-SageMaker-InputLocation, at most 1,024 characters). An S3 key may hold any Unicode:
+# botocore sends it as raw UTF-8, and what SageMaker makes of that, or of characters a URI
+# decoder reads otherwise (%, +, a space), is not documented. So only a URI within S3's own
+# "safe characters" for keys (letters and digits, ! - _ . * ' ( ), and the / delimiter) goes
+# out as it is; any other document is read through a copy under the job's prefix (ASCII).
+INPUT_LOCATION_MAX_CHARS = 1024
+_SAFE_KEY_PUNCTUATION = frozenset("!-_.*'()/")
+
+
+def _invocable_as_is(uri: str) -> bool:
+    """Whether the document can be handed to SageMaker under its own URI. Only s3:// URIs are
+    (file:// ones are read by the local stack itself, and are percent-encoded ASCII anyway)."""
+    if not uri.startswith("s3://"):
+        return True
+    return len(uri) <= INPUT_LOCATION_MAX_CHARS and all(
+        (char.isascii() and char.isalnum()) or char in _SAFE_KEY_PUNCTUATION for char in uri[len("s3://") :]
+    )
+
+
 def ranges(document: Document, blobs: Blobs, deadline: float) -> list[Range]:
     """The document's page ranges, RANGE_PAGES pages each. PDF and TIFF pages are counted by
     documents.render.count_pages (in a bounded child process, until `deadline`,
@@ -268,11 +288,23 @@ def ranges(document: Document, blobs: Blobs, deadline: float) -> list[Range]:
 
 def document_ranges(job: Job, document: Document, blobs: Blobs, store: JobStore, deadline: float) -> list[Range]:
     """ranges(), counted once per document: kept as `ranges/<index>.json`; the first time,
-    pages_total is added (a failed document counts as 1 page)."""
+    pages_total is added (a failed document counts as 1 page). A document to be read whose URI
+    cannot go to SageMaker as it is (_invocable_as_is) is first copied (blobs.copy) to
+    `input/<index>` under the job's prefix, and its ranges name the copy (their Document.name,
+    what the result lines say, stays the original)."""
     uri = f"{job_prefix(job, blobs)}ranges/{document.index:07d}.json"
     if blobs.exists(uri):
         return [range_from_dict(item) for item in json.loads(blobs.read(uri, 64 * 1024 * 1024))]
     units = ranges(document, blobs, deadline)
+    if not _invocable_as_is(document.uri) and any(unit.error is None for unit in units):
+        copy = f"{job_prefix(job, blobs)}input/{document.index:07d}"
+        try:
+            blobs.copy(document.uri, copy)
+        except ApiError as error:
+            units = [_failed_range(document, error)]
+        else:
+            read_from = Document(document.index, copy, document.name, document.size)
+            units = [Range(read_from, unit.first, unit.last, unit.pages_total, unit.error) for unit in units]
     blobs.write(uri, json.dumps([range_to_dict(unit) for unit in units], ensure_ascii=False).encode())
     store.add(job.job_id, pages_total=sum(unit.last - unit.first + 1 for unit in units))
     return units

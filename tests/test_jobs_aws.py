@@ -403,3 +403,111 @@ def test_copy_is_made_by_s3_and_keeps_the_bytes(s3):
     with pytest.raises(ApiError) as missing:
         blobs.copy(f"s3://{bucket}/nothing", f"s3://{bucket}/jobs/j/input/0000001")
     assert missing.value.code == ErrorCode.URL_FETCH_FAILED
+
+
+@pytest.fixture
+def sagemaker_runtime():
+    """A stand-in for SageMaker's runtime API on a loopback port, reached by a real boto3 client:
+    it records the raw bytes of each InvokeEndpointAsync's X-Amzn-SageMaker-InputLocation header
+    as they came over the wire, and answers 202 as SageMaker does."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import boto3
+
+    seen: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            # http.server decodes header lines as ISO-8859-1: encoding back gives the raw bytes.
+            seen.append(self.headers["X-Amzn-SageMaker-InputLocation"].encode("iso-8859-1"))
+            body = json.dumps({"InferenceId": "i", "OutputLocation": "s3://b/async/out/i.out"}).encode()
+            self.send_response(202)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = boto3.client("sagemaker-runtime", endpoint_url=f"http://127.0.0.1:{server.server_port}", **CREDENTIALS)
+    yield client, seen
+    server.shutdown()
+    server.server_close()
+
+
+LONG_KEY = "long/" + "a" * 1010 + ".pdf"  # 1,019 bytes: a valid key, but its URI is over 1,024
+
+
+@pytest.mark.parametrize(
+    "key, copied",
+    [
+        ("合同/2024年.pdf", True),  # UTF-8 in an HTTP header: what SageMaker does with it is undocumented
+        ("scans/march report.pdf", True),  # a space: S3 lists it among the characters needing special handling
+        ("scans/a+b%41.pdf", True),  # + and %: a URI decoder would read other characters
+        (LONG_KEY, True),  # InputLocation is at most 1,024 characters
+        ("scans/Report_(v2)-final.v1!'*.pdf", False),  # only S3's safe characters
+    ],
+    ids=["chinese", "space", "plus-percent", "long", "safe"],
+)
+def test_a_document_whose_key_is_not_plain_ascii_goes_to_sagemaker_as_a_copy(
+    table, s3, sagemaker_runtime, monkeypatch, key, copied
+):
+    import time
+
+    from jobs import steps
+    from jobs.aws import handlers
+    from jobs.aws.backend import AwsBackend
+    from jobs.aws.blobs import S3Blobs, split_uri
+    from jobs.aws.store import DynamoJobStore
+    from jobs.model import range_to_dict
+    from tests.test_jobs import pdf_of
+
+    client, bucket = s3
+    runtime, seen = sagemaker_runtime
+    backend = AwsBackend(
+        DynamoJobStore(table), S3Blobs(client, results=f"s3://{bucket}/jobs/"), bucket, "arn:sm", _Recorder()
+    )
+    monkeypatch.setattr(handlers, "_backend", lambda: backend)
+    monkeypatch.setattr(handlers, "_RUNTIME", [runtime])
+    monkeypatch.setenv("JOBS_ASYNC_ENDPOINT", "stack-ocr-async")
+    data = pdf_of(3)
+    client.put_object(Bucket=bucket, Key=key, Body=data)
+    job = steps.new_job(JobRequest(f"s3://{bucket}/{key}"), "key-1")
+    backend.store.create(job)
+    (document,) = steps.plan(job, backend.blobs, lambda url: b"")
+    assert document.name == key
+
+    units = steps.document_ranges(job, document, backend.blobs, backend.store, time.monotonic() + 30)
+    (unit,) = units
+    assert (unit.first, unit.last, unit.pages_total, unit.error, unit.document.name) == (1, 3, 3, None, key)
+    copy = f"s3://{bucket}/jobs/{job.job_id}/input/0000000"
+    input_objects = client.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{job.job_id}/input/").get("Contents", [])
+    if copied:
+        assert unit.document.uri == copy
+        assert client.get_object(Bucket=bucket, Key=split_uri(copy)[1])["Body"].read() == data
+        assert len(input_objects) == 1
+    else:
+        assert unit.document.uri == f"s3://{bucket}/{key}"
+        assert input_objects == []
+
+    # What goes out over the wire to SageMaker: plain ASCII, the object just checked.
+    handlers.invoke_range({"taskToken": "t", "jobId": job.job_id, "range": range_to_dict(unit)})
+    assert seen == [unit.document.uri.encode("ascii")]
+
+    # The result names the document by its own key.
+    page = {"width": 10, "height": 10, "lines": [], "error": None}
+    steps.record_range(job, unit, [{"page": n, **page} for n in (1, 2, 3)], backend.blobs, backend.store)
+    done = steps.finish(job.job_id, backend.blobs, backend.store)
+    lines = [json.loads(line) for line in backend.blobs.read(done.result_key, 10**6).decode().splitlines()]
+    assert [(line["document"], line["page"]) for line in lines] == [(key, 1), (key, 2), (key, 3)]
+
+    # Counted and copied once: a repeated step answers the ranges it kept, copying nothing again.
+    if copied:
+        client.delete_object(Bucket=bucket, Key=split_uri(copy)[1])
+    assert steps.document_ranges(job, document, backend.blobs, backend.store, time.monotonic() + 30) == units
+    assert not backend.blobs.exists(copy)
+    assert backend.store.get(job.job_id).pages_total == 3

@@ -16,7 +16,7 @@ SERVE_REQUIREMENTS := local/requirements.txt inference/requirements.txt inferenc
 	inference/requirements-models.txt frontend/requirements.txt frontend/requirements-bundle.txt \
 	constraints.txt inference/constraints.txt
 
-.PHONY: serve test test-fast check bench bench-gpu bench-plates bench-tables bench-korean train-plates-kr synth doctor deploy destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
+.PHONY: serve test test-fast check bench bench-gpu bench-plates bench-tables bench-korean train-plates-kr synth doctor deploy smoke destroy destroy-assets diff venv cdk-cli node-check aws-credentials fixtures clean
 
 # The models are prepared once, at install; Tesseract's Korean model (lang=ko) is fetched into
 # their cache (apt-get download + dpkg-deb -x, no root; a warning says what to install where
@@ -125,6 +125,12 @@ doctor: $(CDK_STAMP)
 deploy: $(CDK_STAMP) $(CDK) node-check
 	@if [ -z "$(SKIP_DOCTOR)" ]; then $(PY) -m infra.doctor $(CDK_ARGS); fi
 	$(CDK_ENV) $(CDK) deploy --all --require-approval broadening $(CDK_ARGS)
+
+# After a deploy: every route once and a 3-page job, against the stack's outputs (infra/smoke.py;
+# CDK_ARGS="-c stackName=..." as for the deploy). SMOKE_ARGS="--url http://127.0.0.1:8080
+# --jobs-input DIR" tests any running API instead (make serve JOBS_INPUT=DIR).
+smoke: $(CDK_STAMP)
+	$(PY) -m infra.smoke $(CDK_ARGS) $(SMOKE_ARGS)
 
 diff: $(CDK_STAMP) $(CDK) node-check
 	$(CDK_ENV) $(CDK) diff --all $(CDK_ARGS)

@@ -24,13 +24,13 @@ log = logging.getLogger()
 log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 
-def _response(status: int, body, request_id: str) -> dict:
+def _response(status: int, body, request_id: str, headers: dict[str, str] | None = None) -> dict:
     payload = body if isinstance(body, (bytes, str)) else json.dumps(body, ensure_ascii=False)
     if isinstance(payload, bytes):
         payload = payload.decode("utf-8")
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json; charset=utf-8", "X-Request-Id": request_id},
+        "headers": {"Content-Type": "application/json; charset=utf-8", "X-Request-Id": request_id, **(headers or {})},
         "body": payload,
         "isBase64Encoded": False,
     }
@@ -73,12 +73,13 @@ def handler(event: dict, context) -> dict:
         if route and matched is None:  # API Gateway routes only ours here
             raise ApiError(ErrorCode.NOT_FOUND, f"no such path: {route[:100]}; use POST /general_ocr")
         incoming = Incoming.from_event(event)
-        # Each route takes one method: POST, but GET /jobs/{jobId} (ocr_contract.routes).
+        # Each route takes one method: POST, but the jobs API's GETs (ocr_contract.routes).
         allowed = method_of(route) if matched is not None else "POST"
         if incoming.method != allowed:
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, f"{incoming.method[:20]} is not allowed; use {allowed}")
-        status, body = door.answer(incoming, request_id, deadline, record)
-        return _response(status, body, request_id)
+        # (status, body), or (status, body, headers): a redirect's Location (the jobs API's result).
+        status, body, *headers = door.answer(incoming, request_id, deadline, record)
+        return _response(status, body, request_id, *headers)
     except ApiError as exc:
         status = exc.status
         record["error"] = exc.code.value

@@ -41,11 +41,13 @@ def _request(
     method: str, url: str, api_key: str | None, body: dict | None = None, timeout: float = 60
 ) -> tuple[int, bytes]:
     headers = {"Content-Type": "application/json"} if body is not None else {}
-    if api_key:
-        headers["x-api-key"] = api_key
     request = urllib.request.Request(
         url, data=json.dumps(body).encode() if body is not None else None, method=method, headers=headers
     )
+    if api_key:
+        # To the API only: a redirect (GET /jobs/{jobId}/result to a presigned S3 URL) is followed
+        # without it (urllib copies ordinary headers to the redirect's request, not these).
+        request.add_unredirected_header("x-api-key", api_key)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, answer.read()
@@ -154,12 +156,13 @@ def table_csv(table: dict) -> str:
 
 
 def save(state: dict, api_key: str | None, out: Path) -> list[Path]:
-    """result.jsonl and one .txt per document under `out`."""
+    """result.jsonl and one .txt per document under `out`. The result is fetched from the API's
+    resultUrl (GET /jobs/{jobId}/result, with the API key), which redirects to the result at a
+    URL signed for a few minutes (S3's, in AWS), followed without the key."""
     url = state.get("resultUrl")
     if not url:
         return []
-    # A presigned S3 URL takes no API key; the local stack's own URL does not need one.
-    status, raw = _request("GET", url, api_key if _is_loopback(url) else None, timeout=600)
+    status, raw = _request("GET", url, api_key, timeout=600)
     if status != 200:
         raise CliError(f"the result could not be fetched: HTTP {status} {raw[:200]!r}")
     out.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,8 @@ from urllib.parse import unquote, urlsplit
 from documents.render import count_pages, document_kind
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.jobs import (
-    JOBS,
+    JOB,
+    JOB_RESULT,
     MAX_DOCUMENT_BYTES,
     MAX_DOCUMENT_PAGES,
     RANGE_PAGES,
@@ -474,8 +475,10 @@ def fail(job_id: str, error: ApiError, blobs: Blobs, store: JobStore) -> Job:
     return finish(job_id, blobs, store)
 
 
-def status_url(job_id: str, base_url: str) -> str:
-    return f"{base_url.rstrip('/')}{JOBS}/{job_id}"
+def status_url(job_id: str, base_url: str, result: bool = False) -> str:
+    """The job's URL on the API at `base_url`: its status, or with `result` its result
+    (GET /jobs/{jobId}/result, a redirect to the result signed when asked)."""
+    return base_url.rstrip("/") + (JOB_RESULT if result else JOB).format(jobId=job_id)
 
 
 def submitted_body(job: Job, base_url: str) -> dict:
@@ -483,11 +486,10 @@ def submitted_body(job: Job, base_url: str) -> dict:
     return {"jobId": job.job_id, "status": job.status, "statusUrl": status_url(job.job_id, base_url)}
 
 
-def status_body(job: Job, blobs: Blobs, base_url: str, now: float | None = None) -> dict:
-    """The answer of GET /jobs/{jobId}; resultUrl once finished (blobs.url, valid until the job
-    expires, 7 days at most). `base_url`: the API's own, kept for symmetry with submitted_body."""
-    del base_url
-    now = time.time() if now is None else now
+def status_body(job: Job, base_url: str) -> dict:
+    """The answer of GET /jobs/{jobId}; resultUrl once finished: the API's own result route at
+    `base_url`, which redirects to a URL signed when it is asked for, so it works for as long as
+    the job is kept (a URL presigned here would die with the credentials that signed it)."""
     body: dict = {
         "jobId": job.job_id,
         "status": job.status,
@@ -500,8 +502,7 @@ def status_body(job: Job, blobs: Blobs, base_url: str, now: float | None = None)
         "updatedAt": job.updated_at,
     }
     if job.finished and job.result_key:
-        expires = int(max(60, min(job.expires_at - now, MAX_URL_EXPIRY_S)))
-        body["resultUrl"] = blobs.url(job.result_key, expires)
+        body["resultUrl"] = status_url(job.job_id, base_url, result=True)
     if job.error:
         body["error"] = {"code": str(job.error.get("code", "")), "message": str(job.error.get("message", ""))}
     return body

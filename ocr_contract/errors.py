@@ -26,6 +26,8 @@ class ErrorCode(enum.StrEnum):
     SERVER_BUSY = "ServerBusy"
     NOT_FOUND = "NotFound"
     METHOD_NOT_ALLOWED = "MethodNotAllowed"
+    # A job's result asked for before the job has finished (GET /jobs/{jobId}/result).
+    JOB_NOT_FINISHED = "JobNotFinished"
     # Answered by API Gateway itself, before our code runs (see infra/ocr_api.py).
     FORBIDDEN = "Forbidden"
     TOO_MANY_REQUESTS = "TooManyRequests"
@@ -46,6 +48,7 @@ _STATUS = {
     ErrorCode.SERVER_BUSY: 503,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.JOB_NOT_FINISHED: 409,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.TOO_MANY_REQUESTS: 429,
     ErrorCode.TIMEOUT: 504,

@@ -1,11 +1,15 @@
 """The jobs API's contract, written once: asynchronous and bulk OCR of documents and S3 prefixes.
 
-    POST /jobs        {"input", "output"?, "features"?, "lang"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
-    GET  /jobs/{id}   -> 200 {"jobId", "status", "documentsTotal", "documentsDone", "pagesTotal",
-                              "pagesDone", "pagesFailed", "createdAt", "updatedAt", "resultUrl"?, "error"?}
+    POST /jobs              {"input", "output"?, "features"?, "lang"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
+    GET  /jobs/{id}         -> 200 {"jobId", "status", "documentsTotal", "documentsDone", "pagesTotal",
+                                    "pagesDone", "pagesFailed", "createdAt", "updatedAt", "resultUrl"?, "error"?}
+    GET  /jobs/{id}/result  -> 303 See Other, Location: the result, at a URL signed at that moment that
+                               lives RESULT_URL_EXPIRY_S (in AWS a presigned S3 GET); 409 JobNotFinished
+                               while the job runs; 404 as GET /jobs/{id}
 
-The result (at resultUrl) is JSON Lines, one object per page, documents in order, then pages
-in order (ResultPage). Used by the API (frontend), the job steps (jobs/) and the local stack.
+`resultUrl` is that route's URL on the API (ask it again for a fresh link, as long as the job
+is kept). The result is JSON Lines, one object per page, documents in order, then pages in
+order (ResultPage). Used by the API (frontend), the job steps (jobs/) and the local stack.
 Standard library only.
 """
 
@@ -19,6 +23,7 @@ from .errors import ApiError, ErrorCode
 from .protocol import InvokeOptions, Line, Table
 from .request import Lang, ocr_lang
 from .routes import JOB as JOB  # the routes, named here too
+from .routes import JOB_RESULT as JOB_RESULT
 from .routes import JOBS as JOBS
 
 Status = Literal["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED"]
@@ -35,6 +40,9 @@ RANGE_PAGES = 20
 JOB_URL_FETCH_TIMEOUT_S = 120
 # Results (and the job's record) are kept this long; a setting of the deployment.
 RESULT_DAYS_DEFAULT = 7
+# How long the URL GET /jobs/{jobId}/result redirects to lives: signed at each request, so a
+# client fetches a job's result for as long as the job is kept, whatever credentials signed it.
+RESULT_URL_EXPIRY_S = 15 * 60
 # An unguessable id: 128 random bits, hex.
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 MAX_NAME_LENGTH = 256
@@ -148,3 +156,13 @@ def job_not_found(job_id: str) -> ApiError:
     """The answer for an id that is unknown, expired, or another caller's: the same, so that
     ids cannot be probed."""
     return ApiError(ErrorCode.NOT_FOUND, f"no job {job_id[:40]!r}; jobs are kept {RESULT_DAYS_DEFAULT} days by default")
+
+
+def job_not_finished(job_id: str, status: str) -> ApiError:
+    """GET /jobs/{jobId}/result before the job has finished: 409 Conflict (RFC 9110, 15.5.10: the
+    request conflicts with the current state of the target resource; the client may repeat it
+    once the job has finished)."""
+    return ApiError(
+        ErrorCode.JOB_NOT_FINISHED,
+        f"job {job_id[:40]!r} is {status}: its result is there once it has finished; GET /jobs/{job_id[:40]} says when",
+    )

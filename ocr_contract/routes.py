@@ -9,12 +9,14 @@ NHN_GENERAL = "/v1.0/appkeys/{appKey}/general"
 NHN_CROPPING = "/v1.0/appkeys/{appKey}/general/cropping"
 NHN_VEHICLE_PLATE = "/v1.0/appkeys/{appKey}/vehicle-plate"
 CLOVA_GENERAL = "/custom/v1/{domainId}/{signature}/general"
-# The jobs API (ocr_contract/jobs.py): submit, and a job's status.
+# The jobs API (ocr_contract/jobs.py): submit, a job's status, and its result (a redirect to it).
 JOBS = "/jobs"
 JOB = "/jobs/{jobId}"
-ROUTES = (GENERAL_OCR, NHN_GENERAL, NHN_CROPPING, NHN_VEHICLE_PLATE, CLOVA_GENERAL, JOBS, JOB)
-# Every route takes POST but these (the jobs API's status).
-GET_ROUTES = (JOB,)
+JOB_RESULT = "/jobs/{jobId}/result"
+JOB_ROUTES = (JOBS, JOB, JOB_RESULT)
+ROUTES = (GENERAL_OCR, NHN_GENERAL, NHN_CROPPING, NHN_VEHICLE_PLATE, CLOVA_GENERAL, *JOB_ROUTES)
+# Every route takes POST but these (the jobs API's status and result).
+GET_ROUTES = (JOB, JOB_RESULT)
 
 
 def method_of(route: str) -> str:

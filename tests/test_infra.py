@@ -16,6 +16,7 @@ from aws_cdk.assertions import Match, Template
 
 from infra.ocr_api import AUTHORIZER_ERROR_TEMPLATE
 from ocr_contract import ErrorCode
+from ocr_contract.routes import ROUTES
 from tests.conftest import free_port, http
 
 pytestmark = pytest.mark.infra
@@ -328,7 +329,7 @@ def test_regional_api_with_validation_and_api_key(default):
 def test_iam_auth_option(iam_with_buckets):
     template, _ = iam_with_buckets
     methods = resources(template, "AWS::ApiGateway::Method").values()
-    assert len(methods) == 7 and all(
+    assert len(methods) == len(ROUTES) and all(
         m["Properties"]["AuthorizationType"] == "AWS_IAM" and not m["Properties"]["ApiKeyRequired"] for m in methods
     )
     template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
@@ -368,6 +369,7 @@ def test_every_api_route_takes_its_own_secret_header_as_the_usage_plans_key(defa
         "POST /custom/v1/{domainId}/{signature}/general": "method.request.header.x-ocr-secret",
         "POST /jobs": "method.request.header.x-api-key",
         "GET /jobs/{jobId}": "method.request.header.x-api-key",
+        "GET /jobs/{jobId}/result": "method.request.header.x-api-key",
     }
     plan = next(v for v in raw.values() if v["Type"] == "AWS::ApiGateway::UsagePlan")["Properties"]
     assert plan["ApiStages"]  # the stage every route is in
@@ -381,6 +383,33 @@ def test_every_api_route_takes_its_own_secret_header_as_the_usage_plans_key(defa
     assert "apigateway:GET" in actions and not any(
         a.startswith(("apigateway:P", "apigateway:D", "apigateway:*")) for a in actions
     )
+
+
+def _methods_by_path(template) -> dict:
+    raw = template.to_json()["Resources"]
+    return {
+        f"{v['Properties']['HttpMethod']} {_path_of(template, v['Properties']['ResourceId'])}": v["Properties"]
+        for v in raw.values()
+        if v["Type"] == "AWS::ApiGateway::Method"
+    }
+
+
+@pytest.mark.parametrize("settings", ["default", "iam_with_buckets"])
+def test_a_jobs_result_route_is_authorised_as_its_status(settings, request):
+    # GET /jobs/{jobId}/result answers the redirect to a job's result (frontend/doors/jobs.py):
+    # the same caller as GET /jobs/{jobId}, the same authorizer (or IAM), the same Lambda.
+    template, _ = request.getfixturevalue(settings)
+    methods = _methods_by_path(template)
+    result, status = methods["GET /jobs/{jobId}/result"], methods["GET /jobs/{jobId}"]
+    for key in ("AuthorizationType", "AuthorizerId", "ApiKeyRequired", "Integration"):
+        assert result.get(key) == status.get(key), key
+    assert result["AuthorizationType"] == ("AWS_IAM" if settings == "iam_with_buckets" else "CUSTOM")
+    assert result["Integration"]["Type"] == "AWS_PROXY"
+
+
+def test_jobs_off_has_no_result_route():
+    template, _ = synth(jobs="false")
+    assert not [route for route in _methods_by_path(template) if "/jobs" in route]
 
 
 HOSTILE = 'he said "no" \\ then\nleft </script> ${x}'

@@ -218,7 +218,7 @@ def test_a_job_reads_every_page_once_in_order_and_succeeds(local, monkeypatch):
     ]
     assert sorted(reader.read) == sorted(set(reader.read)) and len(reader.read) == 6
     assert all(line["error"] is None and line["lines"] for line in lines)
-    body = steps.status_body(done, blobs, "http://127.0.0.1:9")
+    body = steps.status_body(done, "http://127.0.0.1:9")
     assert body["resultUrl"] == f"http://127.0.0.1:9/jobs/{job.job_id}/result"
     assert (body["pagesTotal"], body["pagesDone"], body["pagesFailed"], body["documentsDone"]) == (6, 6, 0, 2)
 

@@ -1,12 +1,15 @@
 """The jobs API's door: asynchronous and bulk OCR of documents, S3 prefixes and URLs.
 
-    POST /jobs          {"input", "output"?, "features"?, "name"?} -> 202 {"jobId", "status", "statusUrl"}
-    GET  /jobs/{jobId}  -> 200 the job's status (jobs.steps.status_body)
+    POST /jobs                 {"input", "output"?, "features"?, "name"?} -> 202 {"jobId", "status", "statusUrl"}
+    GET  /jobs/{jobId}         -> 200 the job's status (jobs.steps.status_body)
+    GET  /jobs/{jobId}/result  -> 303 to the result at a URL signed now, living RESULT_URL_EXPIRY_S
+                                  (blobs.url: presigned S3 in AWS); 409 until the job has finished
 
 The same code answers in AWS and on the local stack: the store, blobs and starter come from
 jobs.backend.backend() (JOBS_BACKEND=aws|local). A job belongs to its caller: the API key's id
-(requestContext.identity.apiKeyId), or the IAM principal (userArn, caller); locally "local".
-Another caller's job id is answered as an unknown one (404). The contract: ocr_contract/jobs.py.
+(requestContext.identity.apiKeyId), or the IAM principal (iam_principal: the role of an assumed
+role's sessions, an IAM user); locally "local". Another caller's job id is answered as an
+unknown one (404). The contract: ocr_contract/jobs.py.
 """
 
 from __future__ import annotations
@@ -15,22 +18,46 @@ import json
 import re
 
 from ocr_contract import ApiError, ErrorCode, check_content_type
-from ocr_contract.jobs import JOB, JOB_ID, JOBS, JobRequest, job_not_found, parse_job_request
-from ocr_contract.routes import matches
+from ocr_contract.jobs import (
+    JOB,
+    JOB_ID,
+    JOB_RESULT,
+    JOBS,
+    RESULT_URL_EXPIRY_S,
+    JobRequest,
+    job_not_finished,
+    job_not_found,
+    parse_job_request,
+)
+from ocr_contract.routes import JOB_ROUTES, matches
 
 from ..incoming import KEY_PRINCIPAL, Incoming
 from ..s3_fetch import allowed_buckets
 from ..url_guard import check_http_url
 
-ROUTES = (JOBS, JOB)
+ROUTES = JOB_ROUTES
 # The header carrying the API key in AWS (frontend/authorizer.py).
 SECRET_HEADER = "x-api-key"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
+# An assumed role's session, as requestContext.identity.userArn names it (IAM identifiers:
+# arn:aws:sts::ACCOUNT:assumed-role/ROLE-NAME/SESSION-NAME; role names and session names hold no "/").
+_ASSUMED_ROLE = re.compile(r"(arn:[a-z-]+:sts::\d{12}:assumed-role/[^/]+)/[^/]+")
+
+
+def iam_principal(user_arn: str) -> str:
+    """The IAM principal behind a SigV4-signed request's userArn, the same for all its sessions:
+    for an assumed role its session's ARN without the session name (each AssumeRole, each Lambda
+    container, each `aws sso login` names a new session); an IAM user's, a federated user's or the
+    account's own ARN as it is."""
+    assumed = _ASSUMED_ROLE.fullmatch(user_arn)
+    return assumed.group(1) if assumed else user_arn
+
+
 def owner_of(incoming: Incoming, default: str | None) -> str:
     """Who calls: the API key's id (our authorizer's principal, or API Gateway's own), else the
-    IAM principal, else `default` (locally "local")."""
+    IAM principal (iam_principal), else `default` (locally "local")."""
     authorizer = incoming.context.get("authorizer")
     principal = authorizer.get("principalId") if isinstance(authorizer, dict) else None
     if isinstance(principal, str) and principal.startswith(KEY_PRINCIPAL) and len(principal) > len(KEY_PRINCIPAL):
@@ -40,7 +67,8 @@ def owner_of(incoming: Incoming, default: str | None) -> str:
     for key in ("apiKeyId", "userArn", "caller"):
         value = identity.get(key)
         if isinstance(value, str) and value.strip():
-            return f"{key}:{value.strip()}"
+            value = value.strip()
+            return f"{key}:{iam_principal(value) if key == 'userArn' else value}"
     if default:
         return default
     raise ApiError(ErrorCode.FORBIDDEN, "the jobs API needs an API key (x-api-key) or IAM credentials")
@@ -54,7 +82,9 @@ def base_url(incoming: Incoming) -> str:
         if domain.endswith(".amazonaws.com"):
             return f"https://{domain}/{incoming.context.get('stage', '')}".rstrip("/")
         path = incoming.path.rstrip("/")
-        if matches(JOB, incoming.route) and "/" in path:
+        if matches(JOB_RESULT, incoming.route):
+            path = path.rsplit("/", 2)[0]
+        elif matches(JOB, incoming.route) and "/" in path:
             path = path.rsplit("/", 1)[0]
         prefix = path[: -len(JOBS)] if path.endswith(JOBS) else ""
         return f"https://{domain}{prefix}"
@@ -84,19 +114,32 @@ def check_request(request: JobRequest) -> None:
         _check_bucket(request.output, "output")
 
 
-def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple[int, dict]:
+def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple:
+    """(status, body), or (status, body, headers) for the result's redirect."""
     from jobs import steps
     from jobs.backend import backend
 
     jobs = backend()
     owner = owner_of(incoming, jobs.default_owner)
-    if matches(JOB, incoming.route):
-        job_id = incoming.path.rstrip("/").rsplit("/", 1)[-1]
+    result = matches(JOB_RESULT, incoming.route)
+    if result or matches(JOB, incoming.route):
+        parts = incoming.path.rstrip("/").rsplit("/", 2 if result else 1)
+        job_id = parts[-2] if result else parts[-1]
         record["jobId"] = job_id[:40]
         job = jobs.store.get(job_id) if JOB_ID.fullmatch(job_id) else None
         if job is None or job.owner != owner:
             raise job_not_found(job_id)
-        return 200, steps.status_body(job, jobs.blobs, base_url(incoming))
+        if not result:
+            return 200, steps.status_body(job, base_url(incoming))
+        if not job.finished:
+            raise job_not_finished(job_id, job.status)
+        if not job.result_key:
+            raise ApiError(ErrorCode.NOT_FOUND, f"job {job_id!r} ended {job.status} without a result")
+        # Signed now, for minutes: with the frontend's credentials of this moment, whatever
+        # their own lifetime, and however old the job (ocr_contract.jobs.RESULT_URL_EXPIRY_S).
+        location = jobs.blobs.url(job.result_key, RESULT_URL_EXPIRY_S)
+        headers = {"Location": location, "Cache-Control": "no-store"}
+        return 303, {"jobId": job_id, "location": location, "expiresIn": RESULT_URL_EXPIRY_S}, headers
     check_content_type(incoming.headers.get("content-type"))
     try:
         payload = json.loads(incoming.body_bytes() or b"null")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -13,6 +14,9 @@ from ocr_contract import ApiError, ErrorCode
 from ocr_contract.jobs import JOB_ID
 
 RESULT_NAME = "result.jsonl"
+# The local stack's stand-in for a presigned S3 URL (url()): a job's result lines, served by the
+# local gateway (local/gateway.py) until the epoch second in its `expires` parameter.
+RESULT_PATH = "/_local/results/{jobId}/result.jsonl"
 # A download copies this much at a time.
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
@@ -27,8 +31,8 @@ def file_uri(path: Path | str) -> str:
 class FolderBlobs:
     """Objects are files under `root` (the stack's data folder: results, fetched inputs);
     `readable` folders (JOBS_INPUT) may be read and listed too, never written. A URI outside
-    them is refused (UrlNotAllowed), whatever `..` or links it holds. url() is the local stack's
-    own GET /jobs/{jobId}/result, for `api_url`."""
+    them is refused (UrlNotAllowed), whatever `..` or links it holds. url() is a job's result at
+    the local gateway (`api_url`), for a while, as a presigned S3 URL is."""
 
     def __init__(self, root: Path | str, readable: tuple[Path | str, ...] = (), api_url: str = "http://127.0.0.1:8080"):
         self.root = Path(root).resolve()
@@ -141,9 +145,11 @@ class FolderBlobs:
         os.replace(temporary, path)
 
     def url(self, uri: str, expires_s: int) -> str:
-        """A job's result (…/<jobId>/result.jsonl) at the local stack's GET /jobs/{jobId}/result."""
+        """A job's result (…/<jobId>/result.jsonl) at the local gateway's RESULT_PATH, for
+        `expires_s` seconds (where GET /jobs/{jobId}/result redirects to, as in AWS to S3)."""
         path = self.path(uri)
         job_id = path.parent.name
         if path.name != RESULT_NAME or not JOB_ID.fullmatch(job_id):
             raise ValueError(f"the local stack serves only jobs' results, not {uri}")
-        return f"{self.api_url}/jobs/{job_id}/result"
+        expires = int(time.time()) + max(1, int(expires_s))
+        return f"{self.api_url}{RESULT_PATH.format(jobId=job_id)}?expires={expires}"

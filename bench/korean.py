@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from inference.korean_text import is_hangul
+from inference.korean import is_hangul
 
 from .metrics import edit_distance, normalise
 from .stack import LocalStack

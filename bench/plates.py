@@ -114,8 +114,8 @@ def _chinese(base: str, args) -> list[str]:
 
 
 def _korean(base: str, count: int) -> list[str]:
-    from inference.korean_plates import korean_plate_readers
-    from inference.plate_grammar import KOREAN, PlateDecoder
+    from inference.plates.grammar import KOREAN, PlateDecoder
+    from inference.plates.korean_model import korean_plate_readers
     from training.korean_plates.render import HELD_OUT_FONTS, Fonts, photographed, sample
 
     fonts = Fonts(HELD_OUT_FONTS)

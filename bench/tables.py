@@ -168,7 +168,7 @@ def clova_html(clova_tables: list[dict]) -> str:
 
 
 def _cell_join(text: str, piece: str) -> str:
-    from inference.tables import _joined
+    from inference.layout.cells import _joined
 
     return _joined([t for t in (text, piece) if t])
 

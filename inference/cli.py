@@ -22,8 +22,7 @@ from .images import decode_image
 def _prepare_models() -> int:
     """Zero the denormal weights of every model, quantize the recogniser when this configuration
     reads in int8, fetch Tesseract's Korean model, and cache the results (the image build runs this)."""
-    from .engine import recogniser_precision
-    from .models import (
+    from .runtime.models import (
         LAYOUT_MODEL,
         TABLE_MODEL,
         int8_recogniser_bytes,
@@ -31,8 +30,9 @@ def _prepare_models() -> int:
         prepared_model_bytes,
         table_model,
     )
-    from .scripts import with_features
-    from .sessions import CPU, requested_providers
+    from .runtime.quantize import recogniser_precision
+    from .runtime.sessions import CPU, requested_providers
+    from .text.scripts import with_features
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = EngineConfig.from_env()
@@ -43,7 +43,7 @@ def _prepare_models() -> int:
         int8_recogniser_bytes(with_features(prepared_model_bytes(files.rec)))  # as the engine loads it
     # Korean (lang=ko): Tesseract's kor.traineddata into the model cache; where it cannot be had,
     # a warning says what to install, and everything else serves as before.
-    from .korean_text import prepare as prepare_korean
+    from .korean import prepare as prepare_korean
 
     prepare_korean()
     return 0
@@ -52,7 +52,7 @@ def _prepare_models() -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:
-        from .server import main as serve_main
+        from .serving.server import main as serve_main
 
         return serve_main(argv[1:])
     if argv[:1] == ["--prepare-models"]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .detect import DetectionConfig
-from .small_text import SmallTextConfig
+from .text.detect import DetectionConfig
+from .text.small_text import SmallTextConfig
 
 
 def _env_int(name: str, default: int) -> int:
@@ -49,14 +49,14 @@ class EngineConfig:
     fp32_retry_below: float = 0.5  # int8 reads whose least certain character is under this
     # probability are read again in fp32 (0 = never)
     edge_fragment_ratio: float = 0.7  # lines cut by the top/bottom edge and thinner than this share
-    # of the thickest whole line are dropped (crops.edge_fragments)
+    # of the thickest whole line are dropped (text/crops.edge_fragments)
     batch_wait_ms: float = -1.0  # > 0: recognition strips of all in-flight requests are batched
-    # together, a partial batch waiting at most this long (batching.py);
+    # together, a partial batch waiting at most this long (runtime/batching.py);
     # 0: off; < 0 (auto): 5 ms on a GPU, off on a CPU (make bench-gpu)
     script_check: bool = True  # lines in a script the recogniser cannot read are left out
-    # (scripts.py); off only to measure what the check changes and costs (bench/scripts.py)
+    # (text/scripts.py); off only to measure what the check changes and costs (bench/scripts.py)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
-    # Small text in large photos: a second detection pass at native resolution (small_text.py)
+    # Small text in large photos: a second detection pass at native resolution (text/small_text.py)
     small_text: SmallTextConfig = field(default_factory=SmallTextConfig)
 
     @classmethod

@@ -1,5 +1,10 @@
 """The OCR pipeline: detect lines, cut them out, turn upside-down ones, read them.
 
+This module is the read path only; each stage and feature is a call into its sub-package:
+text/ (detection, cutting, the angle classifier, recognition, the script check, page
+direction), runtime/ (sessions, model files, int8, batching, deadlines), plates/ (task=plates),
+korean/ (lang=ko) and layout/ (tables). docs/architecture.md has the map.
+
 One engine serves concurrent requests: onnxruntime sessions are thread-safe, and nothing a
 request does changes the engine's state (there are no per-request options to mutate).
 """
@@ -7,137 +12,32 @@ request does changes the engine's state (there are no per-request options to mut
 from __future__ import annotations
 
 import logging
-import os
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import NamedTuple
 
-import cv2
 import numpy as np
 
 from ocr_contract.protocol import Line
 
-from . import classify, detect, korean_text, orientation, plates, recognize, scripts, slant, small_text
-from .batching import MicroBatcher
+from . import korean
 from .config import EngineConfig
-from .crops import (
-    SURE_READING,
-    crop_line,
-    edge_fragments,
-    fills_image,
-    image_box,
-    is_vertical,
-    reframed,
-    span_quad,
-    warp,
-)
 from .images import decode_image
-from .korean_plates import korean_plate_readers, scaled_across, stack_rows
-from .models import int8_recogniser_bytes, locate_models, prepared_model_bytes
-from .plate_grammar import KOREAN, PlateDecoder
-from .sessions import CPU, create_session, keep_freed_memory_for_reuse
-from .tables import TableReader
+from .layout.tables import TableReader
+from .plates import PlateReader
+from .runtime.batching import MicroBatcher
+from .runtime.deadline import DeadlineExceeded, guards
+from .runtime.models import int8_recogniser_bytes, locate_models, prepared_model_bytes
+from .runtime.quantize import recogniser_precision
+from .runtime.sessions import CPU, cpu_count, create_session, keep_freed_memory_for_reuse
+from .text import classify, detect, orientation, recognize, scripts, small_text
+from .text.crops import SURE_READING, crop_line, edge_fragments, fills_image, image_box
+from .text.cut import Cut
+from .text.lines import OcrLine, axis_aligned, char_quads, rounded, turned_back
+
+__all__ = ["DeadlineExceeded", "OcrEngine", "OcrLine"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class OcrLine:
-    text: str
-    score: float
-    box: tuple[tuple[float, float], ...]  # 4 corners (x, y), clockwise from top-left, original pixels
-    top: int
-    left: int
-    width: int
-    height: int
-    chars: tuple = ()  # per character of `text`: its 4 corners (tl, tr, br, bl in the line's box order)
-
-    def to_api(self, detail: bool = False) -> dict:
-        """The public response item: words, location (axis-aligned box), score. With `detail`
-        (what the other APIs' doors ask for), also the line's 4 corners and each character's."""
-        item = {
-            "words": self.text,
-            "location": {"top": self.top, "left": self.left, "width": self.width, "height": self.height},
-            "score": self.score,
-        }
-        if detail:
-            item["box"] = _rounded(self.box)
-            item["chars"] = [[list(point) for point in quad] for quad in self.chars]
-        return item
-
-
-class Cut(NamedTuple):
-    """The lines of an image, detected and cut out upright, in reading order."""
-
-    boxes: np.ndarray  # each line's detected quad, original pixels
-    cut_from: list  # the quad each strip was cut from (the whole image for a one-line crop)
-    cut_widths: list[int]  # each strip's width before side padding
-    strips: list[np.ndarray]  # upright, side-padded where the line touches the image's edge
-    flipped: list[bool]  # turned half round by the classifier
-    unless_sure: np.ndarray  # dropped unless read surely (crops.edge_fragments)
-    turned: int = orientation.UPRIGHT  # not UPRIGHT: the page runs this way (orientation.py), and
-    # is to be read turned upright
-
-    def read_whole(self) -> list[bool]:
-        """Per line: is its strip the whole image (crops.fills_image), not its box?"""
-        return [not np.array_equal(source, box) for source, box in zip(self.cut_from, self.boxes)]
-
-    def unpadded_strips(self) -> list[np.ndarray]:
-        """The strips as cut, without the side padding (it is even: pad_sides, then at most a
-        half turn)."""
-        return [s[:, (s.shape[1] - w) // 2 : (s.shape[1] - w) // 2 + w] for s, w in zip(self.strips, self.cut_widths)]
-
-
-def _rounded(points) -> list[list[float]]:
-    return [[round(float(x), 1), round(float(y), 1)] for x, y in points]
-
-
-PRECISIONS = ("auto", "fp32", "int8")
 AUTO_GPU_BATCH_WAIT_MS = 5.0
-
-
-class DeadlineExceeded(Exception):
-    """The request's time ran out; raised between model calls, so its thread is freed soon."""
-
-
-def _cpu_count() -> int:
-    """CPUs this process may use (a container's CPU set, not the host's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def recogniser_precision(precision: str, on_cpu: bool) -> str:
-    """int8 or fp32. `auto` quantizes only where it pays: on the CPU (quantize.py); GPUs run fp32."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        return "int8" if on_cpu else "fp32"
-    return precision
-
-
-def _char_quads(spans, box: np.ndarray, cut_width: int, read_width: int, flipped: bool) -> tuple:
-    """Each character's 4 corners in the image, from its span along the strip that was read:
-    undo the classifier's half turn and the side padding, then place it along the line's box."""
-    pad = (read_width - cut_width) / 2
-    quads = []
-    for start, end in spans:
-        if flipped:
-            start, end = 1 - end, 1 - start
-        start, end = ((f * read_width - pad) / cut_width for f in (start, end))
-        quad = span_quad(box, min(max(start, 0.0), 1.0), min(max(end, 0.0), 1.0))
-        quads.append(tuple(map(tuple, _rounded(quad))))
-    return tuple(quads)
-
-
-def _axis_aligned(box: np.ndarray, image_h: int, image_w: int) -> tuple[int, int, int, int]:
-    left = int(np.clip(np.floor(box[:, 0].min()), 0, image_w - 1))
-    top = int(np.clip(np.floor(box[:, 1].min()), 0, image_h - 1))
-    right = int(np.clip(np.ceil(box[:, 0].max()), left + 1, image_w))
-    bottom = int(np.clip(np.ceil(box[:, 1].max()), top + 1, image_h))
-    return top, left, right - left, bottom - top
 
 
 class OcrEngine:
@@ -150,10 +50,10 @@ class OcrEngine:
         self.provider = self.det.get_providers()[0]
         on_cpu = self.provider == CPU
         # On a CPU, classification and recognition run batch-parallel: `lanes` batches at once,
-        # one onnxruntime thread each. Their batches are small, and two single-threaded batches
-        # beat one batch on two threads (make bench: a page 761 -> 710 ms, a crop 53 -> 24 ms).
+        # one onnxruntime thread each; their batches are small, and two single-threaded batches
+        # beat one batch on two threads (docs/decisions.md, 2026-11-21, single-threaded lanes).
         # The pool is shared, so concurrent requests never run more batches than there are lanes.
-        self.lanes = (c.threads or _cpu_count()) if on_cpu else 1
+        self.lanes = (c.threads or cpu_count()) if on_cpu else 1
         batch_threads = 1 if on_cpu else c.threads
         self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="ocr-batch") if self.lanes > 1 else None
         self._map = self._pool.map if self._pool else map
@@ -162,11 +62,11 @@ class OcrEngine:
         )
         self.rec_precision = recogniser_precision(c.precision, on_cpu)
         # With its features as a second output: they tell where a line is in a script the
-        # model cannot read (scripts.py).
+        # model cannot read (text/scripts.py).
         rec_model = scripts.with_features(prepared_model_bytes(files.rec))
         # int8 reads most lines as fp32 does, but not the ones the model hesitates on (degraded
         # photos, Traditional or rare characters): a line with a character read under
-        # fp32_retry_below is read again in fp32 (see read()).
+        # fp32_retry_below is read again in fp32 (see _read_cut()).
         self.rec_fp32 = None
         if self.rec_precision == "int8":
             if c.fp32_retry_below > 0:
@@ -174,26 +74,21 @@ class OcrEngine:
             rec_model = int8_recogniser_bytes(rec_model)
         self.rec = create_session(rec_model, f"rec ({self.rec_precision})", c.provider, batch_threads)
         self.charset = recognize.charset_from_metadata(self.rec)
-        # Leave out what is in a script the recogniser cannot read (scripts.py).
+        # Leave out what is in a script the recogniser cannot read (text/scripts.py).
         self.script_check = c.script_check
-        # Read pages in the direction they run (orientation.py); off only to measure what that
-        # costs (make bench, the `turned` row).
+        # Read pages in the direction they run (text/orientation.py); off only to measure what
+        # that costs (make bench, the `turned` row).
         self.by_page_direction = True
-        self.plate_decoder = PlateDecoder(self.charset)
-        # Korean plates: each of our models reads every line; a place keeps the surest reading
-        # (plates.read). Models trained apart err on different plates (korean_plates.MODEL_PATHS).
-        self.korean_plates = [
-            (reader, PlateDecoder(reader.charset, KOREAN)) for reader in korean_plate_readers(c.provider, batch_threads)
-        ]
-        # Tables (asked for with the `tables` option): layout and structure models, tables.py.
+        # Plates (task=plates): PP-OCR under the Chinese grammar, our Korean models under theirs.
+        self.plates = PlateReader(self.charset, c.provider, batch_threads)
+        # Tables (asked for with the `tables` option): layout and structure models.
         self.tables = TableReader(c.provider, c.threads)
         # Korean lines, when asked for (lang=ko): Tesseract's Korean LSTM (on the CPU, a GPU or
         # not), at most one API object per core, made when first needed.
-        self.korean = korean_text.KoreanReader(c.threads or _cpu_count())
+        self.korean = korean.KoreanReader(c.threads or cpu_count())
         # Cross-request batching of recognition: strips of every in-flight request share batches,
-        # `lanes` batches running at once. A GPU is busy only with large batches; on a CPU it
-        # gained nothing measurable (make bench-gpu: 2.29 -> 2.35 pages/s at concurrency 8 on 2
-        # cores, which one request already keeps busy), so `auto` batches on a GPU only.
+        # `lanes` batches running at once. `auto` batches on a GPU only: on a CPU, which one
+        # request already keeps busy, it gained nothing (docs/decisions.md, 2026-11-21).
         wait_ms = c.batch_wait_ms if c.batch_wait_ms >= 0 else (0.0 if on_cpu else AUTO_GPU_BATCH_WAIT_MS)
         self.rec_batcher = None
         if wait_ms > 0:
@@ -205,6 +100,11 @@ class OcrEngine:
                 name="rec-batch",
                 workers=self.lanes,
             )
+
+    @property
+    def korean_plates(self) -> list:
+        """Our Korean plate models, each with its decoder (plates.PlateReader.korean)."""
+        return self.plates.korean
 
     def close(self) -> None:
         """Finish queued work and stop the batcher's threads."""
@@ -224,23 +124,18 @@ class OcrEngine:
     def _guards(self, deadline: float | None):
         """`check()` raises DeadlineExceeded past the deadline; `mapper` runs batches on the
         engine's lanes, checking it before each."""
-
-        def check():
-            if deadline is not None and time.monotonic() > deadline:
-                raise DeadlineExceeded()
-
-        def mapper(fn, items):
-            def checked(item):
-                check()
-                return fn(item)
-
-            return self._map(checked, items)
-
-        return check, mapper
+        return guards(deadline, self._map)
 
     def _detect(self, image: np.ndarray, plan: detect.Resize) -> np.ndarray:
         """The detector's probability map of `image` resized as `plan` says."""
         return self.det.run(None, {self.det.get_inputs()[0].name: detect.preprocess(image, plan)})[0]
+
+    def _read_strips(self, session, strips: list[np.ndarray], mapper, exact: bool = False) -> list:
+        """recognize.read_lines with the engine's batch and strip width."""
+        cfg = self.config
+        return recognize.read_lines(
+            session, self.charset, strips, cfg.rec_batch, cfg.rec_min_width, mapper, exact=exact
+        )
 
     def _cut_lines(
         self, image: np.ndarray, check, mapper, drop_slivers: bool = True, by_page_direction: bool = True
@@ -284,7 +179,9 @@ class OcrEngine:
             # upright page keeps the order above, at no cost: the direction comes from the
             # boxes and the classifier's flips, which it has anyway.
             direction = orientation.page_direction(boxes, flipped)
-            if direction == orientation.TURNED_RIGHT and not self._vertical_text(image, boxes, mapper):
+            if direction == orientation.TURNED_RIGHT and not orientation.is_vertical_text(
+                image, boxes, lambda cells: self._read_strips(self.rec, cells, mapper)
+            ):
                 return Cut(boxes, cut_from, cut_widths, strips, flipped, unless_sure, direction)
             if direction in (orientation.UPSIDE_DOWN, orientation.TURNED_LEFT):
                 return Cut(boxes, cut_from, cut_widths, strips, flipped, unless_sure, direction)
@@ -295,28 +192,10 @@ class OcrEngine:
                 strips, flipped = [strips[i] for i in order], [flipped[i] for i in order]
         return Cut(boxes, cut_from, cut_widths, strips, flipped, unless_sure)
 
-    # Columns read as rows of upright characters (orientation.column_cells) to tell vertical
-    # text from a page turned right: vertical text reads at 0.73-1.0 that way, a turned page's
-    # lines at 0-0.0 (rendered poems and notices; XFUND pages turned right).
-    VERTICAL_PROBES = 6
-    VERTICAL_SCORE = 0.5
-
-    def _vertical_text(self, image: np.ndarray, boxes: np.ndarray, mapper) -> bool:
-        """Do the columns on this page hold upright characters (vertical text), not lines of a
-        page turned right?"""
-        columns = sorted((box for box in boxes if is_vertical(box)), key=lambda box: -float(np.ptp(box[:, 1])))
-        cells = [orientation.column_cells(warp(image, box)) for box in columns[: self.VERTICAL_PROBES]]
-        if not cells:
-            return False
-        readings = recognize.read_lines(
-            self.rec, self.charset, cells, self.config.rec_batch, self.config.rec_min_width, mapper
-        )
-        return float(np.mean([reading.score for reading in readings])) >= self.VERTICAL_SCORE
-
     def require_lang(self, lang: str | None) -> None:
         """ApiError 501 LanguageNotAvailable, saying what to install, where `lang` cannot be read here."""
         if lang == "ko" and not self.korean.available:
-            raise korean_text.language_not_available(self.korean.problem)
+            raise korean.language_not_available(self.korean.problem)
 
     def read(
         self, image: np.ndarray, deadline: float | None = None, detail: bool = False, lang: str | None = None
@@ -330,11 +209,11 @@ class OcrEngine:
 
         A page turned a quarter or upside down (orientation.py) is read turned upright, as an
         upright page is, and its boxes are given back in this image's pixels. `lang` "ko": Hangul
-        lines are read too (korean_text.py)."""
+        lines are read too (korean/)."""
         self.require_lang(lang)
         check, mapper = self._guards(deadline)
         # With Korean asked for, the page is read as it stands: the classifier takes many Hangul
-        # lines for upside-down ones, so its flips cannot tell the page's direction (korean_text.py
+        # lines for upside-down ones, so its flips cannot tell the page's direction (korean/
         # reads each line both ways where unsure instead).
         by_direction = self.by_page_direction and lang != "ko"
         cut = self._cut_lines(image, check, mapper, by_page_direction=by_direction)
@@ -347,20 +226,7 @@ class OcrEngine:
         if again is None:
             return []
         lines = self._read_cut(upright, again, check, mapper, deadline, detail, lang)
-        return [self._turned_back(line, cut.turned, *image.shape[:2]) for line in lines]
-
-    @staticmethod
-    def _turned_back(line: OcrLine, direction: int, height: int, width: int) -> OcrLine:
-        """A line read on the page turned upright, with its box and characters in the pixels of
-        the original image. Their corners keep the text's own order (clockwise from the top-left
-        of its first character as the page is read), so a box follows its line."""
-        box = orientation.points_back(np.asarray(line.box, np.float32), direction, height, width)
-        top, left, w, h = _axis_aligned(box, height, width)
-        chars = tuple(
-            tuple(map(tuple, _rounded(orientation.points_back(np.asarray(quad, np.float64), direction, height, width))))
-            for quad in line.chars
-        )
-        return OcrLine(line.text, line.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars)
+        return [turned_back(line, cut.turned, *image.shape[:2]) for line in lines]
 
     def _read_cut(
         self, image: np.ndarray, cut: Cut, check, mapper, deadline: float | None, detail: bool, lang: str | None = None
@@ -372,22 +238,14 @@ class OcrEngine:
             check()
             texts = recognize.read_lines_batched(self.rec_batcher, strips, cfg.rec_min_width, deadline)
         else:
-            texts = recognize.read_lines(self.rec, self.charset, strips, cfg.rec_batch, cfg.rec_min_width, mapper)
+            texts = self._read_strips(self.rec, strips, mapper)
         if self.rec_fp32 is not None:
             unsure = [i for i, reading in enumerate(texts) if reading.weakest < cfg.fp32_retry_below]
             # The second look is at each strip's own width, without its bucket's padding: an
-            # unsure line is the one padding can tip (make bench: TD500 recall 0.951 -> 0.957, a
-            # stylised sign line of 142 px read at 0.22 padded to 192; the other sets within 0.002).
+            # unsure line is the one padding can tip (docs/decisions.md, 2026-12-07, the studies
+            # moved out of the code).
             if unsure:
-                again = recognize.read_lines(
-                    self.rec_fp32,
-                    self.charset,
-                    [strips[i] for i in unsure],
-                    cfg.rec_batch,
-                    cfg.rec_min_width,
-                    mapper,
-                    exact=True,
-                )
+                again = self._read_strips(self.rec_fp32, [strips[i] for i in unsure], mapper, exact=True)
                 for i, reading in zip(unsure, again):
                     texts[i] = reading
         if lang == "ko":
@@ -395,18 +253,18 @@ class OcrEngine:
         lines = []
         for i, (line_box, whole, maybe_piece) in enumerate(zip(boxes, texts, unless_sure)):
             # A line partly in a script the model cannot read is cut there, that part left out
-            # (scripts.py); any other line is one piece, as read.
+            # (text/scripts.py); any other line is one piece, as read.
             pieces = scripts.readable_parts(whole) if self.script_check else [scripts.Piece(whole, 0.0, 1.0)]
             for reading, start, end in pieces:
                 if reading.score < (SURE_READING if maybe_piece else cfg.text_score) or not reading.text.strip():
                     continue
                 box = line_box
                 if (start, end) != (0.0, 1.0):
-                    span = _char_quads([(start, end)], cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i])
+                    span = char_quads([(start, end)], cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i])
                     box = np.asarray(span[0], np.float32)
-                top, left, w, h = _axis_aligned(box, height, width)
+                top, left, w, h = axis_aligned(box, height, width)
                 chars = (
-                    _char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i])
+                    char_quads(reading.spans, cut_from[i], cut_widths[i], strips[i].shape[1], flipped[i])
                     if detail
                     else ()
                 )
@@ -422,24 +280,17 @@ class OcrEngine:
         return self.rec_fp32 if self.rec_fp32 is not None else self.rec
 
     def _with_korean(self, strips: list[np.ndarray], texts: list, flipped: list[bool], mapper, deadline) -> list:
-        """Each line's reading with Korean asked for (korean_text.with_korean): Tesseract on the
+        """Each line's reading with Korean asked for (korean.with_korean): Tesseract on the
         engine's lanes, PP-OCR (fp32 where there is one) for the places of non-Korean words."""
         session = self._exact_rec
-        cfg = self.config
-        return korean_text.with_korean(
-            self.korean,
-            strips,
-            texts,
-            flipped,
-            lambda crops: recognize.read_lines(session, self.charset, crops, cfg.rec_batch, cfg.rec_min_width),
-            mapper,
-            deadline,
+        return korean.with_korean(
+            self.korean, strips, texts, flipped, lambda crops: self._read_strips(session, crops, map), mapper, deadline
         )
 
     def read_tables(
         self, image: np.ndarray, deadline: float | None = None, detail: bool = False, lang: str | None = None
     ) -> tuple[list, list]:
-        """(the lines as read() answers them, as API items; the tables of the image, tables.py).
+        """(the lines as read() answers them, as API items; the tables of the image, layout/).
         The tables are filled from the lines' characters, so the lines are read with them."""
         lines: list[Line] = [line.to_api(True) for line in self.read(image, deadline=deadline, detail=True, lang=lang)]  # type: ignore[misc]
         check, _ = self._guards(deadline)
@@ -451,106 +302,25 @@ class OcrEngine:
                 line.pop("chars", None)
         return lines, tables
 
-    @staticmethod
-    def _chinese_plate_strips(image: np.ndarray, cut: Cut) -> list[np.ndarray]:
-        """The lines cut for PP-OCR to read as Chinese plates: tighter across the text than the
-        detector's boxes, a little longer (plates.CHINESE_PLATE_SIDES), turned as the classifier
-        turned them. A line that is the whole image (a plate crop) is read whole, as cut."""
-        strips = []
-        for box, whole, strip, flip in zip(cut.boxes, cut.read_whole(), cut.strips, cut.flipped):
-            if whole:
-                strips.append(strip)
-                continue
-            # Past the image's edge the warp repeats the edge pixels, as pad_sides would.
-            tight = crop_line(image, reframed(box, plates.CHINESE_PLATE_ENDS, plates.CHINESE_PLATE_SIDES))
-            strips.append(cv2.rotate(tight, cv2.ROTATE_180) if flip else tight)
-        return strips
-
     def read_plates(self, image: np.ndarray, deadline: float | None = None, country: str | None = None) -> list[dict]:
-        """Licence plates in a photo or a crop, read under their grammar (plate_grammar.py,
-        plates.py): [{"value", "conf", "box": 4 corners}], most confident first; [] when there is
-        none. `country` ("cn", "kr") answers only that country's plates; without it each line is
-        read both ways and keeps the reading its grammar is surer of. Korean readings are also
-        made of each line sheared upright (slant.py)."""
+        """Licence plates in a photo or a crop, read under their grammar (plates/):
+        [{"value", "conf", "box": 4 corners}], most confident first; [] when there is none.
+        `country` ("cn", "kr") answers only that country's plates; without it each line is read
+        both ways and keeps the reading its grammar is surer of."""
         check, mapper = self._guards(deadline)
         # A thin line on the edge of a plate crop may be a two-row plate's small top row, whole,
         # the crop cut tight over it; the grammar, not its thickness, says whether it is a plate's.
         cut = self._cut_lines(image, check, mapper, drop_slivers=False, by_page_direction=False)
         if cut is None:
             return []
-        readers = []
-        pairs = plates.stacked_rows(cut.boxes)
-        # Asked for Korean plates only, the lines are still read as Chinese ones, but only as
-        # rivals: a Korean reading found only at a slant must beat them (plates.read).
-        check()
-        # fp32 where there is one: int8 loses more of the tiny province characters (on 300
-        # plate crops 88.3% exact against 89.7%, grey only).
-        session = self._exact_rec
-        lines = recognize.line_probabilities(
-            session, self._chinese_plate_strips(image, cut), self.config.rec_batch, self.config.rec_min_width, mapper
+        # fp32 where there is one: int8 loses more of the tiny province characters
+        # (docs/decisions.md, 2026-12-07, the studies moved out of the code).
+        session, cfg = self._exact_rec, self.config
+        found = self.plates.read(
+            image,
+            cut,
+            lambda strips: recognize.line_probabilities(session, strips, cfg.rec_batch, cfg.rec_min_width, mapper),
+            check,
+            country,
         )
-        readers.append(plates.Reader(self.plate_decoder, lines, plates.joined(lines, pairs), answers=country != "kr"))
-        if country in (None, "kr"):
-            check()
-            # Our Korean model learnt lines as the detector cuts them, never widened by repeating
-            # their edge pixels (pad_sides, which PP-OCR needs): on a plate crop whose frame
-            # touches the image's edge, those pixels read as an extra digit or sink the reading
-            # (make bench-plates, Korean held-out route: 88.9% read with them, 90.5% without).
-            strips = cut.unpadded_strips()
-            # A crop of one plate is read whole (crops.fills_image), frame, bolts and the bumper
-            # around it included. Real Korean plate crops read better cut along their text row
-            # as well (make bench-plates, kr-real: 46 -> 73 of 129 exact), so such a line is
-            # read both ways and plates.read keeps the surer reading.
-            whole = cut.read_whole()
-            rows = [
-                (cv2.rotate(crop_line(image, box), cv2.ROTATE_180) if flip else crop_line(image, box))
-                if read_whole
-                else strip
-                for box, flip, read_whole, strip in zip(cut.boxes, cut.flipped, whole, strips)
-            ]
-            # A two-row plate's rows are each cut along their own box: on tight crops of green
-            # 2004 plates the big serial's box covers the crop, and the whole image would hold
-            # the top row twice.
-            stacked = [stack_rows([rows[top], rows[bottom]]) for top, bottom in pairs]
-            # And with each row narrower, nearer our renderer's proportions (plates.KOREAN_PAIR_SQUEEZE).
-            narrower = [
-                stack_rows([scaled_across(rows[line], plates.KOREAN_PAIR_SQUEEZE) for line in pair]) for pair in pairs
-            ]
-            # The lines read whole are also read along their text row (rows) and cut a little
-            # tighter above and below (plates.KOREAN_CROP_SIDES), as the photo stands: one more
-            # view of a crop's text row, which the models often read where the other cuts misread
-            # it. Never turned: the angle classifier, trained on text lines, turns some upright
-            # real plates upside down (2 of the 129 KarPlate crops). Other lines have no such
-            # views: theirs would be their plain strip again, read once more for nothing, and its
-            # readings at a slant would pass for two shears that agree (plates.read).
-            own = [k for k, read_whole in enumerate(whole) if read_whole]
-            tight = [crop_line(image, reframed(cut.boxes[k], 0.0, plates.KOREAN_CROP_SIDES)) for k in own]
-            # And the tighter row made wider where it is short for its height (plates.KOREAN_CROP_STRETCH).
-            stretches = [plates.korean_crop_stretch(row.shape[1], row.shape[0]) for row in tight]
-            wider = {k: scaled_across(row, by) for k, row, by in zip(own, tight, stretches) if by > 1.0}
-            views = [view for view in ({k: rows[k] for k in own}, dict(zip(own, tight)), wider) if view]
-            inputs = strips + stacked + narrower + [image for view in views for image in view.values()]
-            # Each is read as cut and, slanted upright, at its measured slant and either side of
-            # it (slant.variants): real crops are often photographed from one side.
-            variants = [[image, *slant.variants(image)] for image in inputs]
-            pairs_from, views_from = len(strips), len(strips) + len(stacked) + len(narrower)
-            for model, decoder in self.korean_plates:
-                check()
-                matrices = model.probabilities([image for group in zip(*variants) for image in group])
-                for k in range(1 + len(slant.AROUND)):
-                    read = matrices[k * len(inputs) : (k + 1) * len(inputs)]
-                    # The pairs as stacked, then narrower: two views of each (plates.Reader.paired).
-                    readers.append(
-                        plates.Reader(decoder, read[:pairs_from], read[pairs_from:views_from], slanted=k > 0)
-                    )
-                    start = views_from
-                    for view in views:
-                        seen: list[np.ndarray | None] = [None] * len(cut.boxes)
-                        for line, matrix in zip(view, read[start : start + len(view)]):
-                            seen[line] = matrix
-                        start += len(view)
-                        readers.append(plates.Reader(decoder, seen, [], slanted=k > 0))
-        return [
-            {"value": reading.text, "conf": round(reading.conf, 4), "box": _rounded(box)}
-            for reading, box in plates.read(readers, cut.boxes, pairs, check)
-        ]
+        return [{"value": reading.text, "conf": round(reading.conf, 4), "box": rounded(box)} for reading, box in found]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from inference.http_io import read_body
+from inference.serving.http_io import read_body
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.limits import SAGEMAKER_INVOKE_MAX_BYTES, SAGEMAKER_INVOKE_TIMEOUT_S
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from inference.batching import BatcherClosed, MicroBatcher
+from inference.runtime.batching import BatcherClosed, MicroBatcher
 
 
 class Recorder:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from inference.crops import crop_line, reframed
+from inference.text.crops import crop_line, reframed
 
 
 def rotated_box(cx: float, cy: float, length: float, thick: float, degrees: float) -> np.ndarray:

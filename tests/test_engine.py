@@ -6,9 +6,11 @@ import time
 import numpy as np
 import pytest
 
-from inference import crops, detect, plate_grammar, recognize, slant
 from inference.engine import DeadlineExceeded
 from inference.images import decode_image
+from inference.plates import grammar as plate_grammar
+from inference.plates import slant
+from inference.text import crops, detect, recognize
 from tests.conftest import EXPECTED, fixture_bytes, norm, texts
 
 
@@ -104,7 +106,7 @@ def test_a_line_touching_the_edge_of_a_photo_is_kept():
     # top edge keeps both.
     import numpy as np
 
-    from inference.crops import edge_fragments
+    from inference.text.crops import edge_fragments
 
     def box(x0, y0, x1, y1):
         return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)

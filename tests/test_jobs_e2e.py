@@ -102,7 +102,7 @@ def test_a_pdf_over_http_is_read_page_by_page_as_general_ocr_reads_each_page(sta
 
 
 def test_a_job_asked_for_korean_reads_korean_pages_as_general_ocr_does(stack):
-    from inference.korean_text import KoreanReader
+    from inference.korean import KoreanReader
     from tests.test_korean import KOREAN, korean_line
 
     if not KoreanReader(1).available:

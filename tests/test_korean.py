@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from frontend.handler import handler
-from inference import korean_text
+from inference import korean as korean_text
 from ocr_contract import ApiError
 from tests.conftest import EXPECTED, norm
 from tests.fakes import api_event, encoded, multipart, page_with_rectangles
@@ -134,7 +134,7 @@ def test_a_job_range_asking_for_korean_where_it_is_missing_fails_once_saying_wha
     and the job records its pages failed with that message."""
     import time
 
-    from inference.document_pages import read_document
+    from inference.serving.document_pages import read_document
     from ocr_contract.protocol import InvokeOptions
     from tests.conftest import fixture_image
 
@@ -327,7 +327,7 @@ def test_nhn_splits_a_korean_line_into_its_words_with_boxes_in_order(engine, mon
     from aiohttp.test_utils import TestServer
 
     from frontend import endpoint
-    from inference.server import create_app
+    from inference.serving.server import create_app
     from local.sagemaker_runtime import create_runtime
 
     png = encoded(Image.fromarray(korean_line()[:, :, ::-1]))
@@ -372,7 +372,7 @@ def _span(k: int) -> tuple[float, float]:
 def _ppocr(text: str, probs: list[float], hangul: list[float]):
     """PP-OCR's reading of a line: one glyph per character, each read at its probability; over
     each glyph the classifier gives Hangul `hangul[k]` and the recogniser's own scripts the rest."""
-    from inference import recognize, scripts
+    from inference.text import recognize, scripts
 
     classes = np.zeros((STEPS, len(scripts.CLASSES)), np.float32)
     classes[:, scripts.CLASSES.index(scripts.BACKGROUND)] = 1.0
@@ -399,7 +399,7 @@ def _tesseract(text: str, confidence: float) -> list:
 
 def _rereads(reading):
     """PP-OCR reading each place again: the characters of `reading` whose glyphs lie there."""
-    from inference import recognize
+    from inference.text import recognize
 
     def reread(places):
         out = []

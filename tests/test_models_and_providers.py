@@ -6,11 +6,12 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from inference import models
 from inference.config import EngineConfig
-from inference.engine import OcrEngine, recogniser_precision
-from inference.scripts import with_features
-from inference.sessions import ProviderError, create_session, requested_providers
+from inference.engine import OcrEngine
+from inference.runtime import models
+from inference.runtime.quantize import recogniser_precision
+from inference.runtime.sessions import ProviderError, create_session, requested_providers
+from inference.text.scripts import with_features
 
 
 def test_models_come_from_the_rapidocr_wheel():
@@ -102,7 +103,7 @@ def test_int8_recogniser_is_built_here_from_the_shipped_weights(engine):
 def test_cuda_sessions_are_set_up_for_shapes_that_change_every_request(monkeypatch):
     # No GPU here: a stand-in records what the engine asks onnxruntime for, as a CUDA build would
     # receive it, and answers as a working CUDA session would.
-    from inference import sessions
+    from inference.runtime import sessions
 
     created = []
 

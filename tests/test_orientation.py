@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench.metrics import edit_distance
 from frontend import layout
-from inference import orientation
-from inference.orientation import TURNED_LEFT, TURNED_RIGHT, UPRIGHT, UPSIDE_DOWN
+from inference.text import orientation
+from inference.text.orientation import TURNED_LEFT, TURNED_RIGHT, UPRIGHT, UPSIDE_DOWN
 from tests.conftest import norm
 
 FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
@@ -159,7 +159,7 @@ def test_a_turned_page_reads_as_the_upright_page_with_boxes_in_its_own_pixels(en
 
 @needs_font
 def test_an_upright_page_is_read_in_the_order_it_always_was(engine):
-    from inference import detect
+    from inference.text import detect
 
     page = horizontal_page()
     lines = engine.read(page)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from inference import plates
-from inference.plate_grammar import CHINESE, ENDINGS, KOREAN, KOREAN_CHARSET, LETTERS, PROVINCES, SERIAL, PlateDecoder
+from inference.plates.grammar import CHINESE, ENDINGS, KOREAN, KOREAN_CHARSET, LETTERS, PROVINCES, SERIAL, PlateDecoder
 
 CHARSET = ["<blank>"] + sorted(set(PROVINCES + SERIAL + ENDINGS + "·OI奥粵学")) + [" "]
 
@@ -260,7 +260,7 @@ def test_rival_readings_are_never_answered_and_overrule_only_readings_found_at_a
 def test_each_shipped_korean_model_answers_the_grammars_characters(index):
     # The weights and their classes travel together (ONNX metadata); every character the Korean
     # grammar allows must be one each model can answer, and the files stay small.
-    from inference.korean_plates import MODEL_PATHS, KoreanPlateReader
+    from inference.plates.korean_model import MODEL_PATHS, KoreanPlateReader
 
     assert len(MODEL_PATHS) == 2
     reader = KoreanPlateReader("cpu", 1, MODEL_PATHS[index])
@@ -312,7 +312,7 @@ def test_the_search_finds_the_likeliest_legal_path_of_every_ctc_path():
     # its string and its conf (the geometric mean of the path's probabilities).
     from itertools import product
 
-    from inference.plate_grammar import Grammar
+    from inference.plates.grammar import Grammar
 
     grammar = Grammar({0: [(1, "AB")], 1: [(2, "12AB")], 2: [(3, "12")]}, frozenset({3}))
     charset = ["<blank>", "A", "B", "1", "2", "C"]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from inference.admission import Admission
+from inference.serving.admission import Admission
 from ocr_contract import ApiError
 from ocr_contract.protocol import CUSTOM_ATTRIBUTES_MAX_CHARS, InvokeOptions
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from botocore.config import Config
 
 from frontend import endpoint
-from inference.server import create_app
+from inference.serving.server import create_app
 from local.sagemaker_runtime import create_runtime
 from ocr_contract import ApiError
 from tests.conftest import EXPECTED, fixture_bytes, norm

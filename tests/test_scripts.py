@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from inference import recognize, scripts
+from inference.text import recognize, scripts
 from training.scripts import render
 
 WHITE, BLACK = (255, 255, 255), (20, 20, 20)

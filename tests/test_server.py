@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from inference.config import EngineConfig
 from inference.images import decode_image
-from inference.server import ADMISSION, SETTINGS, STATE, create_app
+from inference.serving.server import ADMISSION, SETTINGS, STATE, create_app
 from tests.conftest import EXPECTED, fixture_bytes, fixture_image, many_scan_jpeg, norm, png_header
 
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.slant import sheared, slant
+from inference.plates.slant import sheared, slant
 
 
 def leaning_strokes(lean: float, height: int = 40) -> np.ndarray:

@@ -12,8 +12,8 @@ from PIL import Image
 
 from bench.small_text import LINE
 from bench.small_text import scene as _scene
-from inference import detect, small_text
 from inference.engine import DeadlineExceeded
+from inference.text import detect, small_text
 
 from .conftest import fixture_image, norm, texts
 

@@ -124,7 +124,7 @@ def test_tables_option_travels_in_the_header():
 
 
 def test_structure_tokens_place_cells_past_row_spans():
-    from inference.tables import decode_structure
+    from inference.layout.structure import decode_structure
 
     vocabulary = ["sos", "<tr>", "</tr>", "<td", ">", "</td>", ' rowspan="2"', ' colspan="2"', "<td></td>", "eos"]
     steps = ["<tr>", "<td", ' rowspan="2"', ">", "</td>", "<td", ' colspan="2"', ">", "</td>", "</tr>"]
@@ -201,7 +201,7 @@ class EngineRuntime:
     def invoke_endpoint(self, **request):
         import io
 
-        from inference.server import TASKS
+        from inference.serving.server import TASKS
 
         options = InvokeOptions.parse(request["CustomAttributes"])
         self.calls.append({"options": options})
@@ -254,7 +254,7 @@ def test_clova_reads_a_ruled_table_into_rows_columns_and_spans(engine_runtime, v
 
 
 def test_lines_answer_is_the_bare_list_unless_tables_are_asked(engine):
-    from inference.server import _run_ocr
+    from inference.serving.server import _run_ocr
 
     data = fixture_bytes("ruled_table.png")
     deadline = time.monotonic() + 60

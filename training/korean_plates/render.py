@@ -30,14 +30,14 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inference.korean_plates import stack_rows
-from inference.plate_grammar import (
+from inference.plates.grammar import (
     DIGITS,
     KOREAN_COMMERCIAL_USES,
     KOREAN_PRIVATE_USES,
     KOREAN_REGIONS,
     KOREAN_RENTAL_USES,
 )
+from inference.plates.korean_model import stack_rows
 
 FONT_ROOT = Path("/usr/share/fonts")
 # (file under FONT_ROOT, face index in a collection). Training: every sans-serif, non-handwriting

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.korean_plates import INPUT_HEIGHT, INPUT_WIDTH, MODEL_PATHS, model_input
-from inference.plate_grammar import KOREAN_CHARSET
+from inference.plates.grammar import KOREAN_CHARSET
+from inference.plates.korean_model import INPUT_HEIGHT, INPUT_WIDTH, MODEL_PATHS, model_input
 
 from .render import LAYOUTS, LAYOUTS_BEFORE_2004, TRAIN_DIGIT_FONTS, TRAIN_FONTS, Fonts, sample
 

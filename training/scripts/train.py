@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inference import recognize, scripts
-from inference.models import int8_recogniser_bytes, locate_models, prepared_model_bytes
+from inference.runtime.models import int8_recogniser_bytes, locate_models, prepared_model_bytes
+from inference.text import recognize, scripts
 
 from . import render
 

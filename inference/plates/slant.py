@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .crops import border_colour
+from ..text.crops import border_colour
 
 # Horizontal shear, in pixels of x per pixel of y below the line's middle, searched in 0.05 steps
 # (about 3 degrees): the slants measured on the real Korean plate crops of make bench-plates

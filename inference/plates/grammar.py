@@ -97,7 +97,8 @@ def _chinese() -> Grammar:
     edge(14, 16, NEW_ENERGY)  # large new-energy: 5, then D/F: accepting
     for a, b in ((20, 21), (21, 22), (22, 23), (23, 24), (24, 25)):
         edge(a, b, SERIAL)  # 25: accepting
-    # 0.5: chosen on the EasyPR street photos (README, "Vehicle plates").
+    # Text with no legal path over 0.5 is no plate (docs/decisions.md, 2026-11-21, plates decoded
+    # under their grammar).
     return Grammar(edges, frozenset({14, 15, 16, 25}), SEPARATORS, min_conf=0.5)
 
 
@@ -123,7 +124,7 @@ def _korean() -> Grammar:
     edge(7, 8, DIGITS)
     edge(8, 9, DIGITS)  # 9: accepting
     # Our Korean model is sure of the plates it reads, and forced through this grammar it reads
-    # Chinese text as plates too, less surely: README, "Korean plates", has the measurement.
+    # Chinese text as plates too, less surely (docs/decisions.md, 2026-11-22, Korean thresholds).
     return Grammar(edges, frozenset({9}), min_conf=KOREAN_MIN_CONF, min_char_prob=KOREAN_MIN_CHAR_PROB)
 
 

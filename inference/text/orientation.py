@@ -19,11 +19,14 @@ The boxes are never moved: only the order changes, and every box stays in the im
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import cv2
 import numpy as np
 
-from .crops import _warp_size
+from .crops import _warp_size, is_vertical, warp
 from .detect import reading_order
+from .reading import Reading
 
 UPRIGHT, TURNED_RIGHT, UPSIDE_DOWN, TURNED_LEFT = 0, 90, 180, 270
 # A box is a column when crops.is_vertical (height >= 1.5 x width); a row when its width is at
@@ -126,3 +129,22 @@ def column_cells(column: np.ndarray) -> np.ndarray:
     count = max(1, round(height / max(width, 1)))
     cells = [column[i * height // count : (i + 1) * height // count] for i in range(count)]
     return np.hstack([cv2.resize(cell, (width, width), interpolation=cv2.INTER_AREA) for cell in cells])
+
+
+# Columns read as rows of upright characters (column_cells) to tell vertical text from a page
+# turned right: vertical text reads at 0.73-1.0 that way, a turned page's lines at 0-0.0
+# (docs/decisions.md, 2026-12-03, pages read in the direction they run).
+VERTICAL_PROBES = 6
+VERTICAL_SCORE = 0.5
+
+
+def is_vertical_text(
+    image: np.ndarray, boxes: np.ndarray, read: Callable[[list[np.ndarray]], Sequence[Reading]]
+) -> bool:
+    """Do the columns on this page hold upright characters (vertical text), not lines of a
+    page turned right? `read(strips)`: the recogniser's readings of strips."""
+    columns = sorted((box for box in boxes if is_vertical(box)), key=lambda box: -float(np.ptp(box[:, 1])))
+    cells = [column_cells(warp(image, box)) for box in columns[:VERTICAL_PROBES]]
+    if not cells:
+        return False
+    return float(np.mean([reading.score for reading in read(cells)])) >= VERTICAL_SCORE

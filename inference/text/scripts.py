@@ -9,7 +9,7 @@ for a Korean line, at 0.92) or emits blanks over the glyphs and keeps only the d
 The recogniser's own features say where that happens. The tensor its CTC head reads (one vector
 of 120 per time step, 8 px of a 48 px-high strip) is made an output of the graph when the model
 is loaded (with_features), and a small classifier (a two-layer perceptron, weights in
-weights/scripts.npz, made by training/scripts/train.py from lines rendered in fonts from
+inference/weights/scripts.npz, made by training/scripts/train.py from lines rendered in fonts from
 Debian's packages) tells for each time step: background, a script the dictionary holds, or one
 of the scripts it does not. Its cost is a 120x64 and a 64x8 matrix product per time step.
 
@@ -26,14 +26,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .recognize import Reading
+from .reading import Reading
 
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "scripts.npz"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "scripts.npz"
 # The classifier's classes, in the order of its outputs.
 BACKGROUND, READABLE = "background", "readable"
 UNREADABLE = ("hangul", "thai", "arabic", "devanagari", "hebrew", "cyrillic")
@@ -43,20 +42,16 @@ _UNREADABLE_COLUMNS = slice(CLASSES.index(UNREADABLE[0]), None)  # of step_class
 # A run of time steps whose unreadable probability, averaged over SMOOTH steps, is over THRESHOLD
 # for at least MIN_STEPS steps (48 px of a 48 px-high strip: a glyph) is an unreadable part,
 # unless the model read every character in it at CONFIDENT or more; its ends are then set where
-# the probability itself crosses 0.5. Chosen (docs/decisions.md) on 900 lines in held-out fonts
-# (none of 437 readable lines touched) and on the real pages of XFUND and TD500 (3 low-confidence
-# lines of 3,828 changed; 4 steps and no CONFIDENT changed 25 pages).
+# the probability itself crosses 0.5. Chosen on held-out rendered lines and on the real pages of
+# XFUND and TD500, where rendered lines alone misled (docs/decisions.md, 2026-12-03, text in a
+# script the recogniser cannot read).
 THRESHOLD = 0.6
 MIN_STEPS = 6
 # A shorter run is one too where it is SHORT_STEPS long at least, its unreadable probability
-# averages SHORT_SURE, and the recogniser wrote two letters or more over it, not ideographs,
-# blanks or signs: a short word of a small line ("비디" in 4 steps, at 0.97-1.00 each, read as
-# "WIEI" at 0.80). Short runs elsewhere are the classifier's mistakes on real pages (handwritten
-# 姓, 寿县 at 0.98, the underlined blanks of "年__月__日", the stray "w" of a sign's "西w": 9
-# lines of 3,828 on XFUND's and TD500's pages without the letters rule, 0 with it).
-# And only where the recogniser was unsure of those letters (their mean probability under
-# SHORT_UNSURE): "KX" of a plate 皖A·KX258, read at 0.95 and 0.96, is a short run of "Cyrillic"
-# to the classifier (К and Х are Latin shapes); "WIEI" was read at 0.50.
+# averages SHORT_SURE, and the recogniser wrote two letters or more over it, unsurely (under
+# SHORT_UNSURE), not ideographs, blanks or signs: a short word of a small line. Short runs
+# elsewhere are the classifier's mistakes on real pages, and Latin-looking letters it calls
+# Cyrillic on plates are read surely (docs/decisions.md, 2026-12-04, a short word).
 SHORT_STEPS = 3
 SHORT_SURE = 0.95
 SHORT_UNSURE = 0.8
@@ -88,7 +83,7 @@ def feature_tensor(model) -> str:
 def with_features(model_bytes: bytes) -> bytes:
     """The recogniser with its CTC head's input (time steps x features) as a second output. The
     first output stays the softmax every caller reads; int8 quantization keeps the head in fp32
-    (quantize.py), so the features are fp32 in either precision."""
+    (runtime/quantize.py), so the features are fp32 in either precision."""
     import onnx
 
     model = onnx.load_from_string(model_bytes)
@@ -168,7 +163,7 @@ NOTHING = Unreadable((), 0.0)
 
 
 def unreadable_script(reading: Reading) -> Unreadable:
-    """Which parts of a line (a recognize.Reading) are in a script the recogniser cannot read,
+    """Which parts of a line (a reading.Reading) are in a script the recogniser cannot read,
     which script each is, and the share of the line's ink they are. A Reading without step
     classes (a recogniser without features) has NOTHING."""
     probs = reading.classes
@@ -234,7 +229,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 class Piece(NamedTuple):
-    reading: Reading  # a recognize.Reading: the piece's text, score, characters' spans
+    reading: Reading  # the piece's text, score, characters' spans
     start: float  # the piece along the strip as read, fractions of its width
     end: float
 
@@ -250,8 +245,6 @@ def readable_parts(reading: Reading) -> list[Piece]:
     found = unreadable_script(reading)
     if not found.parts:
         return [Piece(reading, 0.0, 1.0)]
-    from .recognize import Reading  # noqa: F811  (at run time: recognize imports this module)
-
     # Characters emitted over an unreadable part are the recogniser's guesses at glyphs it has
     # no class for. On a line that has such a part, so are a piece's end characters emitted where
     # the unreadable classes outweigh the readable one, and a piece whose characters mostly are.

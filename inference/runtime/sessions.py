@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 
 import onnxruntime as ort
 
@@ -34,14 +35,10 @@ CUDA_OPTIONS = {
 }
 
 
-# Host memory, which must stay flat however many image sizes the server sees. onnxruntime's CPU
-# arena keeps every block that some input shape once needed, and pages come in any size: over
-# 400 pages of 200 sizes the server's RSS grew 18% (1216 -> 1436 MB) and kept growing. So the
-# arena is off and freed memory goes back to malloc. glibc would then mmap and unmap each large
-# activation buffer on every model call, paying for fresh zeroed pages each time (the arena-less
-# engine ran 20% slower); raising its mmap and trim thresholds makes it reuse its heap instead.
-# Measured in-process on 2 cores: RSS flat (729 -> 711 MB after 400 pages, -2%), pages/s 2.35
-# against the arena's 2.37 (make bench-gpu's memory run measures it over HTTP).
+# Host memory, which must stay flat however many image sizes the server sees: onnxruntime's CPU
+# arena keeps every block some input shape once needed, so it is off, and glibc is told to reuse
+# its heap rather than map and unmap each large buffer on every model call, which made the
+# arena-less engine slower (docs/decisions.md, 2026-11-21, CPU memory arenas off).
 MALLOC_KEEP_BYTES = 64 * 1024 * 1024
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
@@ -60,6 +57,14 @@ def keep_freed_memory_for_reuse() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, MALLOC_KEEP_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, 2 * MALLOC_KEEP_BYTES)
     )
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (a container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class ProviderError(RuntimeError):
@@ -94,8 +99,6 @@ def create_session(model: bytes, name: str, choice: str, threads: int, quiet: bo
         options.log_severity_level = 3
     # onnxruntime's idle threads spin, waiting for the next parallel section: with several
     # requests in flight they burn the cores another request's decoding, cropping and HTTP need.
-    # make bench-gpu on 2 cores: concurrency 8 2.11 -> 2.34 pages/s; concurrency 1 unchanged
-    # (444 ms median both).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads > 0:
         options.intra_op_num_threads = threads

@@ -32,13 +32,23 @@ log = logging.getLogger(__name__)
 CALIBRATION_SHEET = Path(__file__).resolve().parent / "calibration" / "rec_strips.png"
 RECIPE = "int8-qdq-v1"  # part of the cache key: change it when the recipe changes
 STRIP_WIDTH, BATCH = 320, 8  # the sheet's strips are recognize.HEIGHT px high, one under another
+PRECISIONS = ("auto", "fp32", "int8")
+
+
+def recogniser_precision(precision: str, on_cpu: bool) -> str:
+    """int8 or fp32. `auto` quantizes only where it pays: on the CPU (above); GPUs run fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "int8" if on_cpu else "fp32"
+    return precision
 
 
 def calibration_batches() -> list[np.ndarray]:
     """The committed strips, normalised as the engine normalises them, in batches."""
     import cv2
 
-    from .recognize import HEIGHT, normalise
+    from ..text.recognize import HEIGHT, normalise
 
     sheet = cv2.imread(str(CALIBRATION_SHEET), cv2.IMREAD_GRAYSCALE)
     if sheet is None:

@@ -36,12 +36,13 @@ from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.jobs import MAX_DOCUMENT_BYTES
 from ocr_contract.protocol import InvokeOptions
 
+from ..config import EngineConfig
+from ..engine import OcrEngine
+from ..images import decode_image
+from ..runtime.deadline import DeadlineExceeded
 from .admission import Admission
-from .config import EngineConfig
 from .document_pages import read_document
-from .engine import DeadlineExceeded, OcrEngine
 from .http_io import install_json_protocol_errors, read_body
-from .images import decode_image
 
 log = logging.getLogger("inference.server")
 access_log = logging.getLogger("inference.access")

@@ -1,6 +1,6 @@
 """Render the recogniser's int8 calibration strips (run by hand; the PNG is committed).
 
-    apt-get install fonts-noto-cjk && python -m inference.calibration.render
+    apt-get install fonts-noto-cjk && python -m inference.runtime.calibration.render
 
 Quantizing the recogniser to int8 needs example inputs to measure the range of every
 activation. They must look like what the engine feeds it: single text lines, 48 px high, in
@@ -16,10 +16,11 @@ import random
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from ...text.recognize import HEIGHT
+
 # The sheet's layout is read back by quantize.calibration_batches: one place for it.
 from ..quantize import CALIBRATION_SHEET as SHEET
 from ..quantize import STRIP_WIDTH as WIDTH
-from ..recognize import HEIGHT
 
 COUNT = 64
 FONTS = [

@@ -115,7 +115,7 @@ def thickness(box: np.ndarray) -> float:
 
 
 # A line that may be a cut piece (see edge_fragments) is kept only when read at least this
-# surely. Calibrated on the bench (README, "What a score means"), under 0.9 a reading is exact
+# surely. Calibrated on the bench (docs/decisions.md, what `score` means), under 0.9 a reading is exact
 # at most 64% of the time; the cut pieces of rendered and XFUND crops read 0.61-0.82, the small
 # top row of a tight two-row plate 0.93-0.98.
 SURE_READING = 0.9

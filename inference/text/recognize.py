@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import cv2
 import numpy as np
+
+from . import scripts
+from .reading import Reading
 
 HEIGHT = 48
 
@@ -69,22 +71,6 @@ def normalise(strip: np.ndarray, width: int, colour: bool = False) -> np.ndarray
     out = np.zeros((3, HEIGHT, width), dtype=np.float32)
     out[:, :, :new_w] = resized.transpose(2, 0, 1).astype(np.float32) * (2.0 / 255.0) - 1.0
     return out
-
-
-class Reading(NamedTuple):
-    text: str
-    score: float  # mean probability of the characters read (the API's `score`)
-    weakest: float  # probability of the least certain character: one doubtful character in a
-    # long line barely moves the mean
-    spans: tuple = ()  # per character of `text`: (start, end) as fractions of the strip's width,
-    # in reading order (char_spans)
-    probs: tuple = ()  # per character of `text`: the probability it was read with
-    at: tuple = ()  # per character of `text`: the middle of the time steps that emitted it, as a
-    # fraction of the strip's width (where the glyph is; its span may reach far past it)
-    classes: np.ndarray | None = None  # per time step over the strip: the probabilities of
-    # scripts.CLASSES (background, readable, each script the model cannot read); None for a
-    # recogniser without the features output (scripts.with_features)
-    step: float = 0.0  # the share of the strip's width one time step covers
 
 
 def char_spans(runs: list[tuple[int, int]], lengths: list[int], steps: int, content: float) -> tuple:
@@ -154,14 +140,12 @@ def ctc_decode(
 def decode_outputs(outputs: list, charset: list[str], content: list[float]) -> list[Reading]:
     """The recogniser's outputs -> readings: the CTC softmax decoded, and where the model also
     gives its features (scripts.with_features), each step's script classes."""
-    from . import scripts
-
     classes = scripts.step_classes(outputs[1]) if len(outputs) > 1 else None
     return ctc_decode(outputs[0], charset, content, classes)
 
 
 # Every strip is padded to one of a few fixed widths: its reading then does not depend on the
-# strips it is batched with, strips of different requests can share batches (batching.py), and
+# strips it is batched with, strips of different requests can share batches (runtime/batching.py), and
 # the model sees few input shapes (each new shape grows onnxruntime's memory arena, and on a GPU
 # costs a slower first run).
 WIDTH_BUCKETS = (128, 192, 256, 320, 384, 480, 640, 800, 960, 1280, 1600, 1920, 2560, 3200)
@@ -237,11 +221,11 @@ def line_probabilities(
     session, strips: list[np.ndarray], batch_size: int, min_width: int, mapper=map
 ) -> list[np.ndarray]:
     """Each strip's CTC output (time steps x classes, softmax), the steps over its padding cut
-    off: what a constrained decoder (plate_grammar.py) searches instead of the greedy path.
+    off: what a constrained decoder (plates/grammar.py) searches instead of the greedy path.
 
     Each strip is read twice, in grey and in colour, and the two outputs averaged: a character
-    one view blurs the other often keeps (the plates' tiny province characters: on 300 plate
-    crops, 89.7% read exactly from grey alone, 91.3% from both)."""
+    one view blurs the other often keeps, as the plates' tiny province characters (docs/decisions.md,
+    2026-12-07, the studies moved out of the code)."""
     input_name = session.get_inputs()[0].name
 
     def read(chunk: list[int], width: int) -> list[np.ndarray]:

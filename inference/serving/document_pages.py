@@ -24,8 +24,8 @@ from ocr_contract.image_header import inspect_image
 from ocr_contract.limits import LONG_IMAGE_MAX_SIDE_PX, MAX_SIDE_PX
 from ocr_contract.protocol import DocumentPage, InvokeOptions
 
-from .engine import DeadlineExceeded
-from .images import decode_image
+from ..images import decode_image
+from ..runtime.deadline import DeadlineExceeded
 
 # Pages rendered ahead of the one being read.
 PREFETCH = 2

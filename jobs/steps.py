@@ -410,6 +410,8 @@ def finish(job_id: str, blobs: Blobs, store: JobStore) -> Job:
         raise KeyError(job_id)
     if job.finished:
         return job
+    if manifest_written(job, blobs):
+        _record_unread(job, blobs, store)
     parts = [uri for uri, _ in blobs.listing(job_prefix(job, blobs) + "parts/") if uri.endswith(".jsonl")]
     documents: set[str] = set()
     pages = failed = 0
@@ -473,6 +475,76 @@ def fail(job_id: str, error: ApiError, blobs: Blobs, store: JobStore) -> Job:
     unit = _failed_range(document, error)
     record_range(job, unit, error, blobs, store)
     return finish(job_id, blobs, store)
+
+
+NOT_READ = "the document's reading stopped before this page was read"
+
+
+def fail_document(job: Job, document: Document, error: ApiError, blobs: Blobs, store: JobStore) -> None:
+    """A document whose reading failed past its retries (counting its pages, or a range the
+    state machine could not record): every range of it without a part is recorded failed with
+    `error`; one never counted is one failed page 1. Repeating it changes nothing."""
+    uri = f"{job_prefix(job, blobs)}ranges/{document.index:07d}.json"
+    if blobs.exists(uri):
+        units = [range_from_dict(item) for item in json.loads(blobs.read(uri, 64 * 1024 * 1024))]
+    else:
+        units = [_failed_range(document, error)]
+        blobs.write(uri, json.dumps([range_to_dict(unit) for unit in units], ensure_ascii=False).encode())
+        store.add(job.job_id, pages_total=1)
+    for unit in units:
+        if not part_done(job, unit, blobs):
+            record_range(job, unit, error, blobs, store)
+
+
+def _record_unread(job: Job, blobs: Blobs, store: JobStore) -> None:
+    """Before the result is made: every document of the manifest whose ranges do not all have a
+    part (its reading stopped without a word: a child execution that failed, a lost range) is
+    recorded failed where it is missing, so the result names every document and the totals
+    never shrink. Ranges files are read only where the parts alone cannot tell (the document's
+    last part is a full range, or a part is missing)."""
+    prefix = job_prefix(job, blobs)
+    keys: dict[int, list[int]] = {}
+    for uri, _ in blobs.listing(prefix + "parts/"):
+        name = uri.rsplit("/", 1)[-1].removesuffix(".jsonl")
+        index, _, first = name.partition("-")
+        if index.isdigit() and first.isdigit():
+            keys.setdefault(int(index), []).append(int(first))
+    counted = {
+        int(uri.rsplit("/", 1)[-1].removesuffix(".json"))
+        for uri, _ in blobs.listing(prefix + "ranges/")
+        if uri.endswith(".json") and uri.rsplit("/", 1)[-1].removesuffix(".json").isdigit()
+    }
+    error = ApiError(ErrorCode.INTERNAL_ERROR, NOT_READ)
+    for document in read_manifest(job, blobs):
+        firsts = sorted(keys.get(document.index, []))
+        contiguous = firsts == list(range(1, RANGE_PAGES * len(firsts) + 1, RANGE_PAGES))
+        if document.index in counted and firsts and contiguous:
+            last = f"{prefix}parts/{document.index:07d}-{firsts[-1]:05d}.jsonl"
+            if len(blobs.read(last, MAX_DOCUMENT_BYTES).splitlines()) < RANGE_PAGES:
+                continue  # the last range is short: it holds the document's last page
+        fail_document(job, document, error, blobs, store)
+
+
+def fail_job(job_id: str, error: ApiError, blobs: Blobs, store: JobStore) -> Job | None:
+    """A job whose execution ended without finishing it (a step failed past its retries, the
+    execution timed out or was stopped): FAILED with `error`, its result what was read (best
+    effort: the failure may be the result's own). None when there is no such job; a finished
+    job stays as it is."""
+    job = store.get(job_id)
+    if job is None or job.finished:
+        return job
+    target = None
+    try:
+        parts = [uri for uri, _ in blobs.listing(job_prefix(job, blobs) + "parts/") if uri.endswith(".jsonl")]
+        target = result_uri(job, blobs)
+        if parts:
+            blobs.concat(parts, target)
+        else:
+            blobs.write(target, b"")
+    except Exception:  # the job fails all the same, without a result
+        target = None
+    store.set_status(job_id, "FAILED", result_key=target, error={"code": error.code.value, "message": error.message})
+    return store.get(job_id)
 
 
 def status_url(job_id: str, base_url: str, result: bool = False) -> str:

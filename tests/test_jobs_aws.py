@@ -146,8 +146,11 @@ def test_unfinished_and_task_tokens_share_the_table_without_mixing(table):
     store.create(_job("c" * 32, status="SUCCEEDED"))
     store.put_token("a" * 32 + "-0000000-00001-x", "token-1", {"range": {"first": 1, "last": 20}}, 4_000_000_000)
     assert sorted(j.job_id for j in store.unfinished()) == ["a" * 32, "b" * 32]
-    assert store.take_token("a" * 32 + "-0000000-00001-x") == ("token-1", {"range": {"first": 1, "last": 20}})
-    assert store.take_token("a" * 32 + "-0000000-00001-x") is None  # answered once
+    token = "a" * 32 + "-0000000-00001-x"
+    assert store.get_token(token) == ("token-1", {"range": {"first": 1, "last": 20}})
+    assert store.get_token(token) == ("token-1", {"range": {"first": 1, "last": 20}})  # kept until answered
+    store.delete_token(token)
+    assert store.get_token(token) is None  # answered once
     assert store.get("inference#" + "a" * 32) is None
 
 
@@ -311,8 +314,10 @@ def test_a_job_runs_through_the_handlers_in_the_state_machines_order(table, s3, 
 
     inference_ids = []
     for token, document in zip(("token-a", "token-b"), documents):
-        (unit,) = handlers.ranges({"jobId": job.job_id, "document": document})["ranges"]
-        answer = handlers.invoke_range({"taskToken": token, "jobId": job.job_id, "range": unit})
+        found = handlers.ranges({"jobId": job.job_id, "document": document})
+        (unit,) = found["ranges"]
+        state = {"taskToken": token, "jobId": job.job_id, "document": found["document"], "range": unit}
+        answer = handlers.invoke_range(state)
         inference_ids.append(answer["inferenceId"])
     invocations = [kwargs for name, kwargs in runtime.calls if name == "invoke_endpoint_async"]
     assert [i["InputLocation"] for i in invocations] == [d["uri"] for d in documents]
@@ -338,7 +343,7 @@ def test_a_job_runs_through_the_handlers_in_the_state_machines_order(table, s3, 
     answered = [(name, kwargs["taskToken"]) for name, kwargs in backend.sfn.calls]
     assert answered == [("send_task_success", "token-a"), ("send_task_failure", "token-b")]
     failure = {"Error": "InferenceFailed", "Cause": "ModelError"}
-    handlers.range_failed({"jobId": job.job_id, "range": _range_of(documents[1]), "error": failure})
+    handlers.range_failed({"jobId": job.job_id, "document": documents[1], "range": _range_of(), "error": failure})
 
     assert handlers.finish({"jobId": job.job_id}) == {"jobId": job.job_id, "status": "PARTIAL"}
     done = backend.store.get(job.job_id)
@@ -348,10 +353,9 @@ def test_a_job_runs_through_the_handlers_in_the_state_machines_order(table, s3, 
     assert "InferenceFailed" in lines[1]["error"]["message"]
 
 
-def _range_of(document: dict) -> dict:
-    from jobs.model import Range, document_from_dict, range_to_dict
-
-    return range_to_dict(Range(document_from_dict(document), 1, 1, 1))
+def _range_of() -> dict:
+    """A range as the inner Map's items carry it: its pages, the document beside it."""
+    return {"first": 1, "last": 1, "pagesTotal": 1}
 
 
 # Documents as the ranges step reads them: streamed to a file (never whole in memory), and

@@ -3,12 +3,17 @@ state's input into the model's objects, calls the job's step (jobs/steps.py), an
 the next state reads.
 
     plan        {"jobId"}                           -> {"jobId", "documents", "manifest": {"Bucket", "Key"}}
-    ranges      {"jobId", "document"}               -> {"ranges": [model.range_to_dict]}
-    invoke_range {"taskToken", "jobId", "range"}    -> {"inferenceId"}; the state waits
-                for the token, which on_inference_done sends back
+    ranges      {"jobId", "document"}               -> {"document", "ranges": [{"first", "last", "pagesTotal"}]}
+                (the document as its ranges read it; each range without it, so the inner Map's
+                items stay small)
+    invoke_range {"taskToken", "jobId", "document", "range"} -> {"inferenceId"}; the state
+                waits for the token, which on_inference_done sends back
     on_inference_done  (SNS: the async endpoint's success and error notifications)
-    range_failed {"jobId", "range", "error": {"Error", "Cause"}}: after the retries
+    range_failed {"jobId", "document", "range", "error": {"Error", "Cause"}}: after the retries
+    document_failed {"jobId", "document", "error"}: counting or a range failed past every retry
     finish      {"jobId", "error"?}                 -> {"jobId", "status"}
+    job_failed  {"jobId", "error"} (the map or finish failed), or EventBridge's "Step Functions
+                Execution Status Change" (the execution failed, timed out or was stopped)
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import time
 from typing import Any
 
 from ocr_contract import ApiError, ErrorCode
+from ocr_contract.jobs import JOB_ID
 
-from ..model import Job, document_from_dict, range_from_dict, range_to_dict
+from ..model import Job, Range, document_from_dict, document_to_dict, range_from_dict, range_to_dict
 from .backend import ASYNC_ENDPOINT_ENV, AwsBackend, backend, clients, job_prefix
 from .blobs import split_uri
 
@@ -101,8 +107,17 @@ def ranges(event: dict, context: Any = None) -> dict:
         if error is not None:
             steps.record_range(job, unit, error, b.blobs, b.store)
         else:
-            found.append(range_to_dict(unit))
-    return {"ranges": found}
+            document = unit.document  # where its pages are read from (a copy, for some keys)
+            found.append({"first": unit.first, "last": unit.last, "pagesTotal": unit.pages_total})
+    return {"document": document_to_dict(document), "ranges": found}
+
+
+def _range(event: dict) -> Range:
+    """A range of the state's input: {"document", "range": {"first", "last", "pagesTotal"}}, or
+    (a token stored by an earlier version) {"range": range_to_dict}."""
+    if "document" in event:
+        return range_from_dict({**event["range"], "document": event["document"]})
+    return range_from_dict(event["range"])
 
 
 def invoke_range(event: dict, context: Any = None) -> dict:
@@ -111,10 +126,10 @@ def invoke_range(event: dict, context: Any = None) -> dict:
     finds it."""
     b = _backend()
     job_id = event["jobId"]
-    work_range = range_from_dict(event["range"])
+    work_range = _range(event)
     document = work_range.document
     inference_id = f"{job_id}-{work_range.key}-{secrets.token_hex(4)}"  # new on every attempt
-    work = {"jobId": job_id, "range": event["range"]}
+    work = {"jobId": job_id, "range": range_to_dict(work_range)}
     b.store.put_token(inference_id, event["taskToken"], work, int(time.time()) + RANGE_TASK_TIMEOUT_S + 3600)
     job = _job(b, job_id)
     options = job.request.range_options(job_id, (work_range.first, work_range.last))
@@ -142,30 +157,36 @@ def _runtime() -> Any:
 
 def on_inference_done(event: dict, context: Any = None) -> dict:
     """The async endpoint's notifications (SNS): record the range's pages and hand the task
-    token back, or fail the task so that Step Functions retries the range."""
+    token back, or fail the task so that Step Functions retries the range.
+
+    The token is deleted only once Step Functions has taken the answer: a call that fails here
+    (throttled, a 5xx) raises, Lambda delivers the notification again (SNS invokes it
+    asynchronously: two more tries), and the token is still there to answer. Recording is
+    idempotent (record_range), so a repeated delivery adds nothing."""
     b = _backend()
     handled = 0
     for record in event.get("Records", []):
         message = json.loads(record["Sns"]["Message"])
         inference_id = message.get("inferenceId", "")
-        taken = b.store.take_token(inference_id)
-        if taken is None:  # delivered twice, or the task already timed out and was retried
+        found = b.store.get_token(inference_id)
+        if found is None:  # answered already, or the task timed out and was retried
             log.info(json.dumps({"event": "unknown_inference", "inferenceId": inference_id}))
             continue
-        token, work = taken
+        token, work = found
         handled += 1
         if message.get("invocationStatus") != "Completed":
             _fail(b, token, "InferenceFailed", str(message.get("failureReason", "the inference failed"))[:30000])
-            continue
-        try:
-            output = message["responseParameters"]["outputLocation"]
-            pages = json.loads(b.blobs.read(output, MAX_OUTPUT_BYTES))
-            job = _job(b, work["jobId"])
-            _steps().record_range(job, range_from_dict(work["range"]), pages, b.blobs, b.store)
-        except (ApiError, LookupError, KeyError, ValueError) as exc:
-            _fail(b, token, "RecordFailed", f"{type(exc).__name__}: {exc}"[:30000])
-            continue
-        _succeed(b, token, {"inferenceId": inference_id, "pages": len(pages)})
+        else:
+            try:
+                output = message["responseParameters"]["outputLocation"]
+                pages = json.loads(b.blobs.read(output, MAX_OUTPUT_BYTES))
+                job = _job(b, work["jobId"])
+                _steps().record_range(job, range_from_dict(work["range"]), pages, b.blobs, b.store)
+            except (ApiError, LookupError, KeyError, ValueError) as exc:
+                _fail(b, token, "RecordFailed", f"{type(exc).__name__}: {exc}"[:30000])
+            else:
+                _succeed(b, token, {"inferenceId": inference_id, "pages": len(pages)})
+        b.store.delete_token(inference_id)
     return {"handled": handled}
 
 
@@ -193,8 +214,45 @@ def range_failed(event: dict, context: Any = None) -> dict:
     kind = str(failure.get("Error", ""))
     code = ErrorCode.TIMEOUT if kind == "States.Timeout" else ErrorCode.INTERNAL_ERROR
     message = f"the range failed {RANGE_ATTEMPTS} times; last: {kind}: {_cause(failure)}"[:1000]
-    _steps().record_range(job, range_from_dict(event["range"]), ApiError(code, message), b.blobs, b.store)
+    _steps().record_range(job, _range(event), ApiError(code, message), b.blobs, b.store)
     return {"recorded": True}
+
+
+def document_failed(event: dict, context: Any = None) -> dict:
+    """A document whose counting or ranges failed past every retry (the state machine's Catch):
+    its pages without a part are recorded failed with the reason (steps.fail_document)."""
+    b = _backend()
+    job = _job(b, event["jobId"])
+    failure = event.get("error") or {}
+    message = f"the document could not be read: {failure.get('Error', '')}: {_cause(failure)}"[:1000]
+    document = document_from_dict(event["document"])
+    _steps().fail_document(job, document, ApiError(ErrorCode.INTERNAL_ERROR, message), b.blobs, b.store)
+    return {"recorded": True}
+
+
+def job_failed(event: dict, context: Any = None) -> dict:
+    """A job that ended without finishing: from the state machine's Catch ({"jobId", "error"}),
+    or from EventBridge when its execution failed, timed out or was stopped (the execution is
+    named by the job's id). FAILED with the reason (steps.fail_job); a finished job stays."""
+    detail = event.get("detail")
+    if isinstance(detail, dict):  # "Step Functions Execution Status Change"
+        job_id = str(detail.get("name", ""))
+        status = str(detail.get("status", ""))
+        reason = {
+            "TIMED_OUT": "the job's execution timed out (7 days); resubmit it in smaller parts",
+            "ABORTED": "the job's execution was stopped",
+        }.get(status, f"the job's execution failed: {detail.get('error') or ''}: {detail.get('cause') or ''}")
+        code = ErrorCode.TIMEOUT if status == "TIMED_OUT" else ErrorCode.INTERNAL_ERROR
+    else:
+        job_id = str(event.get("jobId", ""))
+        failure = event.get("error") or {}
+        reason = f"the job could not be finished: {failure.get('Error', '')}: {_cause(failure)}"
+        code = ErrorCode.INTERNAL_ERROR
+    if not JOB_ID.fullmatch(job_id):
+        log.info(json.dumps({"event": "not_a_job", "name": job_id[:80]}))
+        return {"jobId": None}
+    done = _steps().fail_job(job_id, ApiError(code, reason[:1000]), _backend().blobs, _backend().store)
+    return {"jobId": job_id, "status": done.status if done else None}
 
 
 def _cause(failure: dict) -> str:

@@ -191,12 +191,13 @@ class DynamoJobStore:
             Item={"jobId": TOKEN_PREFIX + inference_id, "taskToken": token, "work": work, "expiresAt": int(expires_at)}
         )
 
-    def take_token(self, inference_id: str) -> tuple[str, dict] | None:
-        """The token and work of an inference, deleted as read: a notification delivered twice
-        is answered once."""
-        item = self.table.delete_item(Key={"jobId": TOKEN_PREFIX + inference_id}, ReturnValues="ALL_OLD").get(
-            "Attributes"
-        )
+    def get_token(self, inference_id: str) -> tuple[str, dict] | None:
+        """The token and work of an inference in flight, or None (answered, or never stored)."""
+        item = self.table.get_item(Key={"jobId": TOKEN_PREFIX + inference_id}, ConsistentRead=True).get("Item")
         if not item:
             return None
         return item["taskToken"], _plain(item.get("work", {}))
+
+    def delete_token(self, inference_id: str) -> None:
+        """Forget an inference's token, once Step Functions has taken its answer."""
+        self.table.delete_item(Key={"jobId": TOKEN_PREFIX + inference_id})

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from frontend.endpoint import ENDPOINT_URL_ENV
 from inference.serving.http_io import install_json_protocol_errors, read_body
+from jobs.local.blobs import RESULT_PATH
 from local.sagemaker_runtime import create_runtime
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.limits import API_GATEWAY_TIMEOUT_S, FRONTEND_TIMEOUT_S, IMG_MAX_BASE64_CHARS, IMG_MAX_BYTES
@@ -162,12 +163,16 @@ async def ping(request: web.Request) -> web.Response:
 
 
 async def job_result(request: web.Request) -> web.StreamResponse:
-    """GET /jobs/{jobId}/result: a finished job's result lines (the local stack's resultUrl; in
-    AWS a presigned S3 URL). Locally every caller is the owner "local"."""
+    """A finished job's result lines, where GET /jobs/{jobId}/result redirects to locally
+    (jobs.local.blobs.RESULT_PATH, FolderBlobs.url): the stand-in for S3 and its presigned URL,
+    which answers 403 once the URL's time is up."""
     from jobs.local import backend
     from ocr_contract.jobs import JOB_ID, job_not_found
 
     job_id = request.match_info["jobId"]
+    expires = request.query.get("expires", "")
+    if not expires.isdigit() or int(expires) < time.time():
+        raise ApiError(ErrorCode.FORBIDDEN, f"this link has expired; GET /jobs/{job_id[:40]}/result answers a new one")
     jobs = backend()
     job = jobs.store.get(job_id) if JOB_ID.fullmatch(job_id) else None
     if job is None or job.owner != jobs.default_owner or not job.finished or not job.result_key:
@@ -262,7 +267,7 @@ def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> we
     app.cleanup_ctx.append(_sagemaker_runtime)
     for route in ROUTES:
         app.router.add_route(method_of(route), route, to_lambda)
-    app.router.add_get("/jobs/{jobId}/result", job_result)
+    app.router.add_get(RESULT_PATH, job_result)
     app.router.add_get("/ping", ping)
     app.router.add_get("/", index)
     return app

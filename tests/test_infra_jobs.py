@@ -180,6 +180,36 @@ def test_state_machine_maps_documents_distributed_and_waits_for_each_range(raw):
     assert dict(_states(_definition(custom.to_json()["Resources"])[0]["States"]))["Documents"]["MaxConcurrency"] == 40
 
 
+def test_every_failure_path_ends_the_job_and_no_state_collects_every_documents_output(raw):
+    definition, _ = _definition(raw)
+    states = dict(_states(definition["States"]))
+    # A document that cannot be counted or read past its retries is recorded, not dropped.
+    for name in ("Ranges", "EachRange"):
+        assert [c["Next"] for c in states[name]["Catch"]] == ["DocumentFailed"], name
+    # The documents' map failing as a whole, or the finish step, fail the job with the reason.
+    for name in ("Documents", "Finish"):
+        assert [c["Next"] for c in states[name]["Catch"]] == ["JobFailed"], name
+        assert states[name]["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+    # Without a ResultWriter a Distributed Map collects every child's output into its own,
+    # which the 256 KiB payload limit caps (AWS: use ResultWriter for large map runs).
+    writer = states["Documents"]["ResultWriter"]
+    assert writer["Resource"].endswith(":states:::s3:putObject")
+    # What an execution ends with otherwise (its timeout, a stop) fails the job through EventBridge.
+    (rule,) = _of(raw, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.states"] and pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+
+
+def test_the_state_machines_log_group_is_a_vended_logs_group(raw):
+    # AWS: log groups for vended logs under /aws/vendedlogs/ keep the account's CloudWatch Logs
+    # resource policy under its 5,120-character limit.
+    machine = next(iter(_of(raw, "AWS::StepFunctions::StateMachine").values()))["Properties"]
+    destination = machine["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
+    group_id = destination["Fn::GetAtt"][0]
+    assert _of(raw, "AWS::Logs::LogGroup")[group_id]["Properties"]["LogGroupName"].startswith("/aws/vendedlogs/states/")
+
+
 def test_table_is_on_demand_encrypted_and_expires_jobs(raw):
     (table,) = _of(raw, "AWS::DynamoDB::Table").values()
     props = table["Properties"]

@@ -315,3 +315,26 @@ def test_a_pdf_larger_than_the_renderers_cap_is_counted_and_rendered_from_its_fi
     for page, points in zip(pages, (310, 320)):
         assert abs(page.width - points * 200 / 72) < 1 and abs(page.height - 200 * 200 / 72) < 1
         assert Image.open(io.BytesIO(page.image)).size == (page.width, page.height)
+
+
+def test_the_container_reads_a_document_larger_than_the_renderers_cap(tmp_path, monkeypatch):
+    # The async endpoint's task=document (inference/serving/document_pages.py) hands the body
+    # to the renderer as a file too: piped, a document over the cap failed every range.
+    from inference.serving.document_pages import read_document
+    from ocr_contract.protocol import InvokeOptions
+    from tests.large_documents import MB, write_large_pdf
+
+    class Engine:  # reads nothing: the pages' rendering is what is measured here
+        def require_lang(self, lang):
+            pass
+
+        def read(self, image, deadline, lang):
+            return []
+
+    monkeypatch.setenv("OCR_RENDER_MEMORY_MB", "64")
+    path = tmp_path / "large.pdf"
+    write_large_pdf(path, pages=3, filler_bytes=100 * MB)
+    options = InvokeOptions.parse("v=1,task=document,pages=2-3")
+    pages, _ = read_document(Engine(), path.read_bytes(), time.monotonic() + 60, options)
+    assert [(page["page"], page["error"]) for page in pages] == [(2, None), (3, None)]
+    assert [round(page["width"] * 72 / 200) for page in pages] == [310, 320]

@@ -12,6 +12,7 @@ cannot be rendered or read is answered with its error; the others go on.
 from __future__ import annotations
 
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -76,9 +77,18 @@ def read_document(
     kind = document_kind(data)
     if kind is None:  # an image: one page
         return [_read_image_page(engine, data, deadline, options)], (0, 0)
+    with tempfile.TemporaryFile() as file:
+        # The renderer's child reads the document from a file, only what it needs: a document
+        # of up to the jobs' 500 MB is rendered within its memory cap (piped, it had to fit).
+        file.write(data)
+        file.seek(0)
+        return _read_rendered(engine, file, kind, deadline, options, first, last)
+
+
+def _read_rendered(engine, file, kind: str, deadline: float, options: InvokeOptions, first: int, last: int):
     answers: list[DocumentPage] = []
     # raw: the pages come as RGB pixels, not PNG: nothing to encode and decode again in-process.
-    for item in _prefetched(render(data, kind, deadline, first_page=first - 1, max_pages=last, raw=True)):
+    for item in _prefetched(render(file, kind, deadline, first_page=first - 1, max_pages=last, raw=True)):
         if isinstance(item, ApiError):
             raise item
         number = item.index + 1

@@ -13,9 +13,9 @@ import json
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import ImageHeader, inspect_image
 from ocr_contract.protocol import Lane, Lang, Line, Plate, Table
+from urlfetch.fetch import fetch_http
 
 from .endpoint import invoke
-from .http_fetch import fetch_http
 from .s3_fetch import fetch_s3
 from .shrink import fit_invoke_limit
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("frontend", "documents", "jobs", "ocr_contract")
+PACKAGES = ("frontend", "documents", "jobs", "ocr_contract", "urlfetch")
 REQUIREMENTS = ROOT / "frontend" / "requirements-bundle.txt"
 # Where its versions are pinned (it names packages only): a new pin makes a new bundle.
 CONSTRAINTS = (ROOT / "constraints.txt", ROOT / "inference" / "constraints.txt")

@@ -144,8 +144,8 @@ def fetch_input_url(url: str) -> bytes:
     """An http(s) input's bytes through the same URL guard as POST /general_ocr (checked
     addresses, at most 3 redirects), with the jobs' budget: JOB_URL_FETCH_TIMEOUT_S and
     MAX_DOCUMENT_BYTES. The FetchUrl both backends pass to plan()."""
-    from frontend.http_fetch import fetch_http
     from ocr_contract.jobs import JOB_URL_FETCH_TIMEOUT_S
+    from urlfetch.fetch import fetch_http
 
     return fetch_http(url, max_bytes=MAX_DOCUMENT_BYTES, timeout_s=float(JOB_URL_FETCH_TIMEOUT_S))
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from frontend import handler as handler_module
 from frontend import pipeline
 from frontend.s3_fetch import parse_s3_url
-from frontend.url_guard import check_http_url
 from inference.images import decode_image
 from ocr_contract import ApiError, ErrorCode, parse_request
 from tests.conftest import encode, fixture_image
+from urlfetch.guard import check_http_url
 
 CODES = {code.value for code in ErrorCode}
 

@@ -7,12 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from frontend import http_fetch
-from frontend.http_fetch import fetch_http
-from frontend.url_guard import ALLOW_LOOPBACK_ENV, ALLOWED_PORTS_ENV, Target, check_http_url, is_public
 from ocr_contract import ApiError
 from tests.conftest import fixture_bytes
 from tests.httpfixtures import ImageServer
+from urlfetch import fetch as http_fetch
+from urlfetch.fetch import fetch_http
+from urlfetch.guard import ALLOW_LOOPBACK_ENV, ALLOWED_PORTS_ENV, Target, check_http_url, is_public
 
 REFUSED_URLS = [
     "http://127.0.0.1/a.png",

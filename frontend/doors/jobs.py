@@ -30,10 +30,10 @@ from ocr_contract.jobs import (
     parse_job_request,
 )
 from ocr_contract.routes import JOB_ROUTES, matches
+from urlfetch.guard import check_http_url
 
 from ..incoming import KEY_PRINCIPAL, Incoming
 from ..s3_fetch import allowed_buckets
-from ..url_guard import check_http_url
 
 ROUTES = JOB_ROUTES
 # The header carrying the API key in AWS (frontend/authorizer.py).

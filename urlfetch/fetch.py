@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode
 from ocr_contract.limits import URL_FETCH_TIMEOUT_S
 
-from .url_guard import Target, check_http_url, percent_encode
+from .guard import Target, check_http_url, percent_encode
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 5.0  # longest wait for any single read or write

@@ -2,6 +2,9 @@
 
     render.py   the caller's side: starts the worker, streams its pages, kills it at the deadline
     worker.py   the child process: decodes under an address-space and a CPU cap
+    pdf_pages.py    (in the worker) a PDF page as it is: a scan at its own pixels, its text layer,
+                    or a render at a resolution chosen from its content
+    text_layer.py   a text layer's characters as lines; a page's answer from them and OCR
     encode.py   a page as PNG, or JPEG where that must fit a size
 
 Used by the Lambda frontend (the CLOVA door's documents, the NHN cropping door's long images)

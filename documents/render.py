@@ -10,9 +10,12 @@ are made, so the caller reads the first while the next renders; each page comes 
 error when it alone could not be made (broken page, too costly, out of time), and the others
 go on.
 
-PDF pages are rendered with PDFium (pypdfium2) at RENDER_DPI, a TIFF's frames decoded with
-Pillow; every page is brought within MAX_SIDE_PX and under the endpoint's invoke limit. At most
-max_pages pages are read, the first ones (CLOVA reads 10).
+PDF pages are read in the form they hold (documents/pdf_pages.py: a scan at its own pixels, a
+text layer as lines, other pages rendered with PDFium at a resolution chosen from their
+content), a TIFF's frames decoded with Pillow; every page is brought within MAX_SIDE_PX and
+under the endpoint's invoke limit. At most max_pages pages are read, the first ones (CLOVA reads
+10). `text_layer` ("auto", "ignore") and `page_image` (a page's whole picture even where its
+text layer answers it: tables) are passed on to the worker.
 """
 
 from __future__ import annotations
@@ -40,15 +43,16 @@ from ocr_contract.limits import (
     RENDER_MEMORY_MB_DEFAULT,
 )
 
+from .text_layer import PagePlan
 from .worker import REPORTED_AND_STOPPED
 
 MAX_PAGES = DOCUMENT_MAX_PAGES
 # The renderer's address-space cap (MB): the stack sets it from the Lambda's memory, leaving the
 # handler's share (infra/ocr_api.py).
 RENDER_MEMORY_ENV = "OCR_RENDER_MEMORY_MB"
-# Renderers one process runs at once. A Lambda serves one request at a time, so 1 costs it
-# nothing; the local gateway serves many requests in one process and keeps its memory bounded
-# by running their renderers one after another.
+# Renderers one process runs at once, each within its own memory cap. A Lambda serves one
+# request at a time, so 1 costs it nothing; the local gateway, which stands for many Lambdas,
+# gives each request in flight its own (local/gateway.py), and the container one per worker.
 RENDER_SLOTS_ENV = "OCR_RENDER_SLOTS"
 # A renderer that crashed (a page past the memory cap) is started again for the pages after
 # that one at most this many times per document.
@@ -69,10 +73,15 @@ def set_render_slots(count: int) -> None:
 @dataclass(frozen=True)
 class Page:
     index: int  # 0-based page (or slice) number in the document
-    image: bytes | None  # PNG or JPEG (with `raw`: RGB pixels, row by row), None when not made
-    width: int = 0
+    # PNG or JPEG (with `raw`: RGB pixels, row by row); None when not made, or for a PDF page
+    # its text layer answers alone (plan "text")
+    image: bytes | None
+    width: int = 0  # the image's size as sent
     height: int = 0
     error: ApiError | None = None
+    # A PDF page's plan (documents/text_layer.py): its pixel space, its text layer's lines, what
+    # the image is; text_layer.answer makes the page's lines from it and the image's OCR.
+    plan: PagePlan | None = None
 
 
 class _OutOfTime(Exception):
@@ -244,7 +253,8 @@ def _render(
                             raise ApiError(ErrorCode.INVALID_IMAGE, f"the {what} has no pages")
                     elif kind_of == "page":
                         pixels_used += header["width"] * header["height"]
-                        yield Page(header["index"], payload, header["width"], header["height"])
+                        plan = PagePlan.from_dict(header)
+                        yield Page(header["index"], payload or None, header["width"], header["height"], plan=plan)
                         first = header["index"] + 1
                     elif kind_of == "page_error":
                         yield _failed(header["index"], header["code"], header["message"])

@@ -15,7 +15,10 @@ file is read from that descriptor as the decoder asks, never whole (a job's docu
 500 MB, far over the address-space cap).
 Output (stdout): frames of a 4-byte big-endian length, a JSON header, and `size` payload bytes:
     {"type": "document", "pages": N}                       pages in the document (before MAX_PAGES)
-    {"type": "page", "index": i, "width", "height", "size"} + the page as PNG or JPEG
+    {"type": "page", "index": i, "width", "height", "size"} + the page as PNG or JPEG (raw: RGB)
+        a PDF page also has its plan (documents/text_layer.py PagePlan.to_dict: "plan",
+        "pageWidth", "pageHeight", "dpi", "x", "y", "text") and "scale" (page pixels per sent
+        pixel); a page its text layer answers alone has no picture ("width" 0, no "size")
     {"type": "page_error", "index": i, "code", "message"}  this page alone could not be made
     {"type": "error", "code", "message"}                   the whole file could not be read
 """
@@ -30,6 +33,8 @@ import struct
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
+
+from documents.pdf_pages import PdfPage
 
 # The document: its bytes, or the file the parent passed (read where the decoder asks).
 Source = bytes | BinaryIO
@@ -87,7 +92,11 @@ def _stream(source: Source) -> BinaryIO:
 
 
 def pdf_pages(source: Source, job: dict) -> Iterator:
+    """Each page as documents/pdf_pages.py reads it: a scan at its own pixels, a text layer, or
+    a render at a resolution chosen from the page's content (a PdfPage)."""
     import pypdfium2 as pdfium
+
+    from documents.pdf_pages import read_page
 
     try:
         # Bytes are loaded from memory; a file through PDFium's reader callbacks, a block at a
@@ -102,23 +111,14 @@ def pdf_pages(source: Source, job: dict) -> Iterator:
     yield count
     for index in range(job["first_page"], min(count, job["max_pages"])):
         try:
-            page = document[index]
-            width, height = page.get_size()  # points, 1/72 inch
-            if not (width > 0 and height > 0):
-                yield PageFailed("InvalidImage", f"page {index + 1} has no area ({width:g}x{height:g} pt)")
-                continue
-            scale = min(job["dpi"] / 72, job["max_side"] / max(width, height))
-            bitmap = page.render(scale=scale, may_draw_forms=True)
+            yield read_page(document, index, job)
         except pdfium.PdfiumError:
             yield PageFailed(
                 "InvalidImage",
                 f"page {index + 1} could not be loaded: the PDF's page tree or the page itself is broken",
             )
-            continue
-        picture = bitmap.to_pil().convert("RGB")
-        bitmap.close()
-        page.close()
-        yield picture
+        except ValueError:
+            yield PageFailed("InvalidImage", f"page {index + 1} has no area")
 
 
 def tiff_pages(source: Source, job: dict) -> Iterator:
@@ -212,7 +212,12 @@ def run(job: dict, source: Source, out: BinaryIO) -> int:
             page = next(pages)
             if isinstance(page, PageFailed):
                 _send(out, {"type": "page_error", "index": index, "code": page.code, "message": page.message})
+            elif isinstance(page, PdfPage) and page.picture is None:  # its text layer alone: no pixels
+                _send(out, {"type": "page", "index": index, "width": 0, "height": 0, **page.plan.to_dict()})
             else:
+                plan, embedded = None, None
+                if isinstance(page, PdfPage):
+                    plan, embedded, page = page.plan, page.embedded, page.picture
                 budget -= page.width * page.height
                 if budget < 0:
                     _send(
@@ -229,10 +234,16 @@ def run(job: dict, source: Source, out: BinaryIO) -> int:
                 if job.get("raw"):  # the caller reads the pixels in-process: no encoding to pay for
                     sent = _within(page, job["max_side"]).convert("RGB")
                     encoded = sent.tobytes()
+                elif embedded is not None and len(embedded) <= job["max_output_bytes"]:
+                    sent, encoded = page, embedded  # a scan's JPEG as it is: decoded as POST /general_ocr does
                 else:
                     encoded, sent = _encode(page, job["max_output_bytes"], job["max_side"], job.get("lossless", True))
+                header = {"type": "page", "index": index, "width": sent.width, "height": sent.height}
+                if plan is not None:
+                    # The picture may have been sent smaller than it was made (the invoke limit).
+                    header.update(plan.to_dict(), scale=page.width / sent.width)
                 del page
-                _send(out, {"type": "page", "index": index, "width": sent.width, "height": sent.height}, encoded)
+                _send(out, header, encoded)
         except StopIteration:
             return 0
         except MemoryError:

@@ -332,13 +332,24 @@ def read_range(unit: Range, blobs: Blobs, invoke: Invoke) -> list[DocumentPage] 
 
 
 def _line(
-    document: str, page: int, width: int, height: int, lines: list, error: dict | None, tables: list | None = None
+    document: str,
+    page: int,
+    width: int,
+    height: int,
+    lines: list,
+    error: dict | None,
+    tables: list | None = None,
+    source: str | None = None,
+    dpi: float | None = None,
 ) -> ResultPage:
     line: ResultPage = {
         "document": document,
         "page": page,
         "width": width,
         "height": height,
+        # An older container's page has no source: it was read by OCR.
+        "source": None if error else (source or "ocr"),  # type: ignore[typeddict-item]
+        "dpi": None if error else dpi,
         "lines": lines,
         "error": {"code": str(error.get("code", "")), "message": str(error.get("message", ""))} if error else None,
     }
@@ -372,6 +383,8 @@ def result_lines(unit: Range, pages: list[DocumentPage] | ApiError) -> list[Resu
                     list(page["lines"]),
                     dict(error) if error else None,
                     page.get("tables"),
+                    page.get("source"),
+                    page.get("dpi"),
                 )
             )
     return out

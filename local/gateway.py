@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from documents.render import RENDER_SLOTS_ENV, set_render_slots
 from frontend.endpoint import ENDPOINT_URL_ENV
 from inference.serving.http_io import install_json_protocol_errors, read_body
 from jobs.local.blobs import RESULT_PATH
@@ -41,9 +42,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 INFERENCE_URL = web.AppKey("inference_url", str)
 LAMBDAS = web.AppKey("lambdas", ThreadPoolExecutor)
 # In AWS every request in flight has a Lambda of its own (up to the account's concurrency): here
-# each has a thread of its own, so that one slow request never waits behind another's. Document
-# renderers, the memory-heavy part, run one at a time per process (documents/render.py), keeping
-# this process and its children within what one Lambda has.
+# each has a thread of its own, so that one slow request never waits behind another's, and each
+# renders its documents in a renderer of its own (documents/render.py), each renderer within the
+# memory cap a Lambda's has (OCR_RENDER_MEMORY_MB): six documents at once are six renders, as six
+# Lambdas make them, not a queue whose last requests run out of time.
 LOCAL_LAMBDA_CONCURRENCY = 32
 ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -259,6 +261,8 @@ def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> we
     app[INFERENCE_URL] = inference_url.rstrip("/")
     app[ALLOWED_HOSTS] = allowed_hosts(port, host)
     app[LAMBDAS] = ThreadPoolExecutor(LOCAL_LAMBDA_CONCURRENCY, thread_name_prefix="lambda")
+    if not os.environ.get(RENDER_SLOTS_ENV):
+        set_render_slots(LOCAL_LAMBDA_CONCURRENCY)
 
     async def stop_lambdas(app: web.Application) -> None:
         app[LAMBDAS].shutdown(wait=False, cancel_futures=True)

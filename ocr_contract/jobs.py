@@ -1,6 +1,6 @@
 """The jobs API's contract, written once: asynchronous and bulk OCR of documents and S3 prefixes.
 
-    POST /jobs              {"input", "output"?, "features"?, "lang"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
+    POST /jobs              {"input", "output"?, "features"?, "lang"?, "textLayer"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
     GET  /jobs/{id}         -> 200 {"jobId", "status", "documentsTotal", "documentsDone", "pagesTotal",
                                     "pagesDone", "pagesFailed", "createdAt", "updatedAt", "resultUrl"?, "error"?}
     GET  /jobs/{id}/result  -> 303 See Other, Location: the result, at a URL signed at that moment that
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from .errors import ApiError, ErrorCode
-from .protocol import InvokeOptions, Line, Table
-from .request import Lang, ocr_lang
+from .protocol import InvokeOptions, Line, PageSource, Table
+from .request import Lang, TextLayer, ocr_lang, text_layer
 from .routes import JOB as JOB  # the routes, named here too
 from .routes import JOB_RESULT as JOB_RESULT
 from .routes import JOBS as JOBS
@@ -57,8 +57,14 @@ class ResultError(TypedDict):
 class ResultPage(TypedDict):
     document: str  # the S3 key or URL the page came from
     page: int  # 1-based
-    width: int
+    width: int  # the page's pixel space (a scan's own pixels, or the page rendered at `dpi`)
     height: int
+    # Where the lines came from: the PDF's text layer, OCR of the pixels, or both; None for a
+    # page that failed.
+    source: PageSource | None
+    # A PDF page's pixels per inch (boxes back to PDF points: x * 72 / dpi); None for images,
+    # TIFF pages and failed pages.
+    dpi: float | None
     lines: list[Line]
     error: ResultError | None
     # With "features": ["tables"]: the page's tables (cells with row, column, spans, text, box,
@@ -73,6 +79,8 @@ class JobRequest:
     features: tuple[str, ...] = ()
     name: str | None = None
     lang: Lang | None = None  # "ko": Korean lines are read too, as "lang" of POST /general_ocr
+    # "auto": a PDF page's own text where it can be trusted; "ignore": every page from its pixels
+    text_layer: TextLayer = "auto"
 
     def to_dict(self) -> dict[str, object]:
         """As the job stores keep it (and as POST /jobs took it)."""
@@ -80,6 +88,8 @@ class JobRequest:
         for key in ("output", "name", "lang"):
             if getattr(self, key) is not None:
                 stored[key] = getattr(self, key)
+        if self.text_layer != "auto":
+            stored["textLayer"] = self.text_layer
         return stored
 
     @classmethod
@@ -91,6 +101,7 @@ class JobRequest:
             features=tuple(stored.get("features") or ()),
             name=stored.get("name"),
             lang=ocr_lang(stored.get("lang")),
+            text_layer=text_layer(stored.get("textLayer")),
         )
 
     def range_options(self, job_id: str, pages: tuple[int, int]) -> InvokeOptions:
@@ -102,6 +113,7 @@ class JobRequest:
             lane="bulk",
             tables="tables" in self.features,
             lang=self.lang,
+            text_layer=self.text_layer,
         )
 
 
@@ -115,10 +127,11 @@ def parse_job_request(payload: object) -> JobRequest:
         raise _invalid(
             'the request body must be a JSON object: {"input": "s3://bucket/key" | "s3://bucket/prefix/" | "https://..."}'
         )
-    unknown = sorted(set(payload) - {"input", "output", "features", "lang", "name"})
+    unknown = sorted(set(payload) - {"input", "output", "features", "lang", "textLayer", "name"})
     if unknown:
         raise _invalid(
-            f"unknown field(s) {', '.join(map(repr, unknown))}; a job takes input, output, features, lang and name"
+            f"unknown field(s) {', '.join(map(repr, unknown))}; "
+            "a job takes input, output, features, lang, textLayer and name"
         )
     source = payload.get("input")
     if not isinstance(source, str) or not source.strip():
@@ -149,7 +162,8 @@ def parse_job_request(payload: object) -> JobRequest:
     if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
         raise _invalid(f"'name' must be a string of at most {MAX_NAME_LENGTH} characters")
     lang = ocr_lang(payload.get("lang"))
-    return JobRequest(source, output, tuple(dict.fromkeys(features)), name, lang)
+    layer = text_layer(payload.get("textLayer"))
+    return JobRequest(source, output, tuple(dict.fromkeys(features)), name, lang, layer)
 
 
 def job_not_found(job_id: str) -> ApiError:

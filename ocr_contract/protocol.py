@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from .errors import ApiError, ErrorCode
-from .request import LANGS, Lang, plate_country
+from .request import LANGS, TEXT_LAYERS, Lang, TextLayer, plate_country
 
 PROTOCOL_VERSION = 1
 # SageMaker's limit on the CustomAttributes header.
@@ -31,6 +31,10 @@ TASKS: tuple[Task, ...] = ("lines", "plates", "document")
 # waiting interactive work, so a single image is never starved behind other callers' documents.
 Lane = Literal["interactive", "bulk"]
 LANES: tuple[Lane, ...] = ("interactive", "bulk")
+# Where a document page's lines came from: its PDF text layer, OCR of its pixels, or both (the
+# text layer, and OCR in the images on the page). documents/text_layer.py decides.
+PageSource = Literal["text", "ocr", "mixed"]
+PAGE_SOURCES: tuple[PageSource, ...] = ("text", "ocr", "mixed")
 
 
 class Location(TypedDict):
@@ -97,15 +101,20 @@ class PageError(TypedDict):
 
 
 class DocumentPage(TypedDict):
-    """One page of a task=document answer: its number (1-based), its size as read, its lines
-    (empty when it failed) and its error (None when read); with `tables` asked for, its tables
-    (Table, below) too."""
+    """One page of a task=document answer: its number (1-based), its size in pixels (the
+    page's pixel space: a scan's own pixels, or the page rendered at `dpi`), its lines (empty
+    when it failed) and its error (None when read); where its lines came from (`source`; None
+    when it failed) and, for a PDF page, its pixels per inch (`dpi`, to turn boxes back into the
+    PDF's points: x * 72 / dpi); with `tables` asked for, its tables (Table, below) too. An
+    older container answers without `source` and `dpi`."""
 
     page: int
     width: int
     height: int
     lines: list[Line]
     error: PageError | None
+    source: NotRequired[PageSource | None]
+    dpi: NotRequired[float | None]
     tables: NotRequired[list[Table]]
 
 
@@ -134,6 +143,8 @@ class InvokeOptions:
     # task lines: answer {"lines": [...], "tables": [Table]} instead of the bare list of lines
     tables: bool = False
     lang: Lang | None = None  # task lines: also read this language (LANGS)
+    # task document: a PDF page's own text where it can be trusted (auto), or pixels only (ignore)
+    text_layer: TextLayer = "auto"
     version: int = PROTOCOL_VERSION
 
     def header(self) -> str:
@@ -157,6 +168,8 @@ class InvokeOptions:
             pairs.append(("tables", "1"))
         if self.lang is not None:
             pairs.append(("lang", self.lang))
+        if self.text_layer != "auto":
+            pairs.append(("textLayer", self.text_layer))
         value = ",".join(f"{key}={value}" for key, value in pairs)
         if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS:
             raise ValueError(
@@ -192,6 +205,9 @@ class InvokeOptions:
         lang = pairs.get("lang")
         if lang is not None and lang not in LANGS:
             raise _invalid(f"unknown lang {lang[:40]!r}; ask for one of {', '.join(LANGS)}, or leave it out")
+        layer = pairs.get("textLayer", "auto")
+        if layer not in TEXT_LAYERS:
+            raise _invalid(f"unknown textLayer {layer[:40]!r}; use one of {', '.join(TEXT_LAYERS)}")
         return cls(
             request_id=_safe(pairs.get("requestId", "")),
             timeout_ms=timeout_ms,
@@ -202,6 +218,7 @@ class InvokeOptions:
             pages=pages,
             tables=pairs.get("tables") == "1",
             lang=lang,  # checked against LANGS above
+            text_layer=layer,  # checked against TEXT_LAYERS above
             version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION,
         )
 

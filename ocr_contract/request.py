@@ -59,6 +59,27 @@ def ocr_lang(value: object, field: str = "'lang'") -> Lang | None:
     return lang
 
 
+# A document's text layer (PDF pages' own text: jobs and the CLOVA door take `"textLayer"`):
+# `auto` reads a page's text from its text layer where that can be trusted (documents/
+# text_layer.py), `ignore` reads every page from its pixels.
+TextLayer = Literal["auto", "ignore"]
+TEXT_LAYERS: tuple[TextLayer, ...] = ("auto", "ignore")
+
+
+def text_layer(value: object, field: str = "'textLayer'") -> TextLayer:
+    """The `textLayer` option: "auto" (absent or null too) or "ignore"; anything else is the
+    caller's error."""
+    if value is None:
+        return "auto"
+    if not isinstance(value, str) or value not in TEXT_LAYERS:
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f'{field} must be "auto" (a page\'s own text where it can be trusted, the default) or "ignore" '
+            "(every page read from its pixels)",
+        )
+    return value
+
+
 def check_content_type(content_type: str | None) -> None:
     """POST /general_ocr takes JSON only: a form post or text/plain is refused with 415 (which
     also keeps browsers' cross-site "simple" requests out). No header at all is read as JSON,

@@ -135,9 +135,9 @@ def test_a_pdfs_pages_are_read_in_order_a_few_at_a_time(runtime, monkeypatch):
     assert status == 200
     assert [image["inferResult"] for image in body["images"]] == ["SUCCESS"] * 10
     assert [image["convertedImageInfo"]["pageIndex"] for image in body["images"]] == list(range(10))
-    # Rendered at 200 dpi: a 300 pt page is 833 px wide (PDFium rounds up).
+    # Each page is a scan: read at the scan's own pixels, whatever resolution the PDF declares.
     widths = [image["convertedImageInfo"]["width"] for image in body["images"]]
-    assert all(abs(width - (300 + 10 * n) * 200 / 72) <= 1 for n, width in enumerate(widths)), widths
+    assert widths == [300 + 10 * n for n in range(10)]
     assert runtime.most_in_flight <= 2
     assert all("lane=bulk" in attributes for attributes in runtime.attributes)
 
@@ -154,7 +154,7 @@ def test_a_page_that_stays_busy_fails_alone(monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "ocr-endpoint")
     pages = white_pages(3)
     pages[1] = Image.new("RGB", (300, 400), "white")  # the one taller page: always busy
-    fake = Runtime(always_busy=lambda size: size[1] > 700)
+    fake = Runtime(always_busy=lambda size: size[1] > 300)  # the scan at its own pixels
     monkeypatch.setattr(endpoint, "_runtime", lambda timeout: fake)
     status, body = clova(pdf_of(pages), context=Context(remaining_s=6))
     assert status == 200

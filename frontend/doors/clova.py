@@ -20,10 +20,11 @@ import uuid
 from collections.abc import Iterator
 
 from documents.render import Page, document_kind, render
+from documents.text_layer import answer as page_answer
 from ocr_contract import MAX_IMAGE_BYTES, ApiError, ErrorCode, image_too_large
 from ocr_contract.image_header import inspect_image
 from ocr_contract.protocol import Lane, Lang, Line, Table
-from ocr_contract.request import MAX_URL_LENGTH, decode_base64_image
+from ocr_contract.request import MAX_URL_LENGTH, TextLayer, decode_base64_image, text_layer
 from ocr_contract.routes import CLOVA_GENERAL
 
 from .. import layout
@@ -100,6 +101,7 @@ def _checked(message: dict, has_file: bool) -> dict:
     if not isinstance(timestamp, int) or isinstance(timestamp, bool):
         raise _invalid("'timestamp' must be an integer (milliseconds)")
     lang = clova_lang(message.get("lang"))
+    layer = text_layer(message.get("textLayer"))  # ours: a PDF page's own text where it can be trusted
     tables = message.get("enableTableDetection", False)
     if not isinstance(tables, bool):
         raise _invalid("'enableTableDetection' must be true or false")
@@ -130,6 +132,7 @@ def _checked(message: dict, has_file: bool) -> dict:
         "timestamp": timestamp,
         "tables": tables,
         "lang": lang,
+        "textLayer": layer,
         "name": name,
         "data": data,
         "url": url,
@@ -159,12 +162,24 @@ def clova_lang(value: object) -> Lang | None:
     return "ko" if "ko" in (part.lower() for part in asked) else None
 
 
-def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
+def _pages(
+    data: bytes, deadline: float, layer: TextLayer = "auto", tables: bool = False
+) -> tuple[Iterator[Page], bool]:
     """The pages to read (made as they are read, for a document) and whether the file was a
-    document. Decided by the bytes, never by the declared format."""
+    document. Decided by the bytes, never by the declared format. A PDF page comes as it is
+    (documents/pdf_pages.py): a scan's own pixels (its JPEG as it is, where it decodes to them),
+    its text layer (`layer` auto), or a render at a resolution chosen from its content."""
     kind = document_kind(data)
     if kind is not None:
-        return render(data, kind, deadline - READ_RESERVE_S, max_output_bytes=INVOKE_LIMIT_BYTES), True
+        pages = render(
+            data,
+            kind,
+            deadline - READ_RESERVE_S,
+            max_output_bytes=INVOKE_LIMIT_BYTES,
+            text_layer=layer,
+            page_image=tables,
+        )
+        return pages, True
     header = inspect_image(data)
     return iter([Page(0, data, header.width, header.height)]), False
 
@@ -172,13 +187,25 @@ def _pages(data: bytes, deadline: float) -> tuple[Iterator[Page], bool]:
 def _read_page(
     page: Page, request_id: str, deadline: float, detail: bool, document: bool, tables: bool, lang: Lang | None
 ) -> tuple[list[Line], list[Table]]:
+    """The page's lines (in the page's pixel space) and tables. A PDF page is answered from its
+    plan (documents/text_layer.py): its text layer's lines, OCR's, or both. Tables are found
+    and filled by the endpoint, from OCR's lines."""
     if page.error is not None:
         raise page.error
+    if page.plan is not None and page.plan.plan == "text" and not tables:
+        return page_answer(page.plan, None)[0], []
     assert page.image is not None
     lane: Lane = "bulk" if document else "interactive"
+    # The characters' boxes are asked for where the text layer's lines are placed beside OCR's.
+    detail = detail or (page.plan is not None and page.plan.plan != "ocr")
+    found: list[Table] = []
     if tables:
-        return read_image_tables(page.image, request_id, deadline, detail=detail, lane=lane, lang=lang)
-    return read_image(page.image, request_id, deadline, detail=detail, lane=lane, lang=lang), []
+        lines, found = read_image_tables(page.image, request_id, deadline, detail=detail, lane=lane, lang=lang)
+    else:
+        lines = read_image(page.image, request_id, deadline, detail=detail, lane=lane, lang=lang)
+    if page.plan is not None:
+        lines = page_answer(page.plan, lines)[0]
+    return lines, found
 
 
 def _vertices(quad: layout.Quad) -> dict:
@@ -270,7 +297,7 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     if len(data) > MAX_IMAGE_BYTES:
         raise image_too_large(len(data))
     record["bytes"] = len(data)
-    pages, document = _pages(data, deadline)
+    pages, document = _pages(data, deadline, request["textLayer"], request["tables"])
     v2 = request["version"].upper() == "V2"
     # Tables are filled from the characters' boxes, so they are asked for with `detail` (V1 too).
     want_tables = request["tables"]
@@ -301,12 +328,13 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
             "validationResult": {"result": "NO_REQUESTED"},
         }
         if v2 and document:
-            entry["convertedImageInfo"] = {
-                "width": page.width,
-                "height": page.height,
+            entry["convertedImageInfo"] = {  # the page's pixel space: a scan's own, or the page at its resolution
+                "width": page.plan.width if page.plan is not None else page.width,
+                "height": page.plan.height if page.plan is not None else page.height,
                 "pageIndex": page.index,
-                "longImage": 0 < max(page.width, page.height) >= LONG_IMAGE_RATIO * min(page.width, page.height),
             }
+            size = (entry["convertedImageInfo"]["width"], entry["convertedImageInfo"]["height"])
+            entry["convertedImageInfo"]["longImage"] = 0 < max(size) >= LONG_IMAGE_RATIO * min(size)
         if isinstance(lines, ApiError):
             entry["inferResult"] = "FAILURE" if lines.code in PAGE_FAILURES else "ERROR"
             entry["message"] = f"{lines.code.value}: {lines.message}"

@@ -1,12 +1,14 @@
 """The container's document task (the jobs API): a range of a PDF's or TIFF's pages, or one image,
 read page by page.
 
-Pages are rendered by the bounded renderer (documents/: a child process with a memory cap and
-the request's deadline) one after another, while the engine reads the page before: a thread
-drains the renderer into a small queue, so the instance's CPU renders as the model reads. Each
-page is read exactly as POST /general_ocr reads an image (the same decode, engine and
-threshold), so a page's lines equal the synchronous answer for the same page image. A page that
-cannot be rendered or read is answered with its error; the others go on.
+Pages are made by the bounded renderer (documents/: a child process with a memory cap and the
+request's deadline) one after another, while the engine reads the page before: a thread drains
+the renderer into a small queue, so the instance's CPU renders as the model reads. A PDF page
+comes as it is (documents/pdf_pages.py): a scan at its own pixels, read exactly as POST
+/general_ocr reads that image (the same decode, engine and threshold); a page whose text layer
+can be trusted as its text, with OCR only for the images on it; any other page rendered at a
+resolution chosen from its content (documents/text_layer.py answers the page from its plan and
+what OCR read). A page that cannot be made or read is answered with its error; the others go on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from documents.render import Page, document_kind, render
+from documents.text_layer import PagePlan, answer
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.image_header import inspect_image
 from ocr_contract.limits import LONG_IMAGE_MAX_SIDE_PX, MAX_SIDE_PX
@@ -63,6 +66,8 @@ def _page_error(number: int, error: ApiError) -> DocumentPage:
         "page": number,
         "width": 0,
         "height": 0,
+        "source": None,
+        "dpi": None,
         "lines": [],
         "error": {"code": error.code.value, "message": error.message},
     }
@@ -88,36 +93,73 @@ def read_document(
 def _read_rendered(engine, file, kind: str, deadline: float, options: InvokeOptions, first: int, last: int):
     answers: list[DocumentPage] = []
     # raw: the pages come as RGB pixels, not PNG: nothing to encode and decode again in-process.
-    for item in _prefetched(render(file, kind, deadline, first_page=first - 1, max_pages=last, raw=True)):
+    # With tables asked for, a page its text layer answers still comes with its picture: the
+    # tables are found in the pixels and filled from the text layer's lines.
+    pages = render(
+        file,
+        kind,
+        deadline,
+        first_page=first - 1,
+        max_pages=last,
+        raw=True,
+        text_layer=options.text_layer,
+        page_image=options.tables,
+    )
+    for item in _prefetched(pages):
         if isinstance(item, ApiError):
             raise item
         number = item.index + 1
-        if item.error is not None or item.image is None:
+        if item.error is not None or (item.image is None and item.plan is None):
             answers.append(_page_error(number, item.error or ApiError(ErrorCode.INTERNAL_ERROR, "not rendered")))
             continue
         if time.monotonic() > deadline:
             answers.append(_page_error(number, ApiError(ErrorCode.TIMEOUT, f"page {number} was not read in time")))
             continue
-        rgb = np.frombuffer(item.image, np.uint8).reshape(item.height, item.width, 3)
-        answers.append(_read_page(engine, number, np.ascontiguousarray(rgb[:, :, ::-1]), deadline, options))
+        image = None
+        if item.image is not None:
+            rgb = np.frombuffer(item.image, np.uint8).reshape(item.height, item.width, 3)
+            image = np.ascontiguousarray(rgb[:, :, ::-1])
+        answers.append(_read_page(engine, number, image, deadline, options, item.plan))
     return answers, (0, 0)
 
 
-def _read_page(engine, number: int, image: np.ndarray, deadline: float, options: InvokeOptions) -> DocumentPage:
+def _read_page(
+    engine, number: int, image: np.ndarray | None, deadline: float, options: InvokeOptions, plan: PagePlan | None = None
+) -> DocumentPage:
     """One page (BGR, as decode_image gives) read as POST /general_ocr reads an image, in the
-    job's `lang`; with `tables` (the jobs API's "features": ["tables"]) its tables too."""
+    job's `lang`, and answered from its plan (a PDF page: its text layer, documents/text_layer.py);
+    with `tables` (the jobs API's "features": ["tables"]) its tables too."""
     try:
+        tables = None
+        if plan is not None and plan.plan == "text":  # its text layer; pixels only for the tables
+            lines, source = answer(plan, None, detail=options.tables)
+            if options.tables and image is not None:
+                tables = engine.tables.read(image, lines)
+        elif image is None:
+            raise ApiError(ErrorCode.INTERNAL_ERROR, f"page {number} has no picture to read")
+        elif options.tables:
+            read, tables = engine.read_tables(image, deadline=deadline, detail=True, lang=options.lang)
+            lines, source = answer(plan, read, detail=True)
+            if plan is not None and plan.plan != "ocr":  # the text layer's lines fill the cells
+                tables = engine.tables.read(image, lines)
+        else:
+            read = [line.to_api(False) for line in engine.read(image, deadline=deadline, lang=options.lang)]
+            lines, source = answer(plan, read, detail=False)
+        if tables is not None:
+            for line in lines:  # as without tables: words, location, score
+                line.pop("box", None)
+                line.pop("chars", None)
         page: DocumentPage = {
             "page": number,
-            "width": image.shape[1],
-            "height": image.shape[0],
-            "lines": [],
+            "width": plan.width if plan is not None else image.shape[1],  # type: ignore[union-attr]
+            "height": plan.height if plan is not None else image.shape[0],  # type: ignore[union-attr]
+            "source": source,
+            "dpi": plan.dpi if plan is not None else None,
+            "lines": lines,
             "error": None,
         }
-        if options.tables:
-            page["lines"], page["tables"] = engine.read_tables(image, deadline=deadline, lang=options.lang)
-        else:
-            page["lines"] = [line.to_api(False) for line in engine.read(image, deadline=deadline, lang=options.lang)]
+        if tables is not None:
+            page["tables"] = tables
         return page
     except ApiError as error:
         return _page_error(number, error)

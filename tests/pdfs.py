@@ -203,23 +203,30 @@ TABLE = [
 ]
 
 
-def expected_text(size_set: int = 0) -> str:
-    """Every character the born-digital pages carry (the paragraphs and the table), for CER."""
-    return "".join(PARAGRAPHS) + "".join("".join(row) for row in TABLE)
+TITLE = "办公设备采购合同"
+
+
+def expected_text() -> str:
+    """Every character of a born-digital page (text_pdf, chromium_pdf) in reading order: the
+    title, the paragraphs, the table row by row, the two columns one after the other."""
+    return TITLE + "".join(PARAGRAPHS[:5]) + "".join("".join(row) for row in TABLE) + "".join(PARAGRAPHS[5:])
 
 
 def text_pdf(pages: int = 1, sizes: tuple[float, ...] = (6, 8, 10, 12), compress: bool = True) -> bytes:
     """Born-digital pages by fpdf2 with Noto Sans CJK SC embedded (a subset, with its ToUnicode
     map): a title, paragraphs at each of `sizes` (pt), a table, and two columns of text."""
+    import logging
+
     from fpdf import FPDF
 
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # its subsetter logs every glyph
     pdf = FPDF(format="A4", unit="pt")
     pdf.set_compression(compress)
     pdf.add_font("noto", "", str(CJK_FONT), collection_font_number=2)  # SC
     for _ in range(pages):
         pdf.add_page()
         pdf.set_font("noto", size=14)
-        pdf.cell(0, 24, "办公设备采购合同", new_x="LMARGIN", new_y="NEXT", align="C")
+        pdf.cell(0, 24, TITLE, new_x="LMARGIN", new_y="NEXT", align="C")
         for n, paragraph in enumerate(PARAGRAPHS[:5]):
             pdf.set_font("noto", size=sizes[n % len(sizes)])
             pdf.multi_cell(0, sizes[n % len(sizes)] * 1.6, paragraph, new_x="LMARGIN", new_y="NEXT")
@@ -253,7 +260,7 @@ td {{ border: 1px solid #000; padding: 2pt 6pt; }}
 
 def _html_page(n: int) -> str:
     sizes = ("s6", "s8", "s10", "s12")
-    body = "<h1>办公设备采购合同</h1>"
+    body = f"<h1>{TITLE}</h1>"
     body += "".join(f'<p class="{sizes[i % 4]}">{p}</p>' for i, p in enumerate(PARAGRAPHS[:5]))
     body += "<table>" + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in TABLE) + "</table>"
     body += '<div class="cols">' + "".join(f"<p>{p}</p>" for p in PARAGRAPHS[5:]) + "</div>"

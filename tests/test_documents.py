@@ -98,12 +98,13 @@ def runtime(monkeypatch):
     return fake
 
 
-def clova(data: bytes, fmt: str = "pdf", context: Context | None = None) -> tuple[int, dict]:
+def clova(data: bytes, fmt: str = "pdf", context: Context | None = None, **asked) -> tuple[int, dict]:
     message = {
         "version": "V2",
         "requestId": "r-1",
         "timestamp": 1722225600000,
         "images": [{"format": fmt, "name": "doc", "data": base64.b64encode(data).decode()}],
+        **asked,
     }
     event = {
         "httpMethod": "POST",

@@ -293,7 +293,7 @@ def _actions(statement):
 def test_frontend_role_is_least_privilege(default, iam_with_buckets):
     statements = _frontend_statements(default[0])
     actions = sorted(a for s in statements for a in _actions(s))
-    jobs = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "s3:GetObject", "states:StartExecution"]
+    jobs = ["dynamodb:GetItem", "dynamodb:PutItem", "s3:GetObject", "states:StartExecution"]
     assert actions == sorted(["logs:CreateLogStream", "logs:PutLogEvents", "sagemaker:InvokeEndpoint", *jobs])
     invoke = next(s for s in statements if "sagemaker:InvokeEndpoint" in _actions(s))
     assert "endpoint/zhocrendpoint-ocr" in json.dumps(invoke["Resource"])

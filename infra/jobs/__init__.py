@@ -26,6 +26,7 @@ from jobs.aws.backend import (
     MAX_DOCUMENT_BYTES_ENV,
     MAX_PAGES_ENV,
     RESULT_DAYS_ENV,
+    RESULT_NAME,
     STATE_MACHINE_ENV,
     TABLE_ENV,
 )
@@ -118,7 +119,7 @@ class Jobs(Construct):
         machine_arn = self.state_machine.state_machine_arn
         self.done_role.add_to_policy(
             iam.PolicyStatement(
-                actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
                 resources=[machine_arn, f"{machine_arn}/*"],
             )
         )
@@ -164,21 +165,23 @@ class Jobs(Construct):
         presigning its result (a URL signed with the function's credentials reads as they may)."""
         role = function.role
         assert role is not None
+        # PutItem: a new job's record; GetItem: its status (the door never updates a job).
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                resources=[self.table.table_arn],
-            )
+            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[self.table.table_arn])
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn])
         )
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.job_objects_arn]))
+        # Only what GET /jobs/{jobId}/result presigns: a URL reads as its signer may.
+        results = f"{JOBS_PREFIX}*/{RESULT_NAME}"
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(results)])
+        )
         acknowledge_bucket_prefixes(
             role,
             self.bucket,
-            "Presigned URLs of job results, under jobs/<jobId>/ of the stack's results bucket; jobs are made at run time.",
-            [f"{JOBS_PREFIX}*"],
+            "Presigned URLs of job results, jobs/<jobId>/result.jsonl of the stack's results bucket; jobs are made at run time.",
+            [results],
         )
         for name, value in self.frontend_environment().items():
             function.add_environment(name, value)

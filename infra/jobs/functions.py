@@ -40,6 +40,9 @@ SPECS = {
     "rangeFailed": ("range_failed", "steps", 512, 120),
     "documentFailed": ("document_failed", "steps", 512, 300),
     "finish": ("finish", "steps", 1024, 900),
+    # A document's searchable PDF and Markdown (the job's "outputs"): the document and its PDF
+    # in /tmp (OUTPUTS_EPHEMERAL_MB), pages added a few KB each (jobs/outputs/pdf.py).
+    "outputs": ("outputs", "steps", 2048, 900),
     # A job whose map or finish step failed, or (EventBridge) whose execution failed, timed out
     # or was stopped: FAILED with the reason.
     "jobFailed": ("job_failed", "steps", 512, 300),
@@ -47,6 +50,9 @@ SPECS = {
 # /tmp of the ranges function: a document of jobMaxDocumentMb (500 MB at most) is copied there
 # to be counted without holding it in memory (documents/render.py).
 EPHEMERAL_MB = 1024
+# /tmp of the outputs function: a document of at most 500 MB and its searchable PDF (the input's
+# size and at most 5% + 4 KB a page more).
+OUTPUTS_EPHEMERAL_MB = 2048
 
 
 @dataclass
@@ -86,14 +92,14 @@ def job_functions(
             made.add_to_policy(statement)
         return made
 
-    # plan, ranges, rangeFailed, documentFailed, finish, jobFailed: the job's record, its files, its inputs.
+    # plan, ranges, rangeFailed, documentFailed, outputs, finish, jobFailed: the job's record, its
+    # files (outputs included), its inputs.
     steps_role = role(
         "StepsRole",
         "OCR jobs' steps: the job table, the job's files, the allowed buckets",
         [
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources=[table_arn]
-            ),
+            # A job's record is made by the API (PutItem there); the steps read and update it.
+            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[table_arn]),
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], resources=[jobs_objects]
             ),
@@ -151,7 +157,13 @@ def job_functions(
             memory_size=memory,
             timeout=Duration.seconds(timeout),
             environment=function_environment,
-            ephemeral_storage_size=Size.mebibytes(EPHEMERAL_MB) if name == "ranges" else None,
+            ephemeral_storage_size=(
+                Size.mebibytes(EPHEMERAL_MB)
+                if name == "ranges"
+                else Size.mebibytes(OUTPUTS_EPHEMERAL_MB)
+                if name == "outputs"
+                else None
+            ),
             description=f"OCR jobs: {handler}",
         )
     for function_role in roles.values():

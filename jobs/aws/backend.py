@@ -32,6 +32,7 @@ BUCKET_OWNER_ENV = "BUCKET_OWNER"
 
 # Where each thing lives in the results bucket (its lifecycle rule expires all of it).
 JOBS_PREFIX = "jobs/"  # jobs/<jobId>/manifest.jsonl, parts, result.jsonl
+RESULT_NAME = steps.RESULT_NAME  # a job's result, under its prefix (jobs.steps.result_uri)
 ASYNC_OUTPUT_PREFIX = "async/out/"  # SageMaker writes each inference's answer here
 ASYNC_FAILURE_PREFIX = "async/failed/"
 MAP_RESULTS_PREFIX = "map-runs/"  # the Distributed Map's results (ResultWriter), never read by us

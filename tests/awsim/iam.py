@@ -227,6 +227,15 @@ class Enforcer:
         if context is not None:
             context["awsim_params"] = dict(params)
 
+    def _listing_for_missing(self, params: dict) -> list[Check]:
+        """S3 answers a GET or HEAD of a key that does not exist with 404 only to a caller who
+        may list the bucket (s3:ListBucket); to others with 403 Access Denied (AWS's documented
+        rule, so that keys cannot be probed)."""
+        if self.env.object_exists(params["Bucket"], params["Key"]):
+            return []
+        bucket = params["Bucket"]
+        return [Check("s3:ListBucket", f"arn:aws:s3:::{bucket}", _s3_context(self.env, bucket))]
+
     def __call__(self, model, params, request_signer, context=None, **_):
         service, operation = model.service_model.service_id, model.name
         params = (context or {}).get("awsim_params", {})
@@ -237,7 +246,10 @@ class Enforcer:
             if make is None:
                 raise UnmappedOperation(f"{service}.{operation} is not mapped to IAM actions (tests/awsim/iam.py)")
             self.env.operation = operation
-            for check in make(params, self.env):
+            checks = make(params, self.env)
+            if (service, operation) in (("S3", "GetObject"), ("S3", "HeadObject")):
+                checks += self._listing_for_missing(params)
+            for check in checks:
                 decision = decide(principal.policies, check)
                 if decision == "Allow":
                     self.allowed.add((principal.role_arn, check.action))

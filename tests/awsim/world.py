@@ -241,6 +241,13 @@ class World(PlayedServices):
     def bucket_owner(self, bucket: str) -> str:
         return self.foreign_buckets.get(bucket, ACCOUNT)
 
+    def object_exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.client(None, "s3").head_object(Bucket=bucket, Key=key)
+        except Exception:
+            return False
+        return True
+
     def object_kms_key(self, bucket: str, key: str) -> str | None:
         try:
             head = self.client(None, "s3").head_object(Bucket=bucket, Key=key)

@@ -21,6 +21,7 @@ from ocr_contract.protocol import Line
 from . import korean
 from .config import EngineConfig
 from .images import decode_image
+from .layout.regions import page_regions
 from .layout.tables import TableReader
 from .plates import PlateReader
 from .runtime.batching import MicroBatcher
@@ -301,6 +302,11 @@ class OcrEngine:
                 line.pop("box", None)
                 line.pop("chars", None)
         return lines, tables
+
+    def read_regions(self, image: np.ndarray) -> list:
+        """The layout model's regions on a page (layout/regions.py): titles, figures, captions,
+        tables, headers, footers; for Markdown (the jobs API's "outputs": ["markdown"])."""
+        return page_regions(self.tables.layout, self.tables.layout_labels, image)
 
     def read_plates(self, image: np.ndarray, deadline: float | None = None, country: str | None = None) -> list[dict]:
         """Licence plates in a photo or a crop, read under their grammar (plates/):

@@ -122,11 +122,8 @@ def part_uri(job: Job, blobs: Blobs, unit: Range) -> str:
     return f"{job_prefix(job, blobs)}parts/{unit.key}.jsonl"
 
 
-RESULT_NAME = "result.jsonl"
-
-
 def result_uri(job: Job, blobs: Blobs) -> str:
-    return job_prefix(job, blobs) + RESULT_NAME
+    return job_prefix(job, blobs) + "result.jsonl"
 
 
 def document_name(uri: str) -> str:
@@ -377,19 +374,20 @@ def result_lines(unit: Range, pages: list[DocumentPage] | ApiError) -> list[Resu
             out.append(_line(name, number, 0, 0, [], missing))
         else:
             error = page.get("error")
-            out.append(
-                _line(
-                    name,
-                    number,
-                    page["width"],
-                    page["height"],
-                    list(page["lines"]),
-                    dict(error) if error else None,
-                    page.get("tables"),
-                    page.get("source"),
-                    page.get("dpi"),
-                )
+            line = _line(
+                name,
+                number,
+                page["width"],
+                page["height"],
+                list(page["lines"]),
+                dict(error) if error else None,
+                page.get("tables"),
+                page.get("source"),
+                page.get("dpi"),
             )
+            if page.get("regions") is not None:  # "outputs": ["markdown"]: the layout's regions
+                line["regions"] = page["regions"]
+            out.append(line)
     return out
 
 

@@ -1,8 +1,9 @@
 """The jobs API's contract, written once: asynchronous and bulk OCR of documents and S3 prefixes.
 
-    POST /jobs              {"input", "output"?, "features"?, "lang"?, "textLayer"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
+    POST /jobs              {"input", "output"?, "features"?, "outputs"?, "lang"?, "textLayer"?, "name"?}  -> 202 {"jobId", "status", "statusUrl"}
     GET  /jobs/{id}         -> 200 {"jobId", "status", "documentsTotal", "documentsDone", "pagesTotal",
-                                    "pagesDone", "pagesFailed", "createdAt", "updatedAt", "resultUrl"?, "error"?}
+                                    "pagesDone", "pagesFailed", "createdAt", "updatedAt", "resultUrl"?, "error"?,
+                                    "outputs"?, "outputsTotal"?, "outputsUrl"?}
     GET  /jobs/{id}/result  -> 303 See Other, Location: the result, at a URL signed at that moment that
                                lives RESULT_URL_EXPIRY_S (in AWS a presigned S3 GET); 409 JobNotFinished
                                while the job runs; 404 as GET /jobs/{id}
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from .errors import ApiError, ErrorCode
-from .protocol import InvokeOptions, Line, PageSource, Table
+from .protocol import InvokeOptions, Line, PageSource, Region, Table
 from .request import Lang, TextLayer, ocr_lang, text_layer
 from .routes import JOB as JOB  # the routes, named here too
 from .routes import JOB_RESULT as JOB_RESULT
@@ -30,6 +31,12 @@ Status = Literal["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED"]
 STATUSES: tuple[Status, ...] = ("QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED")
 FINISHED: frozenset[str] = frozenset({"SUCCEEDED", "PARTIAL", "FAILED"})
 FEATURES = ("tables",)
+# What a job writes besides its JSON Lines, per document (jobs/outputs/): a searchable PDF (the
+# input's pages with an invisible text layer) and Markdown (reading order, headings, tables).
+# Markdown reads tables and the layout's regions too, as if "features": ["tables"] were asked.
+OUTPUTS = ("pdf", "markdown")
+# GET /jobs/{jobId} lists this many output files; outputsUrl has them all.
+OUTPUTS_LISTED = 100
 
 # Per document, as Amazon Textract's asynchronous API: settings of a deployment may lower them.
 MAX_DOCUMENT_PAGES = 3000
@@ -70,6 +77,23 @@ class ResultPage(TypedDict):
     # With "features": ["tables"]: the page's tables (cells with row, column, spans, text, box,
     # and an `html` rendering), as ocr_contract.protocol.Table.
     tables: NotRequired[list[Table]]
+    # With "outputs": ["markdown"]: the layout model's regions on the page (title, figure,
+    # figure_caption, table, header, footer, ...), as ocr_contract.protocol.Region.
+    regions: NotRequired[list[Region]]
+
+
+class OutputFile(TypedDict):
+    """One output file of a job, as GET /jobs/{jobId} lists it (and outputsUrl, one per line):
+    the document it was made from, its format, its path under the job's outputs/ folder, its
+    size and a URL of the API that redirects to it (as resultUrl); or, when it could not be
+    written, the error instead of file, bytes and url."""
+
+    document: str
+    format: str
+    file: NotRequired[str]
+    bytes: NotRequired[int]
+    url: NotRequired[str]
+    error: NotRequired[ResultError]
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,8 @@ class JobRequest:
     lang: Lang | None = None  # "ko": Korean lines are read too, as "lang" of POST /general_ocr
     # "auto": a PDF page's own text where it can be trusted; "ignore": every page from its pixels
     text_layer: TextLayer = "auto"
+    # What to write besides the JSON Lines, per document (OUTPUTS).
+    outputs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """As the job stores keep it (and as POST /jobs took it)."""
@@ -90,6 +116,8 @@ class JobRequest:
                 stored[key] = getattr(self, key)
         if self.text_layer != "auto":
             stored["textLayer"] = self.text_layer
+        if self.outputs:
+            stored["outputs"] = list(self.outputs)
         return stored
 
     @classmethod
@@ -102,6 +130,7 @@ class JobRequest:
             name=stored.get("name"),
             lang=ocr_lang(stored.get("lang")),
             text_layer=text_layer(stored.get("textLayer")),
+            outputs=tuple(stored.get("outputs") or ()),
         )
 
     def range_options(self, job_id: str, pages: tuple[int, int]) -> InvokeOptions:
@@ -111,7 +140,8 @@ class JobRequest:
             task="document",
             pages=pages,
             lane="bulk",
-            tables="tables" in self.features,
+            tables="tables" in self.features or "markdown" in self.outputs,
+            layout="markdown" in self.outputs,
             lang=self.lang,
             text_layer=self.text_layer,
         )
@@ -127,11 +157,11 @@ def parse_job_request(payload: object) -> JobRequest:
         raise _invalid(
             'the request body must be a JSON object: {"input": "s3://bucket/key" | "s3://bucket/prefix/" | "https://..."}'
         )
-    unknown = sorted(set(payload) - {"input", "output", "features", "lang", "textLayer", "name"})
+    unknown = sorted(set(payload) - {"input", "output", "features", "outputs", "lang", "textLayer", "name"})
     if unknown:
         raise _invalid(
             f"unknown field(s) {', '.join(map(repr, unknown))}; "
-            "a job takes input, output, features, lang, textLayer and name"
+            "a job takes input, output, features, outputs, lang, textLayer and name"
         )
     source = payload.get("input")
     if not isinstance(source, str) or not source.strip():
@@ -163,7 +193,13 @@ def parse_job_request(payload: object) -> JobRequest:
         raise _invalid(f"'name' must be a string of at most {MAX_NAME_LENGTH} characters")
     lang = ocr_lang(payload.get("lang"))
     layer = text_layer(payload.get("textLayer"))
-    return JobRequest(source, output, tuple(dict.fromkeys(features)), name, lang, layer)
+    outputs = payload.get("outputs", [])
+    if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+        raise _invalid(f"'outputs' must be an array of strings: {', '.join(OUTPUTS)}")
+    wrong = sorted(set(outputs) - set(OUTPUTS))
+    if wrong:
+        raise _invalid(f"unknown output(s) {', '.join(map(repr, wrong))}; known: {', '.join(OUTPUTS)}")
+    return JobRequest(source, output, tuple(dict.fromkeys(features)), name, lang, layer, tuple(dict.fromkeys(outputs)))
 
 
 def job_not_found(job_id: str) -> ApiError:

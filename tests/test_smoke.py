@@ -1,4 +1,4 @@
-"""`make smoke` (infra/smoke.py): the deployed stack found from CloudFormation and its API key read
+"""`make smoke` (infra/smoke/): the deployed stack found from CloudFormation and its API key read
 from API Gateway (moto), clear errors when there is nothing to test, the secret headers and
 redirects as each side expects them, and whole runs against the local stack: with --url, and as
 against a deployed stack (moto's CloudFormation, API Gateway and S3 in front of the local stack)."""

@@ -6,7 +6,10 @@ Starts `python -m local` and, over HTTP:
 2. six hostile documents at once (tests/hostile.py: drawing bombs, 20000 px fax pages, a
    13000 px TIFF) with one ordinary image sent beside them: each answer, and the image's time;
 and samples the memory of the process that runs the Lambda handler (the gateway) plus its page
-renderers throughout (the inference server, SageMaker's part, is not counted).
+renderers throughout (the inference server, SageMaker's part, is not counted); then
+bench/pdf_pages.py: scanned PDFs at 100-400 dpi and CCITT G4 by job and CLOVA beside POST
+/general_ocr, born-digital PDFs of three producers with and without their text layer, and six
+10-page documents at once.
 
     python -m bench.documents [--pages DIR]   (default: ../shared/eval/xfund_zh/pages)
 """
@@ -185,7 +188,11 @@ def main() -> int:
         and attack["single"][0] == 200
         and all(code in (200, 400, 413, 504) and took < 29 for _, code, _, took in attack["hostile"])
     )
-    return 0 if ok else 1
+    # PDF pages as they are (#39): scans at their own pixels, born-digital text, six at once.
+    from bench import pdf_pages
+
+    as_they_are = pdf_pages.main(["--data", str(args.pages.parent.parent)]) if args.pages == DEFAULT_PAGES else 0
+    return 0 if ok and as_they_are == 0 else 1
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ Makes a PDF of real scans (XFUND pages, 60 by default: the 50 pages, then the fi
    RUNNING), fetches the result and scores each page's text against XFUND's labels (character
    F1, as `make bench` scores pages);
 2. sends the same pages as images to POST /general_ocr, four at a time, and scores them alike;
-and prints both, with pages/s. The job's pages are the PDF's rendered pages, the synchronous ones
-the scans themselves, so the F1 figures may differ by the rendering.
+and prints both, with pages/s: each PDF page is a scan read at its own pixels, so the figures
+should match; then where a page's time goes (render and transfer, detect, recognise).
 
     python -m bench.jobs [--pages 60] [--data ../shared/eval]
     python -m bench.jobs --soak 1000     a 1,000-page job of one small page repeated: the stack's
@@ -66,16 +66,16 @@ def main() -> int:
     if not manifest.is_file():
         print(f"no XFUND pages at {manifest}; pass --data DIR", file=sys.stderr)
         return 2
-    from PIL import Image
-
     rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [rows[n % len(rows)] for n in range(args.pages)]
     truth = ["".join(line["text"] for line in row["lines"]) for row in rows]
     scans = [(manifest.parent / row["image"]).read_bytes() for row in rows]
     folder = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
-    pictures = [Image.open(manifest.parent / row["image"]).convert("RGB") for row in rows]
-    # At 200 dpi, what the renderer renders at: each page comes back at its scan's own size.
-    pictures[0].save(folder / "scans.pdf", "PDF", save_all=True, append_images=pictures[1:], resolution=200)
+    # Each page one JPEG embedded byte for byte on an A4-sized page (about 137 dpi for XFUND's
+    # 1131 x 1600 px scans), as an office scanner writes it.
+    from tests import pdfs
+
+    (folder / "scans.pdf").write_bytes(pdfs.scanned_pdf([pdfs.ScanPage(scan, dpi=137) for scan in scans]))
 
     try:
         stack = LocalStack(("--jobs-input", str(folder), "--jobs-data", str(folder / "data")))
@@ -123,8 +123,60 @@ def main() -> int:
     print(f"| POST /general_ocr, the scans, 4 at a time | - | {len(scans)} | {sync_f1:.4f} | {sync_rate:.2f} |")
     print(f"\npagesDone seen while RUNNING: {advancing[:12]}{' ...' if len(advancing) > 12 else ''}")
     print(f"job pages/s over the synchronous route's: {job_rate / sync_rate:.2f}")
+    print_where_the_time_goes(folder / "scans.pdf", scans[:10])
     ok = job["status"] == "SUCCEEDED" and len(lines) == args.pages and len(advancing) > 1
     return 0 if ok else 1
+
+
+def print_where_the_time_goes(pdf: Path, scans: list[bytes]) -> None:
+    """Per page, in this process, one page at a time: the renderer's child making the page
+    (render + transfer over its pipe), the decode POST /general_ocr does instead, and the
+    engine's detection (detector sessions) and recognition (classifier and recogniser)."""
+    from documents.render import render
+    from inference.config import EngineConfig
+    from inference.engine import OcrEngine
+    from inference.images import decode_image
+
+    engine = OcrEngine(EngineConfig.from_env())
+    spent = {"det": 0.0, "rec": 0.0}
+
+    def timed(session, key):
+        run = session.run
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return run(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+
+        session.run = wrapper
+
+    timed(engine.det, "det")
+    for session in (engine.cls, engine.rec, engine.rec_fp32):
+        if session is not None:
+            timed(session, "rec")
+    count = len(scans)
+    start = time.perf_counter()
+    pages = list(render(pdf.read_bytes(), "pdf", time.monotonic() + 600, max_pages=count, raw=True))
+    made = (time.perf_counter() - start) / count
+    start = time.perf_counter()
+    images = [decode_image(scan) for scan in scans]
+    decoded = (time.perf_counter() - start) / count
+    start = time.perf_counter()
+    for image in images:
+        engine.read(image)
+    total = (time.perf_counter() - start) / count
+    det, rec = spent["det"] / count, spent["rec"] / count
+    print(
+        f"\nWhere a page's time goes (ms, mean of {count} pages, one at a time, {pages[0].width}x{pages[0].height} px)"
+    )
+    print("| stage | job page | POST /general_ocr |\n|---|---|---|")
+    print(f"| render + transfer (the renderer's child: decode once, pipe) | {made * 1000:.0f} | - |")
+    print(f"| decode (the container, from the request's bytes) | - | {decoded * 1000:.0f} |")
+    print(f"| detect (detector) | {det * 1000:.0f} | {det * 1000:.0f} |")
+    print(f"| recognise (classifier, recogniser) | {rec * 1000:.0f} | {rec * 1000:.0f} |")
+    print(f"| the rest of the engine (crops, reading order, decoding CTC) | {(total - det - rec) * 1000:.0f} | same |")
 
 
 def _tree_rss_mb(pid: int) -> float:

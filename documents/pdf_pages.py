@@ -10,7 +10,7 @@
 - Every other page is rendered at a resolution chosen from its content (choose_dpi): its
   smallest common text at TARGET_EM_PX, its images at their own resolution.
 
-A text layer is not trusted where its characters have no Unicode mapping (a CJK font without a
+A text layer (documents/pdf_text.py) is not trusted where its characters have no Unicode mapping (a CJK font without a
 usable ToUnicode map), where it has replacement or control characters or private-use ones of
 several kinds, where its text is skewed or vertical: the page is then read by OCR. Invisible
 text over a scan (an earlier OCR) is handed on with the scan, to be compared with what OCR reads
@@ -25,9 +25,8 @@ import math
 import unicodedata
 from dataclasses import dataclass
 
+from .pdf_text import Display, text_layer, untrusted
 from .text_layer import Char, PagePlan, Plan, lines_of
-from .text_layer import frame as _frame_of
-from .text_layer import unframe as _unframe_of
 
 # The text size OCR reads best (an em of this many pixels: 10 pt at 200 dpi), and the range of
 # resolutions text alone may ask for (6 pt text asks for 336 dpi, 12 pt for 168).
@@ -45,13 +44,6 @@ OTHER_CONTENT = 0.01
 # page's resolution and this share of the page.
 IMAGE_MIN_PX = 32
 IMAGE_MIN_SHARE = 0.005
-# Private-use characters of this many kinds make a text layer untrusted (fewer: a symbol
-# font's bullets, left out).
-PRIVATE_USE_KINDS = 3
-# Text turned other than by a multiple of 90 degrees by more than this is read by OCR.
-SKEW_DEGREES = 3.0
-# Characters stacked down (vertical writing) in at least this share of steps: read by OCR.
-VERTICAL_SHARE = 0.3
 
 Matrix = tuple[float, float, float, float, float, float]
 IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
@@ -66,32 +58,6 @@ def _compose(inner: Matrix, outer: Matrix) -> Matrix:
     a, b, c, d, e, f = inner
     A, B, C, D, E, F = outer
     return (a * A + b * C, a * B + b * D, c * A + d * C, c * B + d * D, e * A + f * C + E, e * B + f * D + F)
-
-
-@dataclass
-class _Display:
-    """Page space (PDF points, y up) to the page as shown: rotated, y down, in points."""
-
-    left: float
-    bottom: float
-    right: float
-    top: float
-    rotation: int
-
-    @property
-    def size(self) -> tuple[float, float]:
-        w, h = self.right - self.left, self.top - self.bottom
-        return (h, w) if self.rotation in (90, 270) else (w, h)
-
-    def point(self, x: float, y: float) -> tuple[float, float]:
-        X, Y = x - self.left, self.top - y
-        w, h = self.right - self.left, self.top - self.bottom
-        return {0: (X, Y), 90: (h - Y, X), 180: (w - X, h - Y), 270: (Y, w - X)}[self.rotation]
-
-    def box(self, points: list[tuple[float, float]]) -> tuple[float, float, float, float]:
-        shown = [self.point(x, y) for x, y in points]
-        xs, ys = [p[0] for p in shown], [p[1] for p in shown]
-        return min(xs), min(ys), max(xs), max(ys)
 
 
 @dataclass
@@ -124,7 +90,7 @@ def _bounds_points(obj, matrix: Matrix) -> list[tuple[float, float]]:
     return [_apply(matrix, x, y) for x, y in corners]
 
 
-def _content(page, display: _Display) -> _Content:
+def _content(page, display: Display) -> _Content:
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
 
@@ -164,111 +130,6 @@ def _content(page, display: _Display) -> _Content:
             drawing |= raw.FPDFAnnot_GetSubtype(annotation) not in (raw.FPDF_ANNOT_LINK, raw.FPDF_ANNOT_POPUP)
             raw.FPDFPage_CloseAnnot(annotation)
     return _Content(images, other, drawing)
-
-
-@dataclass
-class _TextLayer:
-    chars: list[tuple[str, tuple[float, float, float, float], float, float, bool, bool, bool]]
-    # (text, shown box in points, size in points, angle shown (degrees), written, visible, unmapped)
-
-
-# Where a line's box reaches above and below its baseline, in ems (a CJK font's ideographic
-# box; OCR's line boxes reach about as far).
-ASCENT, DESCENT = 0.88, 0.12
-
-
-def _text_layer(page, display: _Display) -> _TextLayer:
-    import pypdfium2.raw as raw
-
-    textpage = page.get_textpage()
-    chars = []
-    modes: dict[int, int] = {}
-    rect = raw.FS_RECTF()
-    matrix = raw.FS_MATRIX()
-    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
-    r, g, b, a = (ctypes.c_uint() for _ in range(4))
-    width, height = display.size
-    try:
-        for i in range(textpage.count_chars()):
-            code = raw.FPDFText_GetUnicode(textpage, i)
-            written = not raw.FPDFText_IsGenerated(textpage, i)
-            if code in (0x0D, 0x0A) and not written:
-                continue
-            # The character's size and direction from its matrix (the font size times the text and
-            # graphics matrices' scale), its height from its baseline and size (glyph boxes are as
-            # tall as each glyph: a flat one would leave its line), its width from its advance
-            # (PDFium's loose box: a full-width comma's glyph is a corner of its em).
-            raw.FPDFText_GetMatrix(textpage, i, matrix)
-            scale = math.sqrt(abs(matrix.a * matrix.d - matrix.b * matrix.c)) or 1.0
-            size = raw.FPDFText_GetFontSize(textpage, i) * scale
-            angle = (math.degrees(math.atan2(matrix.b, matrix.a)) + display.rotation) % 360
-            turn = round(angle / 90) % 4
-            ox, oy = display.point(matrix.e, matrix.f)
-            raw.FPDFText_GetLooseCharBox(textpage, i, rect)
-            corners = [(rect.left, rect.bottom), (rect.right, rect.top)]
-            if rect.right <= rect.left and rect.top <= rect.bottom:
-                raw.FPDFText_GetCharBox(textpage, i, left, right, bottom, top)
-                corners = [(left.value, bottom.value), (right.value, top.value)]
-            along = [_frame_of(turn, *display.point(x, y))[0] for x, y in corners]
-            base = _frame_of(turn, ox, oy)[1]
-            framed = (min(along), base - ASCENT * size, max(along), base + DESCENT * size)
-            (x0, y0), (x1, y1) = _unframe_of(turn, framed[0], framed[1]), _unframe_of(turn, framed[2], framed[3])
-            box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-            if box[2] <= 0 or box[3] <= 0 or box[0] >= width or box[1] >= height:
-                continue  # outside the page as shown
-            obj = raw.FPDFText_GetTextObject(textpage, i)
-            key = ctypes.cast(obj, ctypes.c_void_p).value or 0
-            if key not in modes:
-                modes[key] = raw.FPDFTextObj_GetTextRenderMode(obj) if obj else 0
-            visible = modes[key] not in (3, 7)
-            if visible and raw.FPDFText_GetFillColor(textpage, i, r, g, b, a) and a.value == 0:
-                visible = modes[key] in (1, 2, 5, 6)  # stroked, not filled
-            chars.append(
-                (
-                    chr(code) if 0 < code < 0x110000 else "\ufffd",
-                    box,
-                    size,
-                    angle,
-                    written,
-                    visible,
-                    bool(raw.FPDFText_HasUnicodeMapError(textpage, i)),
-                )
-            )
-    finally:
-        textpage.close()
-    return _TextLayer(chars)
-
-
-def _untrusted(chars) -> str | None:
-    """Why these characters cannot be taken as the page's text (None: they can)."""
-    private: set[str] = set()
-    for text, _box, _size, angle, _written, _visible, unmapped in chars:
-        if unmapped or text == "\ufffd":
-            return "characters without a Unicode mapping"
-        category = unicodedata.category(text)
-        if category in ("Cc", "Cs", "Cn") and not text.isspace():
-            return "control or unassigned characters"
-        if category == "Co":
-            private.add(text)
-        off = min(angle % 90, 90 - angle % 90)
-        if off > SKEW_DEGREES and not text.isspace():
-            return "skewed text"
-    if len(private) >= PRIVATE_USE_KINDS:
-        return "private-use characters"
-    steps = down = 0
-    previous = None
-    for text, box, _size, _angle, _written, _visible, _unmapped in chars:
-        if text.isspace():
-            continue
-        if previous is not None:
-            steps += 1
-            h = max(box[3] - box[1], 1e-3)
-            if box[1] - previous[1] > 0.5 * h and abs(box[0] - previous[0]) < 0.3 * h:
-                down += 1
-        previous = box
-    if steps >= 5 and down >= VERTICAL_SHARE * steps:
-        return "vertical text"
-    return None
 
 
 def choose_dpi(sizes_pt: list[float], images: list[_Image], page_size: tuple[float, float], default: float) -> float:
@@ -319,7 +180,7 @@ def _scan(content: _Content, page_size: tuple[float, float]) -> _Image | None:
     )
 
 
-def _turned(picture, image: _Image, display: _Display):
+def _turned(picture, image: _Image, display: Display):
     """The image's pixels as the page shows them (PIL transposes; no resampling)."""
     from PIL import Image
 
@@ -408,13 +269,13 @@ def _read(page, job: dict) -> PdfPage:
     box = raw.FS_RECTF()
     if not raw.FPDF_GetPageBoundingBox(page, box):  # the crop box within the media box, inherited ones too
         raise ValueError("no area")
-    display = _Display(box.left, box.bottom, box.right, box.top, page.get_rotation() % 360)
+    display = Display(box.left, box.bottom, box.right, box.top, page.get_rotation() % 360)
     size = display.size
     if not (size[0] > 0 and size[1] > 0):
         raise ValueError("no area")
     content = _content(page, display)
     use_text = job.get("text_layer", "auto") != "ignore"
-    layer = _text_layer(page, display)
+    layer = text_layer(page, display)
     visible = [c for c in layer.chars if c[5]]
     invisible = [c for c in layer.chars if not c[5]]
     max_side, max_pixels = job["max_side"], job["max_page_pixels"]
@@ -445,7 +306,7 @@ def _read(page, job: dict) -> PdfPage:
             scale, embedded = scale * factor, None
         origin = (x0 + crop[0] / scale, y0 + crop[1] / scale)
         lines = []
-        if use_text and invisible and _untrusted(invisible) is None:
+        if use_text and invisible and untrusted(invisible) is None:
             lines = lines_of(_chars(invisible, scale, origin), picture.width, picture.height)
         plan = PagePlan("verify" if lines else "ocr", picture.width, picture.height, round(scale * 72, 2), lines=lines)
         return PdfPage(plan, picture, embedded)
@@ -454,7 +315,7 @@ def _read(page, job: dict) -> PdfPage:
     dpi = within_limits(choose_dpi(sizes, content.images, size, job["dpi"]), size, max_side, max_pixels)
     scale = dpi / 72
     width, height = max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
-    why = _untrusted(visible) if visible else "no text layer"
+    why = untrusted(visible) if visible else "no text layer"
     if not use_text or why is not None:
         return PdfPage(PagePlan("ocr", width, height, round(dpi, 2)), _render(page, scale, (width, height)))
     chars = [c for c in visible if unicodedata.category(c[0]) != "Co"]  # a symbol font's bullets

@@ -184,7 +184,7 @@ def test_characters_become_lines_cut_at_new_lines_and_wide_gaps():
 
 
 def test_untrusted_characters_send_the_page_to_ocr():
-    from documents.pdf_pages import _untrusted
+    from documents.pdf_text import untrusted as _untrusted
 
     def chars(text, unmapped=False, angle=0.0):
         return [

@@ -122,8 +122,11 @@ def part_uri(job: Job, blobs: Blobs, unit: Range) -> str:
     return f"{job_prefix(job, blobs)}parts/{unit.key}.jsonl"
 
 
+RESULT_NAME = "result.jsonl"
+
+
 def result_uri(job: Job, blobs: Blobs) -> str:
-    return job_prefix(job, blobs) + "result.jsonl"
+    return job_prefix(job, blobs) + RESULT_NAME
 
 
 def document_name(uri: str) -> str:

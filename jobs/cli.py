@@ -11,7 +11,9 @@ folder the stack was started with (`make serve JOBS_INPUT=DIR`, or `python -m lo
 While the job runs a progress bar shows pages done of pages counted so far; once it is
 finished, --out gets result.jsonl (one JSON object per page, documents in order, then pages)
 and one .txt per document (its text, page by page); with --tables the job also reads tables,
-and --out gets each table as .html and .csv; --lang ko reads Korean lines too. Exit status: 0 SUCCEEDED, 3 PARTIAL, 1 FAILED,
+and --out gets each table as .html and .csv; --lang ko reads Korean lines too; --pdf and
+--markdown ask for a searchable PDF and Markdown of each document, which --out gets at their
+paths in the job (a folder's tree kept: scans/a.pdf, scans/a.pdf.md). Exit status: 0 SUCCEEDED, 3 PARTIAL, 1 FAILED,
 2 when the job could not be submitted or followed.
 """
 
@@ -84,7 +86,13 @@ def _is_loopback(api: str) -> bool:
 
 
 def submit(
-    api: str, api_key: str | None, source: str, name: str | None, tables: bool = False, lang: str | None = None
+    api: str,
+    api_key: str | None,
+    source: str,
+    name: str | None,
+    tables: bool = False,
+    lang: str | None = None,
+    outputs: tuple[str, ...] = (),
 ) -> dict:
     uri = input_uri(source)
     if uri.startswith("file:") and not _is_loopback(api):
@@ -99,6 +107,8 @@ def submit(
         body["features"] = ["tables"]
     if lang:
         body["lang"] = lang
+    if outputs:
+        body["outputs"] = list(outputs)
     status, raw = _request("POST", f"{api}/jobs", api_key, body)
     try:
         return _json(status, raw, "POST /jobs")
@@ -191,6 +201,51 @@ def save(state: dict, api_key: str | None, out: Path) -> list[Path]:
         (out / f"{stem}.html").write_text(table["html"] + "\n", encoding="utf-8")
         (out / f"{stem}.csv").write_text(table_csv(table), encoding="utf-8")
         written += [out / f"{stem}.html", out / f"{stem}.csv"]
+    return written + save_outputs(state, api_key, out)
+
+
+def local_path(out: Path, file: str) -> Path | None:
+    """Where an output file named by the job (`scans/a.pdf`) goes under `out`: the same relative
+    path, or None for a name that would leave it (absolute, `..`)."""
+    parts = [p for p in file.replace("\\", "/").split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts) or file.startswith("/"):
+        return None
+    return out.joinpath(*parts)
+
+
+def save_outputs(state: dict, api_key: str | None, out: Path) -> list[Path]:
+    """The job's outputs (--pdf, --markdown) under `out`, each at its path in the job's outputs/
+    (beside result.jsonl): their list from outputsUrl, each file from its URL (a redirect to
+    S3 in AWS, followed without the key). A document whose output could not be written is
+    reported, not fatal."""
+    url = state.get("outputsUrl")
+    if not url:
+        return []
+    status, raw = _request("GET", url, api_key, timeout=600)
+    if status != 200:
+        raise CliError(f"the list of outputs could not be fetched: HTTP {status} {raw[:200]!r}")
+    written = []
+    for line in raw.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if entry.get("error"):
+            error = entry["error"]
+            print(f"no {entry['format']} of {entry['document']}: {error['code']}: {error['message']}", file=sys.stderr)
+            continue
+        target = local_path(out, entry["file"])
+        if target is None:
+            print(f"skipped an output named {entry['file']!r}", file=sys.stderr)
+            continue
+        from urllib.parse import quote
+
+        link = f"{url.split('?', 1)[0]}?output={quote('outputs/' + entry['file'])}"
+        status, body = _request("GET", link, api_key, timeout=600)
+        if status != 200:
+            raise CliError(f"{entry['file']} could not be fetched: HTTP {status} {body[:200]!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        written.append(target)
     return written
 
 
@@ -237,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--name", help="a name for the job")
     run.add_argument("--tables", action="store_true", help="read tables too: --out gets each as .html and .csv")
     run.add_argument("--lang", choices=LANGS, help="read this language too (ko: Korean lines)")
+    run.add_argument(
+        "--pdf", action="store_true", help="a searchable PDF of each document: --out gets it at its own path"
+    )
+    run.add_argument(
+        "--markdown", action="store_true", help="Markdown of each document (reading order, headings, tables)"
+    )
     run.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     status = commands.add_parser("status", parents=[common], help="follow a job submitted before")
     status.add_argument("job_id", metavar="JOB_ID")
@@ -244,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     api = args.api.rstrip("/")
     try:
         if args.command == "submit":
-            job = submit(api, args.api_key, args.source, args.name, args.tables, args.lang)
+            outputs = tuple(name for name, asked in (("pdf", args.pdf), ("markdown", args.markdown)) if asked)
+            job = submit(api, args.api_key, args.source, args.name, args.tables, args.lang, outputs)
             print(f"job {job['jobId']} {job['status']}: {job['statusUrl']}", flush=True)
             if args.no_wait:
                 return 0

@@ -72,5 +72,14 @@ class Blobs(Protocol):
         """Write the parts' bytes, in order, as one object (S3: a multipart upload copying
         each part; parts under 5 MB are joined first)."""
 
+    def upload(self, uri: str, path: str, content_type: str) -> int:
+        """Store a local file (a job's output: a searchable PDF may be as large as its input)
+        as the object at `uri`, whole or not at all, a piece at a time (S3: a multipart upload
+        past a part's size); return its size."""
+
+    def head(self, uri: str, max_bytes: int) -> bytes:
+        """At most the first max_bytes of the object (all of a smaller one); UrlFetchFailed
+        when it does not exist."""
+
     def url(self, uri: str, expires_s: int) -> str:
         """A URL the caller can GET the object at: presigned in AWS, the local stack's own."""

@@ -184,6 +184,26 @@ async def job_result(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def job_output(request: web.Request) -> web.StreamResponse:
+    """A finished job's output file or their list (jobs.local.blobs.OUTPUT_PATH), as job_result."""
+    from jobs.local import backend
+    from jobs.outputs.write import content_type, job_output_uri
+    from ocr_contract.jobs import JOB_ID, job_not_found
+
+    job_id = request.match_info["jobId"]
+    expires = request.query.get("expires", "")
+    if not expires.isdigit() or int(expires) < time.time():
+        raise ApiError(ErrorCode.FORBIDDEN, f"this link has expired; GET /jobs/{job_id[:40]}/result answers a new one")
+    jobs = backend()
+    job = jobs.store.get(job_id) if JOB_ID.fullmatch(job_id) else None
+    if job is None or job.owner != jobs.default_owner or not job.finished:
+        raise job_not_found(job_id)
+    uri = job_output_uri(job, jobs.blobs, request.match_info["file"])
+    if uri is None or not jobs.blobs.exists(uri):
+        raise ApiError(ErrorCode.NOT_FOUND, f"job {job_id} has no output {request.match_info['file'][:200]!r}")
+    return web.FileResponse(jobs.blobs.path(uri), headers={"Content-Type": content_type(uri)})
+
+
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
@@ -272,6 +292,7 @@ def create_gateway(inference_url: str, port: int, host: str = "127.0.0.1") -> we
     for route in ROUTES:
         app.router.add_route(method_of(route), route, to_lambda)
     app.router.add_get(RESULT_PATH, job_result)
+    app.router.add_get("/_local/results/{jobId}/{file:outputs(\\.jsonl|/.+)}", job_output)
     app.router.add_get("/ping", ping)
     app.router.add_get("/", index)
     return app

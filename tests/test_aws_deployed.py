@@ -103,9 +103,28 @@ def put_inputs(world: World, objects: dict[str, bytes]) -> None:
         s3.put_object(Bucket=INPUTS, Key=key, Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=KMS_KEY)
 
 
-def run_job(world: World, source: str) -> tuple[dict, list[dict]]:
-    """POST /jobs, let the cloud run, then GET the job and its result as a client does."""
-    status, submitted, _ = world.api("POST", "/jobs", "/jobs", {"input": source})
+def fetch(world: World, job_id: str, query: dict | None = None) -> bytes:
+    """GET /jobs/{jobId}/result (with `query`: one of the job's outputs), and the URL it
+    redirects to, read as the role that signed it may (the frontend's): ClientError when S3
+    would answer the client's GET with 403."""
+    from urllib.parse import unquote
+
+    status, _, headers = world.api("GET", f"/jobs/{job_id}/result", "/jobs/{jobId}/result", query=query)
+    assert status == 303, (status, headers)
+    location = {k.lower(): v for k, v in headers.items()}["location"]
+    bucket, key = re.match(r"https://([^./]+)\.s3\.[^/]+/([^?]+)", location).groups()  # type: ignore[union-attr]
+    signer = world.session(world.frontend.role_arn).client("s3")
+    return signer.get_object(Bucket=bucket, Key=unquote(key))["Body"].read()
+
+
+def run_job(world: World, source: str, outputs: list[str] | None = None) -> tuple[dict, list[dict]]:
+    """POST /jobs, let the cloud run, then GET the job and its result as a client does; with
+    `outputs`, each output file too (state["fetched"]: its size, or the refusal)."""
+    from botocore.exceptions import ClientError
+
+    status, submitted, _ = world.api(
+        "POST", "/jobs", "/jobs", {"input": source, **({"outputs": outputs} if outputs else {})}
+    )
     assert status == 202, submitted
     world.drain()
     job_id = submitted["jobId"]
@@ -113,21 +132,20 @@ def run_job(world: World, source: str) -> tuple[dict, list[dict]]:
     assert status == 200, state
     lines: list[dict] = []
     if state.get("resultUrl"):
-        status, _, headers = world.api("GET", f"/jobs/{job_id}/result", "/jobs/{jobId}/result")
-        assert status == 303, (status, headers)
-        location = {k.lower(): v for k, v in headers.items()}["location"]
-        bucket, key = re.match(r"https://([^./]+)\.s3\.[^/]+/([^?]+)", location).groups()  # type: ignore[union-attr]
-        from urllib.parse import unquote
-
-        # The URL reads as the role that signed it may: fetch with the frontend's own role.
-        from botocore.exceptions import ClientError
-
-        signer = world.session(world.frontend.role_arn).client("s3")
         try:
-            body = signer.get_object(Bucket=bucket, Key=unquote(key))["Body"].read()
+            body = fetch(world, job_id)
         except ClientError as refused:  # what the client's GET of the URL would answer: 403
             return {**state, "result": str(refused)}, []
         lines = [json.loads(line) for line in body.decode().splitlines()]
+    fetched: dict[str, object] = {}
+    for entry in state.get("outputs", []):
+        if entry.get("file"):
+            try:
+                fetched[entry["file"]] = len(fetch(world, job_id, {"output": "outputs/" + entry["file"]}))
+            except ClientError as refused:
+                fetched[entry["file"]] = str(refused)
+    if fetched:
+        state = {**state, "fetched": fetched}
     return state, lines
 
 
@@ -157,6 +175,63 @@ def test_a_job_reads_through_the_deployed_stack_with_every_role_as_granted(cloud
     assert all(execution.status == "SUCCEEDED" for execution in world.executions.values())
 
 
+def one_line_a_page(body: bytes, content_type: str, custom_attributes: str) -> tuple[int, bytes]:
+    """A stand-in for the container that reads one line on each page: "Page N", where pdf_of draws it."""
+    pairs = dict(p.split("=", 1) for p in custom_attributes.split(",") if "=" in p)
+    first, last = (int(n) for n in pairs.get("pages", "1-1").split("-"))
+    pages = [
+        {
+            "page": n,
+            "width": 640,
+            "height": 200,
+            "lines": [
+                {"words": f"Page {n}", "location": {"left": 30, "top": 70, "width": 160, "height": 50}, "score": 0.99}
+            ],
+            "error": None,
+            "regions": [
+                {"type": "title", "location": {"left": 20, "top": 60, "width": 180, "height": 70}, "score": 0.9}
+            ],
+        }
+        for n in range(first, last + 1)
+    ]
+    return 200, json.dumps(pages).encode()
+
+
+def test_a_jobs_searchable_pdf_and_markdown_are_written_beside_its_result_and_listed(cloud):
+    """The outputs through the deployed stack: the Outputs state of each document (its own
+    Lambda, the steps' role), the list at the finish, GET /jobs/{jobId} listing them, and each
+    file fetched through GET /jobs/{jobId}/result?output= as a client does."""
+    import pypdfium2 as pdfium
+
+    world = cloud(one_line_a_page)
+    two_documents(world)
+    state, lines = run_job(world, f"s3://{INPUTS}/in/", OUTPUTS)
+    assert world.enforcer.denied == [] and state["status"] == "PARTIAL", state
+    listed = [(o["document"], o["format"], o.get("file"), bool(o.get("error"))) for o in state["outputs"]]
+    assert listed == [
+        ("in/broken.pdf", "pdf", None, True),
+        ("in/broken.pdf", "markdown", None, True),
+        ("in/contract.pdf", "pdf", "contract.pdf", False),
+        ("in/contract.pdf", "markdown", "contract.pdf.md", False),
+    ]
+    assert state["outputsTotal"] == 4 and set(state["fetched"]) == {"contract.pdf", "contract.pdf.md"}
+    job_id = state["jobId"]
+    pdf = pdfium.PdfDocument(fetch(world, job_id, {"output": "outputs/contract.pdf"}))
+    assert len(pdf) == 45
+    assert [pdf[n].get_textpage().get_text_range().strip() for n in (0, 44)] == ["Page 1", "Page 45"]
+    markdown = fetch(world, job_id, {"output": "outputs/contract.pdf.md"}).decode()
+    assert markdown.startswith("<!-- page 1 -->\n\n## Page 1") and "<!-- page 45 -->" in markdown
+    listing = fetch(world, job_id, {"output": "outputs.jsonl"}).decode().splitlines()
+    assert len(listing) == 4
+    # The files are the steps' own, under the job's prefix; the frontend reads them, never writes.
+    s3 = world.admin.client("s3")
+    bucket = next(
+        b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"] != INPUTS and "results" in b["Name"].lower()
+    )
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{job_id}/outputs/")["Contents"]]
+    assert sorted(keys) == [f"jobs/{job_id}/outputs/contract.pdf", f"jobs/{job_id}/outputs/contract.pdf.md"]
+
+
 def _with_action_removed(template: dict, role_logical: str, action: str) -> dict:
     changed = json.loads(json.dumps(template))
     for resource in changed["Resources"].values():
@@ -170,6 +245,10 @@ def _with_action_removed(template: dict, role_logical: str, action: str) -> dict
                 statements.append({**statement, "Action": kept})
         resource["Properties"]["PolicyDocument"]["Statement"] = statements
     return changed
+
+
+# A small job's run asks for every output too, so that what writes and serves them is checked.
+OUTPUTS = ["pdf", "markdown"]
 
 
 def small_job(world: World) -> None:
@@ -216,7 +295,7 @@ def test_every_permission_granted_to_the_jobs_is_used_or_has_its_reason(template
     with mock_aws():
         world = World(template, blank_pages)
         small_job(world)
-        run_job(world, f"s3://{INPUTS}/in/")
+        run_job(world, f"s3://{INPUTS}/in/", OUTPUTS)
         too_many = []
         for logical, arn in _roles(world).items():
             if not logical.startswith(("Jobs", "Frontend")) or logical.startswith("FrontendAuthorizer"):
@@ -239,7 +318,7 @@ def test_every_permission_the_jobs_use_is_needed(template):
     with mock_aws():
         baseline = World(template, blank_pages)
         small_job(baseline)
-        expected, expected_lines = run_job(baseline, f"s3://{INPUTS}/in/")
+        expected, expected_lines = run_job(baseline, f"s3://{INPUTS}/in/", OUTPUTS)
         assert baseline.enforcer.denied == [] and expected["status"] == "PARTIAL", expected
         roles = {world_role: logical for logical, world_role in _roles(baseline).items()}
         used = sorted((roles[role], action) for role, action in baseline.enforcer.allowed if role in roles)
@@ -251,7 +330,7 @@ def test_every_permission_the_jobs_use_is_needed(template):
             world = World(_with_action_removed(template, role, action), blank_pages)
             small_job(world)
             try:
-                state, lines = run_job(world, f"s3://{INPUTS}/in/")
+                state, lines = run_job(world, f"s3://{INPUTS}/in/", OUTPUTS)
             except AssertionError as refused:  # the API itself refused (its role lost the action)
                 state, lines = {"refused": str(refused)[:200]}, []
             denied = {check.action for _, check in world.enforcer.denied}

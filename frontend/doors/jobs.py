@@ -3,7 +3,9 @@
     POST /jobs                 {"input", "output"?, "features"?, "name"?} -> 202 {"jobId", "status", "statusUrl"}
     GET  /jobs/{jobId}         -> 200 the job's status (jobs.steps.status_body)
     GET  /jobs/{jobId}/result  -> 303 to the result at a URL signed now, living RESULT_URL_EXPIRY_S
-                                  (blobs.url: presigned S3 in AWS); 409 until the job has finished
+                                  (blobs.url: presigned S3 in AWS); 409 until the job has finished;
+                                  ?output=outputs/FILE one of the job's outputs (jobs/outputs/),
+                                  ?output=outputs.jsonl their list
 
 The same code answers in AWS and on the local stack: the store, blobs and starter come from
 jobs.backend.backend() (JOBS_BACKEND=aws|local). A job belongs to its caller: the API key's id
@@ -130,14 +132,19 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
         if job is None or job.owner != owner:
             raise job_not_found(job_id)
         if not result:
-            return 200, steps.status_body(job, base_url(incoming))
+            from jobs.outputs.write import listing
+
+            return 200, {**steps.status_body(job, base_url(incoming)), **listing(job, jobs.blobs, base_url(incoming))}
         if not job.finished:
             raise job_not_finished(job_id, job.status)
         if not job.result_key:
             raise ApiError(ErrorCode.NOT_FOUND, f"job {job_id!r} ended {job.status} without a result")
+        target = job.result_key
+        if "output" in incoming.query:  # one of the job's outputs, or their list (jobs/outputs/)
+            target = _output(job, jobs.blobs, incoming.query["output"])
         # Signed now, for minutes: with the frontend's credentials of this moment, whatever
         # their own lifetime, and however old the job (ocr_contract.jobs.RESULT_URL_EXPIRY_S).
-        location = jobs.blobs.url(job.result_key, RESULT_URL_EXPIRY_S)
+        location = jobs.blobs.url(target, RESULT_URL_EXPIRY_S)
         headers = {"Location": location, "Cache-Control": "no-store"}
         return 303, {"jobId": job_id, "location": location, "expiresIn": RESULT_URL_EXPIRY_S}, headers
     check_content_type(incoming.headers.get("content-type"))
@@ -153,6 +160,21 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     jobs.start(job)
     record["jobId"] = job.job_id
     return 202, steps.submitted_body(job, base_url(incoming))
+
+
+def _output(job, blobs, file: str) -> str:
+    """The URI of `?output=FILE` of GET /jobs/{jobId}/result: `outputs.jsonl` (the list) or a
+    file under `outputs/` of a job that asked for outputs; 404 otherwise. Whether the file is
+    there is the store's to say (S3 answers the signed URL with 404 or 403; the local stack 404):
+    the frontend may read a job's objects, not list them."""
+    from jobs.outputs.write import job_output_uri
+
+    uri = job_output_uri(job, blobs, file) if job.request.outputs else None
+    if uri is None:
+        raise ApiError(
+            ErrorCode.NOT_FOUND, f"job {job.job_id!r} has no output {file[:200]!r}; GET /jobs/{job.job_id} lists them"
+        )
+    return uri
 
 
 def error_body(error: ApiError, request_id: str) -> dict:

@@ -30,6 +30,8 @@ from jobs.aws.backend import (
     STATE_MACHINE_ENV,
     TABLE_ENV,
 )
+from jobs.outputs.write import INDEX_NAME as OUTPUTS_INDEX
+from jobs.outputs.write import OUTPUTS_FOLDER
 
 from ..grants import acknowledge_bucket_prefixes
 from ..inference_endpoint import InferenceEndpoint
@@ -172,16 +174,24 @@ class Jobs(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn])
         )
-        # Only what GET /jobs/{jobId}/result presigns: a URL reads as its signer may.
-        results = f"{JOBS_PREFIX}*/{RESULT_NAME}"
+        # Only what GET /jobs/{jobId}/result presigns: a URL reads as its signer may. A job's
+        # outputs (jobs/outputs/) too: their list (GET /jobs/{jobId} reads its head) and files.
+        presigned = [
+            f"{JOBS_PREFIX}*/{RESULT_NAME}",
+            f"{JOBS_PREFIX}*/{OUTPUTS_INDEX}",
+            f"{JOBS_PREFIX}*/{OUTPUTS_FOLDER}*",
+        ]
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(results)])
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(key) for key in presigned]
+            )
         )
         acknowledge_bucket_prefixes(
             role,
             self.bucket,
-            "Presigned URLs of job results, jobs/<jobId>/result.jsonl of the stack's results bucket; jobs are made at run time.",
-            [results],
+            "Presigned URLs of job results and outputs, jobs/<jobId>/result.jsonl, outputs.jsonl and "
+            "outputs/ of the stack's results bucket; jobs are made at run time.",
+            presigned,
         )
         for name, value in self.frontend_environment().items():
             function.add_environment(name, value)

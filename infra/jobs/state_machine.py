@@ -6,6 +6,7 @@ of pages by an inner Map, one asynchronous inference per range waited for with a
                               Ranges (count the pages) --catch--> DocumentFailed
                               -> EachRange (Map) --catch--> DocumentFailed
                                      InvokeRange (.waitForTaskToken; retried) --catch--> RangeFailed
+                              -> HasOutputs? -> Outputs (the document's PDF, Markdown) --catch--> DocumentRead
                               -> DocumentRead (a small output: the Map's results stay small)
       -> Finish --catch--> JobFailed
 
@@ -70,7 +71,11 @@ def state_machine(
         scope,
         "Documents",
         item_reader=sfn.S3JsonLItemReader(bucket=bucket, key=sfn.JsonPath.string_at("$.plan.manifest.Key")),
-        item_selector={"jobId": job_id, "document": sfn.JsonPath.object_at("$$.Map.Item.Value")},
+        item_selector={
+            "jobId": job_id,
+            "document": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+            "outputs": sfn.JsonPath.string_at("$.plan.outputs"),
+        },
         max_concurrency=settings.job_concurrency,
         # A document that fails as a whole is the job's PARTIAL, not its end: finish counts.
         tolerated_failure_percentage=100,
@@ -190,7 +195,25 @@ def _document(scope: Construct, functions: dict[str, lambda_.Function]) -> sfn.I
     # The child execution's output: nothing the parent needs (its results go to S3 anyway).
     read = sfn.Pass(scope, "DocumentRead", result=sfn.Result.from_object({}))
     document_failed.next(read)
-    return count.next(each_range).next(read)
+    # The job's "outputs" (searchable PDF, Markdown), once every range is recorded: retried
+    # alone; past its retries the document is listed without them (finish says why).
+    outputs = tasks.LambdaInvoke(
+        scope,
+        "Outputs",
+        lambda_function=functions["outputs"],
+        payload=sfn.TaskInput.from_object(
+            {"jobId": sfn.JsonPath.string_at("$.jobId"), "document": sfn.JsonPath.object_at("$.document")}
+        ),
+        payload_response_only=True,
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    outputs.add_retry(errors=["States.ALL"], interval=Duration.seconds(10), backoff_rate=3, max_attempts=2)
+    outputs.add_catch(read, result_path="$.error")
+    outputs.next(read)
+    wanted = (
+        sfn.Choice(scope, "HasOutputs").when(sfn.Condition.boolean_equals("$.outputs", True), outputs).otherwise(read)
+    )
+    return count.next(each_range).next(wanted)
 
 
 def _acknowledge(machine: sfn.StateMachine, functions: dict[str, lambda_.Function], bucket: s3.Bucket) -> None:

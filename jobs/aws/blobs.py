@@ -11,6 +11,9 @@ from ocr_contract import ApiError, ErrorCode
 # S3's smallest part of a multipart upload (all but the last); and its most parts.
 MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PARTS = 10_000
+# An upload (a job's output file) goes in parts of this size: at most this much held at once,
+# and 10,000 parts reach 80 GB.
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
 # A download reads this much at a time: what it holds of an object (jobs' documents: 500 MB).
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 # A presigned URL lives at most 7 days (SigV4); and no longer than the credentials that signed it.
@@ -155,6 +158,64 @@ class S3Blobs:
     def write(self, uri: str, data: bytes) -> None:
         bucket, key = split_uri(uri)
         self.s3.put_object(Bucket=bucket, Key=key, Body=data, **self._owner(bucket))
+
+    def upload(self, uri: str, path: str, content_type: str) -> int:
+        """The file as one object: PutObject when it is under UPLOAD_PART_BYTES, else a
+        multipart upload of parts of that size read one at a time (aborted on any failure, so
+        nothing is left half-written). Needs s3:PutObject (and s3:AbortMultipartUpload)."""
+        import os
+
+        bucket, key = split_uri(uri)
+        size = os.path.getsize(path)
+        with open(path, "rb") as file:
+            if size < UPLOAD_PART_BYTES:
+                self.s3.put_object(
+                    Bucket=bucket, Key=key, Body=file.read(), ContentType=content_type, **self._owner(bucket)
+                )
+                return size
+            upload = self.s3.create_multipart_upload(
+                Bucket=bucket, Key=key, ContentType=content_type, **self._owner(bucket)
+            )
+            etags: list[dict[str, Any]] = []
+            try:
+                while chunk := file.read(UPLOAD_PART_BYTES):
+                    number = len(etags) + 1
+                    answer = self.s3.upload_part(
+                        Bucket=bucket,
+                        Key=key,
+                        UploadId=upload["UploadId"],
+                        PartNumber=number,
+                        Body=chunk,
+                        **self._owner(bucket),
+                    )
+                    etags.append({"PartNumber": number, "ETag": answer["ETag"]})
+                self.s3.complete_multipart_upload(
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload["UploadId"],
+                    MultipartUpload={"Parts": etags},
+                    **self._owner(bucket),
+                )
+            except BaseException:
+                self.s3.abort_multipart_upload(
+                    Bucket=bucket, Key=key, UploadId=upload["UploadId"], **self._owner(bucket)
+                )
+                raise
+        return size
+
+    def head(self, uri: str, max_bytes: int) -> bytes:
+        bucket, key = split_uri(uri)
+        try:
+            obj = self.s3.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes=0-{max(0, max_bytes - 1)}", **self._owner(bucket)
+            )
+        except Exception as exc:
+            if _code(exc) == "InvalidRange":  # an empty object
+                return b""
+            if _missing(exc) or _code(exc) in ("403", "AccessDenied"):
+                raise ApiError(ErrorCode.URL_FETCH_FAILED, f"{uri} could not be read ({_code(exc)})") from None
+            raise
+        return bytes(obj["Body"].read(max_bytes))
 
     def exists(self, uri: str) -> bool:
         bucket, key = split_uri(uri)

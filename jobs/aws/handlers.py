@@ -2,7 +2,7 @@
 state's input into the model's objects, calls the job's step (jobs/steps.py), and answers what
 the next state reads.
 
-    plan        {"jobId"}                           -> {"jobId", "documents", "manifest": {"Bucket", "Key"}}
+    plan        {"jobId"}                           -> {"jobId", "documents", "outputs", "manifest": {"Bucket", "Key"}}
     ranges      {"jobId", "document"}               -> {"document", "ranges": [{"first", "last", "pagesTotal"}]}
                 (the document as its ranges read it; each range without it, so the inner Map's
                 items stay small)
@@ -11,6 +11,8 @@ the next state reads.
     on_inference_done  (SNS: the async endpoint's success and error notifications)
     range_failed {"jobId", "document", "range", "error": {"Error", "Cause"}}: after the retries
     document_failed {"jobId", "document", "error"}: counting or a range failed past every retry
+    outputs     {"jobId", "document"}               -> {"written", "failed"}: the document's
+                searchable PDF and Markdown (jobs/outputs/), once its ranges are recorded
     finish      {"jobId", "error"?}                 -> {"jobId", "status"}
     job_failed  {"jobId", "error"} (the map or finish failed), or EventBridge's "Step Functions
                 Execution Status Change" (the execution failed, timed out or was stopped)
@@ -85,12 +87,18 @@ def plan(event: dict, context: Any = None) -> dict:
         count = steps.write_manifest(job, steps.plan(job, b.blobs, steps.fetch_input_url), b.blobs, b.store)
     except ApiError as error:
         steps.fail(job.job_id, error, b.blobs, b.store)
-        return {"jobId": job.job_id, "documents": 0}
+        return {"jobId": job.job_id, "documents": 0, "outputs": False}
     chunks = [uri for uri, _ in b.blobs.listing(steps.manifest_prefix(job, b.blobs)) if uri.endswith(".jsonl")]
     manifest = job_prefix(b.bucket, job.job_id) + MANIFEST_NAME
     b.blobs.concat(chunks, manifest)
     bucket, key = split_uri(manifest)
-    return {"jobId": job.job_id, "documents": count, "manifest": {"Bucket": bucket, "Key": key}}
+    return {
+        "jobId": job.job_id,
+        "documents": count,
+        # Whether each document's map item goes on to its outputs (the job's "outputs").
+        "outputs": bool(job.request.outputs),
+        "manifest": {"Bucket": bucket, "Key": key},
+    }
 
 
 def ranges(event: dict, context: Any = None) -> dict:
@@ -230,6 +238,18 @@ def document_failed(event: dict, context: Any = None) -> dict:
     return {"recorded": True}
 
 
+def outputs(event: dict, context: Any = None) -> dict:
+    """A document's outputs, once its ranges are all recorded (jobs/outputs/write_outputs): each
+    written whole under the job's outputs/ or not at all, once (a retried call keeps what an
+    earlier one stored)."""
+    from ..outputs.write import write_outputs
+
+    b = _backend()
+    job = _job(b, event["jobId"])
+    entries = write_outputs(job, document_from_dict(event["document"]), b.blobs)
+    return {"written": sum(1 for e in entries if e.get("file")), "failed": sum(1 for e in entries if e.get("error"))}
+
+
 def job_failed(event: dict, context: Any = None) -> dict:
     """A job that ended without finishing: from the state machine's Catch ({"jobId", "error"}),
     or from EventBridge when its execution failed, timed out or was stopped (the execution is
@@ -272,5 +292,10 @@ def finish(event: dict, context: Any = None) -> dict:
         error = ApiError(ErrorCode.INTERNAL_ERROR, f"{failure.get('Error', '')}: {_cause(failure)}"[:1000])
         done = steps.fail(event["jobId"], error, b.blobs, b.store)
     else:
+        job = b.store.get(event["jobId"])
+        if job is not None and not job.finished and job.request.outputs:
+            from ..outputs.write import write_index
+
+            write_index(job, b.blobs)  # every document's outputs, listed for GET /jobs/{jobId}
         done = steps.finish(event["jobId"], b.blobs, b.store)
     return {"jobId": done.job_id, "status": done.status}

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ocr_contract import ApiError, ErrorCode
 from ocr_contract.jobs import JOB_ID
@@ -17,8 +17,26 @@ RESULT_NAME = "result.jsonl"
 # The local stack's stand-in for a presigned S3 URL (url()): a job's result lines, served by the
 # local gateway (local/gateway.py) until the epoch second in its `expires` parameter.
 RESULT_PATH = "/_local/results/{jobId}/result.jsonl"
+# A job's output files (jobs/outputs/) and their list, served the same way.
+OUTPUT_PATH = "/_local/results/{jobId}/{file}"
+OUTPUT_NAMES = ("outputs.jsonl", "outputs/")
 # A download copies this much at a time.
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
+
+def output_of(path: Path, results: Path) -> tuple[str, str] | None:
+    """(job id, file) when `path` is a job's output under `results` (<jobId>/outputs/... or
+    <jobId>/outputs.jsonl), else None."""
+    try:
+        parts = path.resolve().relative_to(results.resolve()).parts
+    except ValueError:
+        return None
+    if len(parts) < 2 or not JOB_ID.fullmatch(parts[0]):
+        return None
+    file = "/".join(parts[1:])
+    if file == OUTPUT_NAMES[0] or (file.startswith(OUTPUT_NAMES[1]) and len(parts) > 2):
+        return parts[0], file
+    return None
 
 
 def file_uri(path: Path | str) -> str:
@@ -134,6 +152,24 @@ class FolderBlobs:
     def exists(self, uri: str) -> bool:
         return self.path(uri).is_file()
 
+    def upload(self, uri: str, path: str, content_type: str) -> int:
+        """The file copied under the data folder, whole or not at all (a temporary name, then
+        renamed); the content type is the file's suffix's."""
+        target = self.path(uri, write=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(path, temporary)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return target.stat().st_size
+
+    def head(self, uri: str, max_bytes: int) -> bytes:
+        self.size(uri)  # UrlFetchFailed when it does not exist
+        with self.path(uri).open("rb") as file:
+            return file.read(max_bytes)
+
     def concat(self, parts: list[str], uri: str) -> None:
         path = self.path(uri, write=True)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,11 +181,16 @@ class FolderBlobs:
         os.replace(temporary, path)
 
     def url(self, uri: str, expires_s: int) -> str:
-        """A job's result (…/<jobId>/result.jsonl) at the local gateway's RESULT_PATH, for
-        `expires_s` seconds (where GET /jobs/{jobId}/result redirects to, as in AWS to S3)."""
+        """A job's result (…/<jobId>/result.jsonl) at the local gateway's RESULT_PATH, or one of
+        its outputs (…/<jobId>/outputs/<file>, the list …/<jobId>/outputs.jsonl) at OUTPUT_PATH,
+        for `expires_s` seconds (where GET /jobs/{jobId}/result redirects to, as in AWS to S3)."""
         path = self.path(uri)
-        job_id = path.parent.name
-        if path.name != RESULT_NAME or not JOB_ID.fullmatch(job_id):
-            raise ValueError(f"the local stack serves only jobs' results, not {uri}")
         expires = int(time.time()) + max(1, int(expires_s))
-        return f"{self.api_url}{RESULT_PATH.format(jobId=job_id)}?expires={expires}"
+        job_id = path.parent.name
+        if path.name == RESULT_NAME and JOB_ID.fullmatch(job_id):
+            return f"{self.api_url}{RESULT_PATH.format(jobId=job_id)}?expires={expires}"
+        found = output_of(path, self.root / "results")
+        if found is None:
+            raise ValueError(f"the local stack serves only jobs' results and outputs, not {uri}")
+        job_id, file = found
+        return f"{self.api_url}{OUTPUT_PATH.format(jobId=job_id, file=quote(file))}?expires={expires}"

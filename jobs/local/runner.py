@@ -2,7 +2,7 @@
 `python -m local` process (in AWS: Step Functions and SageMaker Asynchronous Inference).
 
     plan -> manifest -> per document: ranges -> read each range (POST /invocations,
-    task=document, lane=bulk) -> record_range -> finish
+    task=document, lane=bulk) -> record_range -> [outputs of each document] -> finish
 
 At most `max_in_flight` ranges are read at once, over all jobs. On start it resumes every
 unfinished job: the manifest, each document's ranges and each range's part are files, so a
@@ -190,6 +190,13 @@ class LocalRunner:
             for future in pending:
                 future.result()
             self._check()
+            if job.request.outputs:  # searchable PDFs, Markdown: each document once (jobs/outputs/)
+                from ..outputs.write import write_index, write_outputs
+
+                for document in steps.read_manifest(job, self.blobs):
+                    self._check()
+                    write_outputs(job, document, self.blobs)
+                write_index(job, self.blobs)
             return steps.finish(job_id, self.blobs, self.store)
         except Stopped:
             log.info("job %s left to resume", job_id)

@@ -352,13 +352,14 @@ class World(PlayedServices):
     # The API's door, as API Gateway calls the frontend function
 
     def api(
-        self, method: str, path: str, resource: str, body: Any = None, key_id: str = "key-1"
+        self, method: str, path: str, resource: str, body: Any = None, key_id: str = "key-1", query: dict | None = None
     ) -> tuple[int, Any, dict]:
         frontend = self.frontend
         event = {
             "resource": resource,
             "path": path,
             "httpMethod": method,
+            "queryStringParameters": query,
             "headers": {"Content-Type": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com"},
             "body": json.dumps(body) if body is not None else None,
             "isBase64Encoded": False,

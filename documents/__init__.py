@@ -4,6 +4,7 @@
     worker.py   the child process: decodes under an address-space and a CPU cap
     pdf_pages.py    (in the worker) a PDF page as it is: a scan at its own pixels, its text layer,
                     or a render at a resolution chosen from its content
+    pdf_text.py     (in the worker) a page's text layer as PDFium reads it, and whether to trust it
     text_layer.py   a text layer's characters as lines; a page's answer from them and OCR
     encode.py   a page as PNG, or JPEG where that must fit a size
 

@@ -315,7 +315,7 @@ def _read(page, job: dict) -> PdfPage:
     dpi = within_limits(choose_dpi(sizes, content.images, size, job["dpi"]), size, max_side, max_pixels)
     scale = dpi / 72
     width, height = max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
-    why = untrusted(visible) if visible else "no text layer"
+    why = "too much text" if layer.too_long else untrusted(visible) if visible else "no text layer"
     if not use_text or why is not None:
         return PdfPage(PagePlan("ocr", width, height, round(dpi, 2)), _render(page, scale, (width, height)))
     chars = [c for c in visible if unicodedata.category(c[0]) != "Co"]  # a symbol font's bullets

@@ -17,6 +17,9 @@ from .text_layer import frame, unframe
 if TYPE_CHECKING:
     pass
 
+# A page's text layer is read up to this many characters (a dense A4 page has about 5,000):
+# more is a page no one reads as text, and its lines would not fit a frame of the renderer's.
+MAX_PAGE_CHARS = 30_000
 # Private-use characters of this many kinds make a text layer untrusted (fewer: a symbol
 # font's bullets, left out).
 PRIVATE_USE_KINDS = 3
@@ -56,6 +59,7 @@ class Display:
 class TextLayer:
     chars: list[tuple[str, tuple[float, float, float, float], float, float, bool, bool, bool]]
     # (text, shown box in points, size in points, angle shown (degrees), written, visible, unmapped)
+    too_long: bool = False  # over MAX_PAGE_CHARS: not read (the page goes to OCR)
 
 
 # Where a line's box reaches above and below its baseline, in ems (a CJK font's ideographic
@@ -75,7 +79,10 @@ def text_layer(page, display: Display) -> TextLayer:
     r, g, b, a = (ctypes.c_uint() for _ in range(4))
     width, height = display.size
     try:
-        for i in range(textpage.count_chars()):
+        count = textpage.count_chars()
+        if count > MAX_PAGE_CHARS:  # the lines would be megabytes: the page is read from its pixels
+            return TextLayer([], too_long=True)
+        for i in range(count):
             code = raw.FPDFText_GetUnicode(textpage, i)
             written = not raw.FPDFText_IsGenerated(textpage, i)
             if code in (0x0D, 0x0A) and not written:

@@ -265,3 +265,15 @@ def test_the_local_gateway_renders_each_requests_documents_in_a_renderer_of_its_
     assert [page.index for page in firsts] == [0] * 6
     for pages in started:
         assert len(list(pages)) == 2
+
+
+@pytest.mark.skipif(NO_FONTS is not None, reason=str(NO_FONTS))
+def test_a_page_of_more_text_than_a_page_holds_is_read_from_its_pixels(monkeypatch):
+    import pypdfium2 as pdfium
+
+    from documents import pdf_pages, pdf_text
+
+    monkeypatch.setattr(pdf_text, "MAX_PAGE_CHARS", 100)  # the page holds about 480
+    job = {"max_side": 4096, "max_page_pixels": 40_000_000, "dpi": 200, "raw": True}
+    page = pdf_pages.read_page(pdfium.PdfDocument(pdfs.text_pdf(1)), 0, job)
+    assert page.plan.plan == "ocr" and page.plan.lines == [] and page.picture is not None

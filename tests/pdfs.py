@@ -93,8 +93,10 @@ def g4_strip(picture) -> tuple[bytes, int, int]:
     out = io.BytesIO()
     picture.save(out, "TIFF", compression="group4", tiffinfo={278: picture.height})
     from PIL import Image
+    from PIL.TiffImagePlugin import TiffImageFile
 
-    tiff = Image.open(io.BytesIO(out.getvalue()))
+    tiff = Image.open(io.BytesIO(out.getvalue()), formats=["TIFF"])
+    assert isinstance(tiff, TiffImageFile)
     offsets, counts = tiff.tag_v2[273], tiff.tag_v2[279]
     assert len(offsets) == 1, "one strip expected"
     raw = out.getvalue()[offsets[0] : offsets[0] + counts[0]]

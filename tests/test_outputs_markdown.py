@@ -104,7 +104,11 @@ def test_tables_are_their_html_with_spans_and_figures_a_placeholder_with_their_c
         line("图1 销售额变化", 300, 960, 300),
         line("图后的段落", 100, 1100, 300),
     ]
-    regions = [region("figure", 100, 600, 800, 340), region("figure_caption", 290, 950, 320, 50)]
+    regions = [
+        region("table", 95, 290, 810, 215),
+        region("figure", 100, 600, 800, 340),
+        region("figure_caption", 290, 950, 320, 50),
+    ]
     blocks = body(markdown([page(1, lines, regions, [table])], tmp_path))
     assert blocks == [
         "表格前的段落",
@@ -125,3 +129,20 @@ def test_a_failed_page_is_marked_and_text_is_escaped(tmp_path):
 def test_xy_cut_reads_rows_of_a_form_left_to_right():
     items = [Item((100, 100, 200, 130), "姓名"), Item((260, 100, 400, 130), "张三"), Item((100, 160, 200, 190), "电话")]
     assert [i.value for i in order(items)] == ["姓名", "张三", "电话"]
+
+
+def test_a_grid_the_layout_model_does_not_see_and_a_figure_full_of_text_are_read_as_text(tmp_path):
+    """The tables feature, finding no table region, may take a page of two columns for one grid;
+    the layout model may take a page of vertical columns for a picture. Both are text."""
+    lines = [line(f"左栏{n}", 80, 250 + 45 * n, 380) for n in range(3)] + [
+        line(f"右栏{n}", 540, 250 + 45 * n, 380) for n in range(3)
+    ]
+    grid = {"box": [[70, 240], [930, 240], [930, 390], [70, 390]], "html": "<table><tr><td>x</td></tr></table>"}
+    paragraphs = [region("text", 70, 240, 400, 150), region("text", 530, 240, 400, 150)]
+    text = markdown([page(1, lines, paragraphs, [grid])], tmp_path)
+    assert "<table>" not in text and "左栏0左栏1左栏2" in text and "右栏0右栏1右栏2" in text
+    # A table alone (a crop: no table region, no text region either) stays a table.
+    assert "<table>" in markdown([page(1, lines, [], [grid])], tmp_path)
+    columns = [line(t, 800 - 70 * n, 200, 40, 500) for n, t in enumerate(["床前明月光", "疑是地上霜"])]
+    text = markdown([page(1, columns, [region("figure", 600, 150, 300, 600)])], tmp_path)
+    assert "<figure>" not in text and "床前明月光疑是地上霜" in text

@@ -47,6 +47,15 @@ LARGE_TITLE = 1.6
 # Lines further apart than this many line heights start a new paragraph.
 PARAGRAPH_GAP = 0.9
 VERTICAL_RATIO = 1.5
+# A table is kept where a table region of the layout model covers this share of it (or of the
+# region), or where its text regions cover less than TEXT_TABLE of it: the tables feature,
+# finding no region, may take a whole page of columns for a grid (a table on its own, a crop,
+# has no text region at all).
+TABLE_AGREEMENT = 0.5
+TEXT_TABLE = 0.5
+# A figure region this much covered by text lines is text (a page of vertical columns can look
+# like a picture to the layout model); a chart's labels cover far less.
+FIGURE_TEXT = 0.2
 # The layout's regions whose lines make one paragraph.
 PARAGRAPH_REGIONS = ("text", "reference", "equation")
 PAGE_NUMBER = re.compile(
@@ -82,6 +91,28 @@ def _quad_box(quad: list) -> tuple[float, float, float, float]:
 
 def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
     return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def _area(box: tuple[float, float, float, float]) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _shared(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The overlap of two boxes as a share of the smaller."""
+    inter = _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+    return inter / max(min(_area(a), _area(b)), 1.0)
+
+
+def _inside(box: tuple[float, float, float, float], regions: list[tuple[float, float, float, float]]) -> float:
+    """The share of a box the regions cover (their overlaps with it added, at most 1)."""
+    inter = sum(_area((max(box[0], r[0]), max(box[1], r[1]), min(box[2], r[2]), min(box[3], r[3]))) for r in regions)
+    return min(1.0, inter / max(_area(box), 1.0))
+
+
+def _covered(region: tuple[float, float, float, float], lines: list[tuple[float, float, float, float]]) -> float:
+    """The share of a region the lines whose centre lies in it cover."""
+    inside = sum(_area(box) for box in lines if _centre_in(box, region))
+    return inside / max(_area(region), 1.0)
 
 
 def _centre_in(box: tuple[float, float, float, float], region: tuple[float, float, float, float]) -> bool:
@@ -158,7 +189,22 @@ def page_blocks(page: ResultPage, running: set[str]) -> tuple[list[Block], bool,
     regions = [(str(r.get("type", "")), _box(r["location"])) for r in page.get("regions") or []]
     dropped = [box for kind, box in regions if kind in ("header", "footer")]
     tables = [Block("table", _quad_box(t["box"]), html=str(t.get("html", ""))) for t in page.get("tables") or []]
-    figures = [Block("figure", box) for kind, box in regions if kind == "figure"]
+    if "regions" in page:  # a "table" the layout model sees as paragraphs is text read as a grid
+        found = [box for kind, box in regions if kind == "table"]
+        texts = [box for kind, box in regions if kind in PARAGRAPH_REGIONS or kind == "title"]
+        tables = [
+            t
+            for t in tables
+            if any(_shared(t.box, box) >= TABLE_AGREEMENT for box in found) or _inside(t.box, texts) < TEXT_TABLE
+        ]
+    every_line = [_box(line["location"]) for line in page.get("lines") or []]
+    figures = [
+        Block("figure", box)
+        for kind, box in regions
+        if kind == "figure"
+        and _covered(box, every_line) < FIGURE_TEXT  # else text it took for a picture
+        and not any(_shared(box, t.box) >= TABLE_AGREEMENT for t in tables)  # a table it took for one
+    ]
     captions = [box for kind, box in regions if kind == "figure_caption"]
     titles = [box for kind, box in regions if kind == "title"]
     lines: list[Any] = []
@@ -206,7 +252,7 @@ def page_blocks(page: ResultPage, running: set[str]) -> tuple[list[Block], bool,
             blocks.append(Block("title", title, lines=[i.value for i in ordered], vertical=vertical))
             lines = [li for li in lines if li not in inside]
     # The layout's text regions are paragraphs: their lines one block, in their own order.
-    for kind, box in regions:
+    for kind, box in sorted(regions, key=lambda r: _area(r[1])):  # a line goes to the tightest
         if kind not in PARAGRAPH_REGIONS:
             continue
         inside = [li for li in lines if _centre_in(_box(li["location"]), box)]

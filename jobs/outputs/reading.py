@@ -31,6 +31,8 @@ MIN_COLUMN_GAP = 0.8
 COLUMN_WEIGHT = 1.5
 # Lines of running text follow each other closer than this many line heights.
 DENSE_GAP = 0.7
+# An item this many line heights tall is a paragraph (a block of the layout's), not a row.
+PARAGRAPH_LINES = 2.5
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,10 @@ def _overlap_y(a: Item, b: Item) -> bool:
 
 
 def _dense(side: list[Item], unit: float) -> bool:
-    """Lines that follow each other closely (a column of running text), not rows apart."""
+    """Running text: a paragraph (an item several lines tall), or lines that follow each other
+    closely, not rows apart."""
+    if any(i.box[3] - i.box[1] >= PARAGRAPH_LINES * unit for i in side):
+        return True
     ordered = sorted(side, key=lambda i: i.box[1])
     if len(ordered) < 3:
         return False

@@ -137,12 +137,15 @@ def test_a_grid_the_layout_model_does_not_see_and_a_figure_full_of_text_are_read
     lines = [line(f"左栏{n}", 80, 250 + 45 * n, 380) for n in range(3)] + [
         line(f"右栏{n}", 540, 250 + 45 * n, 380) for n in range(3)
     ]
-    grid = {"box": [[70, 240], [930, 240], [930, 390], [70, 390]], "html": "<table><tr><td>x</td></tr></table>"}
-    paragraphs = [region("text", 70, 240, 400, 150), region("text", 530, 240, 400, 150)]
+    grid = {"box": [[0, 0], [1000, 0], [1000, 1400], [0, 1400]], "html": "<table><tr><td>x</td></tr></table>"}
+    paragraphs = [region("text", 0, 0, 500, 1400), region("text", 500, 0, 500, 1400)]
     text = markdown([page(1, lines, paragraphs, [grid])], tmp_path)
     assert "<table>" not in text and "左栏0左栏1左栏2" in text and "右栏0右栏1右栏2" in text
-    # A table alone (a crop: no table region, no text region either) stays a table.
+    # A table alone (a crop: no table region, no text region either) stays a table; so does a
+    # table not the whole page, whatever the layout model calls its place.
     assert "<table>" in markdown([page(1, lines, [], [grid])], tmp_path)
+    part = {"box": [[70, 240], [930, 240], [930, 390], [70, 390]], "html": grid["html"]}
+    assert "<table>" in markdown([page(1, lines, [region("reference", 70, 240, 860, 150)], [part])], tmp_path)
     columns = [line(t, 800 - 70 * n, 200, 40, 500) for n, t in enumerate(["床前明月光", "疑是地上霜"])]
     text = markdown([page(1, columns, [region("figure", 600, 150, 300, 600)])], tmp_path)
     assert "<figure>" not in text and "床前明月光疑是地上霜" in text

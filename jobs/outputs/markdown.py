@@ -47,10 +47,13 @@ LARGE_TITLE = 1.6
 # Lines further apart than this many line heights start a new paragraph.
 PARAGRAPH_GAP = 0.9
 VERTICAL_RATIO = 1.5
-# A table is kept where a table region of the layout model covers this share of it (or of the
-# region), or where its text regions cover less than TEXT_TABLE of it: the tables feature,
-# finding no region, may take a whole page of columns for a grid (a table on its own, a crop,
-# has no text region at all).
+# The tables feature, finding no table region, reads the whole page as one table when its
+# structure model is sure enough: a page of two columns can pass. Such a table (covering
+# WHOLE_PAGE of the page) is kept where a table region of the layout model covers
+# TABLE_AGREEMENT of it (or of the region), or where the layout's text regions cover less than
+# TEXT_TABLE of it (a table on its own, a crop, has none); else its lines are read as text.
+# Any other table is kept as the tables feature read it.
+WHOLE_PAGE = 0.9
 TABLE_AGREEMENT = 0.5
 TEXT_TABLE = 0.5
 # A figure region this much covered by text lines is text (a page of vertical columns can look
@@ -189,13 +192,16 @@ def page_blocks(page: ResultPage, running: set[str]) -> tuple[list[Block], bool,
     regions = [(str(r.get("type", "")), _box(r["location"])) for r in page.get("regions") or []]
     dropped = [box for kind, box in regions if kind in ("header", "footer")]
     tables = [Block("table", _quad_box(t["box"]), html=str(t.get("html", ""))) for t in page.get("tables") or []]
-    if "regions" in page:  # a "table" the layout model sees as paragraphs is text read as a grid
-        found = [box for kind, box in regions if kind == "table"]
+    if "regions" in page and height:  # a whole page read as one grid, which the layout model reads
+        found = [box for kind, box in regions if kind == "table"]  # as paragraphs: text, not a table
         texts = [box for kind, box in regions if kind in PARAGRAPH_REGIONS or kind == "title"]
+        page_area = float(page.get("width") or 0) * height
         tables = [
             t
             for t in tables
-            if any(_shared(t.box, box) >= TABLE_AGREEMENT for box in found) or _inside(t.box, texts) < TEXT_TABLE
+            if _area(t.box) < WHOLE_PAGE * page_area
+            or any(_shared(t.box, box) >= TABLE_AGREEMENT for box in found)
+            or _inside(t.box, texts) < TEXT_TABLE
         ]
     every_line = [_box(line["location"]) for line in page.get("lines") or []]
     figures = [

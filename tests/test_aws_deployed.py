@@ -387,7 +387,7 @@ def test_a_stopped_execution_fails_its_job(cloud):
 
 
 def test_a_finish_that_fails_past_its_retries_fails_the_job(cloud, monkeypatch):
-    from jobs import steps
+    from jobs import finish
 
     world = cloud()
     put_inputs(world, {"in/contract.pdf": pdf_of(2)})
@@ -395,7 +395,7 @@ def test_a_finish_that_fails_past_its_retries_fails_the_job(cloud, monkeypatch):
     def broken_finish(*args, **kwargs):
         raise RuntimeError("the result could not be written")
 
-    monkeypatch.setattr(steps, "finish", broken_finish)
+    monkeypatch.setattr(finish, "finish", broken_finish)
     state, _ = run_job(world, f"s3://{INPUTS}/in/")
     assert state["status"] == "FAILED", state
     assert "could not be written" in state["error"]["message"]

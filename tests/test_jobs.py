@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from jobs import answers, finish, steps
 from jobs import local as jobs_local
-from jobs import steps
 from jobs.local import FolderBlobs, LocalRunner, SqliteJobStore, file_uri
 from jobs.local import runner as runner_module
 from jobs.model import Document, Range
@@ -218,7 +218,7 @@ def test_a_job_reads_every_page_once_in_order_and_succeeds(local, monkeypatch):
     ]
     assert sorted(reader.read) == sorted(set(reader.read)) and len(reader.read) == 6
     assert all(line["error"] is None and line["lines"] for line in lines)
-    body = steps.status_body(done, "http://127.0.0.1:9")
+    body = answers.status_body(done, "http://127.0.0.1:9")
     assert body["resultUrl"] == f"http://127.0.0.1:9/jobs/{job.job_id}/result"
     assert (body["pagesTotal"], body["pagesDone"], body["pagesFailed"], body["documentsDone"]) == (6, 6, 0, 2)
 
@@ -279,7 +279,7 @@ def test_recording_a_range_twice_overwrites_its_part_and_counts_it_once(local):
         steps.record_range(job, unit, Reader()(b"xx", (1, 1)), blobs, store)
     again = store.get(job.job_id)
     assert again is not None and again.pages_done == 1 and again.documents_done == 1
-    done = steps.finish(job.job_id, blobs, store)
+    done = finish.finish(job.job_id, blobs, store)
     assert done.status == "SUCCEEDED" and done.pages_total == 1 and len(result_lines(blobs, done)) == 1
 
 

@@ -462,7 +462,7 @@ def test_a_document_whose_key_is_not_plain_ascii_goes_to_sagemaker_as_a_copy(
 ):
     import time
 
-    from jobs import steps
+    from jobs import finish, steps
     from jobs.aws import handlers
     from jobs.aws.backend import AwsBackend
     from jobs.aws.blobs import S3Blobs, split_uri
@@ -505,7 +505,7 @@ def test_a_document_whose_key_is_not_plain_ascii_goes_to_sagemaker_as_a_copy(
     # The result names the document by its own key.
     page = {"width": 10, "height": 10, "lines": [], "error": None}
     steps.record_range(job, unit, [{"page": n, **page} for n in (1, 2, 3)], backend.blobs, backend.store)
-    done = steps.finish(job.job_id, backend.blobs, backend.store)
+    done = finish.finish(job.job_id, backend.blobs, backend.store)
     lines = [json.loads(line) for line in backend.blobs.read(done.result_key, 10**6).decode().splitlines()]
     assert [(line["document"], line["page"]) for line in lines] == [(key, 1), (key, 2), (key, 3)]
 

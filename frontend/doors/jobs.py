@@ -1,7 +1,7 @@
 """The jobs API's door: asynchronous and bulk OCR of documents, S3 prefixes and URLs.
 
     POST /jobs                 {"input", "output"?, "features"?, "name"?} -> 202 {"jobId", "status", "statusUrl"}
-    GET  /jobs/{jobId}         -> 200 the job's status (jobs.steps.status_body)
+    GET  /jobs/{jobId}         -> 200 the job's status (jobs.answers.status_body)
     GET  /jobs/{jobId}/result  -> 303 to the result at a URL signed now, living RESULT_URL_EXPIRY_S
                                   (blobs.url: presigned S3 in AWS); 409 until the job has finished;
                                   ?output=outputs/FILE one of the job's outputs (jobs/outputs/),
@@ -118,7 +118,7 @@ def check_request(request: JobRequest) -> None:
 
 def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -> tuple:
     """(status, body), or (status, body, headers) for the result's redirect."""
-    from jobs import steps
+    from jobs import answers, steps
     from jobs.backend import backend
 
     jobs = backend()
@@ -134,7 +134,7 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
         if not result:
             from jobs.outputs.write import listing
 
-            return 200, {**steps.status_body(job, base_url(incoming)), **listing(job, jobs.blobs, base_url(incoming))}
+            return 200, {**answers.status_body(job, base_url(incoming)), **listing(job, jobs.blobs, base_url(incoming))}
         if not job.finished:
             raise job_not_finished(job_id, job.status)
         if not job.result_key:
@@ -159,7 +159,7 @@ def answer(incoming: Incoming, request_id: str, deadline: float, record: dict) -
     jobs.store.create(job)
     jobs.start(job)
     record["jobId"] = job.job_id
-    return 202, steps.submitted_body(job, base_url(incoming))
+    return 202, answers.submitted_body(job, base_url(incoming))
 
 
 def _output(job, blobs, file: str) -> str:

@@ -59,6 +59,12 @@ def _steps():
     return steps
 
 
+def _finish():
+    from .. import finish  # jobs/finish.py: the job's end, shared with the local stack
+
+    return finish
+
+
 def _backend() -> AwsBackend:
     return backend()
 
@@ -78,7 +84,7 @@ def _remaining_s(context: Any, default: float = 60.0) -> float:
 def plan(event: dict, context: Any = None) -> dict:
     """List the job's documents (steps.plan, steps.write_manifest: chunks of JSON Lines), and
     join the chunks into the one manifest the Distributed Map reads (S3 copies them). An input
-    that cannot be read fails the job here (steps.fail): then there are no documents."""
+    that cannot be read fails the job here (finish.fail): then there are no documents."""
     steps = _steps()
     b = _backend()
     job = _job(b, event["jobId"])
@@ -86,7 +92,7 @@ def plan(event: dict, context: Any = None) -> dict:
     try:
         count = steps.write_manifest(job, steps.plan(job, b.blobs, steps.fetch_input_url), b.blobs, b.store)
     except ApiError as error:
-        steps.fail(job.job_id, error, b.blobs, b.store)
+        _finish().fail(job.job_id, error, b.blobs, b.store)
         return {"jobId": job.job_id, "documents": 0, "outputs": False}
     chunks = [uri for uri, _ in b.blobs.listing(steps.manifest_prefix(job, b.blobs)) if uri.endswith(".jsonl")]
     manifest = job_prefix(b.bucket, job.job_id) + MANIFEST_NAME
@@ -228,13 +234,13 @@ def range_failed(event: dict, context: Any = None) -> dict:
 
 def document_failed(event: dict, context: Any = None) -> dict:
     """A document whose counting or ranges failed past every retry (the state machine's Catch):
-    its pages without a part are recorded failed with the reason (steps.fail_document)."""
+    its pages without a part are recorded failed with the reason (finish.fail_document)."""
     b = _backend()
     job = _job(b, event["jobId"])
     failure = event.get("error") or {}
     message = f"the document could not be read: {failure.get('Error', '')}: {_cause(failure)}"[:1000]
     document = document_from_dict(event["document"])
-    _steps().fail_document(job, document, ApiError(ErrorCode.INTERNAL_ERROR, message), b.blobs, b.store)
+    _finish().fail_document(job, document, ApiError(ErrorCode.INTERNAL_ERROR, message), b.blobs, b.store)
     return {"recorded": True}
 
 
@@ -253,7 +259,7 @@ def outputs(event: dict, context: Any = None) -> dict:
 def job_failed(event: dict, context: Any = None) -> dict:
     """A job that ended without finishing: from the state machine's Catch ({"jobId", "error"}),
     or from EventBridge when its execution failed, timed out or was stopped (the execution is
-    named by the job's id). FAILED with the reason (steps.fail_job); a finished job stays."""
+    named by the job's id). FAILED with the reason (finish.fail_job); a finished job stays."""
     detail = event.get("detail")
     if isinstance(detail, dict):  # "Step Functions Execution Status Change"
         job_id = str(detail.get("name", ""))
@@ -271,7 +277,7 @@ def job_failed(event: dict, context: Any = None) -> dict:
     if not JOB_ID.fullmatch(job_id):
         log.info(json.dumps({"event": "not_a_job", "name": job_id[:80]}))
         return {"jobId": None}
-    done = _steps().fail_job(job_id, ApiError(code, reason[:1000]), _backend().blobs, _backend().store)
+    done = _finish().fail_job(job_id, ApiError(code, reason[:1000]), _backend().blobs, _backend().store)
     return {"jobId": job_id, "status": done.status if done else None}
 
 
@@ -283,19 +289,18 @@ def _cause(failure: dict) -> str:
 
 
 def finish(event: dict, context: Any = None) -> dict:
-    """The job's result and final status (steps.finish); with `error` (the plan step failed
+    """The job's result and final status (finish.finish); with `error` (the plan step failed
     unexpectedly: Step Functions' Error and Cause), the job FAILED with that reason."""
-    steps = _steps()
     b = _backend()
     failure = event.get("error")
     if failure:
         error = ApiError(ErrorCode.INTERNAL_ERROR, f"{failure.get('Error', '')}: {_cause(failure)}"[:1000])
-        done = steps.fail(event["jobId"], error, b.blobs, b.store)
+        done = _finish().fail(event["jobId"], error, b.blobs, b.store)
     else:
         job = b.store.get(event["jobId"])
         if job is not None and not job.finished and job.request.outputs:
             from ..outputs.write import write_index
 
             write_index(job, b.blobs)  # every document's outputs, listed for GET /jobs/{jobId}
-        done = steps.finish(event["jobId"], b.blobs, b.store)
+        done = _finish().finish(event["jobId"], b.blobs, b.store)
     return {"jobId": done.job_id, "status": done.status}

@@ -28,7 +28,7 @@ from ocr_contract import ApiError, ErrorCode
 from ocr_contract.jobs import JobRequest
 from ocr_contract.protocol import DocumentPage
 
-from .. import steps
+from .. import finish, steps
 from ..model import Job, Range
 from ..ports import Blobs, JobStore
 
@@ -172,7 +172,7 @@ class LocalRunner:
                 try:
                     steps.write_manifest(job, steps.plan(job, self.blobs, self.fetch_url), self.blobs, self.store)
                 except ApiError as error:
-                    return steps.fail(job_id, error, self.blobs, self.store)
+                    return finish.fail(job_id, error, self.blobs, self.store)
             invoke = self._invoker(job_id, self.stopping, job.request)
             pending: list[Future] = []
             for document in steps.read_manifest(job, self.blobs):
@@ -197,7 +197,7 @@ class LocalRunner:
                     self._check()
                     write_outputs(job, document, self.blobs)
                 write_index(job, self.blobs)
-            return steps.finish(job_id, self.blobs, self.store)
+            return finish.finish(job_id, self.blobs, self.store)
         except Stopped:
             log.info("job %s left to resume", job_id)
             return None

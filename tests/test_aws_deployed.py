@@ -310,6 +310,7 @@ def test_every_permission_granted_to_the_jobs_is_used_or_has_its_reason(template
     assert too_many == []
 
 
+@pytest.mark.timeout(900)  # one whole job per permission
 def test_every_permission_the_jobs_use_is_needed(template):
     """Each (role, action) a job's run was allowed is removed from the template in turn: the
     same job must then be denied that action, and answer otherwise than it did."""
@@ -346,6 +347,7 @@ def _roles(world: World) -> dict[str, str]:
     }
 
 
+@pytest.mark.timeout(900)  # about 3 to 5 minutes on 2 cores: moto answers some 27 calls a document
 def test_a_thousand_documents_stay_under_the_state_payload_limit(cloud):
     world = cloud()
     png = fixture_bytes("receipt.png")

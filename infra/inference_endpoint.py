@@ -53,7 +53,7 @@ def endpoint_role(
     description: str,
 ) -> tuple[iam.Role, logs.LogGroup]:
     """An endpoint's log group and execution role: pull the image, write its own logs and
-    SageMaker's metrics. The real-time endpoint and the jobs API's asynchronous one (infra/jobs.py,
+    SageMaker's metrics. The real-time endpoint and the jobs API's asynchronous one (infra/jobs/async_endpoint.py,
     which adds its S3 and SNS grants) each have one; `prefix` names the constructs apart."""
     log_group = logs.LogGroup(
         scope,
@@ -108,7 +108,7 @@ class InferenceEndpoint(Construct):
             platform=ecr_assets.Platform.LINUX_AMD64,
             build_args=IMAGE_BUILD_ARGS[self.accelerator],
         )
-        self.image = image  # the jobs API's asynchronous endpoint runs the same image (infra/jobs.py)
+        self.image = image  # the jobs API's asynchronous endpoint runs the same image (infra/jobs/async_endpoint.py)
 
         role, log_group = endpoint_role(
             self,

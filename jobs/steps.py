@@ -70,7 +70,7 @@ def iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# A deployment's own limits (infra/jobs.py sets them from jobMaxPages, jobMaxDocumentMb and
+# A deployment's own limits (infra/jobs/ sets them from jobMaxPages, jobMaxDocumentMb and
 # jobResultDays; `make serve` may set them too): at most the contract's, never more.
 MAX_PAGES_ENV = "JOBS_MAX_PAGES"
 MAX_DOCUMENT_BYTES_ENV = "JOBS_MAX_DOCUMENT_BYTES"

@@ -47,7 +47,7 @@ def iam_with_buckets():
 
 
 def resources(template, kind, jobs=False):
-    """The template's resources of a kind; those of the jobs API (infra/jobs.py, tested in
+    """The template's resources of a kind; those of the jobs API (infra/jobs/, tested in
     tests/test_infra_jobs.py) only when asked for."""
     found = template.find_resources(kind)
     return found if jobs else {k: v for k, v in found.items() if not k.startswith("Jobs")}

@@ -1,4 +1,4 @@
-"""The jobs API's AWS resources (infra/jobs.py), read from the synthesized template: the async
+"""The jobs API's AWS resources (infra/jobs/), read from the synthesized template: the async
 endpoint and its scaling to and from zero, the state machine's shape, state, results, and the
 IAM each role holds. Nothing here needs AWS credentials or Docker."""
 

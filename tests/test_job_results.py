@@ -78,7 +78,7 @@ def handle(
 
 @pytest.fixture
 def aws(monkeypatch):
-    """The AWS backend as the stack configures the frontend (infra/jobs.py frontend_environment),
+    """The AWS backend as the stack configures the frontend (infra/jobs/ frontend_environment),
     with temporary credentials, as a Lambda has."""
     from moto import mock_aws
 

@@ -1,5 +1,5 @@
 """The AWS backend of jobs/backend.py: the job table, the results bucket, and starting a job's
-state machine execution. Configured by the stack (infra/jobs.py) through the environment."""
+state machine execution. Configured by the stack (infra/jobs/) through the environment."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..model import Job
 from .blobs import S3Blobs
 from .store import DynamoJobStore
 
-# The environment the stack gives every function that touches jobs (infra/jobs.py).
+# The environment the stack gives every function that touches jobs (infra/jobs/).
 TABLE_ENV = "JOBS_TABLE"
 BUCKET_ENV = "JOBS_BUCKET"
 STATE_MACHINE_ENV = "JOBS_STATE_MACHINE_ARN"

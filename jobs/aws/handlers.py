@@ -1,4 +1,4 @@
-"""The Lambda handlers the jobs state machine runs (infra/jobs.py), each thin: it turns the
+"""The Lambda handlers the jobs state machine runs (infra/jobs/), each thin: it turns the
 state's input into the model's objects, calls the job's step (jobs/steps.py), and answers what
 the next state reads.
 
@@ -44,12 +44,12 @@ log.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 REQUEST_TTL_S = 6 * 3600
 INVOCATION_TIMEOUT_S = 1200
 # The state machine's wait for one range: the queue and the invocation, and a margin for the
-# notification; past it the task times out and is retried (infra/jobs.py reads this).
+# notification; past it the task times out and is retried (infra/jobs/state_machine.py reads this).
 RANGE_TASK_TIMEOUT_S = REQUEST_TTL_S + INVOCATION_TIMEOUT_S + 600
 # A range's answer: 20 pages of lines, far under this.
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 MANIFEST_NAME = "manifest.jsonl"
-# Tries of one range in all (the state machine's Retry: infra/jobs.py reads this).
+# Tries of one range in all (the state machine's Retry: infra/jobs/state_machine.py reads this).
 RANGE_ATTEMPTS = 3
 
 

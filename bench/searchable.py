@@ -189,39 +189,89 @@ def line_box(line: dict, page: dict, size: tuple[float, float]) -> Box:
     )
 
 
+def _runs(text: str, chars: list[tuple[str, Box]]) -> list[list[Box]]:
+    """The boxes of each run of `chars` that spells `text` (spaces left out of both)."""
+    target = "".join(text.split())
+    found: list[list[Box]] = []
+    if not target:
+        return found
+    string = "".join(c for c, _ in chars)
+    start = string.find(target)
+    while start >= 0:
+        found.append([b for _, b in chars[start : start + len(target)]])
+        start = string.find(target, start + 1)
+    return found
+
+
 def check_pdfium_page(page: dict, extracted: dict) -> tuple[float, list[float]]:
-    """(character F1 of PDFium's text against the page's lines, each line's IoU with the union
-    of the characters whose centre lies in it). PDFium orders a page's characters by its own
-    layout analysis, so they are matched to lines by place, not by order."""
+    """(character F1 of PDFium's text against the page's lines, each line's IoU): a line's span
+    is the run of PDFium's characters that spells it (the one nearest its box, where it is
+    spelt more than once), its box the union of theirs. PDFium orders a page's characters by
+    its own layout analysis, so runs are found, not counted."""
     lines = [line for line in page["lines"] if line["words"].strip()]
     score = f1(extracted["text"], "".join(line["words"] for line in lines))
+    chars = [(c, b) for c, b in extracted["chars"] if not c.isspace()]
     ious = []
     for line in lines:
         box = line_box(line, page, extracted["size"])
-        inside = [
-            b
-            for c, b in extracted["chars"]
-            if not c.isspace() and box[0] <= (b[0] + b[2]) / 2 <= box[2] and box[1] <= (b[1] + b[3]) / 2 <= box[3]
-        ]
-        ious.append(iou(union(inside), box) if inside else 0.0)
+        ious.append(max((iou(union(run), box) for run in _runs(line["words"], chars)), default=0.0))
     return score, ious
 
 
 def check_poppler_page(page: dict, extracted: dict, size: tuple[float, float]) -> tuple[float, list[float]]:
-    """(character F1 of Poppler's text, each line's IoU with the union of the words whose centre
-    lies in it)."""
+    """(character F1 of Poppler's text, each line's IoU). Poppler gives words, not characters:
+    a line's span is the words that spell it. Where Poppler joins lines that touch into one word
+    (OCR boxes of neighbouring cells often overlap), that word is compared with the union of the
+    lines it joins (every line whose box lies mostly inside the word's)."""
     lines = [line for line in page["lines"] if line["words"].strip()]
     score = f1(extracted["text"], "".join(line["words"] for line in lines))
+    chars: list[tuple[str, Box]] = []
+    owners: list[int] = []
+    for n, (word, box) in enumerate(extracted["words"]):
+        for char in "".join(word.split()):
+            chars.append((char, box))
+            owners.append(n)
+    string = "".join(c for c, _ in chars)
+    boxes = [line_box(line, page, size) for line in lines]
+
+    def spans(target: str) -> list[list[int]]:
+        found, start = [], string.find(target)
+        while start >= 0 and target:
+            found.append(sorted(set(owners[start : start + len(target)])))
+            start = string.find(target, start + 1)
+        return found
+
     ious = []
-    for line in lines:
-        box = line_box(line, page, size)
-        inside = [
-            b
-            for _, b in extracted["words"]
-            if box[0] <= (b[0] + b[2]) / 2 <= box[2] and box[1] <= (b[1] + b[3]) / 2 <= box[3]
-        ]
-        ious.append(iou(union(inside), box) if inside else 0.0)
+    for line, box in zip(lines, boxes):
+        candidates = spans("".join(line["words"].split()))
+        if not candidates and len(line["words"].split()) > 1:
+            # Words a space apart that Poppler's layout put in different blocks: each found
+            # alone, the one nearest the line taken.
+            parts = [spans(part) for part in line["words"].split()]
+            if all(parts):
+                chosen: set[int] = set()
+                for options in parts:
+                    chosen |= set(max(options, key=lambda ws: iou(union([extracted["words"][n][1] for n in ws]), box)))
+                candidates = [sorted(chosen)]
+        best = 0.0
+        for words in candidates:
+            covered = union([extracted["words"][n][1] for n in words])
+            spelt = "".join("".join(extracted["words"][n][0].split()) for n in words)
+            joined = [
+                b
+                for other, b in zip(lines, boxes)
+                if "".join(other["words"].split()) in spelt and _inside_share(b, covered) >= 0.5
+            ]
+            best = max(best, iou(covered, union([box, *joined])))
+        ious.append(best)
     return score, ious
+
+
+def _inside_share(inner: Box, outer: Box) -> float:
+    ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
+    iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return ix * iy / area if area > 0 else 0.0
 
 
 def ensure_pdfjs() -> Path:

@@ -44,6 +44,10 @@ RUNNING_SHARE = 0.5
 RUNNING_MIN_PAGES = 3
 # A title this many times the body's line height is a first-level heading.
 LARGE_TITLE = 1.6
+# A paragraph's line that ends this many line heights short of its far edge ends a line.
+SHORT_LINE = 1.5
+# Lines whose heights differ by more than this share are of different sizes of type.
+RESIZED = 0.2
 # Lines further apart than this many line heights start a new paragraph.
 PARAGRAPH_GAP = 0.9
 VERTICAL_RATIO = 1.5
@@ -324,8 +328,38 @@ def render_page(page: ResultPage, running: set[str]) -> str:
             level = "#" if thickness >= LARGE_TITLE * unit else "##"
             parts.append(f"{level} {escape(text)}")
         else:
-            parts.append(escape(_join([str(line["words"]) for line in block.lines])))
+            parts.append(_paragraph(block, vertical, unit))
     return "\n\n".join(parts)
+
+
+def _paragraph(block: Block, vertical: bool, unit: float) -> str:
+    """A block's lines as one paragraph: a line that runs to the block's far edge goes on into
+    the next (wrapped text); one that ends short (a form's row, a list item, a paragraph's last
+    line), or starts in from the block's near edge (indented, centred), is a line of its own,
+    ended with a line break, which Markdown shows as a space and a reader of the text as the
+    end of a line."""
+    boxes = [_box(li["location"]) for li in block.lines]
+    near = min(b[1] if vertical else b[0] for b in boxes)
+    far = max(b[3] if vertical else b[2] for b in boxes)
+    pieces: list[str] = []
+    run: list[str] = []
+    previous = None
+    for line, box in zip(block.lines, boxes):
+        start, end = (box[1], box[3]) if vertical else (box[0], box[2])
+        size = (box[2] - box[0]) if vertical else (box[3] - box[1])
+        indented = start > near + SHORT_LINE * unit  # indented, or centred: a line of its own
+        resized = previous is not None and abs(size - previous) > RESIZED * max(size, previous)
+        if run and (indented or resized):  # resized: another size of type (a title, a subtitle)
+            pieces.append(_join(run))
+            run = []
+        previous = size
+        run.append(str(line["words"]))
+        if end < far - SHORT_LINE * unit:
+            pieces.append(_join(run))
+            run = []
+    if run:
+        pieces.append(_join(run))
+    return "\n".join(escape(piece) for piece in pieces)
 
 
 def write_markdown(pages: Callable[[], Iterable[ResultPage]], target: Path | str) -> int:

@@ -342,7 +342,7 @@ def main() -> int:
     if args.reading:
         from bench.reading_pages import reading
 
-        return reading()
+        return reading(submit_with_cli)
     if args.screenshot:
         return screenshot(args.screenshot)
     if args.tables is not None:

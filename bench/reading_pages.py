@@ -1,5 +1,5 @@
 """Pages of known reading order, rendered at run time, read as a job with markdown through the local
-stack (`python -m bench.outputs --reading`): the normalised edit distance of each Markdown's text
+stack (`python -m bench.outputs --reading`, which hands it its way of submitting a job): the normalised edit distance of each Markdown's text
 (its markup taken away) to the text in the order a reader reads it.
 
 - two columns under a title spanning both; three columns under a title;
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -128,9 +128,8 @@ def distance(got: str, want: str) -> float:
     return metrics.edit_distance(got, want) / max(len(want), len(got), 1)
 
 
-def reading() -> int:
-    from bench.outputs import submit_with_cli
-
+def reading(submit_with_cli: Callable[..., dict]) -> int:
+    """`submit_with_cli(stack, source, out, flags)`: bench/outputs.py's, the job as a user runs it."""
     words = Words()
     folder = Path(tempfile.mkdtemp(prefix="bench-reading-"))
     inputs = folder / "input"
@@ -164,7 +163,3 @@ def reading() -> int:
         worst = max(worst, d)
         print(f"| {name} | {len(metrics.normalise(truth))} | {d:.4f} |")
     return 0 if worst <= 0.05 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(reading())

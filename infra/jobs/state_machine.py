@@ -48,14 +48,7 @@ def state_machine(
     job_id = sfn.JsonPath.string_at("$$.Execution.Input.jobId")
 
     def call(name: str, function: str, payload: dict | None = None, **options) -> tasks.LambdaInvoke:
-        return tasks.LambdaInvoke(
-            scope,
-            name,
-            lambda_function=functions[function],
-            payload=sfn.TaskInput.from_object(payload) if payload is not None else None,
-            payload_response_only=True,
-            **options,
-        )
+        return _lambda(scope, name, functions[function], payload, **options)
 
     error = sfn.JsonPath.object_at("$.error")
     plan = call("Plan", "plan", {"jobId": job_id}, result_path="$.plan")
@@ -116,18 +109,24 @@ def state_machine(
     return machine
 
 
+def _lambda(
+    scope: Construct, name: str, function: lambda_.Function, payload: dict | None = None, **options
+) -> tasks.LambdaInvoke:
+    """A task calling one of the steps' functions; its answer is the function's payload alone."""
+    return tasks.LambdaInvoke(
+        scope,
+        name,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(payload) if payload is not None else None,
+        payload_response_only=True,
+        **options,
+    )
+
+
 def _document(scope: Construct, functions: dict[str, lambda_.Function]) -> sfn.IChainable:
     """One document: count its pages, read each range; any failure records the document failed."""
-    count = tasks.LambdaInvoke(
-        scope,
-        "Ranges",
-        lambda_function=functions["ranges"],
-        payload=sfn.TaskInput.from_object(
-            {"jobId": sfn.JsonPath.string_at("$.jobId"), "document": sfn.JsonPath.object_at("$.document")}
-        ),
-        payload_response_only=True,
-        result_path="$.found",
-    )
+    the_document = {"jobId": sfn.JsonPath.string_at("$.jobId"), "document": sfn.JsonPath.object_at("$.document")}
+    count = _lambda(scope, "Ranges", functions["ranges"], the_document, result_path="$.found")
     invoke = tasks.LambdaInvoke(
         scope,
         "InvokeRange",
@@ -154,13 +153,8 @@ def _document(scope: Construct, functions: dict[str, lambda_.Function]) -> sfn.I
         backoff_rate=4,
         max_attempts=RANGE_ATTEMPTS - 1,
     )
-    range_failed = tasks.LambdaInvoke(
-        scope,
-        "RangeFailed",
-        lambda_function=functions["rangeFailed"],
-        payload_response_only=True,
-        result_path="$.recorded",
-        output_path="$.recorded",
+    range_failed = _lambda(
+        scope, "RangeFailed", functions["rangeFailed"], result_path="$.recorded", output_path="$.recorded"
     )
     invoke.add_catch(range_failed, result_path="$.error")
     each_range = sfn.Map(
@@ -176,18 +170,11 @@ def _document(scope: Construct, functions: dict[str, lambda_.Function]) -> sfn.I
         result_path=sfn.JsonPath.DISCARD,
     )
     each_range.item_processor(invoke)
-    document_failed = tasks.LambdaInvoke(
+    document_failed = _lambda(
         scope,
         "DocumentFailed",
-        lambda_function=functions["documentFailed"],
-        payload=sfn.TaskInput.from_object(
-            {
-                "jobId": sfn.JsonPath.string_at("$.jobId"),
-                "document": sfn.JsonPath.object_at("$.document"),
-                "error": sfn.JsonPath.object_at("$.error"),
-            }
-        ),
-        payload_response_only=True,
+        functions["documentFailed"],
+        {**the_document, "error": sfn.JsonPath.object_at("$.error")},
         result_path=sfn.JsonPath.DISCARD,
     )
     count.add_catch(document_failed, result_path="$.error")
@@ -197,16 +184,7 @@ def _document(scope: Construct, functions: dict[str, lambda_.Function]) -> sfn.I
     document_failed.next(read)
     # The job's "outputs" (searchable PDF, Markdown), once every range is recorded: retried
     # alone; past its retries the document is listed without them (finish says why).
-    outputs = tasks.LambdaInvoke(
-        scope,
-        "Outputs",
-        lambda_function=functions["outputs"],
-        payload=sfn.TaskInput.from_object(
-            {"jobId": sfn.JsonPath.string_at("$.jobId"), "document": sfn.JsonPath.object_at("$.document")}
-        ),
-        payload_response_only=True,
-        result_path=sfn.JsonPath.DISCARD,
-    )
+    outputs = _lambda(scope, "Outputs", functions["outputs"], the_document, result_path=sfn.JsonPath.DISCARD)
     outputs.add_retry(errors=["States.ALL"], interval=Duration.seconds(10), backoff_rate=3, max_attempts=2)
     outputs.add_catch(read, result_path="$.error")
     outputs.next(read)

@@ -185,7 +185,10 @@ def second_pass(
         for box, bounds in zip(tile_boxes, tb):
             over = [i for i, f in enumerate(found_bounds) if _overlap(bounds, f) > 0.3]
             # Replaces the first-pass lines it overlaps when they lie in this tile; a line the
-            # tile holds only in part stays, and this box is left out.
+            # tile holds only in part stays, and this box is left out. A line that an earlier
+            # tile found already (tiles overlap) is kept once.
+            if any(_overlap(bounds, _bounds(other[None])[0]) > 0.5 for other in extra):
+                continue
             if all(_covered(found_bounds[i], tile_rect) > 0.9 for i in over):
                 replaced[over] = True
                 extra.append(box)

@@ -467,7 +467,7 @@ def score(truth: list[TruthTable], predicted: list[PredictedTable], whole_page: 
     one (matched_cells). TEDS-struct: each truth table against the predicted table whose
     outline overlaps it most (on a crop: the predicted table holding most cells), an empty table
     when there is none."""
-    from .tables import teds
+    from .teds import teds
 
     tally = Tally(truth_tables=len(truth), predicted_tables=len(predicted))
     if whole_page:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import ctdar
-from bench.tables import teds
+from bench.teds import teds
 
 # A table as cTDaR's relabelling gives it (content boxes, nearest neighbours): a "项目" label
 # down two header rows, "本报告期" across two columns above "金额" and "占比" with no link

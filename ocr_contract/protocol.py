@@ -77,8 +77,10 @@ class TableCell(TypedDict):
 
 
 class Table(TypedDict):
-    """A table found in the image: its 4 corners, the structure model's mean token probability,
-    its size in rows and columns, its cells (row by row) and an HTML rendering of them."""
+    """A table found in the image: its 4 corners, its score (the structure model's mean token
+    probability; for a table read from its rules, the share of its slot borders the rules settle
+    clearly), its size in rows and columns, its cells (row by row) and an HTML rendering of
+    them."""
 
     box: list[list[float]]
     score: float

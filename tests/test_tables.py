@@ -266,3 +266,126 @@ def test_lines_answer_is_the_bare_list_unless_tables_are_asked(engine):
     (table,) = both["tables"]
     assert (table["rows"], table["columns"]) == (4, 3)
     assert table["html"].startswith("<table><tr><td>") and '<td colspan="2">合计</td>' in table["html"]
+
+
+# ---- ruled tables read from their rules (inference/layout/rules.py), without models ------------
+
+
+def _ruled_image(xs, ys, missing=(), size=(700, 500)):
+    """A white image with rules at the row borders `ys` (each across xs[0]..xs[-1]) and the
+    column borders `xs`, less the `missing` parts: ("v", column border, row) or ("h", row
+    border, column); each part 2 px thick."""
+    import cv2
+
+    image = np.full((size[1], size[0], 3), 255, np.uint8)
+    for r, y in enumerate(ys):
+        for c in range(len(xs) - 1):
+            if ("h", r, c) not in missing:
+                cv2.line(image, (xs[c], y), (xs[c + 1], y), (0, 0, 0), 2)
+    for c, x in enumerate(xs):
+        for r in range(len(ys) - 1):
+            if ("v", c, r) not in missing:
+                cv2.line(image, (x, ys[r]), (x, ys[r + 1]), (0, 0, 0), 2)
+    return image
+
+
+def _spans(grid):
+    return {(c.row, c.column): (c.row_span, c.col_span) for c in grid.cells}
+
+
+def test_a_ruled_grid_gives_rows_columns_and_the_merged_cells_its_missing_rules_show():
+    import cv2
+
+    from inference.layout.ruled import PageRules
+
+    xs, ys = [50, 200, 320, 440, 600], [40, 80, 110, 150, 190, 230]
+    # A header across columns 1-2 (no rule between them in row 0), a label down rows 2-3 of
+    # column 0 (no rule between them), the outer sides left open (no rules at x 50 and 600).
+    missing = {("v", 2, 0), ("h", 3, 0)} | {("v", 0, r) for r in range(5)} | {("v", 4, r) for r in range(5)}
+    image = _ruled_image(xs, ys, missing)
+    # Text strokes shorter than a rule (a character's) and a low row (30 px, its column rules
+    # shorter than a long rule) do not change it.
+    cv2.putText(image, "IIII", (230, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    grid = PageRules.of(image, unit=20).grid_at((60, 45, 590, 225))
+    assert grid is not None and (grid.rows, grid.columns) == (5, 4)
+    assert np.allclose(grid.xs, xs, atol=2) and np.allclose(grid.ys, ys, atol=2)
+    spans = _spans(grid)
+    assert spans[(0, 1)] == (1, 2) and (0, 2) not in spans
+    assert spans[(2, 0)] == (2, 1) and (3, 0) not in spans
+    assert len(grid.cells) == 5 * 4 - 2
+
+
+def test_the_grid_is_grown_to_the_outer_rules_and_ends_where_no_rule_crosses():
+    from inference.layout.ruled import PageRules
+
+    # Two ruled tables, the second's top rule 30 px under the first's bottom one: the band
+    # between them (a caption) is crossed by no column rule, so they stay two tables.
+    xs = [50, 250, 450]
+    top, bottom = [40, 80, 120, 160], [190, 230, 270]
+    missing = {("v", c, 3) for c in range(3)}
+    image = _ruled_image(xs, top + bottom, missing)
+    rules = PageRules.of(image, unit=20)
+    # The layout model's box falls short of the first table's sides and bottom row.
+    first = rules.grid_at((80, 50, 400, 130))
+    assert first is not None and np.allclose(first.ys, top, atol=2) and np.allclose(first.xs, xs, atol=2)
+    grids = sorted(rules.grids(), key=lambda g: g.ys[0])
+    assert len(grids) == 2 and np.allclose(grids[1].ys, bottom, atol=2)
+
+
+def test_a_table_whose_text_shows_rows_its_rules_do_not_is_left_to_the_model():
+    from inference.layout.ruled import hidden_splits
+
+    def line(x0, y0, x1, y1):
+        return (x0, y0, x1, y1)
+
+    # One ruled row holding three unruled rows: labels and amounts side by side, aligned.
+    labels = [line(10, 10 + 30 * k, 90, 32 + 30 * k) for k in range(3)]
+    amounts = [line(200, 10 + 30 * k, 260, 32 + 30 * k) for k in range(3)]
+    assert hidden_splits([(0, 0, 1, 1, labels), (0, 1, 1, 1, amounts)]) >= 1
+    # A cell's text wrapped over two lines beside one line centred across them: one row.
+    wrapped = [line(10, 10, 90, 32), line(10, 36, 60, 58)]
+    assert hidden_splits([(0, 0, 1, 1, wrapped), (0, 1, 1, 1, [line(200, 23, 260, 45)])]) == 0
+
+
+def test_a_cells_lines_are_joined_top_to_bottom_and_left_to_right():
+    from inference.layout.cells import in_reading_order
+
+    def piece(text, left, top, width=60, height=20):
+        return {"words": text, "location": {"left": left, "top": top, "width": width, "height": height}}
+
+    pieces = [piece("有限公司", 10, 40), piece("北京京东", 10, 12), piece("(注1)", 75, 14)]
+    assert [p["words"] for p in in_reading_order(pieces)] == ["北京京东", "(注1)", "有限公司"]
+
+
+def test_clova_reads_a_40_row_ruled_statement_page_from_its_rules_in_time(engine_runtime):
+    """A whole page: a title and a paragraph above a ruled statement of 40 transactions (a
+    title row across all columns, payees wrapped over two lines, a total row whose label spans
+    three columns), a note below; drawn now (tests/table_pages.py). Every cell, span and text
+    as drawn, the table's box on its outer rules, answered well within the synchronous route's
+    time budget."""
+    import cv2
+
+    from ocr_contract.limits import FRONTEND_BUDGET_S
+    from tests.table_pages import ruled_statement
+
+    image, drawn = ruled_statement(rows=40)
+    ok, png = cv2.imencode(".png", image)
+    started = time.monotonic()
+    status, body = call(api_event(CLOVA, clova_message("V2", png.tobytes(), True)))
+    elapsed = time.monotonic() - started
+    assert status == 200
+    (table,) = body["images"][0]["tables"]
+    check_documented(table, "tables", True)
+    grid = {
+        (c["rowIndex"], c["columnIndex"]): (
+            c["rowSpan"],
+            c["columnSpan"],
+            _norm("".join(w["inferText"] for line in c["cellTextLines"] for w in line["cellWords"])),
+        )
+        for c in table["cells"]
+    }
+    assert grid == {place: (rs, cs, _norm(text)) for place, (rs, cs, text) in drawn.cells.items()}
+    corners = [(v["x"], v["y"]) for v in table["boundingPoly"]["vertices"]]
+    x0, y0, x1, y1 = drawn.box
+    assert np.allclose(corners, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], atol=3)
+    assert elapsed < FRONTEND_BUDGET_S / 2, f"{elapsed:.1f} s"

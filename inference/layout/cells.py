@@ -100,14 +100,23 @@ def _piece(line: Line, indices: list[int]) -> Line:
     }
 
 
-def filled(structure: Structure, region: tuple[int, int, int, int], lines: list[Line]) -> Table:
+def filled(
+    structure: Structure,
+    region: tuple[float, float, float, float],
+    lines: list[Line],
+    edges: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Table:
     """The table with each cell's text: every character of `lines` whose centre is inside the
-    region goes to the cell whose grid slot holds its centre (the grid's borders from the cells'
-    boxes, _edges), so a line across a border is split between the cells it crosses."""
+    region goes to the cell whose grid slot holds its centre, so a line across a border is split
+    between the cells it crosses. The grid's borders are `edges` (columns', rows'; a ruled
+    table's rules) or, without them, drawn from the cells' boxes (_edges)."""
     x0, y0, x1, y1 = region
     cells = structure.cells
-    col_edges = _edges(cells, structure.columns, x0, x1, axis=0)
-    row_edges = _edges(cells, structure.rows, y0, y1, axis=1)
+    if edges is not None:
+        col_edges, row_edges = np.asarray(edges[0], float), np.asarray(edges[1], float)
+    else:
+        col_edges = _edges(cells, structure.columns, x0, x1, axis=0)
+        row_edges = _edges(cells, structure.rows, y0, y1, axis=1)
     slot: dict[tuple[int, int], int] = {}
     for n, cell in enumerate(cells):
         for r in range(cell.row, cell.row + cell.row_span):
@@ -143,7 +152,7 @@ def filled(structure: Structure, region: tuple[int, int, int, int], lines: list[
                 cells[n].pieces.append((order, n, indices))
     out_cells: list[TableCell] = []
     for cell in sorted(cells, key=lambda c: (c.row, c.column)):
-        pieces = [_piece(lines[order], indices) for order, _, indices in sorted(cell.pieces)]
+        pieces = in_reading_order([_piece(lines[order], indices) for order, _, indices in cell.pieces])
         gx0, gx1 = col_edges[cell.column], col_edges[cell.column + cell.col_span]
         gy0, gy1 = row_edges[cell.row], row_edges[cell.row + cell.row_span]
         out_cells.append(
@@ -166,6 +175,25 @@ def filled(structure: Structure, region: tuple[int, int, int, int], lines: list[
         "cells": out_cells,
         "html": to_html(out_cells),
     }
+
+
+def in_reading_order(pieces: list[Line]) -> list[Line]:
+    """A cell's line pieces top to bottom, and left to right where they share a line (their
+    middles within half the taller one's height of each other)."""
+
+    def middle(piece: Line) -> float:
+        return piece["location"]["top"] + piece["location"]["height"] / 2
+
+    rows: list[list[Line]] = []
+    for piece in sorted(pieces, key=middle):
+        if rows:
+            last = rows[-1][-1]
+            reach = max(piece["location"]["height"], last["location"]["height"]) / 2
+            if middle(piece) - middle(rows[-1][0]) <= reach:
+                rows[-1].append(piece)
+                continue
+        rows.append([piece])
+    return [piece for row in rows for piece in sorted(row, key=lambda p: p["location"]["left"])]
 
 
 def _location_quad(line: Line) -> list[list[float]]:

@@ -1,6 +1,8 @@
 """`make bench-tables`: table recognition, scored by TEDS (PubTabNet's tree-edit-distance
-similarity, full and structure-only), on PubTabNet's 20 example tables and on Chinese tables
-generated now (bench/table_images.py: plain renders and photo-like variants).
+similarity, full and structure-only), on PubTabNet's 20 example tables, on Chinese tables
+generated now (bench/table_images.py: plain renders and photo-like variants), and on three
+pages of a ruled 40-row bank statement drawn now (bench/table_pages.py: the time a table-heavy
+page takes).
 
 Systems:
 * `ours (clova)`: our engine (OCR + tables.py), its tables shaped by the CLOVA door
@@ -19,7 +21,7 @@ rapid-table's pipeline on the same crops (it finds no tables on a page), given t
 lines as ours.
 
     python -m bench.tables [--data ../shared/eval/tables_pubtabnet] [--count 12] [--limit N]
-        [--sets pubtabnet,zh,ctdar] [--ctdar ../shared/eval/tables_zh_ctdar] [--half both]
+        [--sets pubtabnet,zh,statement,ctdar] [--ctdar ../shared/eval/tables_zh_ctdar] [--half both]
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import ctdar, table_images
+from . import ctdar, table_images, table_pages
 from .teds import teds
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "tables_pubtabnet"
@@ -74,6 +76,9 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+STATEMENTS = 3
+
+
 def _sets(
     data: Path, work: Path, count: int, limit: int | None, wanted: set[str] | None = None
 ) -> dict[str, list[tuple[Path, str]]]:
@@ -88,6 +93,15 @@ def _sets(
         print(f"generated {len(records)} Chinese table images in {time.perf_counter() - started:.0f} s")
         sets["zh-plain"] = [(work / "zh" / r["image"], r["html"]) for r in records if r["variant"] == "plain"]
         sets["zh-photo"] = [(work / "zh" / r["image"], r["html"]) for r in records if r["variant"] == "photo"]
+    if "statement" in wanted:
+        # Ruled 40-row bank statements on whole pages (bench/table_pages.py): the time a
+        # table-heavy page takes.
+        sets["zh-statement"] = []
+        for seed in range(1, STATEMENTS + 1):
+            image, drawn = table_pages.ruled_statement(rows=40, seed=seed)
+            path = work / f"statement_{seed}.png"
+            cv2.imwrite(str(path), image)
+            sets["zh-statement"].append((path, drawn.html()))
     if limit:
         sets = {name: items[:limit] for name, items in sets.items()}
     return sets
@@ -251,7 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--ctdar", type=Path, default=ctdar.DEFAULT_DATA, help="the real Chinese tables")
-    parser.add_argument("--sets", default="pubtabnet,zh,ctdar", help="of pubtabnet, zh (rendered), ctdar (real)")
+    parser.add_argument(
+        "--sets",
+        default="pubtabnet,zh,statement,ctdar",
+        help="of pubtabnet, zh (rendered by Chromium), statement (40-row ruled statements, drawn), ctdar (real)",
+    )
     parser.add_argument("--half", choices=("choosing", "held-out", "both"), default="both", help="of ctdar's pages")
     parser.add_argument("--count", type=int, default=12, help="Chinese tables to generate (each plain and photo)")
     parser.add_argument("--limit", type=int, default=None, help="images per set (pages per half)")

@@ -360,13 +360,13 @@ def test_a_cells_lines_are_joined_top_to_bottom_and_left_to_right():
 def test_clova_reads_a_40_row_ruled_statement_page_from_its_rules_in_time(engine_runtime):
     """A whole page: a title and a paragraph above a ruled statement of 40 transactions (a
     title row across all columns, payees wrapped over two lines, a total row whose label spans
-    three columns), a note below; drawn now (tests/table_pages.py). Every cell, span and text
+    three columns), a note below; drawn now (bench/table_pages.py). Every cell, span and text
     as drawn, the table's box on its outer rules, answered well within the synchronous route's
     time budget."""
     import cv2
 
+    from bench.table_pages import ruled_statement
     from ocr_contract.limits import FRONTEND_BUDGET_S
-    from tests.table_pages import ruled_statement
 
     image, drawn = ruled_statement(rows=40)
     ok, png = cv2.imencode(".png", image)

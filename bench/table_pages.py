@@ -1,5 +1,5 @@
-"""Pages with ruled Chinese tables, drawn at test time (Pillow and Noto Sans CJK, as
-fonts-noto-cjk installs it), with what they hold: tests/test_tables.py reads them.
+"""Pages with ruled Chinese tables, drawn when asked (Pillow and Noto Sans CJK, as fonts-noto-cjk
+installs it), with what they hold: tests/test_tables.py and `make bench-tables` read them.
 
     ruled_statement(rows)  a bank statement on an A4-like page: a title and a paragraph above the
                            table, a note below; the table ruled on every side: a title row across
@@ -34,6 +34,13 @@ class DrawnTable:
     rows: int
     columns: int
     cells: dict[tuple[int, int], tuple[int, int, str]] = field(default_factory=dict)
+
+    def html(self) -> str:
+        """The table as HTML, its cells' text in them."""
+        from .ctdar import grid_html
+
+        cells = [(r, c, rs, cs, text) for (r, c), (rs, cs, text) in self.cells.items()]
+        return grid_html(cells, self.rows, self.columns)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "tables_zh_ctdar"
 CHOOSING_PAGES = 52
+# Cell text typed by hand for a few held-out tables (the annotation has none): TEDS with text.
+TEXT_LABELS = Path(__file__).resolve().parent / "data" / "tables_zh_ctdar_text.json"
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 
@@ -40,6 +42,7 @@ class TruthCell:
     column: int = 0
     row_span: int = 1
     col_span: int = 1
+    text: str = ""  # labelled by hand (TEXT_LABELS), for a few tables only
 
 
 @dataclass
@@ -49,10 +52,20 @@ class TruthTable:
     rows: int = 0
     columns: int = 0
     problems: list[str] = field(default_factory=list)
+    has_text: bool = False  # its cells' text is labelled (TEXT_LABELS)
+    slot_text: dict[tuple[int, int], str] = field(default_factory=dict)  # text where no cell is labelled
 
-    def html(self) -> str:
-        """The structure as HTML (no text): every slot once, empty slots as 1x1 cells."""
-        return grid_html([(c.row, c.column, c.row_span, c.col_span, "") for c in self.cells], self.rows, self.columns)
+    def html(self, text: bool = False) -> str:
+        """The table as HTML: every slot once, empty slots as 1x1 cells; with `text`, the labelled
+        text without whitespace (no text otherwise)."""
+        cells = [(c.row, c.column, c.row_span, c.col_span, _compact(c.text) if text else "") for c in self.cells]
+        if text:
+            cells += [(r, c, 1, 1, _compact(value)) for (r, c), value in self.slot_text.items()]
+        return grid_html(cells, self.rows, self.columns)
+
+
+def _compact(text: str) -> str:
+    return "".join(text.split())
 
 
 @dataclass
@@ -207,8 +220,9 @@ def grid_html(cells: list[tuple[int, int, int, int, str]], rows: int, columns: i
     return "".join(out)
 
 
-def load(data: Path = DEFAULT_DATA) -> list[TruthPage]:
-    """Every page of the set, in file-name order, its tables' structure derived."""
+def load(data: Path = DEFAULT_DATA, text_labels: Path = TEXT_LABELS) -> list[TruthPage]:
+    """Every page of the set, in file-name order, its tables' structure derived; the text of
+    the tables labelled by hand (`text_labels`) put in their cells."""
     items = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines() if line.strip()]
     pages = []
     for item in sorted(items, key=lambda i: Path(i["image"]).name):
@@ -228,6 +242,18 @@ def load(data: Path = DEFAULT_DATA) -> list[TruthPage]:
                 cells.append(TruthCell(cell.get("id") or "", _box(cell_coords.get("points") or ""), neighbours))
             tables.append(derive(TruthTable(_box(coords.get("points") or ""), cells)))
         pages.append(TruthPage(Path(item["image"]).stem, data / item["image"], tables))
+    if text_labels.is_file():
+        by_name = {page.name: page for page in pages}
+        for labelled in json.loads(text_labels.read_text(encoding="utf-8"))["tables"]:
+            if labelled["page"] not in by_name:
+                continue
+            table = by_name[labelled["page"]].tables[labelled["table"]]
+            for cell in table.cells:
+                cell.text = labelled["cells"].get(cell.id, "")
+            for place, value in labelled["slots"].items():
+                row, column = (int(v) for v in place.split(","))
+                table.slot_text[(row, column)] = value
+            table.has_text = True
     return pages
 
 
@@ -290,8 +316,9 @@ class PredictedTable:
         return max((c.column + c.col_span for c in self.cells), default=0)
 
     def html(self, text: bool = False) -> str:
+        """The table as HTML; with `text`, each cell's text without whitespace."""
         return grid_html(
-            [(c.row, c.column, c.row_span, c.col_span, c.text if text else "") for c in self.cells],
+            [(c.row, c.column, c.row_span, c.col_span, _compact(c.text) if text else "") for c in self.cells],
             self.rows,
             self.columns,
         )
@@ -413,6 +440,7 @@ class Tally:
     matched_cells: int = 0
     teds_struct: list[float] = field(default_factory=list)
     teds_labelled: list[float] = field(default_factory=list)  # as_labelled's structure
+    teds_text: list[float] = field(default_factory=list)  # TEDS with text, on the tables labelled so
     ms: list[float] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
@@ -420,6 +448,7 @@ class Tally:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.teds_struct += other.teds_struct
         self.teds_labelled += other.teds_labelled
+        self.teds_text += other.teds_text
         self.ms += other.ms
 
     @property
@@ -486,6 +515,8 @@ def score(truth: list[TruthTable], predicted: list[PredictedTable], whole_page: 
         tally.teds_struct.append(teds(chosen.html() if chosen else "<table></table>", table.html(), True))
         labelled = chosen.as_labelled().html() if chosen else "<table></table>"
         tally.teds_labelled.append(teds(labelled, table.html(), True))
+        if table.has_text:
+            tally.teds_text.append(teds(chosen.html(text=True) if chosen else "<table></table>", table.html(text=True)))
     return tally
 
 

@@ -208,6 +208,15 @@ def _print_ctdar(tallies: dict[tuple[str, str, str], ctdar.Tally]) -> None:
             f"| {half} | {system} | {where} | {t.truth_tables} | {found} | {precision} | {t.cell_f1:.3f} |"
             f" {np.mean(t.teds_struct):.3f} | {np.mean(t.teds_labelled):.3f} | {np.mean(t.ms):.0f} |"
         )
+    with_text = {key: t for key, t in tallies.items() if t.teds_text}
+    if with_text:
+        print(
+            "\nTEDS with text on the tables whose cells were labelled by hand"
+            " (bench/data/tables_zh_ctdar_text.json; whitespace dropped on both sides):\n"
+        )
+        print("| half | system | input | tables | TEDS |\n|---|---|---|---|---|")
+        for (half, system, where), t in with_text.items():
+            print(f"| {half} | {system} | {where} | {len(t.teds_text)} | {np.mean(t.teds_text):.3f} |")
 
 
 def _reference(args):

@@ -89,3 +89,20 @@ def test_the_halves_are_the_first_52_pages_by_name_and_the_rest():
     halves = ctdar.halves(list(reversed(pages)))
     assert [p.name for p in halves["choosing"]] == [f"p{n:03d}" for n in range(52)]
     assert len(halves["held-out"]) == 51 and halves["held-out"][0].name == "p052"
+
+
+def test_cells_labelled_by_hand_give_teds_with_text(tmp_path):
+    import json
+
+    labels = tmp_path / "labels.json"
+    texts = {"0": "项 目", "1": "本报告期", "2": "金额", "5": "占比", "3": "利息", "4": "1.0", "6": "2.0"}
+    texts |= {"7": "合计", "8": "3.0", "9": "4.0"}
+    labels.write_text(json.dumps({"tables": [{"page": "p", "table": 0, "cells": texts, "slots": {}}]}))
+    (page,) = ctdar.load(_data(tmp_path), labels)
+    (table,) = page.tables
+    assert table.has_text and "<td>项目</td>" not in table.html() and '<td rowspan="2">项目</td>' in table.html(True)
+    cells = [ctdar.PredictedCell(c.row, c.column, c.row_span, c.col_span, c.text, c.box) for c in table.cells]
+    right = ctdar.score([table], [ctdar.PredictedTable(table.outline, cells)], whole_page=False)
+    cells[-1].text = "4.6"
+    wrong = ctdar.score([table], [ctdar.PredictedTable(table.outline, cells)], whole_page=False)
+    assert right.teds_text == [1.0] and 0.9 < wrong.teds_text[0] < 1.0

@@ -389,3 +389,26 @@ def test_clova_reads_a_40_row_ruled_statement_page_from_its_rules_in_time(engine
     x0, y0, x1, y1 = drawn.box
     assert np.allclose(corners, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], atol=3)
     assert elapsed < FRONTEND_BUDGET_S / 2, f"{elapsed:.1f} s"
+
+
+def test_a_low_header_rows_short_rules_and_an_open_first_row_are_the_grids():
+    import cv2
+
+    from inference.layout.ruled import PageRules
+
+    # Two years over two columns each, above a low second header row (28 px, under 2.2 text
+    # heights) whose column rules are its own only; a label down both rows.
+    xs, ys = [50, 200, 300, 400, 500, 600], [40, 80, 108]
+    missing = {("v", 2, 0), ("v", 4, 0), ("h", 1, 0)}
+    grid = PageRules.of(_ruled_image(xs, ys, missing), unit=20).grid_at((60, 45, 590, 100))
+    assert grid is not None and (grid.rows, grid.columns) == (2, 5)
+    assert _spans(grid) == {(0, 0): (2, 1), (0, 1): (1, 2), (0, 3): (1, 2)} | {(1, c): (1, 1) for c in range(1, 5)}
+    # A table going on from the page before: its column rules run 30 px above its first row
+    # rule, with no rule across them there; that row is the table's first.
+    image = np.full((300, 500, 3), 255, np.uint8)
+    for y in (80, 120, 160):
+        cv2.line(image, (50, y), (450, y), (0, 0, 0), 2)
+    for x in (50, 250, 450):
+        cv2.line(image, (x, 50), (x, 160), (0, 0, 0), 2)
+    grid = PageRules.of(image, unit=20).grid_at((55, 55, 445, 155))
+    assert grid is not None and grid.rows == 3 and np.allclose(grid.ys, [50, 80, 120, 160], atol=2)

@@ -16,6 +16,8 @@ from .rules import RULE_MIN_UNITS, Grid, Segment, grid_of, ink, rule_lines, segm
 # A stroke shorter than a rule (RULE_MIN_UNITS) is one when both its ends meet rules across it,
 # and it is at least this many text heights long.
 SHORT_RULE_UNITS = 0.6
+# ... on paper at least this light beside it (0-255).
+PAPER_GRAY = 200
 # A region's rules are those within this many text heights of it (the model's box falls short
 # of a table's rules as often as it reaches past them; rules reached through crossings count), and every rule connected
 # to them through crossings (the table's outer rules where the region falls short of them), as
@@ -40,6 +42,20 @@ def _meets(stroke: Segment, across: list[Segment], slack: float) -> bool:
     return met(stroke.lo) and met(stroke.hi)
 
 
+def _on_paper(gray: np.ndarray, stroke: Segment, horizontal: bool) -> bool:
+    """Is the stroke drawn on light paper: the pixels a few away on either side mostly light?"""
+    height, width = gray.shape[:2]
+    lo, hi = int(stroke.lo), int(stroke.hi) + 1
+    sides = []
+    for offset in (-5, -4, 4, 5):
+        at = int(round(stroke.pos)) + offset
+        if horizontal and 0 <= at < height:
+            sides.append(gray[at, lo:hi])
+        elif not horizontal and 0 <= at < width:
+            sides.append(gray[lo:hi, at])
+    return bool(sides) and float(np.median(np.concatenate(sides))) >= PAPER_GRAY
+
+
 @dataclass
 class PageRules:
     """The rule strokes of a whole page, found once: the grids at the layout model's regions,
@@ -55,18 +71,19 @@ class PageRules:
         dark = ink(gray, unit)
         horizontal, vertical = segments(dark, unit, True), segments(dark, unit, False)
         # Rules shorter than that (the sides of a low row, the rule under a narrow header) are
-        # told from strokes of text by their ends: each meets a long rule across it.
+        # told from strokes of text by their ends, each meeting a long rule across it, and by
+        # the paper round them (in a shaded band, the edges of light letters meet its edges too).
         short = max(8, int(SHORT_RULE_UNITS * unit))
         slack = max(4.0, 0.5 * unit)
         extra_v = [
             v
             for v in segments(dark, unit, False, short)
-            if v.hi - v.lo < RULE_MIN_UNITS * unit and _meets(v, horizontal, slack)
+            if v.hi - v.lo < RULE_MIN_UNITS * unit and _meets(v, horizontal, slack) and _on_paper(gray, v, False)
         ]
         extra_h = [
             h
             for h in segments(dark, unit, True, short)
-            if h.hi - h.lo < RULE_MIN_UNITS * unit and _meets(h, vertical, slack)
+            if h.hi - h.lo < RULE_MIN_UNITS * unit and _meets(h, vertical, slack) and _on_paper(gray, h, True)
         ]
         return cls(horizontal + extra_h, vertical + extra_v, unit)
 

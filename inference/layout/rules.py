@@ -33,6 +33,10 @@ RULE_MIN_UNITS = 2.2
 RULE_GAP_UNITS = 0.3
 # Segments whose positions differ by at most this many text heights are on one rule line.
 SAME_LINE_UNITS = 0.35
+# Column rules that run past the first (last) row rule by this many text heights, and no more
+# than the second figure, close an open row there (a table continued across pages).
+OPEN_END_UNITS = 0.8
+OPEN_END_MAX_UNITS = 5.0
 # The rule between two slots is there when its printed parts cover this share of their side.
 BORDER_COVER = 0.6
 
@@ -179,7 +183,13 @@ def grid_of(horizontals: list[RuleLine], verticals: list[RuleLine], unit: float)
     width = x1 - x0
     if y1 - y0 < unit:
         return []
-    vs = [v for v in verticals if x0 - slack <= v.pos <= x1 + slack and _within(v, y0, y1, slack, 1.5 * unit)]
+    # A column rule runs 1.5 text heights inside the table, or lies there whole (a short one,
+    # kept because its ends meet rules: the side of a low row).
+    vs = [
+        v
+        for v in verticals
+        if x0 - slack <= v.pos <= x1 + slack and _within(v, y0, y1, slack, min(1.5 * unit, 0.8 * (v.hi - v.lo)))
+    ]
     # A short horizontal stroke between no rules is text (an underline), not a rule.
     hs = [
         h
@@ -202,7 +212,20 @@ def grid_of(horizontals: list[RuleLine], verticals: list[RuleLine], unit: float)
     for first, last in runs:
         part = hs[first : last + 1]
         top, bottom = part[0].pos, part[-1].pos
-        columns = [v for v in vs if _within(v, top, bottom, slack, min(1.5 * unit, 0.8 * (bottom - top)))]
+        columns = [
+            v for v in vs if _within(v, top, bottom, slack, min(1.5 * unit, 0.8 * (bottom - top), 0.8 * (v.hi - v.lo)))
+        ]
+        # An open end: a table that goes on from the page before (or onto the next) has column
+        # rules past its first (last) row rule and none across them there; that row ends where
+        # they do.
+        above = [top - v.lo for v in columns if OPEN_END_UNITS * unit <= top - v.lo <= OPEN_END_MAX_UNITS * unit]
+        below = [v.hi - bottom for v in columns if OPEN_END_UNITS * unit <= v.hi - bottom <= OPEN_END_MAX_UNITS * unit]
+        if len(above) >= 2 and len(above) >= len(columns) / 2:
+            top -= float(np.median(above))
+            part = [RuleLine(top, [(x0, x1)]), *part]
+        if len(below) >= 2 and len(below) >= len(columns) / 2:
+            bottom += float(np.median(below))
+            part = [*part, RuleLine(bottom, [(x0, x1)])]
         xs = [v.pos for v in columns]
         # Open sides: the table closes where its horizontal rules end.
         if not xs or xs[0] - x0 > slack:

@@ -441,6 +441,7 @@ class Tally:
     teds_struct: list[float] = field(default_factory=list)
     teds_labelled: list[float] = field(default_factory=list)  # as_labelled's structure
     teds_text: list[float] = field(default_factory=list)  # TEDS with text, on the tables labelled so
+    teds_text_labelled: list[float] = field(default_factory=list)  # the same, as_labelled
     ms: list[float] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
@@ -449,6 +450,7 @@ class Tally:
         self.teds_struct += other.teds_struct
         self.teds_labelled += other.teds_labelled
         self.teds_text += other.teds_text
+        self.teds_text_labelled += other.teds_text_labelled
         self.ms += other.ms
 
     @property
@@ -517,6 +519,8 @@ def score(truth: list[TruthTable], predicted: list[PredictedTable], whole_page: 
         tally.teds_labelled.append(teds(labelled, table.html(), True))
         if table.has_text:
             tally.teds_text.append(teds(chosen.html(text=True) if chosen else "<table></table>", table.html(text=True)))
+            labelled = chosen.as_labelled().html(text=True) if chosen else "<table></table>"
+            tally.teds_text_labelled.append(teds(labelled, table.html(text=True)))
     return tally
 
 

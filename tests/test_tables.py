@@ -412,3 +412,33 @@ def test_a_low_header_rows_short_rules_and_an_open_first_row_are_the_grids():
         cv2.line(image, (x, 50), (x, 160), (0, 0, 0), 2)
     grid = PageRules.of(image, unit=20).grid_at((55, 55, 445, 155))
     assert grid is not None and grid.rows == 3 and np.allclose(grid.ys, [50, 80, 120, 160], atol=2)
+
+
+def test_a_line_across_a_rule_is_split_at_the_rule():
+    from inference.layout.cells import filled
+    from inference.layout.structure import Cell, Structure
+
+    # One OCR line "金额合计" whose first two characters lie left of the rule at x=100, the last
+    # two right of it (the detector read across the rule); a second line under it in the left
+    # cell, given first: the cell reads top to bottom.
+    def quad(x0, x1, y0=10, y1=30):
+        return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+    across = {
+        "words": "金额合计",
+        "location": {"top": 10, "left": 60, "width": 80, "height": 20},
+        "score": 0.99,
+        "box": quad(60, 140),
+        "chars": [quad(60 + 20 * i, 80 + 20 * i) for i in range(4)],
+    }
+    below = {
+        "words": "（元）",
+        "location": {"top": 34, "left": 60, "width": 30, "height": 18},
+        "score": 0.98,
+        "box": quad(60, 90, 34, 52),
+        "chars": [quad(60 + 10 * i, 70 + 10 * i, 34, 52) for i in range(3)],
+    }
+    structure = Structure([Cell(row=0, column=0), Cell(row=0, column=1)], 1, 2, 1.0)
+    table = filled(structure, (0, 0, 200, 60), [below, across], edges=(np.array([0, 100, 200]), np.array([0, 60])))
+    assert [cell["text"] for cell in table["cells"]] == ["金额（元）", "合计"]
+    assert [piece["words"] for piece in table["cells"][0]["lines"]] == ["金额", "（元）"]

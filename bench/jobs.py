@@ -45,15 +45,6 @@ def _call(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]
         return error.code, error.read()
 
 
-def _f1(pairs: list[tuple[str, str]]) -> float:
-    matched = predicted = reference = 0
-    for got, want in pairs:
-        m, p, r = metrics.char_prf(metrics.normalise(got), metrics.normalise(want))
-        matched, predicted, reference = matched + m, predicted + p, reference + r
-    precision, recall = matched / max(predicted, 1), matched / max(reference, 1)
-    return 2 * precision * recall / max(precision + recall, 1e-9)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.jobs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=60)
@@ -99,7 +90,9 @@ def main() -> int:
             time.sleep(1)
         job_s = time.perf_counter() - start
         lines = [json.loads(line) for line in _call("GET", job["resultUrl"])[1].decode().splitlines() if line]
-        job_f1 = _f1([("".join(w["words"] for w in page["lines"]), want) for page, want in zip(lines, truth)])
+        job_f1 = metrics.pooled_f1(
+            [("".join(w["words"] for w in page["lines"]), want) for page, want in zip(lines, truth)]
+        )
         advancing = sorted({done for _, state, done in progress if state == "RUNNING"})
 
         def read(scan: bytes) -> str:
@@ -112,7 +105,7 @@ def main() -> int:
         with ThreadPoolExecutor(4) as pool:
             sync_text = list(pool.map(read, scans))
         sync_s = time.perf_counter() - start
-        sync_f1 = _f1(list(zip(sync_text, truth)))
+        sync_f1 = metrics.pooled_f1(list(zip(sync_text, truth)))
     finally:
         stack.close()
 

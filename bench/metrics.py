@@ -33,6 +33,17 @@ def char_prf(predicted: str, reference: str) -> tuple[int, int, int]:
     return sum((p & r).values()), sum(p.values()), sum(r.values())
 
 
+def pooled_f1(pairs: list[tuple[str, str]]) -> float:
+    """Character F1 over (predicted, reference) pairs, counts pooled before the ratio: long
+    pages weigh more than short ones. Both sides normalised (normalise)."""
+    matched = predicted = reference = 0
+    for got, want in pairs:
+        m, p, r = char_prf(normalise(got), normalise(want))
+        matched, predicted, reference = matched + m, predicted + p, reference + r
+    precision, recall = matched / max(predicted, 1), matched / max(reference, 1)
+    return 2 * precision * recall / max(precision + recall, 1e-9)
+
+
 def covered(gt_polygon, predicted_polygons, height: int, width: int, at_least: float = 0.5) -> bool:
     """Is at least `at_least` of the ground-truth polygon's area inside the predicted boxes?"""
     gt = np.zeros((height, width), np.uint8)

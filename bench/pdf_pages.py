@@ -48,15 +48,6 @@ def _call(method: str, url: str, body: bytes | None = None, timeout: float = 600
         return error.code, error.read()
 
 
-def f1(pairs: list[tuple[str, str]]) -> float:
-    matched = predicted = reference = 0
-    for got, want in pairs:
-        m, p, r = metrics.char_prf(metrics.normalise(got), metrics.normalise(want))
-        matched, predicted, reference = matched + m, predicted + p, reference + r
-    precision, recall = matched / max(predicted, 1), matched / max(reference, 1)
-    return 2 * precision * recall / max(precision + recall, 1e-9)
-
-
 def cer(got: str, want: str) -> float:
     got, want = metrics.normalise(got), metrics.normalise(want)
     return metrics.edit_distance(got, want) / max(len(want), 1)
@@ -117,8 +108,8 @@ def scans(base: str, folder: Path, rows: list[dict], manifest_dir: Path) -> list
         picture.save(encoded, "PNG")
         pngs.append(encoded.getvalue())
     with ThreadPoolExecutor(4) as pool:  # POST /general_ocr on the originals, 4 at once
-        sync_jpeg = f1(list(zip(pool.map(lambda d: general_ocr(base, d), jpegs), truth)))
-        sync_g4 = f1(list(zip(pool.map(lambda d: general_ocr(base, d), pngs), truth)))
+        sync_jpeg = metrics.pooled_f1(list(zip(pool.map(lambda d: general_ocr(base, d), jpegs), truth)))
+        sync_g4 = metrics.pooled_f1(list(zip(pool.map(lambda d: general_ocr(base, d), pngs), truth)))
     out: list[tuple] = []
     sets = [(f"JPEG at {dpi} dpi", [pdfs.ScanPage(d, dpi=dpi) for d in jpegs], sync_jpeg) for dpi in DPIS]
     sets.append(("CCITT G4 at 300 dpi", [pdfs.ScanPage(picture=p, dpi=300) for p in bilevel], sync_g4))
@@ -127,7 +118,7 @@ def scans(base: str, folder: Path, rows: list[dict], manifest_dir: Path) -> list
         path = folder / f"scan-{len(out)}.pdf"
         path.write_bytes(document)
         lines, _ = job(base, path)
-        job_f1 = f1([(page_text(page), want) for page, want in zip(lines, truth)])
+        job_f1 = metrics.pooled_f1([(page_text(page), want) for page, want in zip(lines, truth)])
         # CLOVA: the same pages, CLOVA_PAGES to a request (what two cores read within the 29 s
         # the gateway gives a request), each request's PDF made alike.
         texts, failed = [], 0
@@ -136,7 +127,7 @@ def scans(base: str, folder: Path, rows: list[dict], manifest_dir: Path) -> list
             images = (body or {}).get("images", []) if status == 200 else []
             failed += sum(1 for image in images if image["inferResult"] != "SUCCESS") + (0 if images else CLOVA_PAGES)
             texts += ["".join(f["inferText"] for f in image["fields"]) for image in images]
-        clova_f1 = f1(list(zip(texts, truth)))
+        clova_f1 = metrics.pooled_f1(list(zip(texts, truth)))
         out.append((name, sync, job_f1, clova_f1, failed, {page["source"] for page in lines}))
     return out
 
@@ -158,7 +149,7 @@ def born_digital(base: str, folder: Path, count: int) -> list[tuple]:
         for layer in ("auto", "ignore"):
             lines, seconds = job(base, path, textLayer=layer)
             got = "".join(page_text(page) for page in lines)
-            row += [cer(got, want * count), f1([(got, want * count)]), count / seconds]
+            row += [cer(got, want * count), metrics.pooled_f1([(got, want * count)]), count / seconds]
             row += [sorted({page["source"] for page in lines})]
         out.append(tuple(row))
     return out

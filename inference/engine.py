@@ -21,7 +21,7 @@ from ocr_contract.protocol import Line
 from . import korean
 from .config import EngineConfig
 from .images import decode_image
-from .layout.regions import page_regions
+from .layout.regions import layout_outputs, page_regions
 from .layout.tables import TableReader
 from .plates import PlateReader
 from .runtime.batching import MicroBatcher
@@ -289,24 +289,35 @@ class OcrEngine:
         )
 
     def read_tables(
-        self, image: np.ndarray, deadline: float | None = None, detail: bool = False, lang: str | None = None
+        self,
+        image: np.ndarray,
+        deadline: float | None = None,
+        detail: bool = False,
+        lang: str | None = None,
+        layout: list[np.ndarray] | None = None,
     ) -> tuple[list, list]:
         """(the lines as read() answers them, as API items; the tables of the image, layout/).
-        The tables are filled from the lines' characters, so the lines are read with them."""
+        The tables are filled from the lines' characters, so the lines are read with them.
+        `layout`: the layout model's answer on this image, where read_layout gave it already."""
         lines: list[Line] = [line.to_api(True) for line in self.read(image, deadline=deadline, detail=True, lang=lang)]  # type: ignore[misc]
         check, _ = self._guards(deadline)
         check()
-        tables = self.tables.read(image, lines)
+        tables = self.tables.read(image, lines, layout)
         if not detail:
             for line in lines:
                 line.pop("box", None)
                 line.pop("chars", None)
         return lines, tables
 
-    def read_regions(self, image: np.ndarray) -> list:
+    def read_layout(self, image: np.ndarray) -> list[np.ndarray]:
+        """The layout model's answer on a page, for a page whose tables and regions are both
+        asked for (a job's Markdown): the model is run once for both."""
+        return layout_outputs(self.tables.layout, image)
+
+    def read_regions(self, image: np.ndarray, layout: list[np.ndarray] | None = None) -> list:
         """The layout model's regions on a page (layout/regions.py): titles, figures, captions,
         tables, headers, footers; for Markdown (the jobs API's "outputs": ["markdown"])."""
-        return page_regions(self.tables.layout, self.tables.layout_labels, image)
+        return page_regions(self.tables.layout, self.tables.layout_labels, image, outputs=layout)
 
     def read_plates(self, image: np.ndarray, deadline: float | None = None, country: str | None = None) -> list[dict]:
         """Licence plates in a photo or a crop, read under their grammar (plates/):

@@ -339,3 +339,29 @@ def test_the_container_reads_a_document_larger_than_the_renderers_cap(tmp_path, 
     pages, _ = read_document(Engine(), path.read_bytes(), time.monotonic() + 60, options)
     assert [(page["page"], page["error"]) for page in pages] == [(2, None), (3, None)]
     assert [round(page["width"] * 72 / 200) for page in pages] == [310, 320]
+
+
+def test_a_page_asked_for_tables_and_regions_runs_the_layout_model_once(engine):
+    # A job's Markdown asks each page for its tables and its layout regions; both start from
+    # the layout model's answer on the page, which costs about as much as detection's small
+    # pass: it must be run once a page, and give what each would alone.
+    from inference.images import decode_image
+    from inference.serving.document_pages import read_document
+    from ocr_contract.protocol import InvokeOptions
+    from tests.conftest import fixture_bytes
+
+    image = decode_image(fixture_bytes("ruled_table.png"))
+    alone_tables = engine.read_tables(image)[1]
+    alone_regions = engine.read_regions(image)
+    session = engine.tables.layout
+    runs = []
+    real_run = session.run
+    session.run = lambda *args, **kwargs: runs.append(1) or real_run(*args, **kwargs)
+    try:
+        options = InvokeOptions.parse("v=1,task=document,tables=1,layout=1")
+        pages, _ = read_document(engine, fixture_bytes("ruled_table.png"), time.monotonic() + 60, options)
+    finally:
+        session.run = real_run
+    assert len(runs) == 1
+    assert pages[0]["regions"] == alone_regions and any(r["type"] == "table" for r in alone_regions)
+    assert pages[0]["tables"] == alone_tables and alone_tables

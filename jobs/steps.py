@@ -60,8 +60,6 @@ FetchUrl = Callable[[str], bytes]
 Invoke = Callable[[bytes, tuple[int, int]], list[DocumentPage]]
 
 MANIFEST_CHUNK = 1000
-# A presigned URL lives at most 7 days (S3's limit for SigV4).
-MAX_URL_EXPIRY_S = 7 * 24 * 3600
 DAY_S = 24 * 3600
 
 

@@ -232,6 +232,39 @@ def test_concat_copies_large_parts_and_joins_small_ones(s3):
     assert client.get_object(Bucket=bucket, Key="none.jsonl")["Body"].read() == b""
 
 
+def test_an_upload_in_parts_round_trips_and_one_that_fails_leaves_no_parts_behind(s3, tmp_path):
+    """S3 keeps the parts of an upload never completed nor aborted (and bills them): a failure
+    half-way must abort it, in upload() as in concat(); the object must not appear."""
+    from botocore.exceptions import ClientError
+
+    from jobs.aws.blobs import UPLOAD_PART_BYTES, S3Blobs
+
+    client, bucket = s3
+    blobs = S3Blobs(client)
+    data = bytes(range(256)) * (UPLOAD_PART_BYTES * 2 // 256) + b"tail"
+    path = tmp_path / "out.pdf"
+    path.write_bytes(data)
+    assert blobs.upload(f"s3://{bucket}/out/a.pdf", str(path), "application/pdf") == len(data)
+    got = client.get_object(Bucket=bucket, Key="out/a.pdf")
+    assert got["Body"].read() == data and got["ContentType"] == "application/pdf"
+
+    def refuse_second_part(params, **_):
+        if params.get("PartNumber") == 2:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Reduce your request rate"}}, "UploadPart")
+
+    client.meta.events.register("before-parameter-build.s3.UploadPart", refuse_second_part)
+    client.meta.events.register("before-parameter-build.s3.UploadPartCopy", refuse_second_part)
+    with pytest.raises(ClientError):
+        blobs.upload(f"s3://{bucket}/out/b.pdf", str(path), "application/pdf")
+    for i in range(2):
+        blobs.write(f"s3://{bucket}/big/{i}", bytes([i]) * (6 * MB))
+    with pytest.raises(ClientError):
+        blobs.concat([f"s3://{bucket}/big/0", f"s3://{bucket}/big/1"], f"s3://{bucket}/out/c.jsonl")
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    keys = {obj["Key"] for obj in client.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", [])}
+    assert keys == {"out/a.pdf"}
+
+
 def test_presigned_url_can_be_fetched_by_anyone_holding_it(s3):
     from jobs.aws.blobs import S3Blobs
 

@@ -5,7 +5,7 @@
     nhn           POST /v1.0/appkeys/{appKey}/general[/cropping]        NHN Cloud General OCR
     nhn_plate     POST /v1.0/appkeys/{appKey}/vehicle-plate             NHN Cloud Vehicle Plate OCR (Korean and Chinese plates)
     clova         POST /custom/v1/{domainId}/{signature}/general        NAVER CLOVA General OCR
-    jobs          POST /jobs, GET /jobs/{jobId}                         ours: asynchronous and bulk OCR (docs/jobs.md)
+    jobs          POST /jobs, GET /jobs/{jobId}[/result]                ours: asynchronous and bulk OCR (docs/jobs.md)
 
 A door module has `ROUTES` (the templates of ocr_contract.routes it answers), `SECRET_HEADER`
 (the header carrying the API key in AWS), `answer(incoming, request_id, deadline, record) ->

@@ -38,6 +38,66 @@ def _missing(exc: Exception) -> bool:
     return _code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 
 
+class _Multipart:
+    """One multipart upload to s3://bucket/key, started at its first part: parts are numbered in
+    the order they are added, and the upload is completed, or aborted when the block fails (S3
+    keeps an unfinished upload's parts, billed, until it is aborted)."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, owner: dict[str, str], **create: Any):
+        self.s3, self.bucket, self.key, self.owner, self.create = s3, bucket, key, owner, create
+        self.upload_id = ""
+        self.parts: list[dict[str, Any]] = []
+
+    def _where(self) -> dict[str, Any]:
+        if not self.upload_id:
+            answer = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key, **self.create, **self.owner)
+            self.upload_id = str(answer["UploadId"])
+        if len(self.parts) >= MAX_PARTS:
+            raise ValueError(f"s3://{self.bucket}/{self.key}: more than {MAX_PARTS} parts")
+        return {"Bucket": self.bucket, "Key": self.key, "UploadId": self.upload_id, "PartNumber": len(self.parts) + 1}
+
+    def put(self, data: bytes) -> None:
+        where = self._where()
+        answer = self.s3.upload_part(Body=data, **where, **self.owner)
+        self.parts.append({"PartNumber": where["PartNumber"], "ETag": answer["ETag"]})
+
+    def copy(self, source: dict[str, str], first: int, last: int, **checks: Any) -> None:
+        """Bytes first..last of another object, copied by S3 (they never pass through here)."""
+        where = self._where()
+        answer = self.s3.upload_part_copy(
+            CopySource=source, CopySourceRange=f"bytes={first}-{last}", **where, **self.owner, **checks
+        )
+        self.parts.append({"PartNumber": where["PartNumber"], "ETag": answer["CopyPartResult"]["ETag"]})
+
+    @property
+    def started(self) -> bool:
+        return bool(self.upload_id)
+
+    def __enter__(self) -> _Multipart:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if not self.upload_id:
+            return
+        try:
+            if kind is None:
+                self.s3.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    UploadId=self.upload_id,
+                    MultipartUpload={"Parts": self.parts},
+                    **self.owner,
+                )
+                return
+        except BaseException:
+            self._abort()
+            raise
+        self._abort()
+
+    def _abort(self) -> None:
+        self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, **self.owner)
+
+
 class S3Blobs:
     """`s3` is a boto3 S3 client. `expected_owner`: the account that must own every bucket read
     or written (ExpectedBucketOwner), so a bucket name that changed hands is refused."""
@@ -173,34 +233,9 @@ class S3Blobs:
                     Bucket=bucket, Key=key, Body=file.read(), ContentType=content_type, **self._owner(bucket)
                 )
                 return size
-            upload = self.s3.create_multipart_upload(
-                Bucket=bucket, Key=key, ContentType=content_type, **self._owner(bucket)
-            )
-            etags: list[dict[str, Any]] = []
-            try:
+            with _Multipart(self.s3, bucket, key, self._owner(bucket), ContentType=content_type) as upload:
                 while chunk := file.read(UPLOAD_PART_BYTES):
-                    number = len(etags) + 1
-                    answer = self.s3.upload_part(
-                        Bucket=bucket,
-                        Key=key,
-                        UploadId=upload["UploadId"],
-                        PartNumber=number,
-                        Body=chunk,
-                        **self._owner(bucket),
-                    )
-                    etags.append({"PartNumber": number, "ETag": answer["ETag"]})
-                self.s3.complete_multipart_upload(
-                    Bucket=bucket,
-                    Key=key,
-                    UploadId=upload["UploadId"],
-                    MultipartUpload={"Parts": etags},
-                    **self._owner(bucket),
-                )
-            except BaseException:
-                self.s3.abort_multipart_upload(
-                    Bucket=bucket, Key=key, UploadId=upload["UploadId"], **self._owner(bucket)
-                )
-                raise
+                    upload.put(chunk)
         return size
 
     def head(self, uri: str, max_bytes: int) -> bytes:
@@ -234,41 +269,18 @@ class S3Blobs:
         At most about 2 x 5 MB is held at once, whatever the total."""
         bucket, key = split_uri(uri)
         sizes = [(part, self.size(part)) for part in parts]
-        upload: dict[str, Any] = {}
-        etags: list[dict[str, Any]] = []
         buffer = bytearray()
+        with _Multipart(self.s3, bucket, key, self._owner(bucket)) as upload:
 
-        def start() -> str:
-            if not upload:
-                upload.update(self.s3.create_multipart_upload(Bucket=bucket, Key=key, **self._owner(bucket)))
-            return str(upload["UploadId"])
+            def put_buffer() -> None:
+                upload.put(bytes(buffer))
+                buffer.clear()
 
-        def put_buffer() -> None:
-            upload_id = start()
-            number = len(etags) + 1
-            answer = self.s3.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(buffer), **self._owner(bucket)
-            )
-            etags.append({"PartNumber": number, "ETag": answer["ETag"]})
-            buffer.clear()
+            def copy(source: str, first: int, last: int) -> None:
+                source_bucket, source_key = split_uri(source)
+                owner_check = {"ExpectedSourceBucketOwner": self.expected_owner} if self._owner(source_bucket) else {}
+                upload.copy({"Bucket": source_bucket, "Key": source_key}, first, last, **owner_check)
 
-        def copy(source: str, first: int, last: int) -> None:
-            upload_id = start()
-            number = len(etags) + 1
-            source_bucket, source_key = split_uri(source)
-            answer = self.s3.upload_part_copy(
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                CopySource={"Bucket": source_bucket, "Key": source_key},
-                CopySourceRange=f"bytes={first}-{last}",
-                **self._owner(bucket),
-                **({"ExpectedSourceBucketOwner": self.expected_owner} if self._owner(source_bucket) else {}),
-            )
-            etags.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
-
-        try:
             for part, size in sizes:
                 offset = 0
                 if size >= self.min_part and buffer:
@@ -284,26 +296,10 @@ class S3Blobs:
                     buffer += self._range(part, offset, size - 1) if offset else self.read(part, size)
                     if len(buffer) >= self.min_part:
                         put_buffer()
-                if len(etags) >= MAX_PARTS:
-                    raise ValueError(f"{uri}: more than {MAX_PARTS} parts")
-            if not upload:
+            if not upload.started:
                 self.write(uri, bytes(buffer))  # under 5 MB in all: one plain object
-                return
-            if buffer:
+            elif buffer:
                 put_buffer()  # the last part may be smaller
-            self.s3.complete_multipart_upload(
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload["UploadId"],
-                MultipartUpload={"Parts": etags},
-                **self._owner(bucket),
-            )
-        except BaseException:
-            if upload:
-                self.s3.abort_multipart_upload(
-                    Bucket=bucket, Key=key, UploadId=upload["UploadId"], **self._owner(bucket)
-                )
-            raise
 
     def _range(self, uri: str, first: int, last: int) -> bytes:
         bucket, key = split_uri(uri)

@@ -25,6 +25,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.metrics import box_iou
+
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "tables_zh_ctdar"
 CHOOSING_PAGES = 52
 # Cell text typed by hand for a few held-out tables (the annotation has none): TEDS with text.
@@ -266,17 +268,9 @@ def halves(pages: list[TruthPage]) -> dict[str, list[TruthPage]]:
 # ---- scores ------------------------------------------------------------------------------------
 
 
-def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def matched(truth: list[Box], predicted: list[Box], at_least: float) -> list[tuple[int, int, float]]:
     """One-to-one pairs (truth index, predicted index, IoU) with IoU >= at_least, best first."""
-    pairs = sorted(((iou(t, p), i, j) for i, t in enumerate(truth) for j, p in enumerate(predicted)), reverse=True)
+    pairs = sorted(((box_iou(t, p), i, j) for i, t in enumerate(truth) for j, p in enumerate(predicted)), reverse=True)
     used_t: set[int] = set()
     used_p: set[int] = set()
     out = []
@@ -509,7 +503,7 @@ def score(truth: list[TruthTable], predicted: list[PredictedTable], whole_page: 
     tally.matched_cells = matched_cells(truth_boxes, predicted_boxes)
     for table in truth:
         if whole_page:
-            overlaps = [(iou(table.outline, p.outline), n) for n, p in enumerate(predicted)]
+            overlaps = [(box_iou(table.outline, p.outline), n) for n, p in enumerate(predicted)]
             best = max(overlaps, default=(0.0, -1))
             chosen = predicted[best[1]] if best[0] > 0 else None
         else:

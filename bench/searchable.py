@@ -29,6 +29,8 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from bench.metrics import box_iou
+
 ROOT = Path(__file__).resolve().parent.parent
 PDFJS_VERSION = "6.5.438"
 PDFJS_DIR = ROOT / "build" / "pdfjs"
@@ -48,14 +50,6 @@ def f1(got: str, want: str) -> float:
     matched = sum((p & r).values())
     total = sum(p.values()) + sum(r.values())
     return 1.0 if total == 0 else 2 * matched / total
-
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def union(boxes: list[Box]) -> Box:
@@ -214,7 +208,7 @@ def check_pdfium_page(page: dict, extracted: dict) -> tuple[float, list[float]]:
     ious = []
     for line in lines:
         box = line_box(line, page, extracted["size"])
-        ious.append(max((iou(union(run), box) for run in _runs(line["words"], chars)), default=0.0))
+        ious.append(max((box_iou(union(run), box) for run in _runs(line["words"], chars)), default=0.0))
     return score, ious
 
 
@@ -251,7 +245,9 @@ def check_poppler_page(page: dict, extracted: dict, size: tuple[float, float]) -
             if all(parts):
                 chosen: set[int] = set()
                 for options in parts:
-                    chosen |= set(max(options, key=lambda ws: iou(union([extracted["words"][n][1] for n in ws]), box)))
+                    chosen |= set(
+                        max(options, key=lambda ws: box_iou(union([extracted["words"][n][1] for n in ws]), box))
+                    )
                 candidates = [sorted(chosen)]
         best = 0.0
         for words in candidates:
@@ -262,7 +258,7 @@ def check_poppler_page(page: dict, extracted: dict, size: tuple[float, float]) -
                 for other, b in zip(lines, boxes)
                 if "".join(other["words"].split()) in spelt and _inside_share(b, covered) >= 0.5
             ]
-            best = max(best, iou(covered, union([box, *joined])))
+            best = max(best, box_iou(covered, union([box, *joined])))
         ious.append(best)
     return score, ious
 

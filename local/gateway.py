@@ -164,30 +164,11 @@ async def ping(request: web.Request) -> web.Response:
         return web.json_response({"status": "inference server unreachable"}, status=503)
 
 
-async def job_result(request: web.Request) -> web.StreamResponse:
-    """A finished job's result lines, where GET /jobs/{jobId}/result redirects to locally
-    (jobs.local.blobs.RESULT_PATH, FolderBlobs.url): the stand-in for S3 and its presigned URL,
-    which answers 403 once the URL's time is up."""
+def _linked_job(request: web.Request):
+    """(the job store, the finished job) a result or output link names: the stand-in for a URL
+    S3 presigned, which answers 403 once its time is up; 404 for a job not finished or not the
+    local owner's."""
     from jobs.local import backend
-    from ocr_contract.jobs import JOB_ID, job_not_found
-
-    job_id = request.match_info["jobId"]
-    expires = request.query.get("expires", "")
-    if not expires.isdigit() or int(expires) < time.time():
-        raise ApiError(ErrorCode.FORBIDDEN, f"this link has expired; GET /jobs/{job_id[:40]}/result answers a new one")
-    jobs = backend()
-    job = jobs.store.get(job_id) if JOB_ID.fullmatch(job_id) else None
-    if job is None or job.owner != jobs.default_owner or not job.finished or not job.result_key:
-        raise job_not_found(job_id)
-    return web.FileResponse(
-        jobs.blobs.path(job.result_key), headers={"Content-Type": "application/x-ndjson; charset=utf-8"}
-    )
-
-
-async def job_output(request: web.Request) -> web.StreamResponse:
-    """A finished job's output file or their list (jobs.local.blobs.OUTPUT_PATH), as job_result."""
-    from jobs.local import backend
-    from jobs.outputs.write import content_type, job_output_uri
     from ocr_contract.jobs import JOB_ID, job_not_found
 
     job_id = request.match_info["jobId"]
@@ -198,9 +179,30 @@ async def job_output(request: web.Request) -> web.StreamResponse:
     job = jobs.store.get(job_id) if JOB_ID.fullmatch(job_id) else None
     if job is None or job.owner != jobs.default_owner or not job.finished:
         raise job_not_found(job_id)
+    return jobs, job
+
+
+async def job_result(request: web.Request) -> web.StreamResponse:
+    """A finished job's result lines, where GET /jobs/{jobId}/result redirects to locally
+    (jobs.local.blobs.RESULT_PATH, FolderBlobs.url)."""
+    from ocr_contract.jobs import job_not_found
+
+    jobs, job = _linked_job(request)
+    if not job.result_key:
+        raise job_not_found(job.job_id)
+    return web.FileResponse(
+        jobs.blobs.path(job.result_key), headers={"Content-Type": "application/x-ndjson; charset=utf-8"}
+    )
+
+
+async def job_output(request: web.Request) -> web.StreamResponse:
+    """A finished job's output file or their list (jobs.local.blobs.OUTPUT_PATH), as job_result."""
+    from jobs.outputs.write import content_type, job_output_uri
+
+    jobs, job = _linked_job(request)
     uri = job_output_uri(job, jobs.blobs, request.match_info["file"])
     if uri is None or not jobs.blobs.exists(uri):
-        raise ApiError(ErrorCode.NOT_FOUND, f"job {job_id} has no output {request.match_info['file'][:200]!r}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"job {job.job_id} has no output {request.match_info['file'][:200]!r}")
     return web.FileResponse(jobs.blobs.path(uri), headers={"Content-Type": content_type(uri)})
 
 

@@ -100,6 +100,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module")
+def moto_url():
+    """A moto server on a free port for the module's tests: AWS's APIs over real HTTP (presigned
+    URLs fetched, clients configured by endpoint URL as the deployed code is)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 60, headers=None):
     """(status, parsed JSON or raw bytes, headers) without raising on 4xx/5xx."""
     import urllib.error

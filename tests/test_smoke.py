@@ -194,17 +194,6 @@ def test_a_failed_deploy_says_so_instead_of_calling_anything(monkeypatch, capsys
 # -- the job's input in the results bucket (moto server: the presigned URL fetched over HTTP) --
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 def test_the_jobs_pdf_is_uploaded_readable_by_its_presigned_url_alone_then_deleted(moto_url, monkeypatch):
     aws_environment(monkeypatch, AWS_ENDPOINT_URL=moto_url)
     session = boto_session()

@@ -328,6 +328,10 @@ def answer(plan: PagePlan | None, ocr: list[Line] | None, detail: bool = True) -
         else:  # mixed, or a verified layer: its lines, and OCR's where it has none
             lines = _beside(plan.lines, read)
             source = "mixed" if len(lines) > len(plan.lines) else "text"
+            if source == "mixed":  # each line says which (a clean OCR line may score 1.0 too)
+                own = {id(line) for line in plan.lines}
+                lines = [{**line, "source": "text" if id(line) in own else "ocr"} for line in lines]
     if not detail:
-        lines = [{"words": line["words"], "location": line["location"], "score": line["score"]} for line in lines]
+        kept = ("words", "location", "score", "source")
+        lines = [{key: line[key] for key in kept if key in line} for line in lines]  # type: ignore[literal-required, misc]
     return lines, source  # type: ignore[return-value]

@@ -57,6 +57,9 @@ class Line(_LineRequired, total=False):
 
     box: list[list[float]]
     chars: list[list[list[float]]]
+    # On a PDF page read from its text layer and by OCR ("source": "mixed"): where this line
+    # came from, "text" (the page's own text) or "ocr" (an image on the page).
+    source: str
 
 
 class TableCell(TypedDict):

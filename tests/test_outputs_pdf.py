@@ -165,8 +165,8 @@ def test_pages_read_from_their_text_layer_or_failed_get_no_second_layer(scanned,
     assert written.layered == 0
     assert [p["text"] for p in pdfium_pages(target)] == ["", ""]
     mixed = page_of(1, source="mixed")
-    for line in mixed["lines"][1:]:
-        line["score"] = 1.0  # the text layer's lines: the PDF has them already
+    for n, line in enumerate(mixed["lines"]):
+        line["source"] = "ocr" if n == 0 else "text"  # the text layer's lines: the PDF has them already
     write_searchable(scanned, "pdf", [mixed], target)
     assert pdfium_pages(target)[0]["text"] == "纾困申请表"  # only the line OCR read gets a layer
 

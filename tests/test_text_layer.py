@@ -277,3 +277,21 @@ def test_a_page_of_more_text_than_a_page_holds_is_read_from_its_pixels(monkeypat
     job = {"max_side": 4096, "max_page_pixels": 40_000_000, "dpi": 200, "raw": True}
     page = pdf_pages.read_page(pdfium.PdfDocument(pdfs.text_pdf(1)), 0, job)
     assert page.plan.plan == "ocr" and page.plan.lines == [] and page.picture is not None
+
+
+def test_on_a_mixed_page_each_line_says_where_it_came_from_and_the_pdf_layers_every_ocr_line():
+    # OCR's score of a clean line can be 1.0 in float32 like a text layer's: only the line's own
+    # `source` tells the searchable PDF (jobs/outputs/pdf.py) which lines the PDF lacks.
+    from documents.text_layer import PagePlan
+    from jobs.outputs.pdf import ocr_lines
+
+    layer = [{"words": "正文第一行", "location": {"left": 50, "top": 40, "width": 300, "height": 20}, "score": 1.0}]
+    ocr = [{"words": "图片中的文字", "location": {"left": 10, "top": 10, "width": 200, "height": 30}, "score": 1.0}]
+    plan = PagePlan("mixed", 1000, 1400, 144.0, x=100, y=300, lines=layer)
+    for detail in (True, False):
+        lines, source = answer(plan, ocr, detail=detail)
+        assert source == "mixed"
+        assert [(line["words"], line["source"]) for line in lines] == [("正文第一行", "text"), ("图片中的文字", "ocr")]
+        page = {"page": 1, "width": 1000, "height": 1400, "source": source, "lines": lines, "error": None}
+        assert [line["words"] for line in ocr_lines(page)] == ["图片中的文字"]
+    assert "source" not in layer[0]  # the plan's own lines are not changed

@@ -99,21 +99,16 @@ def _unit(vector: tuple[float, float]) -> tuple[tuple[float, float], float]:
 
 def ocr_lines(page: ResultPage) -> list:
     """The lines of a result page that need a text layer: none on a page read from its own
-    text layer, or that failed; on a "mixed" page only the lines read by OCR (a line's own
-    `source` where it has one; else the text layer's are those of score 1.0,
-    documents/text_layer.py)."""
+    text layer, or that failed; on a "mixed" page those whose own `source` is "ocr"
+    (documents/text_layer.py marks each line of such a page)."""
     if page.get("error") or not page.get("width") or not page.get("height"):
         return []
     source = page.get("source")  # the jobs' textLayer option: where the page's lines came from
     if source == "text":
         return []
     lines = [line for line in page.get("lines") or [] if str(line.get("words", "")).strip()]
-    if source == "mixed":  # its text layer's lines (score 1.0) are the PDF's own already
-        lines = [
-            line
-            for line in lines
-            if dict(line).get("source", "ocr" if line.get("score", 1.0) < 1.0 else "text") == "ocr"
-        ]
+    if source == "mixed":  # its text layer's lines are the PDF's own already
+        lines = [line for line in lines if dict(line).get("source", "ocr") == "ocr"]
     return lines
 
 

@@ -347,7 +347,7 @@ def _roles(world: World) -> dict[str, str]:
     }
 
 
-@pytest.mark.timeout(900)  # about 3 to 5 minutes on 2 cores: moto answers some 27 calls a document
+@pytest.mark.timeout(900)  # about 1.5 minutes on 2 cores (busy): moto answers some 20 calls a document
 def test_a_thousand_documents_stay_under_the_state_payload_limit(cloud):
     world = cloud()
     png = fixture_bytes("receipt.png")

@@ -240,6 +240,9 @@ class OcrEngine:
             texts = recognize.read_lines_batched(self.rec_batcher, strips, cfg.rec_min_width, deadline)
         else:
             texts = self._read_strips(self.rec, strips, mapper)
+        if lang != "ko" and any(flipped):
+            texts, flipped = self._flips_checked(strips, texts, flipped, mapper, deadline)
+            strips = [_half_turned(s) if was != now else s for s, was, now in zip(strips, cut.flipped, flipped)]
         if self.rec_fp32 is not None:
             unsure = [i for i, reading in enumerate(texts) if reading.weakest < cfg.fp32_retry_below]
             # The second look is at each strip's own width, without its bucket's padding: an
@@ -273,6 +276,26 @@ class OcrEngine:
                     OcrLine(reading.text, reading.score, tuple(map(tuple, box.tolist())), top, left, w, h, chars)
                 )
         return lines
+
+    def _flips_checked(
+        self, strips: list[np.ndarray], texts: list, flipped: list[bool], mapper, deadline
+    ) -> tuple[list, list[bool]]:
+        """Each line the classifier turned half round read as it stands as well, and kept the
+        way it reads with the higher score. The classifier, sure as it may be (FLIP_THRESHOLD),
+        turns short lines of small print (a number, a two-letter code, a short heading in a
+        table) that are upright: read upside down they come out as other characters or are
+        dropped, while the recogniser is plainly surer of them the right way up."""
+        turned = [i for i, f in enumerate(flipped) if f]
+        back = [_half_turned(strips[i]) for i in turned]
+        if self.rec_batcher is not None:
+            again = recognize.read_lines_batched(self.rec_batcher, back, self.config.rec_min_width, deadline)
+        else:
+            again = self._read_strips(self.rec, back, mapper)
+        texts, flipped = list(texts), list(flipped)
+        for i, reading in zip(turned, again):
+            if reading.score > texts[i].score:
+                texts[i], flipped[i] = reading, False
+        return texts, flipped
 
     @property
     def _exact_rec(self):
@@ -341,3 +364,7 @@ class OcrEngine:
             country,
         )
         return [{"value": reading.text, "conf": round(reading.conf, 4), "box": rounded(box)} for reading, box in found]
+
+
+def _half_turned(strip: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(strip[::-1, ::-1])

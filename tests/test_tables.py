@@ -442,3 +442,72 @@ def test_a_line_across_a_rule_is_split_at_the_rule():
     table = filled(structure, (0, 0, 200, 60), [below, across], edges=(np.array([0, 100, 200]), np.array([0, 60])))
     assert [cell["text"] for cell in table["cells"]] == ["金额（元）", "合计"]
     assert [piece["words"] for piece in table["cells"][0]["lines"]] == ["金额", "（元）"]
+
+
+def test_clova_reads_a_small_print_english_table_word_for_word(engine_runtime):
+    """A journal-style table in 10 px print with no column rules (the structure model's cell
+    boxes place the column borders, a few characters off): each cell holds its own words, a
+    long label is not cut at the border beside it, and short cells the angle classifier takes
+    for upside down (a number, a two-letter label) read the right way up. The fixture's texts
+    are its ROWS (tests/fixtures/render_small_print_table.py)."""
+    status, body = call(api_event(CLOVA, clova_message("V2", fixture_bytes("small_print_table.png"), True)))
+    assert status == 200
+    (table,) = body["images"][0]["tables"]
+    grid: dict[int, dict[int, str]] = {}
+    for c in table["cells"]:
+        text = " ".join(w["inferText"] for line in c["cellTextLines"] for w in line["cellWords"])
+        grid.setdefault(c["rowIndex"], {})[c["columnIndex"]] = text
+    rows = [[grid[r][k] for k in sorted(grid[r])] for r in sorted(grid)]
+    assert rows == [
+        ["Variable", "Hazard ratio", "Interval", "p value"],
+        ["Age (median)", "", "", "0.716"],
+        ["Healthcare services delay", "76.5", "0.310-2.268", "0.839"],
+        ["Type of surgery", "", "", "0.010"],
+        ["Grade", "1.933", "0.416-3.423", "0.936"],
+        ["G3", "1.119", "0.137-9.137", "US"],
+    ]
+
+
+def _line(text: str, x0: float, y0: float, advance: float, height: float = 20) -> dict:
+    """An OCR line whose characters are `advance` px each from x0 (a space too)."""
+
+    def quad(a, b):
+        return [[a, y0], [b, y0], [b, y0 + height], [a, y0 + height]]
+
+    x1 = x0 + advance * len(text)
+    return {
+        "words": text,
+        "location": {"top": y0, "left": x0, "width": x1 - x0, "height": height},
+        "score": 0.99,
+        "box": quad(x0, x1),
+        "chars": [quad(x0 + advance * i, x0 + advance * (i + 1)) for i in range(len(text))],
+    }
+
+
+def test_a_column_border_the_model_drew_off_moves_to_the_gap_between_the_cells_text():
+    from inference.layout.cells import filled
+    from inference.layout.structure import Cell, Structure
+
+    # Two columns, the right one's text from x 260; the model's boxes put the border at 200,
+    # inside the left column's text. Row 0: one line the detector read across both cells
+    # ("Healthcare services delay 76.5", "76.5" from x 260), parted at its last space. Row 1:
+    # a Chinese line (no spaces) up to x 230. Row 2: the right cell's alone.
+    lines = [
+        _line("Healthcare services delay 76.5", 39, 10, 8.5),
+        _line("营业收入合计", 110, 40, 20),
+        _line("1,250.00", 260, 40, 8),
+        _line("Total", 262, 70, 8),
+    ]
+    cells = [
+        Cell(
+            row=r, column=c, box=np.array([[x0, 10 + 30 * r], [x1, 10 + 30 * r], [x1, 30 + 30 * r], [x0, 30 + 30 * r]])
+        )
+        for r in range(3)
+        for c, (x0, x1) in enumerate([(10, 190), (210, 330)])
+    ]
+    table = filled(Structure(cells, 3, 2, 1.0), (0, 0, 340, 100), lines)
+    assert [[c["text"] for c in table["cells"] if c["row"] == r] for r in range(3)] == [
+        ["Healthcare services delay", "76.5"],
+        ["营业收入合计", "1,250.00"],
+        ["", "Total"],
+    ]

@@ -1,6 +1,7 @@
 """A table's cells filled with our own OCR lines: each character goes to the cell whose grid slot
 holds its centre, so a line across a border is split between the cells it crosses; and the
-table as HTML."""
+table as HTML. A ruled table's borders are its rules; a structure model's are set in the gaps
+of the text first, and do not cut a Latin word."""
 
 from __future__ import annotations
 
@@ -109,7 +110,9 @@ def filled(
     """The table with each cell's text: every character of `lines` whose centre is inside the
     region goes to the cell whose grid slot holds its centre, so a line across a border is split
     between the cells it crosses. The grid's borders are `edges` (columns', rows'; a ruled
-    table's rules) or, without them, drawn from the cells' boxes (_edges)."""
+    table's rules) or, without them, drawn from the cells' boxes (_edges), the column borders
+    then moved into the gaps of the text (_columns_between_text) and no Latin word cut
+    (_words_whole)."""
     x0, y0, x1, y1 = region
     cells = structure.cells
     if edges is not None:
@@ -122,6 +125,8 @@ def filled(
         for r in range(cell.row, cell.row + cell.row_span):
             for c in range(cell.column, cell.column + cell.col_span):
                 slot.setdefault((r, c), n)
+    if edges is None:
+        col_edges = _columns_between_text(col_edges, row_edges, slot, region, lines)
     for order, line in enumerate(lines):
         text, chars = line["words"], line.get("chars") or []
         if len(chars) != len(text):
@@ -145,6 +150,8 @@ def filled(
                 continue
             else:
                 runs.append((n, [i]))
+        if edges is None:
+            runs = _words_whole(text, runs)
         for n, indices in runs:
             while indices and text[indices[-1]].isspace():
                 indices.pop()
@@ -175,6 +182,119 @@ def filled(
         "cells": out_cells,
         "html": to_html(out_cells),
     }
+
+
+def _words_whole(text: str, runs: list[tuple[int, list[int]]]) -> list[tuple[int, list[int]]]:
+    """A line's runs of characters by cell, where a border the structure model drew still cuts
+    a word of Latin letters or digits (no space, no Chinese character either side of the cut;
+    a line longer than its column): the shorter of the two runs joins the longer, so the word
+    stays whole. (A rule cuts where it is; a Chinese line has no spaces to part it at.)"""
+    runs = [(n, list(indices)) for n, indices in runs]
+    i = 0
+    while i + 1 < len(runs):
+        (a, left), (b, right) = runs[i], runs[i + 1]
+        before, after = text[left[-1]], text[right[0]]
+        joined = right[0] == left[-1] + 1 and not (
+            before.isspace() or after.isspace() or _is_cjk(before) or _is_cjk(after)
+        )
+        if a != b and joined:
+            keep = a if len(left) >= len(right) else b
+            runs[i : i + 2] = [(keep, left + right)]
+            i = max(0, i - 1)
+        else:
+            i += 1
+    return runs
+
+
+# What a column border costs where it parts a line between two of its words, against 1 where it
+# cuts a word: a line the detector read across two cells is parted at a space, but the border
+# goes between two lines where it can.
+LINE_PARTED_COST = 0.5
+
+
+def _spans(
+    lines: list[Line], region: tuple[float, float, float, float], row_edges: np.ndarray
+) -> list[tuple[float, float, float, int]]:
+    """What a column border between the first and last characters' middles of each word and
+    each line costs: (first middle, last middle, cost, row), of the lines whose middle is in
+    `region`. A word (a run of characters without a space: a Chinese line is one) costs 1, or
+    1 - LINE_PARTED_COST in a line of several words, whose whole costs LINE_PARTED_COST."""
+    x0, y0, x1, y1 = region
+    rows = len(row_edges) - 1
+    out: list[tuple[float, float, float, int]] = []
+    for line in lines:
+        text, chars = line["words"], line.get("chars") or []
+        if len(chars) != len(text):
+            continue
+        words: list[tuple[float, float, float]] = []  # first middle, last middle, vertical middle
+        run: list[tuple[float, float, float, float]] = []
+        for ch, quad in zip(text + " ", [*chars, None]):
+            if quad is not None and not ch.isspace():
+                run.append(_quad_extent(quad))
+                continue
+            if run:
+                cy = (min(r[1] for r in run) + max(r[3] for r in run)) / 2
+                words.append(((run[0][0] + run[0][2]) / 2, (run[-1][0] + run[-1][2]) / 2, cy))
+            run = []
+        if not words:
+            continue
+        cy = float(np.mean([w[2] for w in words]))
+        if not (x0 <= (words[0][0] + words[-1][1]) / 2 <= x1 and y0 <= cy <= y1):
+            continue
+        r = int(np.clip(np.searchsorted(row_edges, cy) - 1, 0, rows - 1))
+        if len(words) == 1:
+            out.append((words[0][0], words[0][1], 1.0, r))
+        else:
+            out += [(a, b, 1.0 - LINE_PARTED_COST, r) for a, b, _ in words]
+            out.append((words[0][0], words[-1][1], LINE_PARTED_COST, r))
+    return out
+
+
+def _columns_between_text(
+    col_edges: np.ndarray,
+    row_edges: np.ndarray,
+    slot: dict[tuple[int, int], int],
+    region: tuple[float, float, float, float],
+    lines: list[Line],
+) -> np.ndarray:
+    """The column borders a structure model's cell boxes give, each moved, within half the
+    columns beside it, to where it cuts the least text of the rows where it parts two cells (a
+    word cut costs 1, a line parted between its words LINE_PARTED_COST): a border drawn a few
+    characters off (the model's boxes are rough) would cut a cell's words in two and hand the
+    pieces to the next cell. A border that costs no more than anywhere else stays; one that does
+    moves to the middle of the nearest stretch that costs the least."""
+    columns, rows = len(col_edges) - 1, len(row_edges) - 1
+    spans = _spans(lines, region, row_edges)
+    if columns < 2 or not spans:
+        return col_edges
+    firsts, lasts, costs, span_rows = (np.array(v) for v in zip(*spans))
+    out = col_edges.copy()
+    for k in range(1, columns):
+        parted = np.array([slot.get((r, k - 1)) != slot.get((r, k)) for r in range(rows)])
+        mine = parted[span_rows.astype(int)]
+        if not mine.any():
+            continue
+        lo = (col_edges[k - 1] + col_edges[k]) / 2
+        hi = (col_edges[k] + col_edges[k + 1]) / 2
+        xs = np.append(np.arange(np.ceil(lo), np.floor(hi) + 1), col_edges[k])
+        cut = (firsts[mine][:, None] < xs) & (xs < lasts[mine][:, None])
+        cost = (cut * costs[mine][:, None]).sum(axis=0)
+        least = cost[:-1].min() if len(xs) > 1 else cost[-1]
+        if cost[-1] <= least + 1e-9:
+            continue
+        best, best_distance = col_edges[k], np.inf
+        start = None
+        for i, low in enumerate(np.append(cost[:-1] <= least + 1e-9, False)):
+            if low and start is None:
+                start = i
+            elif not low and start is not None:
+                a, b = xs[start], xs[i - 1]
+                distance = max(a - col_edges[k], col_edges[k] - b, 0.0)
+                if distance < best_distance:
+                    best, best_distance = (a + b) / 2, distance
+                start = None
+        out[k] = best
+    return out
 
 
 def in_reading_order(pieces: list[Line]) -> list[Line]:

@@ -98,7 +98,14 @@ def score_set(name: str, rows: list[dict], predictions: list[list]) -> dict:
 
 
 def _street_plates_read(rows: list[dict], predictions: list[list]) -> float:
-    """Share of the plates in street photos read exactly, the photo sent whole as a scene.
+    """Share of the plates in street photos read exactly, the photo sent whole as a scene
+    (street_plates)."""
+    read, total = street_plates(rows, predictions)
+    return read / max(total, 1)
+
+
+def street_plates(rows: list[dict], predictions: list[list]) -> tuple[int, int]:
+    """(plates read exactly, plates) in street photos, each photo sent whole as a scene.
 
     A plate's reading is the lines whose centre lies inside its labelled box, left to right
     (a plate may be detected as two lines either side of its dot); the labelled boxes are
@@ -117,7 +124,7 @@ def _street_plates_read(rows: list[dict], predictions: list[list]) -> float:
                     inside.append((x, text))
             got = metrics.normalise_plate("".join(text for _, text in sorted(inside)))
             read += got == metrics.normalise_plate(plate["text"])
-    return read / max(total, 1)
+    return read, total
 
 
 def worker(system: str, data: Path, sets: list[str], threads: int, limit: int | None) -> dict:

@@ -20,9 +20,16 @@ Starts the local stack (`make serve`'s), sends each image as NHN's documents sho
   the surer of the models' readings).
   Both sent without the `country` hint, so Korean is told from Chinese by the answers alone.
 - `kr-false`: 300 of the Chinese plate crops, the 128 photos and 30 XFUND pages sent with
-  `?country=kr`: nothing Korean is in them, so every plate answered is a false one.
+  `?country=kr`: nothing Korean is in them, so every plate answered is a false one; and, in a row
+  of its own, all 1,000 Chinese plate crops sent so.
+- `general`: the 128 EasyPR photos sent to POST /general_ocr (`{"img": base64}`, the general
+  route, no plate grammar) and read by rapidocr's own pipeline (`max 960`, in this process) in the
+  same run; every labelled plate (148) scored as `make bench`'s `street plates`.
 
-    python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,kr,kr-real,kr-false] [--kr-count 1000]
+The lprnet crops and the EasyPR photos are also scored by halves, in manifest order: the first
+half chose the changes of issue #43, the second is held out (HALVES).
+
+    python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,kr,kr-real,kr-false,general] [--kr-count 1000]
 """
 
 from __future__ import annotations
@@ -42,6 +49,14 @@ ROUTE = "/v1.0/appkeys/bench/vehicle-plate"
 
 
 KR_SEED = 7_340_001  # the held-out plates' seed; training uses training/korean_plates/train.MODELS
+
+
+def halves(flags: list) -> str:
+    """`flags` (one per image, in manifest order) counted by halves: the first half (chooses),
+    the second (held out)."""
+    half = (len(flags) + 1) // 2
+    first, second = flags[:half], flags[half:]
+    return f"{sum(first)}/{len(first)} choosing, {sum(second)}/{len(second)} held out"
 
 
 def _post(base: str, path: str | Path | None, data: bytes | None = None, query: str = "") -> dict:
@@ -86,31 +101,55 @@ def _chinese(base: str, args) -> list[str]:
 
     norm = metrics.normalise_plate
     crops = load_set(args.data, "plates")[: args.limit]
-    start, exact = time.perf_counter(), 0
+    start, read_crops = time.perf_counter(), []
     for row in crops:
         values = _post(base, row["path"])["values"]
-        exact += bool(values) and norm(values[0]["value"]) == norm(row["text"])
+        read_crops.append(bool(values) and norm(values[0]["value"]) == norm(row["text"]))
     crop_ms = 1000 * (time.perf_counter() - start) / len(crops)
+    exact = sum(read_crops)
 
     photos = load_set(args.data, "street")[: args.limit]
-    start, read, localisation, recognition = time.perf_counter(), 0, 0, 0
+    start, read_photos, localisation, recognition = time.perf_counter(), [], 0, 0
     for row in photos:
         result = _post(base, row["path"])
         main_plate = row["plates"][0]
         on_it = [v["value"] for v, box in zip(result["values"], result["boxes"]) if _on(main_plate["box"], box)]
-        if any(norm(v) == norm(main_plate["text"]) for v in on_it):
-            read += 1
-        elif on_it:
-            recognition += 1
-        else:
-            localisation += 1
+        read_photos.append(any(norm(v) == norm(main_plate["text"]) for v in on_it))
+        if not read_photos[-1]:
+            recognition += bool(on_it)
+            localisation += not on_it
     photo_ms = 1000 * (time.perf_counter() - start) / len(photos)
+    read = sum(read_photos)
     return [
-        f"| plates_cn_lprnet crops | {len(crops)} | {100 * exact / len(crops):.1f}% | {len(crops) - exact} (not split: "
-        f"each image is the plate) | {crop_ms:.0f} |",
-        f"| plates_cn_easypr photos, main plate | {len(photos)} | {100 * read / len(photos):.1f}% | "
-        f"{localisation} localisation / {recognition} recognition | {photo_ms:.0f} |",
+        f"| plates_cn_lprnet crops | {len(crops)} | {100 * exact / len(crops):.1f}% ({halves(read_crops)}) | "
+        f"{len(crops) - exact} (not split: each image is the plate) | {crop_ms:.0f} |",
+        f"| plates_cn_easypr photos, main plate | {len(photos)} | {100 * read / len(photos):.1f}% "
+        f"({halves(read_photos)}) | {localisation} localisation / {recognition} recognition | {photo_ms:.0f} |",
     ]
+
+
+def _general(stack, args) -> list[str]:
+    """The EasyPR photos through POST /general_ocr (the general route), and through rapidocr's
+    own pipeline (max 960) in the same run: every labelled plate, as `make bench`'s street plates."""
+    from bench.__main__ import load_set, street_plates
+    from bench.systems import make
+
+    photos = load_set(args.data, "street")[: args.limit]
+    rows = []
+    for name, system in (("ours, POST /general_ocr", stack), ("rapidocr max960 (in-process)", None)):
+        engine = system or make("rapidocr-max960", args.threads)
+        start = time.perf_counter()
+        predictions = [engine.read(row["path"]) for row in photos]
+        ms = 1000 * (time.perf_counter() - start) / len(photos)
+        half = (len(photos) + 1) // 2
+        each = [street_plates(photos[:half], predictions[:half]), street_plates(photos[half:], predictions[half:])]
+        read, total = sum(r for r, _ in each), sum(t for _, t in each)
+        rows.append(
+            f"| plates_cn_easypr photos, every plate, {name} | {len(photos)} | {100 * read / max(total, 1):.1f}% "
+            f"({read}/{total}; {each[0][0]}/{each[0][1]} choosing, {each[1][0]}/{each[1][1]} held out) | "
+            f"{total - read} | {ms:.0f} |"
+        )
+    return rows
 
 
 def _korean(base: str, count: int) -> list[str]:
@@ -175,16 +214,29 @@ def _false_korean(base: str, args) -> list[str]:
     Korean thresholds (plate_grammar.KOREAN_MIN_CONF, KOREAN_MIN_CHAR_PROB) must leave these out."""
     from bench.__main__ import load_set
 
-    rows = load_set(args.data, "plates")[:300] + load_set(args.data, "street") + load_set(args.data, "pages")[:30]
+    crops = load_set(args.data, "plates")[: args.limit]
+    rows = crops[:300] + load_set(args.data, "street") + load_set(args.data, "pages")[:30]
     rows = rows[: args.limit]
-    start, answered = time.perf_counter(), []
+    start, answered, by_crop = time.perf_counter(), [], {}
     for row in rows:
-        answered += [(row["image"], v["value"]) for v in _post(base, row["path"], query="?country=kr")["values"]]
+        values = [v["value"] for v in _post(base, row["path"], query="?country=kr")["values"]]
+        answered += [(row["image"], value) for value in values]
+        by_crop[row["path"]] = values
     ms = 1000 * (time.perf_counter() - start) / len(rows)
     shown = ", ".join(f"{value} ({image})" for image, value in answered[:4])
+    # All 1,000 crops (issue #43): the first 300 were read above.
+    for row in crops:
+        if row["path"] not in by_crop:
+            by_crop[row["path"]] = [v["value"] for v in _post(base, row["path"], query="?country=kr")["values"]]
+    false_crops = [(row["image"], value) for row in crops for value in by_crop[row["path"]]]
+    falsely = [bool(by_crop[row["path"]]) for row in crops]
+    crops_shown = ", ".join(f"{value} ({image})" for image, value in false_crops[:6])
     return [
         f"| Chinese plates, photos and pages read with ?country=kr | {len(rows)} | (none to read) | "
-        f"{len(answered)} false Korean plates answered{': ' + shown if shown else ''} | {ms:.0f} |"
+        f"{len(answered)} false Korean plates answered{': ' + shown if shown else ''} | {ms:.0f} |",
+        f"| plates_cn_lprnet crops, all, read with ?country=kr | {len(crops)} | (none to read) | "
+        f"{len(false_crops)} false Korean plates answered ({halves(falsely)}: crops with one)"
+        f"{': ' + crops_shown if crops_shown else ''} | |",
     ]
 
 
@@ -198,9 +250,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--sets",
-        default="cn,kr,kr-real,kr-false",
+        default="cn,kr,kr-real,kr-false,general",
         help="cn (the eval sets), kr (synthetic held-out Korean plates), kr-real (real Korean crops, KarPlate), "
-        "kr-false (Chinese material read as Korean)",
+        "kr-false (Chinese material read as Korean), general (the EasyPR photos through POST /general_ocr, "
+        "beside rapidocr max960)",
     )
     parser.add_argument("--kr-count", type=int, default=1000)
     args = parser.parse_args()
@@ -217,6 +270,8 @@ def main() -> int:
             rows += _korean_real(base, args)
         if "kr-false" in sets:
             rows += _false_korean(base, args)
+        if "general" in sets:
+            rows += _general(stack, args)
     finally:
         stack.close()
     print("| set | images | read exactly | misses | ms per image (HTTP) |")

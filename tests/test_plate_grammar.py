@@ -194,12 +194,45 @@ def test_a_chinese_plate_read_surely_is_not_answered_as_a_korean_one_too():
     guessed[2] = matrix([{"J": 0.09, "_": 0.91}])[0]
     (reading, _), *others = read_lines([(DECODER, [guessed]), (KR_DECODER, [korean])], box)
     assert reading.text == "60구2210" and others == []
-    # Unsure of a character (a Korean plate's syllable read as some province), PP-OCR does not
-    # overrule the Korean reading.
+    # Unsure of a character (a Korean plate's syllable read as some province) and of one after it
+    # (its digits read as letters), PP-OCR does not overrule the Korean reading.
     unsure = matrix([{c: 0.85, "_": 0.1} if c != "_" else c for c in spelled("浙JP291Q")])
     unsure[0] = 1 / unsure.shape[1]
+    unsure[4] = matrix([{"P": 0.4, "_": 0.6}])[0]
     (reading, _), *others = read_lines([(DECODER, [unsure]), (KR_DECODER, [korean])], box)
     assert reading.text == "60구2210" and others == []
+
+
+def test_a_chinese_plate_read_surely_but_for_its_province_is_not_answered_as_a_korean_one():
+    # lprnet crops (94x24): PP-OCR cannot see the small 皖 at all (0.00-0.12), reads the letter and
+    # the serial plainly, and the Korean model read a Korean plate there at 0.93-0.97, surer than
+    # the right Chinese reading (0.75-0.92). A Korean plate has no Latin letter: PP-OCR reading
+    # everything after the province at 0.5 or more is a Chinese plate's place, with ?country=kr too.
+    chinese = sure("皖AE955B", 0.99)
+    chinese[0] = matrix([{"皖": 0.002, "_": 0.998}])[0]
+    korean = plates.Reader(KR_DECODER, [sure("28도9553", 0.99, KR_CHARSET)], [])
+    as_cut = plates.Reader(DECODER, [chinese], [])
+    assert [r.text for r, _ in plates.read([as_cut, korean], ONE_LINE, [])] == ["皖AE955B"]
+    assert plates.read([as_cut._replace(answers=False), korean], ONE_LINE, []) == []
+    # A serial character under 0.5 (a Korean syllable read as some letter) leaves the place open.
+    doubtful = chinese.copy()
+    doubtful[8] = matrix([{"5": 0.45, "_": 0.55}])[0]
+    unsure = plates.Reader(DECODER, [doubtful], [])
+    assert [r.text for r, _ in plates.read([unsure, korean], ONE_LINE, [])] == ["28도9553"]
+    # A two-row Korean plate's bottom row read alone as a Chinese plate, its syllable as two sure
+    # letters (나7812 as LF7812 at 1.0 and 0.89, a rendered close-up): the pair stays Korean.
+    top = np.array([[40, 10], [90, 10], [90, 30], [40, 30]], np.float32)
+    bottom = np.array([[10, 34], [120, 34], [120, 74], [10, 74]], np.float32)
+    row = sure("川LF7812", 0.99)
+    row[0] = matrix([{"川": 0.0005, "_": 0.9995}])[0]
+    found = read_lines(
+        [
+            (DECODER, [matrix(["_"] * 8), row]),
+            (KR_DECODER, [kr_matrix(spelled("경기45")), kr_matrix(spelled("나7812"))]),
+        ],
+        np.stack([top, bottom]),
+    )
+    assert [reading.text for reading, _ in found] == ["경기45나7812"]
 
 
 def sure(text: str, p: float, charset: list = CHARSET) -> np.ndarray:
@@ -211,9 +244,11 @@ ONE_LINE = np.array([[0, 0], [120, 0], [120, 30], [0, 30]], np.float32)[None]
 
 
 def test_a_reading_found_only_at_a_slant_corrects_a_korean_plate_but_never_takes_a_chinese_ones_place():
-    # Its province under SURE_CHINESE_CHAR: PP-OCR is not sure of this Chinese plate.
+    # Its province under SURE_CHINESE_PREFIX and a serial character under SURE_CHINESE_SERIAL:
+    # PP-OCR is not sure of this Chinese plate.
     unsure_province = sure("皖AJ660Z", 0.9)
     unsure_province[0] = matrix([{"皖": 0.05, "_": 0.95}])[0]
+    unsure_province[6] = matrix([{"6": 0.45, "_": 0.55}])[0]
     chinese = plates.Reader(DECODER, [unsure_province], [])
     unread = plates.Reader(KR_DECODER, [sure("34호6802", 0.5, KR_CHARSET)], [])  # under KOREAN_MIN_CONF
     sheared = plates.Reader(KR_DECODER, [sure("34호6802", 0.99, KR_CHARSET)], [], slanted=True)
@@ -240,11 +275,12 @@ def test_where_nothing_was_read_as_cut_two_shears_must_agree():
 
 def test_rival_readings_are_never_answered_and_overrule_only_readings_found_at_a_slant():
     # ?country=kr: the Chinese reading is made, never answered, however sure; a Korean reading as
-    # cut is answered unless PP-OCR is sure of a Chinese province and letter there (that place
-    # holds a Chinese plate, no Korean one), one found only at a slant not where the Chinese one
-    # is surer.
+    # cut is answered unless PP-OCR is sure of a Chinese province and letter there, or of all
+    # after the province (that place holds a Chinese plate, no Korean one), one found only at a
+    # slant not where the Chinese one is surer.
     unsure_prefix = sure("皖AJ660Z", 0.99)
     unsure_prefix[0] = matrix([{"皖": 0.05, "_": 0.95}])[0]
+    unsure_prefix[2] = matrix([{"A": 0.3, "_": 0.7}])[0]
     rival = plates.Reader(DECODER, [unsure_prefix], [], answers=False)
     as_cut = plates.Reader(KR_DECODER, [sure("12가3456", 0.93, KR_CHARSET)], [])
     sheared = plates.Reader(KR_DECODER, [sure("34호6802", 0.99, KR_CHARSET)], [], slanted=True)

@@ -184,3 +184,16 @@ def test_characters_read_over_an_unreadable_part_are_dropped_and_the_rest_kept()
     # Characters the model read with near certainty are its own, whatever the classifier says.
     sure = _reading("号码", list(range(0, 16)))._replace(probs=(0.99, 0.995))
     assert scripts.readable_parts(sure) == [scripts.Piece(sure, 0.0, 1.0)]
+
+
+def test_a_line_that_spells_a_chinese_plate_is_never_cut_as_an_unreadable_script():
+    # EasyPR street photos, blue plates: the classifier called the small province character and
+    # the letter beside it Thai (川A of 川A·09X20, 0.9-1.0 over 7 steps), and the plate went
+    # unanswered by POST /general_ocr (docs/decisions.md, 2026-12-07, a plate spelt is readable).
+    for text in ("川A·09X20", "川AM1186", "皖A3997学", "粤B 12345D"):
+        reading = _reading(text, list(range(0, 20)))
+        assert scripts.unreadable_script(reading) == scripts.NOTHING
+        assert scripts.readable_parts(reading) == [scripts.Piece(reading, 0.0, 1.0)]
+    # What does not spell a plate is cut as before: a letter too few, no province, a Hangul line.
+    for text in ("川A·0920", "号A·09X20", "号OCR三2026"):
+        assert scripts.unreadable_script(_reading(text, list(range(0, 20)))).parts

@@ -21,6 +21,15 @@ from .grammar import CHINESE, Grammar, PlateDecoder, PlateReading
 # differ, and PP-OCR, which has no Hangul, cannot read a Korean plate's digits or Hangul there as
 # a province and a letter surely (docs/decisions.md, 2026-12-04, a place's country).
 SURE_CHINESE_PREFIX = 0.2
+# Nor is a line (or a pair) whose every character after the province (the authority letter and
+# the serial) PP-OCR reads at least this surely under the Chinese grammar answered as a Korean
+# plate: PP-OCR often cannot see the province character of a small plate at all (皖 of lprnet
+# crops at 0.00-0.12), so the prefix rule above misses them, and our Korean model read Korean
+# plates there at 0.93-0.97 against the right Chinese reading at 0.75-0.92. No real Korean crop
+# (KarPlate, 129) has a Chinese reading that sure; a two-row Korean plate's bottom row alone may
+# (its syllable read as two Latin letters), so the rule holds for the same line or pair only
+# (docs/decisions.md, 2026-12-07, a Chinese plate read surely but for its province).
+SURE_CHINESE_SERIAL = 0.5
 
 
 class Reader(NamedTuple):
@@ -41,6 +50,7 @@ class _Found(NamedTuple):
     grammar: Grammar
     slanted: bool
     answers: bool
+    paired: bool = False  # a two-row pair's reading, not one line's
 
 
 def _at(place: np.ndarray, found: list[_Found]) -> list[_Found]:
@@ -50,6 +60,16 @@ def _at(place: np.ndarray, found: list[_Found]) -> list[_Found]:
 def _best(grammar: Grammar, found: list[_Found]) -> float:
     """The surest confidence among the readings under `grammar` (0 when there is none)."""
     return max((item.reading.conf for item in found if item.grammar is grammar and not item.slanted), default=0.0)
+
+
+def sure_chinese_prefix(reading: PlateReading) -> bool:
+    """A Chinese reading's province and letter both read at SURE_CHINESE_PREFIX or more."""
+    return len(reading.char_probs) >= 2 and min(reading.char_probs[:2]) >= SURE_CHINESE_PREFIX
+
+
+def sure_chinese_serial(reading: PlateReading) -> bool:
+    """A Chinese reading's every character after its province read at SURE_CHINESE_SERIAL or more."""
+    return len(reading.char_probs) >= 2 and min(reading.char_probs[1:]) >= SURE_CHINESE_SERIAL
 
 
 def _top_row_adds_nothing(reader: Reader, pair: tuple[int, int], reading: PlateReading) -> bool:
@@ -86,7 +106,7 @@ def read(
             if reading is not None and pair is not None and _top_row_adds_nothing(reader, pair, reading):
                 continue
             if reading is not None:
-                found.append(_Found(reading, box, grammar, reader.slanted, reader.answers))
+                found.append(_Found(reading, box, grammar, reader.slanted, reader.answers, pair is not None))
     as_cut = [item for item in found if not item.slanted]
     at_slant = [item for item in found if item.slanted]
 
@@ -107,21 +127,24 @@ def read(
         return own > 0 or len(alike) >= 2
 
     readings = as_cut + [item for item in at_slant if kept_at_slant(item)]
-    sure_chinese = [
-        item.box
-        for item in as_cut
-        if item.grammar is CHINESE and min(item.reading.char_probs[:2], default=0.0) >= SURE_CHINESE_PREFIX
-    ]
+    chinese = [item for item in as_cut if item.grammar is CHINESE]
+    sure_prefix = [item.box for item in chinese if sure_chinese_prefix(item.reading)]
+    sure_serial = [(item.box, item.paired) for item in chinese if sure_chinese_serial(item.reading)]
+
     # Our Korean model has only ever seen Korean plates: shown a Chinese one it still answers a
     # Korean plate, at times more confidently than PP-OCR reads the Chinese one. Where PP-OCR is
-    # sure of a Chinese plate's province and letter (SURE_CHINESE_PREFIX), a Korean reading of
-    # that place is left out, with `?country=kr` too, where the Chinese reading is only a rival
-    # (docs/decisions.md, 2026-12-04, a place's country).
-    readings = [
-        item
-        for item in readings
-        if item.answers and (item.grammar is CHINESE or all(overlap(item.box, box) < 0.5 for box in sure_chinese))
-    ]
+    # sure of a Chinese plate's province and letter, a Korean reading of that place is left out;
+    # where it is sure of all after the province, a Korean reading of the same line (or pair):
+    # the bottom row of a two-row Korean plate alone can read so (나7812 as LF7812 at 1.0 and
+    # 0.89), and the plate read as a pair stays Korean. With `?country=kr` too, where the Chinese
+    # reading is only a rival (docs/decisions.md, 2026-12-04, a place's country; 2026-12-07, a
+    # Chinese plate read surely but for its province).
+    def chinese_place(item: _Found) -> bool:
+        return any(overlap(item.box, box) >= 0.5 for box in sure_prefix) or any(
+            paired == item.paired and overlap(item.box, box) >= 0.5 for box, paired in sure_serial
+        )
+
+    readings = [item for item in readings if item.answers and (item.grammar is CHINESE or not chinese_place(item))]
     readings.sort(key=lambda item: -item.reading.conf)
     kept: list[tuple[PlateReading, np.ndarray]] = []
     for item in readings:

@@ -24,6 +24,7 @@ recogniser.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -57,6 +58,17 @@ SHORT_SURE = 0.95
 SHORT_UNSURE = 0.8
 SMOOTH = 3
 CONFIDENT = 0.97
+# A line that spells a Chinese licence plate (a province, its authority letter, an optional
+# separator, then five or six letters and digits: plates/grammar.py's grammar, read loosely, with
+# the O and I the recogniser writes for 0 and 1) has no unreadable part, whatever the classifier
+# says: on blue plates it called a small province character and the letter beside it Thai (川A of
+# 川A·09X20, 川AM1186 and 川A·Z408T in EasyPR street photos, 0.8-1.0 over 7 steps), and the
+# readable rest, too short beside them, went with them, the whole plate unanswered
+# (docs/decisions.md, 2026-12-07, a plate spelt is readable). The recogniser's reading of a
+# script it cannot read does not spell a plate: an ideograph among 31, then six or seven Latin
+# letters and digits.
+PLATE_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_PLATE = re.compile(rf"[{PLATE_PROVINCES}][A-Z][·•・.\-]?[A-Z0-9]{{4,5}}[A-Z0-9学警挂港澳使领]")
 # A readable piece of fewer characters than this (spaces aside) beside an unreadable part is
 # dropped with it: there, one or two "readable" characters are mostly the unreadable script's
 # letters that look Latin (Cyrillic с, а, о) or a glyph's edge read as punctuation.
@@ -167,7 +179,7 @@ def unreadable_script(reading: Reading) -> Unreadable:
     which script each is, and the share of the line's ink they are. A Reading without step
     classes (a recogniser without features) has NOTHING."""
     probs = reading.classes
-    if probs is None or len(probs) == 0:
+    if probs is None or len(probs) == 0 or spells_plate(reading.text):
         return NOTHING
     per_script = probs[:, _UNREADABLE_COLUMNS]
     unread = unreadable(probs)
@@ -214,6 +226,11 @@ def unreadable_script(reading: Reading) -> Unreadable:
         return NOTHING
     ink_steps = max(int(ink(probs).sum()), unread_steps, 1)
     return Unreadable(tuple(parts), min(unread_steps / ink_steps, 1.0))
+
+
+def spells_plate(text: str) -> bool:
+    """Does `text` (spaces aside) spell a Chinese licence plate, and nothing else (_PLATE)?"""
+    return _PLATE.fullmatch("".join(text.split())) is not None
 
 
 def is_ideograph(char: str) -> bool:

@@ -165,16 +165,23 @@ def table_csv(table: dict) -> str:
     return out.getvalue()
 
 
+def _fetch(url: str | None, api_key: str | None, what: str) -> bytes | None:
+    """The body at one of the job's URLs (None where the job has none), or CliError naming `what`."""
+    if not url:
+        return None
+    status, raw = _request("GET", url, api_key, timeout=600)
+    if status != 200:
+        raise CliError(f"{what} could not be fetched: HTTP {status} {raw[:200]!r}")
+    return raw
+
+
 def save(state: dict, api_key: str | None, out: Path) -> list[Path]:
     """result.jsonl and one .txt per document under `out`. The result is fetched from the API's
     resultUrl (GET /jobs/{jobId}/result, with the API key), which redirects to the result at a
     URL signed for a few minutes (S3's, in AWS), followed without the key."""
-    url = state.get("resultUrl")
-    if not url:
+    raw = _fetch(state.get("resultUrl"), api_key, "the result")
+    if raw is None:
         return []
-    status, raw = _request("GET", url, api_key, timeout=600)
-    if status != 200:
-        raise CliError(f"the result could not be fetched: HTTP {status} {raw[:200]!r}")
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "result.jsonl"]
     written[0].write_bytes(raw)
@@ -219,11 +226,9 @@ def save_outputs(state: dict, api_key: str | None, out: Path) -> list[Path]:
     S3 in AWS, followed without the key). A document whose output could not be written is
     reported, not fatal."""
     url = state.get("outputsUrl")
-    if not url:
+    raw = _fetch(url, api_key, "the list of outputs")
+    if url is None or raw is None:
         return []
-    status, raw = _request("GET", url, api_key, timeout=600)
-    if status != 200:
-        raise CliError(f"the list of outputs could not be fetched: HTTP {status} {raw[:200]!r}")
     written = []
     for line in raw.decode("utf-8").splitlines():
         if not line.strip():

@@ -182,24 +182,25 @@ def parse_job_request(payload: object) -> JobRequest:
             )
         if len(output) > MAX_URI_LENGTH:
             raise ApiError(ErrorCode.INVALID_URL, f"'output' is {len(output)} characters; at most {MAX_URI_LENGTH}")
-    features = payload.get("features", [])
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        raise _invalid(f"'features' must be an array of strings: {', '.join(FEATURES)}")
-    wrong = sorted(set(features) - set(FEATURES))
-    if wrong:
-        raise _invalid(f"unknown feature(s) {', '.join(map(repr, wrong))}; known: {', '.join(FEATURES)}")
+    features = _names(payload, "features", FEATURES, "feature")
     name = payload.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
         raise _invalid(f"'name' must be a string of at most {MAX_NAME_LENGTH} characters")
     lang = ocr_lang(payload.get("lang"))
     layer = text_layer(payload.get("textLayer"))
-    outputs = payload.get("outputs", [])
-    if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
-        raise _invalid(f"'outputs' must be an array of strings: {', '.join(OUTPUTS)}")
-    wrong = sorted(set(outputs) - set(OUTPUTS))
+    outputs = _names(payload, "outputs", OUTPUTS, "output")
+    return JobRequest(source, output, features, name, lang, layer, outputs)
+
+
+def _names(payload: dict, field: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """An optional array of names from `known` (`features`, `outputs`), each once, in order."""
+    names = payload.get(field, [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _invalid(f"'{field}' must be an array of strings: {', '.join(known)}")
+    wrong = sorted(set(names) - set(known))
     if wrong:
-        raise _invalid(f"unknown output(s) {', '.join(map(repr, wrong))}; known: {', '.join(OUTPUTS)}")
-    return JobRequest(source, output, tuple(dict.fromkeys(features)), name, lang, layer, tuple(dict.fromkeys(outputs)))
+        raise _invalid(f"unknown {what}(s) {', '.join(map(repr, wrong))}; known: {', '.join(known)}")
+    return tuple(dict.fromkeys(names))
 
 
 def job_not_found(job_id: str) -> ApiError:

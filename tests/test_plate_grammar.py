@@ -206,10 +206,10 @@ def test_a_chinese_plate_read_surely_is_not_answered_as_a_korean_one_too():
 def test_a_chinese_plate_read_surely_but_for_its_province_is_not_answered_as_a_korean_one():
     # lprnet crops (94x24): PP-OCR cannot see the small 皖 at all (0.00-0.12), reads the letter and
     # the serial plainly, and the Korean model read a Korean plate there at 0.93-0.97, surer than
-    # the right Chinese reading (0.75-0.92). A Korean plate has no Latin letter: PP-OCR reading
-    # everything after the province at 0.5 or more is a Chinese plate's place, with ?country=kr too.
+    # the right Chinese reading (0.75-0.92). PP-OCR reading everything after the province at 0.5
+    # or more, and the whole at 0.75 or more, is a Chinese plate's place, with ?country=kr too.
     chinese = sure("皖AE955B", 0.99)
-    chinese[0] = matrix([{"皖": 0.002, "_": 0.998}])[0]
+    chinese[0] = matrix([{"皖": 0.05, "_": 0.95}])[0]
     korean = plates.Reader(KR_DECODER, [sure("28도9553", 0.99, KR_CHARSET)], [])
     as_cut = plates.Reader(DECODER, [chinese], [])
     assert [r.text for r, _ in plates.read([as_cut, korean], ONE_LINE, [])] == ["皖AE955B"]
@@ -219,12 +219,19 @@ def test_a_chinese_plate_read_surely_but_for_its_province_is_not_answered_as_a_k
     doubtful[8] = matrix([{"5": 0.45, "_": 0.55}])[0]
     unsure = plates.Reader(DECODER, [doubtful], [])
     assert [r.text for r, _ in plates.read([unsure, korean], ONE_LINE, [])] == ["28도9553"]
+    # A Korean plate with its region (대구68배2382) read as a Chinese one, its syllables as sure
+    # letters but the whole unsurely (云H62382 at 0.58-0.70): the place stays Korean.
+    region = sure("云H62382", 0.6)
+    region[0] = matrix([{"云": 0.002, "_": 0.998}])[0]
+    korean_region = plates.Reader(KR_DECODER, [sure("대구68배2382", 0.99, KR_CHARSET)], [])
+    found = plates.read([plates.Reader(DECODER, [region], []), korean_region], ONE_LINE, [])
+    assert [r.text for r, _ in found] == ["대구68배2382"]
     # A two-row Korean plate's bottom row read alone as a Chinese plate, its syllable as two sure
     # letters (나7812 as LF7812 at 1.0 and 0.89, a rendered close-up): the pair stays Korean.
     top = np.array([[40, 10], [90, 10], [90, 30], [40, 30]], np.float32)
     bottom = np.array([[10, 34], [120, 34], [120, 74], [10, 74]], np.float32)
     row = sure("川LF7812", 0.99)
-    row[0] = matrix([{"川": 0.0005, "_": 0.9995}])[0]
+    row[0] = matrix([{"川": 0.05, "_": 0.95}])[0]
     found = read_lines(
         [
             (DECODER, [matrix(["_"] * 8), row]),

@@ -21,15 +21,18 @@ from .grammar import CHINESE, Grammar, PlateDecoder, PlateReading
 # differ, and PP-OCR, which has no Hangul, cannot read a Korean plate's digits or Hangul there as
 # a province and a letter surely (docs/decisions.md, 2026-12-04, a place's country).
 SURE_CHINESE_PREFIX = 0.2
-# Nor is a line (or a pair) whose every character after the province (the authority letter and
-# the serial) PP-OCR reads at least this surely under the Chinese grammar answered as a Korean
-# plate: PP-OCR often cannot see the province character of a small plate at all (皖 of lprnet
-# crops at 0.00-0.12), so the prefix rule above misses them, and our Korean model read Korean
-# plates there at 0.93-0.97 against the right Chinese reading at 0.75-0.92. No real Korean crop
-# (KarPlate, 129) has a Chinese reading that sure; a two-row Korean plate's bottom row alone may
-# (its syllable read as two Latin letters), so the rule holds for the same line or pair only
+# Nor is a line (or a pair) that PP-OCR reads under the Chinese grammar with every character after
+# the province (the authority letter and the serial) at SURE_CHINESE_SERIAL or more and the whole
+# at SURE_CHINESE_CONF or more answered as a Korean plate: PP-OCR often cannot see the province
+# character of a small plate at all (皖 of lprnet crops at 0.00-0.12), so the prefix rule above
+# misses them, and our Korean model read Korean plates there at 0.93-0.97 against the right
+# Chinese reading at 0.75-0.92. PP-OCR reads some Hangul as sure Latin letters, but the whole of
+# a Korean plate less surely: its region and syllables read as 云H62382 at 0.58-0.70 on held-out
+# synthetic plates, KarPlate's real crops at 0.69 at most; and a two-row plate's bottom row alone
+# as a one-row plate (나7812 as LF7812), so the rule holds for the same line or pair only
 # (docs/decisions.md, 2026-12-07, a Chinese plate read surely but for its province).
 SURE_CHINESE_SERIAL = 0.5
+SURE_CHINESE_CONF = 0.75
 
 
 class Reader(NamedTuple):
@@ -68,8 +71,13 @@ def sure_chinese_prefix(reading: PlateReading) -> bool:
 
 
 def sure_chinese_serial(reading: PlateReading) -> bool:
-    """A Chinese reading's every character after its province read at SURE_CHINESE_SERIAL or more."""
-    return len(reading.char_probs) >= 2 and min(reading.char_probs[1:]) >= SURE_CHINESE_SERIAL
+    """A Chinese reading's every character after its province read at SURE_CHINESE_SERIAL or more,
+    and the whole at SURE_CHINESE_CONF or more."""
+    return (
+        len(reading.char_probs) >= 2
+        and min(reading.char_probs[1:]) >= SURE_CHINESE_SERIAL
+        and reading.conf >= SURE_CHINESE_CONF
+    )
 
 
 def _top_row_adds_nothing(reader: Reader, pair: tuple[int, int], reading: PlateReading) -> bool:

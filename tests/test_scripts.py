@@ -189,7 +189,8 @@ def test_characters_read_over_an_unreadable_part_are_dropped_and_the_rest_kept()
 def test_a_line_that_spells_a_chinese_plate_is_never_cut_as_an_unreadable_script():
     # EasyPR street photos, blue plates: the classifier called the small province character and
     # the letter beside it Thai (川A of 川A·09X20, 0.9-1.0 over 7 steps), and the plate went
-    # unanswered by POST /general_ocr (docs/decisions.md, 2026-12-07, a plate spelt is readable).
+    # unanswered by POST /general_ocr (docs/decisions.md, 2026-12-07, a line that spells a
+    # Chinese plate is readable).
     for text in ("川A·09X20", "川AM1186", "皖A3997学", "粤B 12345D"):
         reading = _reading(text, list(range(0, 20)))
         assert scripts.unreadable_script(reading) == scripts.NOTHING

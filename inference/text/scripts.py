@@ -64,9 +64,9 @@ CONFIDENT = 0.97
 # says: on blue plates it called a small province character and the letter beside it Thai (川A of
 # 川A·09X20, 川AM1186 and 川A·Z408T in EasyPR street photos, 0.8-1.0 over 7 steps), and the
 # readable rest, too short beside them, went with them, the whole plate unanswered
-# (docs/decisions.md, 2026-12-07, a plate spelt is readable). The recogniser's reading of a
-# script it cannot read does not spell a plate: an ideograph among 31, then six or seven Latin
-# letters and digits.
+# (docs/decisions.md, 2026-12-07, a line that spells a Chinese plate is readable). The
+# recogniser's reading of a script it cannot read does not spell a plate: an ideograph among 31,
+# then six or seven Latin letters and digits.
 PLATE_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _PLATE = re.compile(rf"[{PLATE_PROVINCES}][A-Z][·•・.\-]?[A-Z0-9]{{4,5}}[A-Z0-9学警挂港澳使领]")
 # A readable piece of fewer characters than this (spaces aside) beside an unreadable part is

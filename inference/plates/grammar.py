@@ -28,7 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+# The provinces' characters live below, in text/scripts.py, which keeps a line that spells a
+# plate readable whatever script the classifier takes its small province character for.
+from ..text.scripts import PLATE_PROVINCES as PROVINCES
+
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # I and O are never used: they read as 1 and 0
 SERIAL = LETTERS + "0123456789"
 ENDINGS = "学警挂港澳使领"

@@ -223,14 +223,9 @@ def _norm(text: str) -> str:
     return "".join(text.split())
 
 
-@pytest.mark.parametrize("version", ["V2", "V1"])
-def test_clova_reads_a_ruled_table_into_rows_columns_and_spans(engine_runtime, version):
-    status, body = call(api_event(CLOVA, clova_message(version, fixture_bytes("ruled_table.png"), True)))
-    assert status == 200
-    (image,) = body["images"]
-    (table,) = image["tables"]
-    check_documented(table, "tables", version == "V2")
-    grid = {
+def _grid(table: dict) -> dict:
+    """A CLOVA table's cells: (row, column) -> (row span, column span, its words joined)."""
+    return {
         (c["rowIndex"], c["columnIndex"]): (
             c["rowSpan"],
             c["columnSpan"],
@@ -238,6 +233,16 @@ def test_clova_reads_a_ruled_table_into_rows_columns_and_spans(engine_runtime, v
         )
         for c in table["cells"]
     }
+
+
+@pytest.mark.parametrize("version", ["V2", "V1"])
+def test_clova_reads_a_ruled_table_into_rows_columns_and_spans(engine_runtime, version):
+    status, body = call(api_event(CLOVA, clova_message(version, fixture_bytes("ruled_table.png"), True)))
+    assert status == 200
+    (image,) = body["images"]
+    (table,) = image["tables"]
+    check_documented(table, "tables", version == "V2")
+    grid = _grid(table)
     assert grid == {
         (0, 0): (1, 1, "项目"),
         (0, 1): (1, 1, "数量"),
@@ -376,14 +381,7 @@ def test_clova_reads_a_40_row_ruled_statement_page_from_its_rules_in_time(engine
     assert status == 200
     (table,) = body["images"][0]["tables"]
     check_documented(table, "tables", True)
-    grid = {
-        (c["rowIndex"], c["columnIndex"]): (
-            c["rowSpan"],
-            c["columnSpan"],
-            _norm("".join(w["inferText"] for line in c["cellTextLines"] for w in line["cellWords"])),
-        )
-        for c in table["cells"]
-    }
+    grid = _grid(table)
     assert grid == {place: (rs, cs, _norm(text)) for place, (rs, cs, text) in drawn.cells.items()}
     corners = [(v["x"], v["y"]) for v in table["boundingPoly"]["vertices"]]
     x0, y0, x1, y1 = drawn.box

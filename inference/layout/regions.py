@@ -38,12 +38,18 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
+def normalised(image: np.ndarray) -> np.ndarray:
+    """BGR pixels scaled to [0, 1] and normalised with the ImageNet mean and deviation, as both
+    CDLA layout and SLANet-plus structure models take them."""
+    return (image.astype(np.float32) / 255.0 - MEAN) / STD
+
+
 def layout_outputs(session, image: np.ndarray) -> list[np.ndarray]:
     """The layout model's raw answer on a page (BGR pixels): run once a page, decoded by
     `anchors` for every use (tables, regions), as the model costs about as much as detection's
     small pass."""
     net_w, net_h = LAYOUT_SIZE
-    batch = ((cv2.resize(image, (net_w, net_h)).astype(np.float32) / 255.0 - MEAN) / STD).transpose(2, 0, 1)[None]
+    batch = normalised(cv2.resize(image, (net_w, net_h))).transpose(2, 0, 1)[None]
     return list(session.run(None, {session.get_inputs()[0].name: batch}))
 
 

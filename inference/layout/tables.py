@@ -25,7 +25,7 @@ from ocr_contract.protocol import Line, Table
 from ..runtime.models import LAYOUT_MODEL, TABLE_MODEL, prepared_model_bytes, table_model
 from ..runtime.sessions import create_session
 from .cells import _rect, filled, inside_share
-from .regions import MEAN, STD, anchors, layout_outputs
+from .regions import anchors, layout_outputs, normalised
 from .ruled import PageRules, hidden_splits
 from .rules import Grid
 from .structure import Cell, Structure, decode_structure
@@ -50,10 +50,6 @@ WHOLE_IMAGE_MIN_INSIDE = 0.7
 # Not so where the model sees doubtful table regions in it, each smaller than this share of it:
 # a page, not a crop of a table.
 WHOLE_IMAGE_REGION = 0.5
-
-
-def _normalised(image: np.ndarray) -> np.ndarray:
-    return (image.astype(np.float32) / 255.0 - MEAN) / STD
 
 
 class TableReader:
@@ -100,7 +96,7 @@ class TableReader:
         ratio = STRUCTURE_SIDE / max(h, w)
         resized = cv2.resize(crop, (max(1, int(w * ratio)), max(1, int(h * ratio))))
         canvas = np.zeros((STRUCTURE_SIDE, STRUCTURE_SIDE, 3), np.float32)
-        canvas[: resized.shape[0], : resized.shape[1]] = _normalised(resized)
+        canvas[: resized.shape[0], : resized.shape[1]] = normalised(resized)
         batch = canvas.transpose(2, 0, 1)[None]
         boxes, probs = self.structure.run(None, {self.structure.get_inputs()[0].name: batch})
         scale = STRUCTURE_SIDE / ratio

@@ -41,6 +41,14 @@ CAPS = {
 }
 
 
+def read_image(path: str | Path):
+    """An eval image (BGR), or FileNotFoundError: a missing file is a broken set, not a miss."""
+    image = cv2.imread(str(path))
+    if image is None:
+        raise FileNotFoundError(path)
+    return image
+
+
 def load_set(data: Path, name: str) -> list[dict]:
     from . import sets
 

@@ -22,6 +22,12 @@ Starts the local stack (`make serve`'s), sends each image as NHN's documents sho
 - `kr-false`: 300 of the Chinese plate crops, the 128 photos and 30 XFUND pages sent with
   `?country=kr`: nothing Korean is in them, so every plate answered is a false one; and, in a row
   of its own, all 1,000 Chinese plate crops sent so.
+- `cn-large` (issue #43, item 4): small plates in large photos. Each EasyPR photo of at most
+  1,200 px whose main plate is 60 to 120 px wide, pasted at its own pixels into a 4,000 x 3,000
+  photo (one of the 3 large EasyPR photos scaled to that, in turn; the place drawn from a fixed
+  seed), sent as JPEG; read exactly when a plate answered on the pasted one is it. The photos
+  are built at run time from ../shared, never stored. Scored by halves as the photos are (the
+  first 64 photos of the manifest chose).
 - `general`: the 128 EasyPR photos sent to POST /general_ocr (`{"img": base64}`, the general
   route, no plate grammar) and read by rapidocr's own pipeline (`max 960`, in this process) in the
   same run; every labelled plate (148) scored as `make bench`'s `street plates`.
@@ -29,7 +35,7 @@ Starts the local stack (`make serve`'s), sends each image as NHN's documents sho
 The lprnet crops and the EasyPR photos are also scored by halves, in manifest order: the first
 half chose the changes of issue #43, the second is held out (HALVES).
 
-    python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,kr,kr-real,kr-false,general] [--kr-count 1000]
+    python -m bench.plates [--data ../shared/eval] [--limit N] [--sets cn,cn-large,kr,kr-real,kr-false,general] [--kr-count 1000]
 """
 
 from __future__ import annotations
@@ -152,6 +158,66 @@ def _general(stack, args) -> list[str]:
     return rows
 
 
+LARGE_PHOTO = (4000, 3000)
+LARGE_BACKDROPS = ("easypr_0078.jpg", "easypr_0220.jpg", "easypr_0226.jpg")  # the 3 photos over 3,000 px
+SMALL_PLATE_PX = (60, 120)  # the main plate's width, in the photo's own pixels
+SMALL_PHOTO_MAX_PX = 1200
+
+
+def small_plates_in_large_photos(rows: list[dict], seed: int = 0):
+    """(manifest index, large photo BGR, the pasted main plate's text, its box there) for each
+    EasyPR photo of at most SMALL_PHOTO_MAX_PX whose main plate is SMALL_PLATE_PX wide, pasted
+    at its own pixels into one of LARGE_BACKDROPS scaled to LARGE_PHOTO."""
+    from bench.__main__ import read_image
+
+    width, height = LARGE_PHOTO
+    backdrops = [
+        cv2.resize(read_image(row["path"]), LARGE_PHOTO, interpolation=cv2.INTER_AREA)
+        for row in rows
+        if Path(row["path"]).name in LARGE_BACKDROPS
+    ]
+    rng = np.random.default_rng(seed)
+    taken = 0
+    for index, row in enumerate(rows):
+        plate = row["plates"][0]
+        xs = [x for x, _ in plate["box"]]
+        photo = read_image(row["path"])
+        if not SMALL_PLATE_PX[0] <= max(xs) - min(xs) <= SMALL_PLATE_PX[1] or max(photo.shape[:2]) > SMALL_PHOTO_MAX_PX:
+            continue
+        h, w = photo.shape[:2]
+        x0, y0 = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+        large = backdrops[taken % len(backdrops)].copy()
+        large[y0 : y0 + h, x0 : x0 + w] = photo
+        taken += 1
+        yield index, large, plate["text"], [[x + x0, y + y0] for x, y in plate["box"]]
+
+
+def _small_plates(base: str, args) -> list[str]:
+    from bench import metrics
+    from bench.__main__ import load_set
+
+    norm = metrics.normalise_plate
+    rows = load_set(args.data, "street")
+    half = (len(rows) + 1) // 2
+    chose: list[bool] = []
+    held_out: list[bool] = []
+    times: list[float] = []
+    for index, large, text, box in small_plates_in_large_photos(rows):
+        _, jpeg = cv2.imencode(".jpg", large, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        start = time.perf_counter()
+        result = _post(base, None, jpeg.tobytes())
+        times.append(time.perf_counter() - start)
+        on_it = [v["value"] for v, b in zip(result["values"], result["boxes"]) if _on(box, b)]
+        (chose if index < half else held_out).append(any(norm(v) == norm(text) for v in on_it))
+    read = sum(chose) + sum(held_out)
+    count = len(chose) + len(held_out)
+    return [
+        f"| plates_cn_easypr small plates pasted into 4000x3000 photos, main plate | {count} | "
+        f"{100 * read / max(count, 1):.1f}% ({sum(chose)}/{len(chose)} choosing, {sum(held_out)}/{len(held_out)} "
+        f"held out) | {count - read} | {1000 * float(np.median(times)):.0f} (median) |"
+    ]
+
+
 def _korean(base: str, count: int) -> list[str]:
     from inference.plates.grammar import KOREAN, PlateDecoder
     from inference.plates.korean_model import korean_plate_readers
@@ -250,8 +316,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--sets",
-        default="cn,kr,kr-real,kr-false,general",
-        help="cn (the eval sets), kr (synthetic held-out Korean plates), kr-real (real Korean crops, KarPlate), "
+        default="cn,cn-large,kr,kr-real,kr-false,general",
+        help="cn (the eval sets), cn-large (small plates pasted into 4000x3000 photos), kr (synthetic held-out Korean plates), kr-real (real Korean crops, KarPlate), "
         "kr-false (Chinese material read as Korean), general (the EasyPR photos through POST /general_ocr, "
         "beside rapidocr max960)",
     )
@@ -264,6 +330,8 @@ def main() -> int:
     try:
         if "cn" in sets:
             rows += _chinese(base, args)
+        if "cn-large" in sets:
+            rows += _small_plates(base, args)
         if "kr" in sets:
             rows += _korean(base, args.limit or args.kr_count)
         if "kr-real" in sets:

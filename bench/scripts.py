@@ -160,19 +160,12 @@ def rendered(args) -> dict:
     return {"totals": totals, "readable": readable, "unchanged": unchanged, "examples": examples, "leaks": leaks}
 
 
-def _image(path: str) -> np.ndarray:
-    image = cv2.imread(path)
-    if image is None:
-        raise FileNotFoundError(path)
-    return image
-
-
 def real_pages(args) -> dict:
     """XFUND pages and TD500 read with the check on and off, alternately, in this process."""
     from inference.config import EngineConfig
     from inference.engine import OcrEngine
 
-    from .__main__ import load_set, score_set
+    from .__main__ import load_set, read_image, score_set
 
     engine = OcrEngine(EngineConfig(**{**EngineConfig.from_env().__dict__, "threads": args.threads}))
     results = {}
@@ -181,9 +174,9 @@ def real_pages(args) -> dict:
         predictions: dict = {"on": [], "off": []}
         times: dict = {"on": [], "off": []}
         changed = 0
-        engine.read(_image(rows[0]["path"]))  # warm-up
+        engine.read(read_image(rows[0]["path"]))  # warm-up
         for k, row in enumerate(rows):
-            image = _image(row["path"])
+            image = read_image(row["path"])
             answers = {}
             for key in ("on", "off") if k % 2 == 0 else ("off", "on"):
                 engine.script_check = key == "on"

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -43,17 +42,10 @@ def scene(width: int, height: int, size: int, seed: int = 0) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
 
 
-def _image(path: str) -> np.ndarray:
-    image = cv2.imread(path)
-    if image is None:
-        raise FileNotFoundError(path)
-    return image
-
-
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from bench import metrics
-    from bench.__main__ import load_set, score_set
+    from bench.__main__ import load_set, read_image, score_set
     from inference.config import EngineConfig
     from inference.engine import OcrEngine
 
@@ -74,9 +66,9 @@ def main() -> int:
         rows = load_set(args.data, name)[: args.limit]
         predictions: dict[str, list] = {"off": [], "on": []}
         times: dict[str, list[float]] = {"off": [], "on": []}
-        engine.read(_image(rows[0]["path"]))  # warm-up
+        engine.read(read_image(rows[0]["path"]))  # warm-up
         for i, row in enumerate(rows):
-            image = _image(row["path"])
+            image = read_image(row["path"])
             for key in ("off", "on") if i % 2 == 0 else ("on", "off"):
                 engine.config = configs[key]
                 start = time.perf_counter()
@@ -85,7 +77,8 @@ def main() -> int:
                 predictions[key].append([(line.text, line.box) for line in lines])
         engine.config = on
         ran = sum(
-            max(_image(row["path"]).shape[:2]) >= on.small_text.min_reduction * on.detection.max_side for row in rows
+            max(read_image(row["path"]).shape[:2]) >= on.small_text.min_reduction * on.detection.max_side
+            for row in rows
         )
         key = {"pages": "f1", "td500": "recall", "street": "exact"}[name]
         a, b = (score_set(name, rows, predictions[k])[key] for k in ("off", "on"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ocr_contract.limits import PLATE_DETECTOR_MAX_SIDE_PX
+
 from .text.detect import DetectionConfig
 from .text.small_text import SmallTextConfig
 
@@ -56,6 +58,9 @@ class EngineConfig:
     script_check: bool = True  # lines in a script the recogniser cannot read are left out
     # (text/scripts.py); off only to measure what the check changes and costs (bench/scripts.py)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    # The plate route's detector sees photos up to this long side (ocr_contract.limits); never
+    # less than detection.max_side
+    plate_max_side: int = PLATE_DETECTOR_MAX_SIDE_PX
     # Small text in large photos: a second detection pass at native resolution (text/small_text.py)
     small_text: SmallTextConfig = field(default_factory=SmallTextConfig)
 
@@ -78,6 +83,7 @@ class EngineConfig:
                 max_side=max(64, _env_int("OCR_DET_MAX_SIDE", detection.max_side)),
                 shape_step=max(32, _env_int("OCR_DET_SHAPE_STEP", detection.shape_step)),
             ),
+            plate_max_side=max(64, _env_int("OCR_PLATE_DET_MAX_SIDE", default.plate_max_side)),
             # 0 turns the second pass off
             small_text=SmallTextConfig(budget=max(0.0, _env_float("OCR_SMALL_TEXT_BUDGET", small.budget))),
         )

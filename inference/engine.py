@@ -139,12 +139,20 @@ class OcrEngine:
         )
 
     def _cut_lines(
-        self, image: np.ndarray, check, mapper, drop_slivers: bool = True, by_page_direction: bool = True
+        self,
+        image: np.ndarray,
+        check,
+        mapper,
+        drop_slivers: bool = True,
+        by_page_direction: bool = True,
+        larger_view: int = 0,
     ) -> Cut | None:
         """Detect the lines and cut each out upright; None when there is no line. `drop_slivers`:
         leave out the thin lines at the top or bottom edge that are surely pieces of lines the
         crop cut (crops.edge_fragments). `by_page_direction`: order the lines as the page is
-        read (orientation.py), not only top to bottom and left to right."""
+        read (orientation.py), not only top to bottom and left to right. `larger_view`: a long
+        side (px) at which the photo is also looked at, for lines where none was found
+        (small_text.larger_view); 0: not."""
         height, width = image.shape[:2]
         cfg = self.config
         check()
@@ -155,6 +163,8 @@ class OcrEngine:
             boxes = small_text.second_pass(
                 self._detect, image, prob_map, plan, boxes, cfg.detection, cfg.small_text, check
             )
+        if larger_view > cfg.detection.max_side:
+            boxes = small_text.larger_view(self._detect, image, boxes, cfg.detection, larger_view, check)
         if len(boxes) == 0:
             return None
         unless_sure = np.zeros(len(boxes), bool)
@@ -350,7 +360,11 @@ class OcrEngine:
         check, mapper = self._guards(deadline)
         # A thin line on the edge of a plate crop may be a two-row plate's small top row, whole,
         # the crop cut tight over it; the grammar, not its thickness, says whether it is a plate's.
-        cut = self._cut_lines(image, check, mapper, drop_slivers=False, by_page_direction=False)
+        # Plates are small in the photos they come in: a larger view finds more of them
+        # (ocr_contract.limits.PLATE_DETECTOR_MAX_SIDE_PX).
+        cut = self._cut_lines(
+            image, check, mapper, drop_slivers=False, by_page_direction=False, larger_view=self.config.plate_max_side
+        )
         if cut is None:
             return []
         # fp32 where there is one: int8 loses more of the tiny province characters

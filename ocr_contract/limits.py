@@ -77,3 +77,9 @@ SAGEMAKER_INVOKE_TIMEOUT_S = 60.0
 # The detector reads a page scaled to at most this many pixels on its long side (inference/
 # detect.py); the frontend cuts long images into slices no shorter (frontend/long_images.py).
 DETECTOR_MAX_SIDE_PX = 960
+# The plate route (NHN's Vehicle Plate) also looks at a photo at up to this many pixels on its
+# long side: a plate 60 to 120 px wide in a 4,000 px photo is a smudge at 960 that the detector
+# does not see, even faintly (inference/text/small_text.larger_view; docs/decisions.md,
+# 2026-12-08). It costs up to 4.5 times the first view's detector time, and ~400 MB more at its
+# peak, on photos over 1,200 px, on this route only.
+PLATE_DETECTOR_MAX_SIDE_PX = 2048

@@ -178,3 +178,69 @@ def test_a_line_found_again_replaces_the_first_pass_box_and_a_new_line_is_added(
     top_row, serial = bounds
     assert 1080 < top_row[0] < 1110 and 950 < top_row[1] < 970 and top_row[3] < 1000
     assert 970 < serial[0] < 1000 and 1410 < serial[2] < 1430 and 980 < serial[1] < 1000  # not the coarse box
+
+
+def _native_map(plan, rects, value=0.9) -> np.ndarray:
+    """A probability map at `plan` with text where `rects` (l, t, r, b; the photo's own pixels) are."""
+    out = np.zeros((1, 1, plan.out_h, plan.out_w), np.float32)
+    for x0, y0, x1, y1 in rects:
+        a = np.array([x0, y0]) * plan.scale + plan.pad
+        b = np.array([x1, y1]) * plan.scale + plan.pad
+        out[0, 0, int(a[1]) : int(b[1]), int(a[0]) : int(b[0])] = value
+    return out
+
+
+def test_the_larger_view_adds_the_lines_found_where_the_first_view_found_none():
+    """The plate route's larger view (small_text.larger_view): a plate the first view missed is
+    added; a line the first view found is not found twice; a line the first view cut otherwise
+    (a two-row plate found as one coarse box, its serial alone now) is added beside it."""
+    det = detect.DetectionConfig()
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    sign, plate, serial = (400, 400, 1400, 460), (2000, 2400, 2100, 2430), (3000, 1000, 3200, 1040)
+    two_rows = (2980, 950, 3220, 1050)
+    larger = detect.plan_resize(3000, 4000, dataclasses.replace(det, max_side=2048))
+    sizes: list[int] = []
+
+    def run(_, plan):
+        sizes.append(plan.inner_w)
+        return _native_map(plan, [sign, plate, serial])
+
+    first = detect.plan_resize(3000, 4000, det)
+    found, _ = detect.postprocess(_native_map(first, [sign, two_rows]), first, 3000, 4000, det)
+    assert len(found) == 2  # at 960 px: the sign, the whole two-row plate; not the small plate
+    boxes = small_text.larger_view(run, image, found, det, 2048, lambda: None)
+    assert sizes == [larger.inner_w] == [2048]
+    bounds = small_text._bounds(boxes)
+    centres = (bounds[:, :2] + bounds[:, 2:]) / 2
+
+    def found_at(rect) -> int:
+        centre = (np.array(rect[:2]) + np.array(rect[2:])) / 2
+        return int((np.abs(centres - centre).max(axis=1) < 15).sum())
+
+    assert len(boxes) == 4 and found_at(sign) == 1 and found_at(plate) == 1 and found_at(serial) == 1
+
+
+def test_no_larger_view_of_a_photo_the_first_view_sees_nearly_whole():
+    det = detect.DetectionConfig()
+
+    def run(*_):
+        raise AssertionError("the detector ran again")
+
+    boxes = np.zeros((0, 4, 2), np.float32)
+    for height, width in ((900, 1190), (500, 700)):  # under 1.25 times 960: little to gain
+        assert (
+            small_text.larger_view(run, np.zeros((height, width, 3), np.uint8), boxes, det, 2048, lambda: None) is boxes
+        )
+
+
+@pytest.mark.models
+def test_the_plate_route_looks_at_a_large_photo_larger_and_the_general_route_does_not(engine, monkeypatch):
+    image = _scene(4000, 3000, 24)
+    seen: list[int] = []
+    detect_at = engine._detect
+    monkeypatch.setattr(engine, "_detect", lambda img, plan: seen.append(plan.inner_w) or detect_at(img, plan))
+    engine.read_plates(image)
+    assert seen[0] == 960 and 2048 in seen
+    seen.clear()
+    engine.read(image)
+    assert 2048 not in seen and seen[0] == 960

@@ -24,6 +24,7 @@ never reach it: they cost one comparison (docs/decisions.md).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ class SmallTextConfig:
 
 
 Detector = Callable[[np.ndarray, detect.Resize], np.ndarray]  # (image, plan) -> probability map
+# larger_view looks again only where it sees the photo at least this many times larger.
+LARGER_VIEW_MIN_GAIN = 1.25
 
 
 def _bounds(boxes: np.ndarray) -> np.ndarray:
@@ -77,6 +80,11 @@ def _covered(inner: np.ndarray, outer: np.ndarray) -> float:
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over the smaller rectangle."""
     return _intersection(a, b) / max(1e-6, min(_area(a), _area(b)))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    shared = _intersection(a, b)
+    return shared / max(1e-6, _area(a) + _area(b) - shared)
 
 
 def candidates(prob: np.ndarray, plan: detect.Resize, cfg: SmallTextConfig) -> list[tuple[float, np.ndarray]]:
@@ -195,3 +203,32 @@ def second_pass(
     if not extra:
         return boxes
     return np.concatenate([boxes[~replaced], np.stack(extra)]).astype(np.float32)
+
+
+def larger_view(
+    run: Detector,
+    image: np.ndarray,
+    boxes: np.ndarray,
+    det_cfg: detect.DetectionConfig,
+    max_side: int,
+    check: Callable[[], None],
+) -> np.ndarray:
+    """The boxes found so far (original pixels), with the lines that a view of the whole photo
+    up to `max_side` px on its long side finds where none of them lies. The plate route's: a
+    plate 60 to 120 px wide in a 4,000 px photo is not even a faint blob at the first view's
+    960 px, so the second pass above never looks there; at 2048 most are found. The larger view
+    misses some that the first one finds (text whose strokes fall between its sizes), so the
+    first view's lines stay and the larger one only adds (docs/decisions.md, 2026-12-08)."""
+    height, width = image.shape[:2]
+    first = detect.plan_resize(height, width, det_cfg)
+    larger = dataclasses.replace(det_cfg, max_side=max_side)
+    plan = detect.plan_resize(height, width, larger)
+    if plan.scale < first.scale * LARGER_VIEW_MIN_GAIN or plan.pad:
+        return boxes  # the photo is seen (nearly) as large already
+    check()
+    found, _ = detect.postprocess(run(image, plan), plan, height, width, larger)
+    known = _bounds(boxes)
+    new = [box for box, bounds in zip(found, _bounds(found)) if all(_iou(bounds, k) < 0.5 for k in known)]
+    if not new:
+        return boxes
+    return np.concatenate([boxes.reshape(-1, 4, 2), np.stack(new)]).astype(np.float32)
